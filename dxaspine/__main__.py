@@ -1,0 +1,3 @@
+from dxaspine.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""One exception tree for everything dxaspine rejects (DESIGN.md, Errors).
+
+A batch runner catches ``DxaError`` to mean "this file is bad, go on with the next";
+anything else escaping is a bug in dxaspine.  Messages are one line: the file, what is
+wrong, and what would fix it.  Use :func:`describe` to build them consistently.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "DxaError",
+    "InputError",
+    "NotDicomError",
+    "NotDxaError",
+    "UnsupportedPixelDataError",
+    "MissingSpacingError",
+    "CorruptDicomError",
+    "SegmentationError",
+    "ReferenceDataError",
+    "describe",
+]
+
+
+def describe(source: object, problem: str, fix: str | None = None) -> str:
+    """Build the one-line message ``"<file>: <problem>; <fix>"``."""
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    name = str(source) if source not in (None, "") else "<dataset>"
+    msg = f"{name}: {problem}"
+    if fix:
+        msg += f"; {fix}"
+    return " ".join(msg.split())  # one line, always
+
+
+class DxaError(Exception):
+    """Base of every error dxaspine raises on purpose."""
+
+
+class InputError(DxaError):
+    """The input file cannot be used."""
+
+
+class NotDicomError(InputError):
+    """The file is not DICOM at all."""
+
+
+class NotDxaError(InputError):
+    """DICOM, but not a DXA lumbar spine image dxaspine can analyse."""
+
+
+class UnsupportedPixelDataError(InputError):
+    """Pixel data in a transfer syntax no installed plugin can decode."""
+
+
+class MissingSpacingError(InputError):
+    """No pixel spacing could be established from the header or the model table."""
+
+
+class CorruptDicomError(InputError):
+    """DICOM whose header or pixel data is damaged or inconsistent."""
+
+
+class SegmentationError(DxaError):
+    """The spine could not be found or too few levels are visible."""
+
+
+class ReferenceDataError(DxaError):
+    """A reference table is missing or malformed."""

@@ -1,0 +1,34 @@
+"""``DensityMap``: the bone map every segmenter and the measurement stage work on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DensityMap:
+    """Bone density per pixel, head-up, patient left on the image's right.
+
+    ``values`` is bone-mineral areal density in g/cm2 when ``quantitative`` (dual-energy and
+    AREAL_BMD_MAP inputs), or a relative density index (display inputs: no g/cm2 exist;
+    DESIGN.md Contract 1).  Pixels outside ``field_mask`` are not measured and hold 0.
+    """
+
+    values: np.ndarray  # float64 (rows, cols)
+    quantitative: bool
+    units: Literal["g/cm2", "relative"]
+    pixel_spacing_mm: tuple[float, float]  # (row, column)
+    field_mask: np.ndarray  # bool (rows, cols)
+    soft_tissue_ratio: np.ndarray | None = None  # R_st per pixel used, dual-energy only
+    bone_mask_hint: np.ndarray | None = None  # bool; the decomposition's converged bone mask
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape  # type: ignore[return-value]
+
+    @property
+    def pixel_area_cm2(self) -> float:
+        return self.pixel_spacing_mm[0] * self.pixel_spacing_mm[1] / 100.0

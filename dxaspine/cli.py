@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--glob", metavar="PATTERN")
     ba.add_argument("--json-dir", metavar="DIR")
     ba.add_argument("--overlay-dir", metavar="DIR")
+    ba.add_argument("--reference", metavar="NAME|CSV")
     ba.add_argument("--quiet", action="store_true")
     return parser
 

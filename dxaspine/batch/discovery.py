@@ -1,0 +1,154 @@
+"""Archive discovery: list inputs, classify each file from its header, pair, de-duplicate.
+
+Discovery reads headers only (``dxaspine.io.peek``), so a million-file archive is classified
+without decoding a pixel.  It yields a stream of :class:`Work`, :class:`Skip` and
+:class:`Failure` records; memory holds only the de-duplication keys and the dual-energy
+halves still waiting for their partner.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+_LIST_SUFFIXES = (".txt", ".lst", ".list")
+
+
+@dataclass(frozen=True)
+class Work:
+    """One analysable scan: a single file, or a (low, high) dual-energy pair."""
+
+    key: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Skip:
+    key: str
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    key: str
+    path: str
+    stage: str
+    error_class: str
+    message: str
+
+
+Record = Work | Skip | Failure
+
+
+def path_key(path: str) -> str:
+    return "path:" + os.path.abspath(path)
+
+
+def _uid_digest(uid: str) -> bytes:
+    # 8-byte digests keep the de-duplication set small on 10^6-file archives.
+    return hashlib.blake2b(uid.encode(), digest_size=8).digest()
+
+
+def iter_input_paths(source: str, pattern: str | None = None) -> Iterator[str]:
+    """Files named by ``source``: a folder (recursive), a file list (one path a line) or a glob.
+
+    ``pattern`` filters file names (e.g. ``"*.dcm"``) in folder mode.
+    """
+    if os.path.isdir(source):
+        for root, dirs, files in os.walk(source):
+            dirs.sort()
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue
+                if pattern and not fnmatch.fnmatch(name, pattern):
+                    continue
+                yield os.path.join(root, name)
+    elif os.path.isfile(source) and source.lower().endswith(_LIST_SUFFIXES):
+        base = os.path.dirname(os.path.abspath(source))
+        with open(source, encoding="utf-8") as handle:
+            for line in handle:
+                entry = line.strip()
+                if entry and not entry.startswith("#"):
+                    yield entry if os.path.isabs(entry) else os.path.join(base, entry)
+    elif os.path.isfile(source):
+        yield source
+    else:
+        yield from sorted(glob.glob(source, recursive=True))
+
+
+def discover(
+    paths: Iterable[str],
+    peek: Callable | None = None,
+    seen_uids: set[bytes] | None = None,
+) -> Iterator[Record]:
+    """Classify ``paths`` by header and yield work, skips and discovery failures in order.
+
+    ``seen_uids`` carries SOP Instance UID digests across calls (and from a resumed run), so
+    a duplicate anywhere in the archive is analysed once and skipped with a reason after.
+    """
+    if peek is None:
+        from dxaspine.io import peek
+    seen: set[bytes] = seen_uids if seen_uids is not None else set()
+    first_path: dict[bytes, str] = {}
+    waiting: dict[str, tuple[str, str, str]] = {}  # series UID -> (energy, path, sop uid)
+
+    for path in paths:
+        info = peek(path)
+        if info.kind is None:
+            yield _unusable(path, info)
+            continue
+        uid = info.sop_instance_uid or ""
+        digest = _uid_digest(uid) if uid else None
+        if digest is not None and digest in seen:
+            original = first_path.get(digest, "an earlier file or run")
+            yield Skip(path_key(path), path, f"duplicate SOPInstanceUID of {original}")
+            continue
+        if digest is not None:
+            seen.add(digest)
+            first_path[digest] = path
+            if len(first_path) > 100_000:  # keep only the digests; paths are for messages
+                first_path.clear()
+        energy = getattr(info, "energy_label", None)
+        if info.kind == "dual_energy" and energy in ("LOW_ENERGY", "HIGH_ENERGY"):
+            series = info.series_instance_uid or ""
+            partner = waiting.pop(series, None)
+            if partner is None or partner[0] == energy:
+                if partner is not None:  # two halves of one energy: keep the first, report it
+                    yield Failure(path_key(partner[1]), partner[1], "discover", "CorruptDicomError",
+                                  f"{partner[1]}: second {energy} file in series {series}; "
+                                  "a dual-energy pair needs one LOW_ENERGY and one HIGH_ENERGY file")
+                waiting[series] = (energy, path, uid)
+                continue
+            low, high = (partner, (energy, path, uid)) if partner[0] == "LOW_ENERGY" else ((energy, path, uid), partner)
+            yield Work(f"uid:{low[2]}+{high[2]}", (low[1], high[1]))
+            continue
+        yield Work(f"uid:{uid}" if uid else path_key(path), (path,))
+
+    for series, (energy, path, _uid) in sorted(waiting.items()):
+        missing = "HIGH_ENERGY" if energy == "LOW_ENERGY" else "LOW_ENERGY"
+        yield Failure(path_key(path), path, "discover", "CorruptDicomError",
+                      f"{path}: {energy} file of series {series} has no {missing} partner; "
+                      "add the missing file or export the interchange 2-frame form")
+
+
+def _unusable(path: str, info) -> Skip | Failure:
+    """Non-DXA files are skips with a reason; damaged ones are discovery errors."""
+    reason = getattr(info, "reason", None) or "not a DXA spine image"
+    error_class = getattr(info, "error_class", None)
+    if error_class in (None, "NotDxaError", "NotDicomError"):
+        return Skip(path_key(path), path, reason)
+    return Failure(path_key(path), path, "discover", error_class, reason)
+
+
+def count_inputs(source: str, pattern: str | None = None) -> int:
+    """Number of candidate files (a cheap directory walk, for the progress bar's ETA)."""
+    return sum(1 for _ in iter_input_paths(source, pattern))
+
+
+__all__ = ["Work", "Skip", "Failure", "Record", "discover", "iter_input_paths", "count_inputs",
+           "path_key"]

@@ -1,0 +1,147 @@
+"""``run_batch``: discovery -> executor -> ledger -> final tables and manifest.
+
+Resumable by construction: everything finished is committed in atomic chunks (ledger.py),
+and ``resume=True`` skips every key already committed.  Ctrl-C stops submitting, commits what
+has finished and leaves the same resumable state a crash would.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from dxaspine import __version__
+from dxaspine.batch import ledger
+from dxaspine.batch.discovery import Failure, Skip, Work, count_inputs, discover, iter_input_paths
+from dxaspine.batch.progress import Progress
+from dxaspine.batch.worker import WorkerOptions
+from dxaspine.errors import DxaError
+from dxaspine.io.atomic import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    input: str
+    out: str
+    workers: int = 1
+    dask: str | None = None
+    resume: bool = False
+    glob: str | None = None
+    reference: str | None = None
+    json_dir: str | None = None
+    overlay_dir: str | None = None
+    quiet: bool = False
+    chunk_size: int = 50
+
+
+@dataclass
+class BatchSummary:
+    counts: dict = field(default_factory=dict)
+    interrupted: bool = False
+    out: str = ""
+
+
+def run_batch(options: BatchOptions) -> BatchSummary:
+    out = Path(options.out)
+    chunks = out / ledger.CHUNK_DIR
+    if chunks.exists() and not options.resume:
+        if any(chunks.glob("chunk-*.jsonl")):
+            raise DxaError(f"{out}: holds results of an earlier run; pass --resume to continue it "
+                           "or choose an empty --out directory")
+    out.mkdir(parents=True, exist_ok=True)
+    started = _now()
+    done_keys = ledger.committed_keys(out) if options.resume else set()
+    total = count_inputs(options.input, options.glob)
+    progress = Progress(total=total, quiet=options.quiet, already=len(done_keys))
+    writer = ledger.ChunkWriter(out, size=options.chunk_size)
+    worker_options = WorkerOptions(options.reference, options.json_dir, options.overlay_dir)
+    for folder in (options.json_dir, options.overlay_dir):
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+
+    summary = BatchSummary(out=str(out))
+    try:
+        records = discover(iter_input_paths(options.input, options.glob))
+        work = _route(records, done_keys, writer, progress)
+        for record in _execute(work, worker_options, options):
+            writer.add(record)
+            progress.update(record["type"])
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        logger.warning("interrupted: finished work is committed; rerun with --resume to continue")
+    finally:
+        writer.commit()
+        progress.close()
+
+    summary.counts = ledger.build_tables(out, result_columns(), parquet=True)
+    _write_manifest(out, options, summary, started)
+    return summary
+
+
+def _route(records, done_keys: set[str], writer: ledger.ChunkWriter, progress: Progress) -> Iterator[Work]:
+    """Pass work on to the executor; commit skips and discovery failures directly."""
+    for record in records:
+        if record.key in done_keys:
+            continue
+        if isinstance(record, Work):
+            yield record
+        elif isinstance(record, Skip):
+            writer.add({"type": "skipped", "key": record.key,
+                        "row": {"path": record.path, "reason": record.reason}})
+            progress.update("skipped")
+        elif isinstance(record, Failure):
+            writer.add({"type": "error", "key": record.key,
+                        "row": {"path": record.path, "stage": record.stage,
+                                "error_class": record.error_class, "message": record.message}})
+            progress.update("error")
+
+
+def _execute(work: Iterator[Work], worker_options: WorkerOptions, options: BatchOptions):
+    from dxaspine.batch import executors
+
+    if options.dask:
+        return executors.run_dask(work, worker_options, options.dask)
+    if options.workers <= 1:
+        return executors.run_serial(work, worker_options)
+    return executors.run_process_pool(work, worker_options, options.workers)
+
+
+def result_columns() -> list[str]:
+    from dxaspine.io.result_record import FLAT_COLUMNS
+
+    return list(FLAT_COLUMNS)
+
+
+def _write_manifest(out: Path, options: BatchOptions, summary: BatchSummary, started: str) -> None:
+    from dxaspine.clinical import default_reference_info
+
+    manifest = {
+        "dxaspine_version": __version__,
+        "reference": default_reference_info(options.reference),
+        "options": asdict(options),
+        "counts": {"results": summary.counts.get("result", 0),
+                   "errors": summary.counts.get("error", 0),
+                   "skipped": summary.counts.get("skipped", 0)},
+        "interrupted": summary.interrupted,
+        "started": started,
+        "ended": _now(),
+        "outputs": ["results.csv", "results.parquet", "errors.csv", "skipped.csv"],
+    }
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def clear_outputs(out: str) -> None:
+    """Remove a previous run's ledger (used by tests and ``--fresh`` style workflows)."""
+    shutil.rmtree(Path(out) / ledger.CHUNK_DIR, ignore_errors=True)

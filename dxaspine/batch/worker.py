@@ -1,0 +1,89 @@
+"""What a batch worker does with one work item, in any executor (process pool or Dask)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from dataclasses import dataclass
+
+from dxaspine.batch.discovery import Work
+from dxaspine.errors import DxaError
+
+logger = logging.getLogger(__name__)
+
+_WARMED = False
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    reference: str | None = None
+    json_dir: str | None = None
+    overlay_dir: str | None = None
+
+
+def init_worker() -> None:
+    """Once per worker process: one numba thread, kernels compiled (or loaded from cache) now.
+
+    DESIGN.md (Kernels): threads must not multiply across processes, and compile cost is paid
+    once per worker, never per file.
+    """
+    global _WARMED
+    if _WARMED:
+        return
+    from dxaspine._numba import pin_single_thread
+    from dxaspine.warmup import warm_up
+
+    pin_single_thread()
+    warm_up()
+    _WARMED = True
+
+
+def process(work: Work, options: WorkerOptions) -> dict:
+    """Analyse one scan; return a ledger record (``result`` or ``error``), never raise."""
+    init_worker()
+    from dxaspine.io.result_record import flat_row, to_result_dict
+    from dxaspine.pipeline import analyze
+
+    source = work.paths[0] if len(work.paths) == 1 else list(work.paths)
+    path = work.paths[0]
+    try:
+        result = analyze(source, reference=options.reference)
+        record = to_result_dict(result)
+        stage = "write"
+        _write_optional(result, record, work, options)
+        return {"type": "result", "key": work.key, "row": flat_row(record)}
+    except DxaError as exc:
+        stage = getattr(exc, "stage", None) or "load"
+        return _error(work, stage, exc)
+    except Exception as exc:  # a bug must not stop the archive; it is recorded with its trace
+        stage = getattr(exc, "stage", None) or "internal"
+        logger.error("unexpected %s on %s:\n%s", type(exc).__name__, path, traceback.format_exc())
+        return _error(work, stage, exc)
+
+
+def _error(work: Work, stage: str, exc: BaseException) -> dict:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return {
+        "type": "error",
+        "key": work.key,
+        "row": {"path": os.pathsep.join(work.paths), "stage": stage,
+                "error_class": type(exc).__name__, "message": message},
+    }
+
+
+def _write_optional(result, record: dict, work: Work, options: WorkerOptions) -> None:
+    stem = _safe_stem(work)
+    if options.json_dir:
+        from dxaspine.io.result_json import write_json
+
+        write_json(record, os.path.join(options.json_dir, stem + ".json"))
+    if options.overlay_dir:
+        from dxaspine.io.overlay import write_overlay
+
+        write_overlay(result, record, os.path.join(options.overlay_dir, stem + ".png"))
+
+
+def _safe_stem(work: Work) -> str:
+    key = work.key.split(":", 1)[1]
+    return "".join(ch if ch.isalnum() or ch in ".-_+" else "_" for ch in key)[:200]

@@ -1,0 +1,31 @@
+"""Per-level and composite measurement (DESIGN.md pipeline stage ``measure``)."""
+
+from dxaspine.measure.composites import (
+    CLINICAL_LEVELS,
+    Composite,
+    composite,
+    region_levels,
+    region_name,
+    standard_region_sets,
+)
+from dxaspine.measure.levels import LevelMeasurement, LevelSums, level_sums, measure_levels
+
+__all__ = [
+    "CLINICAL_LEVELS",
+    "Composite",
+    "LevelMeasurement",
+    "LevelSums",
+    "composite",
+    "level_sums",
+    "measure_levels",
+    "region_levels",
+    "region_name",
+    "standard_region_sets",
+]
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) the measurement kernel on a tiny input."""
+    import numpy as np
+
+    level_sums(np.zeros((2, 2), np.int32), np.zeros((2, 2), bool), np.zeros((2, 2)), 1)

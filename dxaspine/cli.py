@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--overlay-dir", metavar="DIR")
     ba.add_argument("--reference", metavar="NAME|CSV")
     ba.add_argument("--quiet", action="store_true")
+    ba.add_argument("--chunk-size", type=int, default=50, metavar="N",
+                    help="commit results every N finished files (default 50)")
     return parser
 
 

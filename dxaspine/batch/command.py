@@ -11,19 +11,33 @@ from dxaspine.batch.runner import BatchOptions, run_batch
 def run(args) -> int:
     workers = args.workers if args.workers is not None else max(1, (os.cpu_count() or 1))
     options = BatchOptions(
-        input=args.input, out=args.out, workers=workers, dask=args.dask, resume=args.resume,
-        glob=args.glob, json_dir=args.json_dir, overlay_dir=args.overlay_dir, quiet=args.quiet,
+        input=args.input,
+        out=args.out,
+        workers=workers,
+        dask=args.dask,
+        resume=args.resume,
+        glob=args.glob,
+        json_dir=args.json_dir,
+        overlay_dir=args.overlay_dir,
+        quiet=args.quiet,
         reference=getattr(args, "reference", None),
+        chunk_size=max(1, args.chunk_size),
     )
     if not os.path.exists(args.input) and not any(ch in args.input for ch in "*?["):
-        print(f"error: {args.input}: no such file or folder; give a folder, a file list (.txt) "
-              "or a quoted glob", file=sys.stderr)
+        print(
+            f"error: {args.input}: no such file or folder; give a folder, a file list (.txt) "
+            "or a quoted glob",
+            file=sys.stderr,
+        )
         return 2
     summary = run_batch(options)
     c = summary.counts
     if not args.quiet:
-        print(f"{c.get('result', 0)} analysed, {c.get('error', 0)} failed, {c.get('skipped', 0)} "
-              f"skipped -> {summary.out}", file=sys.stderr)
+        print(
+            f"{c.get('result', 0)} analysed, {c.get('error', 0)} failed, {c.get('skipped', 0)} "
+            f"skipped -> {summary.out}",
+            file=sys.stderr,
+        )
     # A finished run exits 0 even when some files failed: archives always hold bad files, and
     # each one is recorded in errors.csv.  An interrupted run exits 130 (resume with --resume).
     return 130 if summary.interrupted else 0

@@ -119,21 +119,35 @@ def discover(
             partner = waiting.pop(series, None)
             if partner is None or partner[0] == energy:
                 if partner is not None:  # two halves of one energy: keep the first, report it
-                    yield Failure(path_key(partner[1]), partner[1], "discover", "CorruptDicomError",
-                                  f"{partner[1]}: second {energy} file in series {series}; "
-                                  "a dual-energy pair needs one LOW_ENERGY and one HIGH_ENERGY file")
+                    yield Failure(
+                        path_key(partner[1]),
+                        partner[1],
+                        "discover",
+                        "CorruptDicomError",
+                        f"{partner[1]}: second {energy} file in series {series}; "
+                        "a dual-energy pair needs one LOW_ENERGY and one HIGH_ENERGY file",
+                    )
                 waiting[series] = (energy, path, uid)
                 continue
-            low, high = (partner, (energy, path, uid)) if partner[0] == "LOW_ENERGY" else ((energy, path, uid), partner)
+            low, high = (
+                (partner, (energy, path, uid))
+                if partner[0] == "LOW_ENERGY"
+                else ((energy, path, uid), partner)
+            )
             yield Work(f"uid:{low[2]}+{high[2]}", (low[1], high[1]))
             continue
         yield Work(f"uid:{uid}" if uid else path_key(path), (path,))
 
     for series, (energy, path, _uid) in sorted(waiting.items()):
         missing = "HIGH_ENERGY" if energy == "LOW_ENERGY" else "LOW_ENERGY"
-        yield Failure(path_key(path), path, "discover", "CorruptDicomError",
-                      f"{path}: {energy} file of series {series} has no {missing} partner; "
-                      "add the missing file or export the interchange 2-frame form")
+        yield Failure(
+            path_key(path),
+            path,
+            "discover",
+            "CorruptDicomError",
+            f"{path}: {energy} file of series {series} has no {missing} partner; "
+            "add the missing file or export the interchange 2-frame form",
+        )
 
 
 def _unusable(path: str, info) -> Skip | Failure:
@@ -150,5 +164,13 @@ def count_inputs(source: str, pattern: str | None = None) -> int:
     return sum(1 for _ in iter_input_paths(source, pattern))
 
 
-__all__ = ["Work", "Skip", "Failure", "Record", "discover", "iter_input_paths", "count_inputs",
-           "path_key"]
+__all__ = [
+    "Work",
+    "Skip",
+    "Failure",
+    "Record",
+    "discover",
+    "iter_input_paths",
+    "count_inputs",
+    "path_key",
+]

@@ -73,14 +73,16 @@ def run_dask(work: Iterable[Work], options: WorkerOptions, address: str) -> Iter
     except ImportError as exc:
         from dxaspine.errors import DxaError
 
-        raise DxaError(f"--dask {address}: dask.distributed is not installed; "
-                       "pip install 'dxaspine[dask]'") from exc
+        raise DxaError(
+            f"--dask {address}: dask.distributed is not installed; pip install 'dxaspine[dask]'"
+        ) from exc
     cluster = None
     if address.startswith("local:"):
         _single_thread_env()
         n = int(address.split(":", 1)[1] or 1)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
     else:
         client = Client(address)

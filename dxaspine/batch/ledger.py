@@ -69,7 +69,9 @@ def committed_keys(out_dir: str | os.PathLike) -> set[str]:
     return {record["key"] for record in iter_committed(out_dir)}
 
 
-def build_tables(out_dir: str | os.PathLike, result_columns: list[str], parquet: bool = True) -> dict:
+def build_tables(
+    out_dir: str | os.PathLike, result_columns: list[str], parquet: bool = True
+) -> dict:
     """Rebuild results.csv/.parquet, errors.csv and skipped.csv from the chunks; return counts."""
     out = Path(out_dir)
     seen: set[str] = set()
@@ -112,7 +114,9 @@ class _ParquetSink:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            logger.warning("pyarrow not installed: no results.parquet (pip install 'dxaspine[parquet]')")
+            logger.warning(
+                "pyarrow not installed: no results.parquet (pip install 'dxaspine[parquet]')"
+            )
             self.columns = []
 
     def add(self, row: dict) -> None:
@@ -126,7 +130,9 @@ class _ParquetSink:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist([_typed(r, self.columns) for r in self.rows], schema=self._schema())
+        table = pa.Table.from_pylist(
+            [_typed(r, self.columns) for r in self.rows], schema=self._schema()
+        )
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.tmp, table.schema)
         self.writer.write_table(table)

@@ -22,10 +22,13 @@ class Progress:
         try:
             from tqdm import tqdm
         except ImportError:
-            logger.info("tqdm not installed (pip install 'dxaspine[progress]'): plain progress lines")
+            logger.info(
+                "tqdm not installed (pip install 'dxaspine[progress]'): plain progress lines"
+            )
             return
-        self._bar = tqdm(total=self.total, unit="file", file=sys.stderr, dynamic_ncols=True,
-                         smoothing=0.05)
+        self._bar = tqdm(
+            total=self.total, unit="file", file=sys.stderr, dynamic_ncols=True, smoothing=0.05
+        )
 
     def update(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -33,8 +36,12 @@ class Progress:
             return
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix(done=self.counts["result"], failed=self.counts["error"],
-                                  skipped=self.counts["skipped"], refresh=False)
+            self._bar.set_postfix(
+                done=self.counts["result"],
+                failed=self.counts["error"],
+                skipped=self.counts["skipped"],
+                refresh=False,
+            )
             return
         now = time.monotonic()
         if now - self._last_log >= 5.0:
@@ -42,9 +49,12 @@ class Progress:
             n = sum(self.counts.values())
             rate = n / max(now - self._start, 1e-9)
             eta = (self.total - n) / rate if rate > 0 else float("nan")
-            print(f"{n}/{self.total} files  {rate:.1f} files/s  ETA {eta:.0f} s  done "
-                  f"{self.counts['result']} failed {self.counts['error']} skipped "
-                  f"{self.counts['skipped']}", file=sys.stderr)
+            print(
+                f"{n}/{self.total} files  {rate:.1f} files/s  ETA {eta:.0f} s  done "
+                f"{self.counts['result']} failed {self.counts['error']} skipped "
+                f"{self.counts['skipped']}",
+                file=sys.stderr,
+            )
 
     def close(self) -> None:
         if self._bar is not None:

@@ -54,8 +54,10 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     chunks = out / ledger.CHUNK_DIR
     if chunks.exists() and not options.resume:
         if any(chunks.glob("chunk-*.jsonl")):
-            raise DxaError(f"{out}: holds results of an earlier run; pass --resume to continue it "
-                           "or choose an empty --out directory")
+            raise DxaError(
+                f"{out}: holds results of an earlier run; pass --resume to continue it "
+                "or choose an empty --out directory"
+            )
     out.mkdir(parents=True, exist_ok=True)
     started = _now()
     done_keys = ledger.committed_keys(out) if options.resume else set()
@@ -86,7 +88,9 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     return summary
 
 
-def _route(records, done_keys: set[str], writer: ledger.ChunkWriter, progress: Progress) -> Iterator[Work]:
+def _route(
+    records, done_keys: set[str], writer: ledger.ChunkWriter, progress: Progress
+) -> Iterator[Work]:
     """Pass work on to the executor; commit skips and discovery failures directly."""
     for record in records:
         if record.key in done_keys:
@@ -94,13 +98,27 @@ def _route(records, done_keys: set[str], writer: ledger.ChunkWriter, progress: P
         if isinstance(record, Work):
             yield record
         elif isinstance(record, Skip):
-            writer.add({"type": "skipped", "key": record.key,
-                        "row": {"path": record.path, "reason": record.reason}})
+            writer.add(
+                {
+                    "type": "skipped",
+                    "key": record.key,
+                    "row": {"path": record.path, "reason": record.reason},
+                }
+            )
             progress.update("skipped")
         elif isinstance(record, Failure):
-            writer.add({"type": "error", "key": record.key,
-                        "row": {"path": record.path, "stage": record.stage,
-                                "error_class": record.error_class, "message": record.message}})
+            writer.add(
+                {
+                    "type": "error",
+                    "key": record.key,
+                    "row": {
+                        "path": record.path,
+                        "stage": record.stage,
+                        "error_class": record.error_class,
+                        "message": record.message,
+                    },
+                }
+            )
             progress.update("error")
 
 
@@ -115,21 +133,24 @@ def _execute(work: Iterator[Work], worker_options: WorkerOptions, options: Batch
 
 
 def result_columns() -> list[str]:
-    from dxaspine.io.result_record import FLAT_COLUMNS
+    from dxaspine.clinical.records import row_columns
 
-    return list(FLAT_COLUMNS)
+    return row_columns()
 
 
 def _write_manifest(out: Path, options: BatchOptions, summary: BatchSummary, started: str) -> None:
-    from dxaspine.clinical import default_reference_info
+    from dxaspine.clinical.reference import load_reference
 
+    table = load_reference(options.reference)
     manifest = {
         "dxaspine_version": __version__,
-        "reference": default_reference_info(options.reference),
+        "reference": {"name": table.name, "source": table.source, "population": table.population},
         "options": asdict(options),
-        "counts": {"results": summary.counts.get("result", 0),
-                   "errors": summary.counts.get("error", 0),
-                   "skipped": summary.counts.get("skipped", 0)},
+        "counts": {
+            "results": summary.counts.get("result", 0),
+            "errors": summary.counts.get("error", 0),
+            "skipped": summary.counts.get("skipped", 0),
+        },
         "interrupted": summary.interrupted,
         "started": started,
         "ended": _now(),

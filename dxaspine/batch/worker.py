@@ -42,17 +42,23 @@ def init_worker() -> None:
 def process(work: Work, options: WorkerOptions) -> dict:
     """Analyse one scan; return a ledger record (``result`` or ``error``), never raise."""
     init_worker()
-    from dxaspine.io.result_record import flat_row, to_result_dict
+    from dxaspine.clinical.records import assessment_to_row
+    from dxaspine.io.result_json import result_from_scan
     from dxaspine.pipeline import analyze
 
     source = work.paths[0] if len(work.paths) == 1 else list(work.paths)
     path = work.paths[0]
     try:
         result = analyze(source, reference=options.reference)
-        record = to_result_dict(result)
-        stage = "write"
+        record = result_from_scan(result, path=source)
         _write_optional(result, record, work, options)
-        return {"type": "result", "key": work.key, "row": flat_row(record)}
+        head = {
+            "path": record["input"]["path"],
+            "sop_instance_uid": record["input"]["sop_instance_uid"],
+            "kind": record["input"]["kind"],
+        }
+        row = assessment_to_row(result.assessment, head=head)
+        return {"type": "result", "key": work.key, "row": _csv_safe(row)}
     except DxaError as exc:
         stage = getattr(exc, "stage", None) or "load"
         return _error(work, stage, exc)
@@ -67,21 +73,36 @@ def _error(work: Work, stage: str, exc: BaseException) -> dict:
     return {
         "type": "error",
         "key": work.key,
-        "row": {"path": os.pathsep.join(work.paths), "stage": stage,
-                "error_class": type(exc).__name__, "message": message},
+        "row": {
+            "path": os.pathsep.join(work.paths),
+            "stage": stage,
+            "error_class": type(exc).__name__,
+            "message": message,
+        },
     }
+
+
+def _csv_safe(row: dict) -> dict:
+    # Ledger chunks are JSON: keep None/bool/float/str only (numpy scalars become floats).
+    return {k: (v if v is None or isinstance(v, bool | str) else float(v)) for k, v in row.items()}
 
 
 def _write_optional(result, record: dict, work: Work, options: WorkerOptions) -> None:
     stem = _safe_stem(work)
-    if options.json_dir:
-        from dxaspine.io.result_json import write_json
+    try:
+        if options.json_dir:
+            from dxaspine.io.result_json import write_results_json
 
-        write_json(record, os.path.join(options.json_dir, stem + ".json"))
-    if options.overlay_dir:
-        from dxaspine.io.overlay import write_overlay
+            write_results_json(
+                os.path.join(options.json_dir, stem + ".json"), [record], lines=False
+            )
+        if options.overlay_dir:
+            from dxaspine.io.overlay import write_overlay
 
-        write_overlay(result, record, os.path.join(options.overlay_dir, stem + ".png"))
+            write_overlay(os.path.join(options.overlay_dir, stem + ".png"), record, result)
+    except Exception as exc:
+        exc.stage = "write"
+        raise
 
 
 def _safe_stem(work: Work) -> str:

@@ -1,0 +1,301 @@
+"""``dxaspine analyze FILE...``: analyse scans, print the table, write the outputs (Contract 3).
+
+Behaviour:
+
+- **Table.** Each analysed scan's table is printed to stdout, or to stderr when ``--json -``
+  puts the JSON on stdout (so ``dxaspine analyze f.dcm --json - | jq`` sees JSON only).
+- **Dual-energy pair.** Two single-frame files (low and high energy) are one input, either
+  written ``LOW+HIGH`` (no spaces; a name containing ``+`` that exists as a file is a file),
+  or auto-paired: among the FILEs given, the LOW_ENERGY and HIGH_ENERGY halves of one series
+  (same study, series and size; read from the headers) are analysed together.
+- **JSON.** ``--json PATH`` writes one indented object when there is one input (counted
+  after pairing; nothing is written if it failed) and JSON Lines when there are several
+  (one object per input that succeeded, in input order); ``-`` is stdout.  An input
+  succeeds only when all its requested outputs were written.  ``--csv`` writes one row per
+  succeeded input (columns: :func:`dxaspine.clinical.records.row_columns`).
+- **Per-file names.** ``--overlay``, ``--sr`` and ``--sc`` name one file per input.  With
+  one input the name is used as given.  With several, an existing directory (or a name
+  ending in ``/``) receives ``<stem>.png``, ``<stem>_sr.dcm`` and ``<stem>_sc.dcm``, and any
+  other name ``out.png`` becomes ``out_<stem>.png``; ``<stem>`` is the input's file name
+  without ``.dcm`` (the low file's for a pair), with ``_2``, ``_3`` … added on clashes.
+- **Errors.** A file that fails prints one line ``error: <file>: <reason>; <fix>`` on stderr
+  and the others still complete; the exit status is then 1.  Bad usage (bad
+  ``--segmenter``, unknown ``--exclude`` level, ``--sr``/``--sc`` without highdicom) exits
+  2.  ``--debug`` adds tracebacks.
+- Every file is written atomically (:mod:`dxaspine.io.atomic`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import io
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dxaspine.errors import DxaError
+from dxaspine.io.atomic import atomic_write_text
+from dxaspine.io.report_table import format_report
+from dxaspine.io.result_json import (
+    result_from_scan,
+    results_json_text,
+    round_for_output,
+    validate_result,
+    write_results_json,
+)
+from dxaspine.segment.segmentation import LEVEL_ORDER
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A bad option value: exit status 2 with a one-line message."""
+
+
+def parse_segmenter(spec: str | None) -> Callable | None:
+    """Resolve ``MODULE:CALLABLE`` to the callable (None when not given)."""
+    if not spec:
+        return None
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"--segmenter {spec!r}: expected MODULE:CALLABLE, e.g. mypkg.seg:segment")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"--segmenter {spec!r}: cannot import {module_name!r} ({exc})") from exc
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise UsageError(f"--segmenter {spec!r}: {module_name!r} has no {attr!r}")
+    if not callable(target):
+        raise UsageError(f"--segmenter {spec!r}: {attr!r} is not callable")
+    return target
+
+
+def parse_exclude(values: Sequence[str]) -> list[str]:
+    """``--exclude L4 --exclude L1,L2`` -> ``["L4", "L1", "L2"]`` (validated level names)."""
+    levels = [v.strip().upper() for value in values for v in value.split(",") if v.strip()]
+    unknown = [v for v in levels if v not in LEVEL_ORDER]
+    if unknown:
+        raise UsageError(
+            f"--exclude {','.join(unknown)}: not a level name ({', '.join(LEVEL_ORDER)})"
+        )
+    return list(dict.fromkeys(levels))
+
+
+def parse_input(item: str) -> str | tuple[str, str]:
+    """A path, or ``LOW+HIGH`` for a dual-energy pair given as two files."""
+    if "+" in item and not os.path.exists(item):
+        low, _, high = item.partition("+")
+        if low and high:
+            return (low, high)
+    return item
+
+
+def group_inputs(items: Sequence[str]) -> list[str | tuple[str, str]]:
+    """Parse the FILE arguments; single-energy halves of one series become one pair input.
+
+    ``LOW+HIGH`` is an explicit pair.  Plain files are peeked at (header only): two that are
+    the LOW_ENERGY and HIGH_ENERGY halves of the same series and size are auto-paired, at
+    the position of the first of them.  Anything else stays a single input.
+    """
+    from dxaspine.io import pair_dual_energy, peek
+
+    sources = [parse_input(item) for item in items]
+    plain = [s for s in sources if isinstance(s, str) and os.path.isfile(s)]
+    pairs, _ = pair_dual_energy(peek(path) for path in plain) if len(plain) > 1 else ([], [])
+    partner: dict[str, tuple[str, str]] = {}
+    for low, high in pairs:
+        partner[low.path] = partner[high.path] = (low.path, high.path)
+    grouped: list[str | tuple[str, str]] = []
+    used: set[tuple[str, str]] = set()
+    for source in sources:
+        pair = partner.get(source) if isinstance(source, str) else None
+        if pair is None:
+            grouped.append(source)
+        elif pair not in used:
+            used.add(pair)
+            grouped.append(pair)
+    return grouped
+
+
+def _stem(source: str | tuple[str, str]) -> str:
+    first = source[0] if isinstance(source, tuple) else source
+    name = Path(first).name
+    for suffix in (".dcm", ".dicom", ".DCM", ".ima", ".IMA"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem if "." in name else name
+
+
+def output_names(
+    target: str | None, sources: Sequence[str | tuple[str, str]], suffix: str
+) -> list[Path | None]:
+    """The per-input file names for ``--overlay``/``--sr``/``--sc`` (see module docstring)."""
+    if target is None:
+        return [None] * len(sources)
+    if len(sources) == 1 and not (target.endswith(("/", os.sep)) or os.path.isdir(target)):
+        return [Path(target)]
+    as_dir = target.endswith(("/", os.sep)) or os.path.isdir(target)
+    base = Path(target)
+    names, seen = [], set()
+    for source in sources:
+        stem = _stem(source)
+        candidate, n = stem, 1
+        while candidate in seen:
+            n += 1
+            candidate = f"{stem}_{n}"
+        seen.add(candidate)
+        if as_dir:
+            names.append(base / f"{candidate}{suffix}")
+        else:
+            names.append(base.with_name(f"{base.stem}_{candidate}{base.suffix}"))
+    return names
+
+
+def _display(source: str | tuple[str, str]) -> str:
+    return "+".join(source) if isinstance(source, tuple) else source
+
+
+def _csv_text(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
+    return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _needs_highdicom(args: argparse.Namespace) -> None:
+    if not (args.sr or args.sc):
+        return
+    try:
+        import highdicom  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise UsageError("--sr/--sc need highdicom: pip install 'dxaspine[pacs]'") from exc
+
+
+def _write_outputs(result: dict, scan_result: Any, names: dict[str, Path | None]) -> None:
+    picture = None
+    if names["overlay"] is not None or names["sc"] is not None:
+        from dxaspine.io.overlay import render_overlay, write_overlay
+
+        if names["overlay"] is not None:
+            write_overlay(names["overlay"], result, scan_result)
+        if names["sc"] is not None:
+            picture = render_overlay(result, scan_result)
+    if names["sr"] is not None:
+        from dxaspine.io.dicom_sr import write_sr
+
+        write_sr(names["sr"], result, scan_result.scan.header)
+    if names["sc"] is not None:
+        from dxaspine.io.dicom_sc import write_sc
+
+        write_sc(names["sc"], picture, scan_result.scan.header, source_path=result["input"]["path"])
+
+
+def _fail(source: str | tuple[str, str], exc: BaseException, debug: bool) -> None:
+    name = _display(source)
+    if isinstance(exc, DxaError):
+        message = str(exc)
+    elif isinstance(exc, OSError):
+        message = f"cannot write an output: {exc.strerror or exc}"
+    else:  # a dxaspine bug: still one line, so the other files' lines stay readable
+        message = f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it"
+    message = " ".join(message.split())
+    if not message.startswith(name):
+        message = f"{name}: {message}"
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"error: {message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``dxaspine analyze``; returns the exit status (0 all analysed, 1 any failed, 2 usage)."""
+    from dxaspine.pipeline import analyze
+
+    debug = bool(getattr(args, "debug", False))
+    try:
+        segmenter = parse_segmenter(args.segmenter)
+        exclude = parse_exclude(args.exclude or [])
+        _needs_highdicom(args)
+    except UsageError as exc:
+        print(f"dxaspine analyze: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    reference = None
+    if args.reference:
+        # Loaded once: a bad table is one error for the run, not one per file (exit 1 via cli).
+        from dxaspine.clinical.reference import load_reference
+
+        reference = load_reference(args.reference)
+
+    sources = group_inputs(args.files)
+    names = {
+        "overlay": output_names(args.overlay, sources, ".png"),
+        "sr": output_names(args.sr, sources, "_sr.dcm"),
+        "sc": output_names(args.sc, sources, "_sc.dcm"),
+    }
+    table_stream = sys.stderr if args.json == "-" else sys.stdout
+    results, rows, failed = [], [], 0
+    for index, source in enumerate(sources):
+        try:
+            scan_result = analyze(
+                list(source) if isinstance(source, tuple) else source,
+                segmenter=segmenter,
+                reference=reference,
+                exclude=exclude or None,
+            )
+            result = result_from_scan(
+                scan_result, list(source) if isinstance(source, tuple) else source
+            )
+            validate_result(round_for_output(result))
+            _write_outputs(result, scan_result, {k: v[index] for k, v in names.items()})
+        except Exception as exc:  # DxaError, OSError, or a bug: this file fails, others go on
+            failed += 1
+            _fail(source, exc, debug)
+            continue
+        results.append(result)
+        rows.append(_row(scan_result, result))
+        print(format_report(round_for_output(result)), file=table_stream, end="\n\n")
+
+    if args.json:
+        several = len(sources) > 1
+        if args.json == "-":
+            if results or several:
+                sys.stdout.write(results_json_text(results, lines=several))
+        elif results or several:
+            write_results_json(args.json, results, lines=several)
+    if args.csv:
+        from dxaspine.clinical.records import row_columns
+
+        atomic_write_text(args.csv, _csv_text(rows, row_columns()))
+    if failed:
+        logger.info("%d of %d input(s) failed", failed, len(sources))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _row(scan_result: Any, result: dict) -> dict:
+    from dxaspine.clinical.records import assessment_to_row
+
+    head = {
+        "path": result["input"]["path"],
+        "sop_instance_uid": result["input"]["sop_instance_uid"],
+        "kind": result["input"]["kind"],
+    }
+    return assessment_to_row(scan_result.assessment, head=head)

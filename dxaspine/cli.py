@@ -86,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # pydicom's own log lines can quote header values (patient names, IDs): keep them out.
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
     try:
         runner = _resolve(_COMMANDS[args.command])
     except ModuleNotFoundError as exc:

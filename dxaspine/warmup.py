@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 def demo_case_path() -> str:
     """Path of the bundled dual-energy demo phantom (package data)."""
-    return str(resources.files("dxaspine") / "data" / "demo_dual_energy.dcm")
+    return str(resources.files("dxaspine") / "data" / "demo_prodigy.dual_energy.dcm")
 
 
 def warm_up() -> float:

@@ -49,11 +49,14 @@ def _archive(root: Path) -> dict:
             Path(paths[extra]).unlink()
     junk = root / "junk"
     junk.mkdir()
-    source = Path(first_file).read_bytes()
     corrupt = []
     for n, cut in enumerate((0.9, 0.6, 0.5, 0.3)):  # truncated: header intact, pixels cut short
         target = junk / f"truncated{n}.dcm"
-        target.write_bytes(source[: int(len(source) * cut)])
+        ds = pydicom.dcmread(first_file)  # a distinct instance, not a damaged duplicate
+        ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[f"truncated-{n}"])
+        ds.save_as(target)
+        data = target.read_bytes()
+        target.write_bytes(data[: int(len(data) * cut)])
         corrupt.append(target)
     bad = pydicom.dcmread(first_file)  # pixel data that does not match the declared size
     bad.Rows = bad.Rows + 7
@@ -79,6 +82,7 @@ def _archive(root: Path) -> dict:
     shutil.copy(first_file, duplicate)
     return {
         "uids": expected_uids,
+        "original": Path(first_file),
         "corrupt": corrupt,
         "non_dicom": non_dicom,
         "hips": hips,
@@ -134,7 +138,10 @@ def test_every_scan_once_and_every_bad_file_recorded(archive, pool_run):
         assert (record.get("message") or record.get("reason")).strip()
     for path in expect["corrupt"]:
         assert path.name in errors, f"corrupt {path.name} must be an error, not a skip"
-    assert "duplicate" in skipped[expect["duplicate"].name]["reason"].lower()
+    # Two files share one SOP Instance UID: whichever is found second is skipped as a duplicate.
+    dup_skips = [r for r in skipped.values() if "duplicate" in r["reason"].lower()]
+    assert len(dup_skips) == 1
+    assert Path(dup_skips[0]["path"]).name in (expect["duplicate"].name, expect["original"].name)
     manifest = json.loads((pool_run / "manifest.json").read_text())
     assert manifest["counts"]["results"] == 60
     assert manifest["dxaspine_version"]

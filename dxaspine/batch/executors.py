@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from dxaspine.batch.discovery import Work
 from dxaspine.batch.worker import WorkerOptions, _error, init_worker, process
+from dxaspine.errors import DxaError
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def run_process_pool(work: Iterable[Work], options: WorkerOptions, workers: int)
     pending: dict = {}
     exhausted = False
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker)
+    restarts_without_progress = 0
     try:
         while True:
             while not exhausted and len(pending) < window:
@@ -51,17 +53,28 @@ def run_process_pool(work: Iterable[Work], options: WorkerOptions, workers: int)
             if not pending:
                 return
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broken = None
             for future in done:
                 item = pending.pop(future)
                 try:
-                    yield future.result()
+                    record = future.result()
                 except BrokenProcessPool as exc:
+                    broken = exc
                     yield _error(item, "internal", exc)
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    for other in list(pending.values()):
-                        yield _error(other, "internal", exc)
-                    pending.clear()
-                    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker)
+                    continue
+                restarts_without_progress = 0
+                yield record
+            if broken is not None:
+                # A worker died (segfault, OOM kill): the items in flight fail, the rest go on.
+                pool.shutdown(wait=False, cancel_futures=True)
+                for other in pending.values():
+                    yield _error(other, "internal", broken)
+                pending.clear()
+                restarts_without_progress += 1
+                if restarts_without_progress > 3:
+                    raise DxaError("batch: worker processes keep dying before finishing any file; "
+                                   "rerun with --workers 1 --debug to see why") from broken
+                pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -71,8 +84,6 @@ def run_dask(work: Iterable[Work], options: WorkerOptions, address: str) -> Iter
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
-        from dxaspine.errors import DxaError
-
         raise DxaError(
             f"--dask {address}: dask.distributed is not installed; pip install 'dxaspine[dask]'"
         ) from exc

@@ -35,7 +35,10 @@ def init_worker() -> None:
     from dxaspine.warmup import warm_up
 
     pin_single_thread()
-    warm_up()
+    try:
+        warm_up()
+    except Exception:  # warm-up only saves time; a failure here must not kill the worker
+        logger.warning("kernel warm-up failed; kernels will compile on first use", exc_info=True)
     _WARMED = True
 
 

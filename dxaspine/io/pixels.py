@@ -1,0 +1,157 @@
+"""Pixel decoding: transfer-syntax plugins, the Modality LUT, MONOCHROME1.
+
+Compressed transfer syntaxes are decoded by pydicom's pixel plugins (DOMAIN.md §6).  When no
+installed plugin can decode a file, :class:`UnsupportedPixelDataError` names the package(s)
+to install, as pydicom's own decoders do (STYLE.md, pydicom).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.uid import UID
+
+from dxaspine.errors import CorruptDicomError, UnsupportedPixelDataError, describe
+
+logger = logging.getLogger(__name__)
+
+# What to install per compressed syntax.  The first entry is our `[jpeg]` extra (pyproject);
+# alternatives that pydicom can also use follow.
+_PLUGIN_PACKAGES: dict[str, str] = {
+    "1.2.840.10008.1.2.4.50": "pillow, or pylibjpeg + pylibjpeg-libjpeg, or python-gdcm",
+    "1.2.840.10008.1.2.4.51": "pillow, or pylibjpeg + pylibjpeg-libjpeg, or python-gdcm",
+    "1.2.840.10008.1.2.4.57": "pylibjpeg + pylibjpeg-libjpeg, or python-gdcm",
+    "1.2.840.10008.1.2.4.70": "pylibjpeg + pylibjpeg-libjpeg, or python-gdcm",
+    "1.2.840.10008.1.2.4.80": "pyjpegls (pip install 'dxaspine[jpeg]'), or python-gdcm",
+    "1.2.840.10008.1.2.4.81": "pyjpegls (pip install 'dxaspine[jpeg]'), or python-gdcm",
+    "1.2.840.10008.1.2.4.90": "pylibjpeg + pylibjpeg-openjpeg (pip install 'dxaspine[jpeg]'), or pillow, or python-gdcm",
+    "1.2.840.10008.1.2.4.91": "pylibjpeg + pylibjpeg-openjpeg (pip install 'dxaspine[jpeg]'), or pillow, or python-gdcm",
+    "1.2.840.10008.1.2.4.201": "pylibjpeg + pylibjpeg-openjpeg (pip install 'dxaspine[jpeg]')",
+    "1.2.840.10008.1.2.4.202": "pylibjpeg + pylibjpeg-openjpeg (pip install 'dxaspine[jpeg]')",
+    "1.2.840.10008.1.2.4.203": "pylibjpeg + pylibjpeg-openjpeg (pip install 'dxaspine[jpeg]')",
+    "1.2.840.10008.1.2.5": "pylibjpeg + pylibjpeg-rle (pip install 'dxaspine[jpeg]')",
+}
+
+
+def transfer_syntax(ds: Dataset) -> UID:
+    """The dataset's transfer syntax (the reader guarantees it exists for files)."""
+    meta = getattr(ds, "file_meta", None)
+    tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not tsyntax:
+        raise CorruptDicomError(
+            describe(
+                getattr(ds, "filename", None),
+                "no Transfer Syntax UID in the File Meta Information",
+                "re-export as a DICOM Part 10 file (or set ds.file_meta.TransferSyntaxUID)",
+            )
+        )
+    return UID(str(tsyntax))
+
+
+def check_decodable(ds: Dataset, source: object) -> None:
+    """Raise UnsupportedPixelDataError when no installed plugin can decode the pixel data."""
+    tsyntax = transfer_syntax(ds)
+    try:
+        decoder = get_decoder(tsyntax)
+    except NotImplementedError as exc:
+        raise UnsupportedPixelDataError(
+            describe(
+                source,
+                f"transfer syntax {tsyntax.name} ({tsyntax}) cannot be decoded by pydicom",
+                "convert the file to an uncompressed or JPEG/JPEG 2000/JPEG-LS/RLE syntax",
+            )
+        ) from exc
+    if not decoder.is_available:
+        packages = _PLUGIN_PACKAGES.get(str(tsyntax), "a pydicom pixel plugin")
+        raise UnsupportedPixelDataError(
+            describe(
+                source,
+                f"no installed plugin can decode {tsyntax.name} pixel data",
+                f"install {packages}",
+            )
+        )
+
+
+def _check_native_length(ds: Dataset, frames: int, source: object) -> None:
+    """Uncompressed pixel data must hold every pixel; pydicom only warns on truncation."""
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    bits = int(ds.BitsAllocated)
+    expected = rows * cols * frames * bits // 8
+    got = len(ds.PixelData)
+    if got < expected:
+        raise CorruptDicomError(
+            describe(
+                source,
+                f"truncated pixel data ({got} of {expected} bytes)",
+                "re-export or re-transfer the file",
+            )
+        )
+
+
+def _pixel_array(ds: Dataset, source: object) -> np.ndarray:
+    """``ds.pixel_array``, telling a plugin's missing capability from damaged data."""
+    try:
+        return ds.pixel_array
+    except RuntimeError as exc:
+        message = " ".join(str(exc).split())
+        if "not support" not in message:
+            raise  # damaged data: mapped to CorruptDicomError by the file boundary
+        # e.g. Pillow and 12-bit JPEG Extended: installed, but not capable.
+        tsyntax = transfer_syntax(ds)
+        packages = _PLUGIN_PACKAGES.get(str(tsyntax), "another pydicom pixel plugin")
+        raise UnsupportedPixelDataError(
+            describe(
+                source,
+                f"the installed plugins cannot decode this {tsyntax.name} pixel data "
+                f"({message[:160]})",
+                f"install {packages}",
+            )
+        ) from exc
+
+
+def decode_frames(ds: Dataset, frames: int, source: object) -> np.ndarray:
+    """Decoded pixels after the Modality LUT, float64 of shape (frames, rows, cols).
+
+    Call inside :func:`dxaspine.io.reading.file_boundary` (decoder errors are mapped there).
+    """
+    check_decodable(ds, source)
+    if not transfer_syntax(ds).is_compressed:
+        _check_native_length(ds, frames, source)
+    stored = _pixel_array(ds, source)
+    values = np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
+    values = values.reshape(frames, int(ds.Rows), int(ds.Columns))
+    if not np.all(np.isfinite(values)):
+        raise CorruptDicomError(
+            describe(
+                source, "non-finite values after the Modality LUT", "check RescaleSlope/Intercept"
+            )
+        )
+    return values
+
+
+def stored_value_range(ds: Dataset) -> tuple[float, float]:
+    """(min, max) a stored pixel can take, after the Modality LUT."""
+    bits = int(ds.get("BitsStored") or ds.BitsAllocated)
+    if int(ds.get("PixelRepresentation") or 0):
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    else:
+        lo, hi = 0, 2**bits - 1
+    mapped = np.asarray(apply_modality_lut(np.array([lo, hi]), ds), dtype=np.float64)
+    return float(mapped.min()), float(mapped.max())
+
+
+def to_bone_bright(image: np.ndarray, ds: Dataset) -> tuple[np.ndarray, bool]:
+    """Invert MONOCHROME1 display images so that bone (high attenuation) is bright.
+
+    MONOCHROME1 means the minimum value is displayed white; reflecting within the stored
+    range keeps values in that range.  Counts and BMD maps are never inverted: their values
+    are physical whatever the display convention says.
+    """
+    if str(ds.get("PhotometricInterpretation", "")).strip().upper() != "MONOCHROME1":
+        return image, False
+    lo, hi = stored_value_range(ds)
+    return (lo + hi) - image, True

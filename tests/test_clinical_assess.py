@@ -1,10 +1,10 @@
 """assess: T/Z, WHO, ISCD applicability and exclusions, against DOMAIN.md facts and NHANES."""
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _shared_data import NHANES, needs_nhanes  # noqa: E402
 
 from dxaspine.clinical import assess
 from dxaspine.clinical.interlevel import load_interlevel_model
@@ -13,8 +13,6 @@ from dxaspine.io.scan import Patient
 from dxaspine.measure import LevelMeasurement
 from dxaspine.segment.segmentation import IntervertebralLine
 
-NHANES = Path("/work/shared/data/nhanes/P_DXXSPN_with_demo.csv")
-needs_nhanes = pytest.mark.skipif(not NHANES.exists(), reason="shared NHANES data not present")
 HOLOGIC = [("L1", 11.58, 13.26), ("L2", 12.94, 13.72), ("L3", 13.93, 14.81), ("L4", 13.40, 13.97)]
 RATIO = {"L1": 0.941, "L2": 0.993, "L3": 1.029, "L4": 1.026}  # DOMAIN.md §3
 AREA = {"L1": 12.6, "L2": 13.2, "L3": 14.4, "L4": 15.6}  # area shares of DOMAIN.md §3 x 54.7

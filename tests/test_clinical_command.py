@@ -2,15 +2,12 @@
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
+from _shared_data import NHANES, needs_nhanes  # noqa: E402
 
 from dxaspine.cli import main
 from dxaspine.clinical.records import row_columns
-
-NHANES = Path("/work/shared/data/nhanes/P_DXXSPN_with_demo.csv")
-needs_nhanes = pytest.mark.skipif(not NHANES.exists(), reason="shared NHANES data not present")
 
 
 @needs_nhanes

@@ -3,18 +3,13 @@
 from pathlib import Path
 
 import pytest
+from _shared_data import NHANES, needs_nhanes
 
 from dxaspine.clinical.reference import load_reference
 from dxaspine.clinical.reference_data import build_tables
 from dxaspine.errors import ReferenceDataError
 
 PACKAGE_DATA = Path(build_tables.__file__).parent
-NHANES = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "nhanes" / "P_DXXSPN_with_demo.csv"
-)
-if not NHANES.exists():
-    NHANES = Path("/work/shared/data/nhanes/P_DXXSPN_with_demo.csv")
-needs_nhanes = pytest.mark.skipif(not NHANES.exists(), reason="shared NHANES data not present")
 
 
 @needs_nhanes

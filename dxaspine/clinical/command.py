@@ -7,35 +7,19 @@ import csv
 import io
 import json
 import logging
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 from dxaspine.clinical.assessment import assess
 from dxaspine.clinical.records import assessment_to_dict, assessment_to_row, row_columns
 from dxaspine.clinical.reference import load_reference
 from dxaspine.clinical.table_input import read_table
 from dxaspine.errors import DxaError
+from dxaspine.io.atomic import atomic_write_text
 
-__all__ = ["run", "write_atomic"]
+__all__ = ["run"]
 
 logger = logging.getLogger(__name__)
 HEAD = ("row_id", "status", "error")
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, then rename over it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
         if args.json == "-":
             sys.stdout.write(text)
         else:
-            write_atomic(args.json, text)
+            atomic_write_text(args.json, text)
     if args.csv:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=row_columns(HEAD), lineterminator="\n")
         writer.writeheader()
         for row in csv_rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-        write_atomic(args.csv, buf.getvalue())
+        atomic_write_text(args.csv, buf.getvalue())
     if not args.json and not args.csv:
         for row in csv_rows:
             print(f"{row['row_id']}\t{row.get('reported_region') or row.get('error')}\t"

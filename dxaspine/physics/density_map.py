@@ -24,6 +24,9 @@ class DensityMap:
     field_mask: np.ndarray  # bool (rows, cols)
     soft_tissue_ratio: np.ndarray | None = None  # R_st per pixel used, dual-energy only
     bone_mask_hint: np.ndarray | None = None  # bool; the decomposition's converged bone mask
+    # bool; pixels whose counts were clipped to the floor (photon starvation behind metal, or
+    # corrupt counts): their density is only a lower bound.  Dual-energy only.
+    starved_mask: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

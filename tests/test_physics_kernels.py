@@ -1,0 +1,181 @@
+"""Parity of the physics numba kernels with their numpy references (DESIGN.md, Kernels),
+and input validation of the public wrappers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from dxaspine.physics import _kernels
+from dxaspine.physics.log_attenuation import areal_density, log_attenuation
+from dxaspine.physics.soft_tissue import row_baselines
+
+# Same float64 operations in the same order: only libm's log may differ, by an ulp or two.
+RTOL = 1e-12
+
+SHAPES = [(0, 0), (0, 5), (5, 0), (1, 1), (1, 7), (7, 1), (13, 17)]
+
+
+def _counts(shape, rng):
+    counts = rng.uniform(-5.0, 2e4, size=shape)
+    if counts.size:
+        flat = counts.reshape(-1)
+        flat[:: max(1, flat.size // 5)] = 0.0  # zero counts (photon starvation)
+        flat[1 :: max(1, flat.size // 4)] = np.nan
+        flat[2 :: max(1, flat.size // 3)] = np.inf
+    return counts
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("offset", [0.0, 0.5])
+def test_log_attenuation_matches_reference(shape, offset):
+    rng = np.random.default_rng(1)
+    low, high = _counts(shape, rng), _counts(shape, rng)
+    a_low, a_high, starved = log_attenuation(low, high, (3e4, 5e4), 0.5, offset)
+    ref_low, ref_high, ref_starved = _kernels.log_attenuation_reference(
+        low, high, 3e4, 5e4, 0.5, offset
+    )
+    assert_allclose(a_low, ref_low, rtol=RTOL)
+    assert_allclose(a_high, ref_high, rtol=RTOL)
+    assert_array_equal(starved, ref_starved)
+    # The floor guarantees finite output whatever the counts.
+    assert np.isfinite(a_low).all() and np.isfinite(a_high).all()
+
+
+def test_log_attenuation_values_and_flags():
+    low = np.array([[1000.0, 0.0, -3.0, np.nan]])
+    high = np.array([[1000.0, 10.0, 10.0, 10.0]])
+    a_low, _, starved = log_attenuation(low, high, (1e4, 1e4))
+    # ln(1e4/1e3); zero/negative/NaN counts are clipped to 0.5 counts: ln(2e4).
+    assert_allclose(a_low[0], [np.log(10.0), np.log(2e4), np.log(2e4), np.log(2e4)], rtol=RTOL)
+    assert_array_equal(starved[0], [False, True, True, True])
+
+
+def test_poisson_offset_removes_log_bias():
+    # E[ln N] for Poisson N of mean 50 is ln 50 - 1/(2*50) - ...; ln(N + 1/2) is unbiased to
+    # first order.  2e6 samples: the standard error of the mean log is 0.14/1414 = 1e-4.
+    counts = np.random.default_rng(5).poisson(50.0, size=(1000, 2000)).astype(float)
+    plain, _, _ = log_attenuation(counts, counts, (50.0, 50.0))
+    corrected, _, _ = log_attenuation(counts, counts, (50.0, 50.0), count_offset=0.5)
+    assert abs(plain.mean() - 0.01) < 5e-4  # the bias is real: +1/(2*50) in A
+    assert abs(corrected.mean()) < 5e-4
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_areal_density_matches_reference(shape):
+    rng = np.random.default_rng(2)
+    a_low = rng.uniform(0, 8, shape)
+    a_high = rng.uniform(0, 5, shape)
+    r_st = rng.uniform(1.2, 1.5, shape)
+    if r_st.size:
+        r_st.reshape(-1)[0] = np.nan  # NaN propagates, it is never hidden
+    got = areal_density(a_low, a_high, r_st, (0.9877, 0.3131))
+    ref = _kernels.areal_density_reference(a_low, a_high, r_st, 0.9877, 0.3131)
+    assert_allclose(got, ref, rtol=RTOL, equal_nan=True)
+    if r_st.size:
+        assert np.isnan(got.reshape(-1)[0])
+
+
+def test_areal_density_recovers_beer_lambert_bone():
+    # One pixel of 20 g/cm2 lean tissue over 1.2 g/cm2 HA at 40/70 keV (DOMAIN.md §5 table):
+    # the decomposition with the true R_st must return the HA areal density exactly.
+    mu_st, mu_b = (0.2688, 0.1916), (0.9877, 0.3131)
+    a_low = np.array([[mu_st[0] * 20 + mu_b[0] * 1.2]])
+    a_high = np.array([[mu_st[1] * 20 + mu_b[1] * 1.2]])
+    r = np.array([[mu_st[0] / mu_st[1]]])
+    assert_allclose(areal_density(a_low, a_high, r, mu_b), [[1.2]], rtol=1e-12)
+
+
+def _usable(shape, rng):
+    usable = rng.uniform(size=shape) > 0.4
+    if usable.size:
+        rows, cols = shape
+        usable[: max(1, rows // 3), cols // 3 : 2 * cols // 3 + 1] = False  # a bone span
+        usable[-1, :] = False  # a row with no soft tissue at all
+    return usable
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(9, 64)])
+@pytest.mark.parametrize("half_window", [0, 1, 4, 100])
+def test_row_baselines_matches_reference(shape, half_window):
+    rng = np.random.default_rng(3)
+    values = rng.normal(1.38, 0.02, shape)
+    if values.size:
+        values.reshape(-1)[1 :: max(1, values.size // 4)] = np.nan  # NaN counts as unusable
+    usable = _usable(shape, rng)
+    got, weight = row_baselines(values, usable, half_window, 3.0, 1e-3)
+    ref, ref_weight = _kernels.row_baselines_reference(values, usable, half_window, 3.0, 1e-3)
+    assert_allclose(got, ref, rtol=1e-12, atol=1e-14, equal_nan=True)
+    assert_allclose(weight, ref_weight, rtol=1e-15)
+
+
+def test_row_baselines_interpolates_linear_profile_across_gap():
+    # A linear soft-tissue profile across a row is reproduced exactly inside a bone gap,
+    # because each side window's mean sits at its centroid column.
+    cols = np.arange(60, dtype=float)
+    values = np.tile(1.30 + 0.001 * cols, (3, 1))
+    usable = np.ones((3, 60), dtype=bool)
+    usable[:, 20:40] = False
+    got, weight = row_baselines(values, usable, 5)
+    assert_allclose(got[:, 20:40], values[:, 20:40], rtol=1e-12)
+    assert (weight == 1.0).all()  # default gap scale: infinite, every bridge fully trusted
+    _, weight = row_baselines(values, usable, 5, gap_scale_px=4.0)
+    distance = np.minimum(np.arange(20, 40) - 19, 40 - np.arange(20, 40))
+    assert_allclose(weight[0, 20:40], 1 / (1 + (distance / 4.0) ** 2))
+
+
+def test_row_baselines_empty_row_is_nan_and_one_sided_is_weighted():
+    values = np.ones((2, 6))
+    usable = np.zeros((2, 6), dtype=bool)
+    usable[1, 0] = True
+    got, weight = row_baselines(values, usable, 2, extrapolated_weight=0.25)
+    assert np.isnan(got[0]).all() and (weight[0] == 0).all()
+    assert_allclose(got[1], 1.0)
+    assert_array_equal(weight[1], [1.0, 0.25, 0.25, 0.25, 0.25, 0.25])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.ones((4, 4), dtype=np.float32),  # dtype
+        np.ones((4, 4, 1)),  # ndim
+        np.ones((8, 8))[::2, ::2],  # not contiguous
+    ],
+)
+def test_wrappers_validate_arrays(bad):
+    good = np.ones((4, 4))
+    with pytest.raises((TypeError, ValueError)):
+        log_attenuation(bad, good, (1.0, 1.0))
+    with pytest.raises((TypeError, ValueError)):
+        areal_density(good, good, bad, (1.0, 0.5))
+    with pytest.raises((TypeError, ValueError)):
+        row_baselines(bad, np.ones((4, 4), dtype=bool), 2)
+
+
+def test_wrappers_validate_shapes_and_scalars():
+    good = np.ones((4, 4))
+    with pytest.raises(ValueError):
+        log_attenuation(good, np.ones((4, 5)), (1.0, 1.0))
+    with pytest.raises(ValueError):
+        log_attenuation(good, good, (0.0, 1.0))
+    with pytest.raises(ValueError):
+        log_attenuation(good, good, (1.0, 1.0), count_offset=-1.0)
+    with pytest.raises(TypeError):
+        row_baselines(good, np.ones((4, 4), dtype=np.uint8), 2)
+    with pytest.raises(ValueError):
+        row_baselines(good, np.ones((4, 4), dtype=bool), -1)
+    with pytest.raises(ValueError):
+        row_baselines(good, np.ones((4, 4), dtype=bool), 1, gap_scale_px=0.0)
+
+
+def test_warm_up_compiles_every_kernel():
+    from dxaspine.physics import warm_up_kernels
+
+    warm_up_kernels()
+    for kernel in (
+        _kernels.log_attenuation_kernel,
+        _kernels.areal_density_kernel,
+        _kernels.row_baselines_kernel,
+    ):
+        assert kernel.signatures  # compiled (or loaded from cache) for float64/bool arrays

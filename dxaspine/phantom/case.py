@@ -92,6 +92,8 @@ def generate_case(params: PhantomParams) -> PhantomCase:
     rng_anat, rng_tissue, rng_noise, rng_strips, rng_lesion = (
         np.random.default_rng(s) for s in seeds
     )
+    if params.noise_seed is not None:
+        rng_noise = np.random.default_rng([params.noise_seed, 0x0015E])
     spacing = params.pixel_spacing_mm
     shape = (round(params.field_height_mm / spacing[0]), round(params.field_width_mm / spacing[1]))
     pixel_area_cm2 = spacing[0] * spacing[1] / 100.0

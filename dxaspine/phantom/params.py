@@ -66,6 +66,9 @@ class PhantomParams:
     # DOMAIN.md §5: 5-7 x 10^5 photons per 0.25 mm pixel (0.0625 mm2) unattenuated.
     i0_photons_per_mm2: tuple[float, float] = (8.0e6, 1.0e7)
     noise: bool = True
+    # Poisson draw only: the same anatomy rescanned with fresh noise (precision studies).
+    # None: derived from ``seed`` like everything else.
+    noise_seed: int | None = None
     field_height_mm: float = 197.0  # DOMAIN.md §6 (iDXA ExposedArea)
     field_width_mm: float = 180.0
     # density

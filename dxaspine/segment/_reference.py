@@ -1,0 +1,71 @@
+"""Plain numpy references of the kernels in ``_kernels.py`` (parity tests and benchmarks).
+
+They are written for clarity, not speed, and define the semantics the kernels must match.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def block_mean_reference(
+    image: np.ndarray, valid: np.ndarray, factor_rows: int, factor_cols: int
+) -> np.ndarray:
+    out_rows = image.shape[0] // factor_rows
+    out_cols = image.shape[1] // factor_cols
+    crop = image[: out_rows * factor_rows, : out_cols * factor_cols]
+    ok = valid[: out_rows * factor_rows, : out_cols * factor_cols] & np.isfinite(crop)
+    blocks = np.where(ok, crop, 0.0).reshape(out_rows, factor_rows, out_cols, factor_cols)
+    counts = ok.reshape(out_rows, factor_rows, out_cols, factor_cols).sum(axis=(1, 3))
+    sums = blocks.sum(axis=(1, 3))
+    out = np.full((out_rows, out_cols), np.nan)
+    np.divide(sums, counts, out=out, where=counts > 0)
+    return out
+
+
+def track_path_reference(cost: np.ndarray, max_step: int, step_penalty: float) -> np.ndarray:
+    rows, cols = cost.shape
+    path = np.zeros(rows, dtype=np.int64)
+    if rows == 0 or cols == 0:
+        return path
+    finite_cost = np.where(np.isfinite(cost), cost, np.inf)
+    acc = finite_cost[0].copy()
+    back = np.zeros((rows, cols), dtype=np.int64)
+    steps = np.arange(-max_step, max_step + 1)
+    for r in range(1, rows):
+        # candidates[k, c] = acc[c + steps[k]] + penalty * |steps[k]| (inf outside the row)
+        candidates = np.full((steps.size, cols), np.inf)
+        for k, d in enumerate(steps):
+            lo, hi = max(0, -d), min(cols, cols - d)
+            candidates[k, lo:hi] = acc[lo + d : hi + d] + step_penalty * abs(d)
+        k_best = np.argmin(candidates, axis=0)  # first minimum = the kernel's tie rule
+        best = candidates[k_best, np.arange(cols)]
+        back[r] = np.arange(cols) + steps[k_best]
+        # a column with no finite predecessor keeps itself as predecessor, like the kernel
+        back[r, ~np.isfinite(best)] = np.arange(cols)[~np.isfinite(best)]
+        acc = finite_cost[r] + best
+    path[-1] = int(np.argmin(acc))
+    for r in range(rows - 1, 0, -1):
+        path[r - 1] = back[r, path[r]]
+    return path
+
+
+def rasterize_levels_reference(
+    n_rows: int,
+    n_cols: int,
+    box_lo: np.ndarray,
+    box_hi: np.ndarray,
+    line_col: np.ndarray,
+    line_row: np.ndarray,
+    line_slope: np.ndarray,
+) -> np.ndarray:
+    out = np.zeros((n_rows, n_cols), dtype=np.int32)
+    rr, cc = np.mgrid[0:n_rows, 0:n_cols]
+    with np.errstate(invalid="ignore"):
+        inside = (cc >= np.ceil(box_lo)[:, None]) & (cc <= np.floor(box_hi)[:, None])
+    # walk the levels from the bottom up so the first matching level (top) wins
+    for k in range(line_col.size - 2, -1, -1):
+        top = line_row[k] + line_slope[k] * (cc - line_col[k])
+        bottom = line_row[k + 1] + line_slope[k + 1] * (cc - line_col[k + 1])
+        out[inside & (rr >= top) & (rr < bottom)] = k + 1
+    return out

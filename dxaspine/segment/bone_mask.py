@@ -1,0 +1,229 @@
+"""The working image and the bone mask: one scale for g/cm2 maps and display exports.
+
+The segmenter does its searches (axis, discs, landmarks) on a *work image*: the density map
+block-averaged to about 1 mm pixels and rescaled so that soft tissue reads 0 and the
+vertebral-body core reads about 1.  That makes every threshold a fraction of the body
+contrast, valid both for quantitative maps (g/cm2) and for display exports, whose grey values
+are an unknown monotone transform of density (DOMAIN.md §6).
+
+The bone mask itself is computed at full resolution, because DXA area is a count of bone
+pixels (DOMAIN.md §5, Hologic recipe step 6).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from dxaspine.physics.density_map import DensityMap
+from dxaspine.segment.kernels import block_mean
+
+# Work-grid pixel size: ~1 mm resolves discs (8-12 mm, DOMAIN.md §4) with margin and keeps the
+# searches cheap on 0.25 mm iDXA images.
+WORK_PIXEL_MM = 1.0
+# DXA bone threshold on quantitative maps, g/cm2: "just above the soft-tissue peak" (DOMAIN.md
+# §5, Hologic step 2); 0.1 g/cm2 is ~10 % of a typical body (DOMAIN.md §4: ~1 g/cm2).
+QUANTITATIVE_BONE_THRESHOLD_G_CM2 = 0.1
+# The same fraction of the body contrast on display exports, whose scale is unknown.
+RELATIVE_BONE_THRESHOLD = 0.1
+# Gaussian smoothing before thresholding, mm: averages quantum noise (~0.04 g/cm2 per 0.25 mm
+# pixel) down ~7x while blurring edges by less than a 0.5 mm pixel.
+MASK_SMOOTHING_MM = 0.5
+# Work-image values are capped at this many body contrasts (a cortical overlap reaches ~2.5;
+# metal, far above, is recognised at 4 by qc.METAL_LEVEL).
+WORK_VALUE_CAP = 5.0
+
+
+@dataclass(frozen=True)
+class WorkImage:
+    """The density map on a ~1 mm grid, soft tissue at 0 and vertebral bodies near 1."""
+
+    values: np.ndarray  # float (rows, cols), NaN outside the field
+    field: np.ndarray  # bool (rows, cols)
+    spacing_mm: tuple[float, float]  # (row, column) of the work grid
+    factors: tuple[int, int]  # block sizes (row, column) in full-resolution pixels
+    background: float  # full-resolution value mapped to 0
+    scale: float  # full-resolution value range mapped to 1
+
+    def to_full_rows(self, rows: np.ndarray | float) -> np.ndarray | float:
+        """Work-grid row coordinate -> full-resolution row coordinate (pixel centres)."""
+        return (np.asarray(rows) + 0.5) * self.factors[0] - 0.5
+
+    def to_full_cols(self, cols: np.ndarray | float) -> np.ndarray | float:
+        return (np.asarray(cols) + 0.5) * self.factors[1] - 0.5
+
+    def to_work_rows(self, rows: np.ndarray | float) -> np.ndarray | float:
+        return (np.asarray(rows) + 0.5) / self.factors[0] - 0.5
+
+    def to_work_cols(self, cols: np.ndarray | float) -> np.ndarray | float:
+        return (np.asarray(cols) + 0.5) / self.factors[1] - 0.5
+
+
+def make_work_image(density_map: DensityMap) -> WorkImage:
+    """Block-average to ~1 mm and normalise soft tissue to 0, the body core to ~1."""
+    spacing_r, spacing_c = density_map.pixel_spacing_mm
+    factor_r = max(1, int(round(WORK_PIXEL_MM / spacing_r)))
+    factor_c = max(1, int(round(WORK_PIXEL_MM / spacing_c)))
+    field = np.asarray(density_map.field_mask, dtype=bool)
+    coarse = block_mean(density_map.values, field, factor_r, factor_c)
+    inside = np.isfinite(coarse)
+    if inside.sum() < 16:
+        return WorkImage(
+            coarse,
+            inside,
+            (spacing_r * factor_r, spacing_c * factor_c),
+            (factor_r, factor_c),
+            0.0,
+            1.0,
+        )
+    background, scale = _contrast_range(coarse[inside], density_map.quantitative)
+    # Metal and dense overlaps (up to ~20x a body in g/cm2) must not dominate the searches,
+    # which only need "bone or not"; cap at a few bodies.
+    normalised = np.minimum((coarse - background) / scale, WORK_VALUE_CAP)
+    return WorkImage(
+        values=normalised,
+        field=inside,
+        spacing_mm=(spacing_r * factor_r, spacing_c * factor_c),
+        factors=(factor_r, factor_c),
+        background=background,
+        scale=scale,
+    )
+
+
+def _contrast_range(values: np.ndarray, quantitative: bool) -> tuple[float, float]:
+    """(value of soft tissue, value span soft tissue -> body core) of the field's pixels."""
+    # Soft tissue fills most of the field beside the spine (the spine is ~50 mm of 180 mm), so
+    # the lower third is bone-free.  The vertebral bodies fill ~15-25 % of the field, so the
+    # 92nd percentile lies inside them even when metal (a few %) or dense overlap takes the
+    # top; the refinement on the found spine then sets the body core to exactly 1.
+    soft = float(np.percentile(values, 30))
+    core = float(np.percentile(values, 92))
+    if quantitative:
+        # g/cm2 already has a true zero; keep it so the DXA threshold stays absolute.
+        soft = 0.0
+    return soft, max(core - soft, 1e-6)
+
+
+def refine_contrast(work: WorkImage, body_core_value: float) -> WorkImage:
+    """Rescale so that ``body_core_value`` (work units, measured on the found spine) reads 1."""
+    if not np.isfinite(body_core_value) or body_core_value <= 0.05:
+        return work
+    return WorkImage(
+        values=np.minimum(work.values / body_core_value, WORK_VALUE_CAP),
+        field=work.field,
+        spacing_mm=work.spacing_mm,
+        factors=work.factors,
+        background=work.background,
+        scale=work.scale * body_core_value,
+    )
+
+
+def bone_threshold(density_map: DensityMap, work: WorkImage) -> tuple[float, float]:
+    """(bone contrast, soft-tissue level) in the map's units.
+
+    Quantitative maps: 0.1 g/cm2 above a true zero.  Display maps: 10 % of the body contrast
+    above the field's soft-tissue level.
+    """
+    if density_map.quantitative:
+        return QUANTITATIVE_BONE_THRESHOLD_G_CM2, 0.0
+    return RELATIVE_BONE_THRESHOLD * work.scale, work.background
+
+
+def bone_mask(
+    density_map: DensityMap,
+    threshold: float,
+    background: float = 0.0,
+    box_lo: np.ndarray | None = None,
+    box_hi: np.ndarray | None = None,
+) -> np.ndarray:
+    """Bone pixels: lightly smoothed density above ``threshold`` + the local soft-tissue level.
+
+    Parameters
+    ----------
+    density_map : DensityMap
+    threshold, background : float
+        Bone contrast above soft tissue and the global soft-tissue level, in the map's units
+        (see :func:`bone_threshold`).
+    box_lo, box_hi : (rows,) ndarray, optional
+        First/last column of the analysis box per row (NaN: no box on that row).  When given,
+        only the box's column span (plus a margin) is computed, and the soft-tissue level is
+        measured per row in bands straddling the box edges (beside the bodies) and
+        interpolated across: a decomposition whose soft-tissue baseline is off by a few
+        hundredths of g/cm2 next to the spine would otherwise add or drop a rim of "bone".
+    """
+    values = density_map.values
+    rows, cols = values.shape
+    field = np.asarray(density_map.field_mask, dtype=bool)
+    out = np.zeros(values.shape, dtype=bool)
+    if values.size == 0:
+        return out
+    spacing_r, spacing_c = density_map.pixel_spacing_mm
+    first, stop = 0, cols
+    if box_lo is not None and box_hi is not None and np.isfinite(box_lo).any():
+        pad = int(np.ceil(BACKGROUND_BAND_MM / spacing_c)) + 2
+        first = max(0, int(np.floor(np.nanmin(box_lo))) - pad)
+        stop = min(cols, int(np.ceil(np.nanmax(box_hi))) + pad + 1)
+    if stop <= first:
+        return out
+    ok = field[:, first:stop] & np.isfinite(values[:, first:stop])
+    part = np.where(ok, values[:, first:stop], 0.0)
+    sigma = (MASK_SMOOTHING_MM / spacing_r, MASK_SMOOTHING_MM / spacing_c)
+    # truncate at 2 sigma: the tails (< 5 % of the weight) change nothing at a 10 % threshold
+    smooth = ndimage.gaussian_filter(part, sigma, mode="nearest", truncate=2.0)
+    level = threshold + background
+    if box_lo is not None and box_hi is not None and np.isfinite(box_lo).any():
+        local = _local_background(
+            smooth, ok, box_lo - first, box_hi - first, spacing_r, spacing_c, threshold, background
+        )
+        level = threshold + local
+    out[:, first:stop] = (smooth > level) & ok
+    return out
+
+
+# Half-width of the bands straddling each box edge where soft tissue is sampled, mm: the box
+# edge is 7 mm beyond the widest body (box.BOX_MARGIN_MM), so +-6 mm stays off the bodies.
+BACKGROUND_BAND_MM = 6.0
+# Rows pooled for the soft-tissue level, mm: longer than a transverse process or rib is tall
+# (~10 mm), so a low quantile over the window is soft tissue.
+BACKGROUND_WINDOW_MM = 30.0
+BACKGROUND_QUANTILE = 25
+
+
+def _local_background(smooth, ok, lo, hi, spacing_r, spacing_c, threshold, background):
+    """Soft-tissue level per pixel (rows x cols of ``smooth``); ``background`` if unknown."""
+    rows, cols = smooth.shape
+    have = np.isfinite(lo) & np.isfinite(hi)
+    if have.sum() < 2:
+        return np.full(smooth.shape, background)
+    # one sampled row per ~1 mm is plenty for a level pooled over 30 mm
+    step = max(1, int(round(1.0 / spacing_r)))
+    r_idx = np.flatnonzero(have)
+    r_idx = np.unique(np.concatenate([r_idx[::step], r_idx[-1:]]))
+    band = max(1, int(round(BACKGROUND_BAND_MM / spacing_c)))
+    offsets = np.arange(-band, band + 1)
+    sides = []
+    for edge in (lo, hi):
+        c = np.clip(np.round(edge[r_idx])[:, None].astype(int) + offsets[None, :], 0, cols - 1)
+        inside = ok[r_idx[:, None], c]
+        vals = smooth[r_idx[:, None], c]
+        if inside.all():
+            med = np.median(vals, axis=1)
+        else:
+            with warnings.catch_warnings():  # rows whose band is all outside the field
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(np.where(inside, vals, np.nan), axis=1)
+            med = np.where(np.isfinite(med), med, background)
+        size = max(3, int(round(BACKGROUND_WINDOW_MM / (spacing_r * step))) | 1)
+        level = ndimage.percentile_filter(med, BACKGROUND_QUANTILE, size=size, mode="nearest")
+        # never let a bone-filled band (ribs, ilium) lift the threshold by more than itself
+        level = np.clip(level, background - threshold, background + threshold)
+        sides.append(np.interp(np.arange(rows), r_idx, level))
+    left, right = sides
+    lo_full = np.interp(np.arange(rows), r_idx, lo[r_idx])
+    hi_full = np.interp(np.arange(rows), r_idx, hi[r_idx])
+    t = (np.arange(cols)[None, :] - lo_full[:, None]) / np.maximum(hi_full - lo_full, 1.0)[:, None]
+    t = np.clip(t, 0.0, 1.0)
+    return left[:, None] * (1 - t) + right[:, None] * t

@@ -1,0 +1,231 @@
+"""The default classical segmenter: bone mask -> axis -> box -> discs -> labels -> QC.
+
+``segment_spine(density_map, scan) -> Segmentation`` is a segmenter in the DESIGN.md sense
+(any callable ``(DensityMap, Scan) -> Segmentation``).  Coordinates in the result are those of
+the loaded (head-up) image.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from dxaspine.errors import SegmentationError, describe
+from dxaspine.io.scan import Scan
+from dxaspine.physics.density_map import DensityMap
+from dxaspine.segment import box as box_mod
+from dxaspine.segment import qc
+from dxaspine.segment.axis import rescale_axis, track_axis
+from dxaspine.segment.bone_mask import bone_mask, bone_threshold, make_work_image, refine_contrast
+from dxaspine.segment.discs import find_discs
+from dxaspine.segment.kernels import rasterize_levels
+from dxaspine.segment.labelling import assign_labels
+from dxaspine.segment.landmarks import find_crest, find_ribs, lateral_bone, lumbar_rib_suspected
+from dxaspine.segment.segmentation import IntervertebralLine, QcFlag, Segmentation
+
+logger = logging.getLogger(__name__)
+
+# Fewer rows than this (mm) of the field cannot hold two lumbar levels (2 x ~37 mm period).
+MIN_FIELD_HEIGHT_MM = 60.0
+# The body filter must find a bright band this strong (body-contrast units) on a third of the
+# rows, or there is no spine in the image.
+MIN_SPINE_RESPONSE = 0.25
+
+
+def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
+    """Segment and label the lumbar spine (T12-L5) of one scan.
+
+    Parameters
+    ----------
+    density_map : DensityMap
+        g/cm2 or relative density, head-up (the decomposition's output).
+    scan : Scan
+        The loaded scan (used for its path in messages).
+
+    Returns
+    -------
+    Segmentation
+        Bone mask, axis, analysis box, intervertebral lines (top to bottom), labels with a
+        confidence each, the label image and QC flags.
+
+    Raises
+    ------
+    SegmentationError
+        No spine found, or fewer than 2 lumbar levels visible.
+    """
+    source = getattr(scan, "path", None)
+    values = np.asarray(density_map.values)
+    if values.ndim != 2 or min(values.shape) < 8:
+        raise SegmentationError(
+            describe(
+                source,
+                f"density map of shape {values.shape} is too small to hold a spine",
+                "analyse a lumbar spine scan",
+            )
+        )
+    height_mm = values.shape[0] * density_map.pixel_spacing_mm[0]
+    if height_mm < MIN_FIELD_HEIGHT_MM:
+        raise SegmentationError(
+            describe(
+                source,
+                f"scan field is only {height_mm:.0f} mm high",
+                "scan at least L1-L4 (about 150 mm)",
+            )
+        )
+    work = make_work_image(density_map)
+    if work.field.sum() < 16:
+        raise SegmentationError(
+            describe(source, "no measured pixels in the scan field", "check the input file")
+        )
+    axis = track_axis(work)
+    # re-scale so the body core (median of the central columns on body rows) reads 1
+    core = axis.body_core[axis.body_rows]
+    if core.size >= 5:
+        # a pure rescaling: the path and the half-contrast edges do not move, only the
+        # scores scale (the 5-body cap aside), so the axis is rescaled, not re-tracked
+        factor = float(np.median(core))
+        refined = refine_contrast(work, factor)
+        if refined is not work:
+            work, axis = refined, rescale_axis(axis, factor)
+    strong = np.mean(axis.response > MIN_SPINE_RESPONSE)
+    if strong < 1 / 3 or axis.body_rows.sum() < 5:
+        raise SegmentationError(
+            describe(
+                source,
+                "no spine found: no vertebral-body column in the image",
+                "check that this is a PA lumbar spine scan",
+            )
+        )
+    half_width = box_mod.preliminary_half_width_mm(axis)
+    metal, metal_flags = qc.metal_mask_work(work, density_map, scan)
+    discs = find_discs(work, axis, half_width, exclude=metal)
+    if len(discs) < 3:
+        raise SegmentationError(
+            describe(
+                source,
+                f"only {len(discs)} intervertebral disc(s) found, fewer than 2 levels",
+                "rescan with L1-L4 and the iliac crests in the field",
+            )
+        )
+    disc_rows = np.array([d.row for d in discs])
+    period_rows = float(np.median(np.diff(disc_rows)))
+    crest_row, crest_sides = find_crest(
+        work, axis, half_width, below_row=float(np.median(disc_rows))
+    )
+    rib_rows, rib_sides, rib_clipped = find_ribs(
+        work, axis, half_width, above_row=_rib_search_limit(crest_row, disc_rows)
+    )
+    lowest_rib = rib_rows[-1] if rib_rows else None
+    reach, lateral_area = lateral_bone(work, axis, discs)
+    labelling = assign_labels(disc_rows, period_rows, crest_row, lowest_rib, lateral_area)
+    labels = labelling.labels
+    confidence = list(labelling.confidence)
+    flags: list[QcFlag] = list(labelling.flags)
+    if rib_clipped and lowest_rib is None:
+        flags.append(
+            QcFlag(
+                "ribs_clipped",
+                "ribs reach the top of the field but their "
+                "vertebra is not in view; T12 cannot be confirmed",
+            )
+        )
+    stub = lumbar_rib_suspected(labels, lateral_area)
+    if stub is not None:
+        flags.append(stub)
+        confidence = [min(c, 0.45) for c in confidence]
+
+    # final box from the L4 body width (the phantom/vendor convention), else the preliminary
+    if "L4" in labels:
+        i = labels.index("L4")
+        width = box_mod.level_body_width_mm(axis, disc_rows[i], disc_rows[i + 1])
+        half_width = box_mod.half_width_from_level(width, half_width)
+    lumbar = [name for name in labels if name in ("L1", "L2", "L3", "L4", "L5", "L6")]
+    if len(lumbar) < 2:
+        raise SegmentationError(
+            describe(
+                source,
+                f"only {len(lumbar)} lumbar level(s) visible",
+                "rescan with L1-L4 in the field",
+            )
+        )
+
+    lines = _full_resolution_lines(work, discs, half_width, density_map.pixel_spacing_mm[1], labels)
+    shape = values.shape
+    row_lo = min(min(line.left[1], line.right[1]) for line in lines[:1])
+    row_hi = max(max(line.left[1], line.right[1]) for line in lines[-1:])
+    axis_col, lo, hi = box_mod.box_bounds(
+        work, axis, half_width, shape, density_map.pixel_spacing_mm[1], (row_lo, row_hi)
+    )
+    box = box_mod.box_mask(shape, lo, hi)
+    label_image = rasterize_levels(
+        shape,
+        lo,
+        hi,
+        np.array([ln.midpoint[0] for ln in lines]),
+        np.array([ln.midpoint[1] for ln in lines]),
+        np.array([(ln.right[1] - ln.left[1]) / (ln.right[0] - ln.left[0]) for ln in lines]),
+    )
+    contrast, soft_level = bone_threshold(density_map, work)
+    mask = bone_mask(density_map, contrast, soft_level, lo, hi)
+
+    flags += metal_flags
+    flags += qc.global_flags(work, axis, discs, half_width)
+    flags += qc.level_flags(work, axis, discs, labels, metal)
+    if len([n for n in labels if n in ("L1", "L2", "L3", "L4")]) < 4:
+        flags.append(QcFlag("few_lumbar_levels", "fewer than 4 of L1-L4 are in the field"))
+    logger.debug("segmented %d levels: %s", len(labels), labels)
+    return Segmentation(
+        bone_mask=mask,
+        axis_rows=np.arange(shape[0], dtype=float),
+        axis_columns=axis_col,
+        box_mask=box,
+        lines=tuple(lines),
+        labels=tuple(labels),
+        label_confidence=tuple(float(c) for c in confidence),
+        label_image=label_image,
+        qc_flags=tuple(flags),
+    )
+
+
+def _rib_search_limit(crest_row: float | None, disc_rows: np.ndarray) -> float:
+    """Ribs are searched above the middle of the lumbar spine (never among the iliac wings)."""
+    mid = float(np.median(disc_rows))
+    return mid if crest_row is None else min(mid, crest_row)
+
+
+def _full_resolution_lines(work, discs, half_width_mm, col_spacing_mm, labels):
+    factor_r, factor_c = work.factors
+    hw_px = half_width_mm / col_spacing_mm
+    names = [""] * len(discs)
+    for i in range(len(discs)):
+        upper = labels[i - 1] if 0 < i <= len(labels) else None
+        lower = labels[i] if i < len(labels) else None
+        if upper and lower:
+            names[i] = f"{upper}/{lower}"
+        elif lower:
+            names[i] = f"{_previous(lower)}/{lower}"
+        elif upper:
+            names[i] = f"{upper}/{_next(upper)}"
+    lines = []
+    for disc, name in zip(discs, names, strict=True):
+        row = float(work.to_full_rows(disc.row))
+        col = float(work.to_full_cols(disc.column))
+        slope = disc.slope * factor_r / factor_c
+        lines.append(
+            IntervertebralLine(
+                (col - hw_px, row - slope * hw_px), (col + hw_px, row + slope * hw_px), name
+            )
+        )
+    return lines
+
+
+_SEQ = ("T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1")
+
+
+def _previous(name: str) -> str:
+    return _SEQ[_SEQ.index(name) - 1] if name in _SEQ[1:] else "?"
+
+
+def _next(name: str) -> str:
+    return _SEQ[_SEQ.index(name) + 1] if name in _SEQ[:-1] else "?"

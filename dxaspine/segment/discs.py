@@ -1,0 +1,357 @@
+"""Intervertebral lines: the disc spaces as tilted low-density lines across the body.
+
+On the work image, straightened along the spine axis, the mean density of the *lateral* body
+columns (left and right of the midline, where no spinous process or facet overlaps the disc)
+drops at each disc.  Minima of that profile are kept when they fit the anatomical priors of
+DOMAIN.md §4 (vertebra + disc period ~37 mm, discs 8-12 mm), missed ones are filled in, and
+each disc is then fitted locally: in every lateral column the disc centre is the midpoint of
+the two endplate edges (half-contrast crossings), and a robust straight line through those
+centres gives the disc's position and tilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from dxaspine.segment.axis import SpineAxis
+from dxaspine.segment.bone_mask import WorkImage
+
+# DOMAIN.md §4: vertebra + disc period ~37 mm on iDXA; bodies 20-30 mm and discs 8-12 mm give
+# 28-42 mm.  Accept 20-55 mm to allow small/large patients and fractured levels.
+PERIOD_RANGE_MM = (20.0, 55.0)
+# Minima closer than this are one disc (a disc is <= 12 mm; half a body is >= 10 mm).
+MIN_DISC_SEPARATION_MM = 16.0
+# Lateral band of the body used for the profile, as fractions of the *body* half-width: the
+# spinous process (midline) and the articular processes (facets, out to about half the body
+# half-width plus their own size) overlap the disc space further in; beyond 0.95 the
+# rounded body edge gives no disc contrast.
+LATERAL_BAND = (0.55, 0.95)
+# The box half-width is the body half-width plus this margin (box.BOX_MARGIN_MM).
+_BOX_MARGIN_MM = 7.0
+# A disc is at least this deep in body-contrast units (bodies ~0.7-1 in the lateral band, a
+# disc ~0-0.2): rejects dips from bowel gas or noise.
+MIN_DEPTH = 0.2
+# Half-height of the window searched around a disc for its endplate edges, mm (a body is
+# >= 20 mm high, so the neighbouring bodies' cores lie within 15 mm of the disc centre).
+EDGE_WINDOW_MM = 15.0
+# Endplate edge: where the density first rises this far (body-contrast units) above the disc
+# floor; bodies are >= 0.5 in the lateral band, so the edge is the body's outer boundary.
+EDGE_RISE = 0.25
+# Largest disc tilt accepted relative to the image rows (row mm per column mm): ~30 deg.
+MAX_DISC_SLOPE = 0.6
+
+
+@dataclass(frozen=True)
+class Disc:
+    """One intervertebral line on the work grid."""
+
+    row: float  # work row where the line crosses the axis
+    column: float  # work column of the axis at that row
+    slope: float  # d row / d column in *work pixels*
+    depth: float  # profile contrast of the disc (body-contrast units)
+    fitted: bool  # False when the line came from the period prior only
+    spread_mm: float  # RMS residual of the per-column disc centres about the line
+    thickness_mm: float = float("nan")  # median endplate-to-endplate distance
+
+
+def lateral_profile(
+    work: WorkImage, axis: SpineAxis, half_width_mm: float, exclude: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean work value per row over the lateral body bands on both sides of the axis.
+
+    ``exclude`` (bool, work grid) marks pixels to leave out (metal and its surroundings,
+    where dual-energy counts starve and the density is meaningless).
+    """
+    rows, cols = work.values.shape
+    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    if exclude is not None and exclude.any():
+        values = np.where(exclude, np.nan, values)
+    u = _band_offsets(half_width_mm, work.spacing_mm[1])
+    c = axis.columns[:, None] + u[None, :]
+    c0 = np.clip(np.floor(c).astype(int), 0, cols - 2)
+    frac = np.clip(c - c0, 0.0, 1.0)
+    r = np.arange(rows)[:, None]
+    sampled = values[r, c0] * (1 - frac) + values[r, c0 + 1] * frac
+    if exclude is None or not exclude.any():
+        return sampled.mean(axis=1)
+    ok = np.isfinite(sampled)
+    total = np.where(ok, sampled, 0.0).sum(axis=1)
+    count = ok.sum(axis=1)
+    profile = np.divide(total, count, out=np.full(rows, np.nan), where=count > 0)
+    idx = np.arange(rows)
+    good = np.isfinite(profile)
+    return np.interp(idx, idx[good], profile[good]) if good.any() else np.zeros(rows)
+
+
+def _band_offsets(half_width_mm: float, mm_c: float) -> np.ndarray:
+    """Column offsets (work pixels) of the lateral body bands, both sides."""
+    body_px = max(half_width_mm - _BOX_MARGIN_MM, 10.0) / mm_c
+    u = np.arange(
+        int(np.floor(LATERAL_BAND[0] * body_px)), int(np.ceil(LATERAL_BAND[1] * body_px)) + 1
+    )
+    return np.concatenate([-u[::-1], u]).astype(float)
+
+
+def find_discs(
+    work: WorkImage, axis: SpineAxis, half_width_mm: float, exclude: np.ndarray | None = None
+) -> list[Disc]:
+    """Intervertebral lines top to bottom (work grid); ``exclude`` marks metal pixels."""
+    mm_r = work.spacing_mm[0]
+    if exclude is not None and exclude.any():
+        # metal plus a 3 mm margin (starved counts, partial volume around it)
+        exclude = ndimage.binary_dilation(exclude, iterations=max(1, int(round(3.0 / mm_r))))
+    profile = lateral_profile(work, axis, half_width_mm, exclude)
+    profile = ndimage.gaussian_filter1d(profile, 1.0 / mm_r)
+    minima = _candidate_minima(profile, mm_r)
+    rows = _regularise(minima, profile, mm_r)
+    discs = []
+    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    smoothed = ndimage.gaussian_filter1d(values, 0.8 / mm_r, axis=0)
+    for row, depth, fitted in rows:
+        discs.append(_fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed))
+    discs.sort(key=lambda d: d.row)
+    edge = _top_edge_disc(work, axis, half_width_mm, profile, discs)
+    if edge is not None:
+        discs.insert(0, edge)
+    return discs
+
+
+def _candidate_minima(profile: np.ndarray, mm_r: float) -> list[tuple[float, float]]:
+    """(row, depth) of the profile's local minima deeper than MIN_DEPTH, one per disc."""
+    n = profile.size
+    window = max(2, int(round(EDGE_WINDOW_MM / mm_r)))
+    if n < 3:
+        return []
+    left_max = ndimage.maximum_filter1d(profile, window + 1, origin=window // 2, mode="nearest")
+    right_max = ndimage.maximum_filter1d(profile, window + 1, origin=-(window // 2), mode="nearest")
+    local_min = (profile <= np.roll(profile, 1)) & (profile <= np.roll(profile, -1))
+    local_min[[0, -1]] = False
+    depth = np.minimum(left_max, right_max) - profile
+    idx = np.flatnonzero(local_min & (depth >= MIN_DEPTH))
+    # one minimum per disc: keep the deepest within MIN_DISC_SEPARATION_MM
+    kept: list[int] = []
+    for i in idx[np.argsort(-depth[idx])]:
+        if all(abs(i - k) * mm_r >= MIN_DISC_SEPARATION_MM for k in kept):
+            kept.append(int(i))
+    kept.sort()
+    return [(_parabolic(profile, i), float(depth[i])) for i in kept]
+
+
+def _parabolic(profile: np.ndarray, i: int) -> float:
+    """Sub-pixel position of the minimum at ``i``."""
+    if i <= 0 or i >= profile.size - 1:
+        return float(i)
+    a, b, c = profile[i - 1], profile[i], profile[i + 1]
+    den = a - 2 * b + c
+    return float(i + 0.5 * (a - c) / den) if den > 0 else float(i)
+
+
+def _regularise(minima, profile, mm_r) -> list[tuple[float, float, bool]]:
+    """Drop minima that break the period prior and fill single missed discs."""
+    if len(minima) < 2:
+        return [(r, d, True) for r, d in minima]
+    rows = [r for r, _ in minima]
+    depths = [d for _, d in minima]
+    spacing = np.diff(rows) * mm_r
+    ok = (spacing >= PERIOD_RANGE_MM[0]) & (spacing <= PERIOD_RANGE_MM[1])
+    period_mm = float(np.median(spacing[ok])) if ok.any() else 37.0  # DOMAIN.md §4
+    out = [(rows[0], depths[0], True)]
+    for r, d in zip(rows[1:], depths[1:], strict=True):
+        prev_r, prev_d, _ = out[-1]
+        gap_mm = (r - prev_r) * mm_r
+        if gap_mm < PERIOD_RANGE_MM[0]:
+            # two minima in one period: a dip inside a body; keep the deeper
+            if d > prev_d:
+                out[-1] = (r, d, True)
+            continue
+        n_missing = int(round(gap_mm / period_mm)) - 1
+        if n_missing >= 1 and gap_mm > 1.5 * period_mm:
+            for k in range(1, n_missing + 1):
+                guess = prev_r + k * (r - prev_r) / (n_missing + 1)
+                lo = int(max(0, guess - 0.25 * period_mm / mm_r))
+                hi = int(min(profile.size, guess + 0.25 * period_mm / mm_r + 1))
+                j = lo + int(np.argmin(profile[lo:hi]))
+                out.append((float(j), 0.0, False))
+        out.append((r, d, True))
+    return out
+
+
+def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) -> Disc:
+    """Fit position and tilt of one disc from per-column endplate midpoints.
+
+    ``smoothed`` is the work image smoothed along the rows (0.8 mm), shared by all discs.
+    """
+    rows, cols = work.values.shape
+    mm_r, mm_c = work.spacing_mm
+    i_row = int(np.clip(round(row), 0, rows - 1))
+    col0 = float(axis.columns[i_row])
+    # first guess of the tilt: perpendicular to the axis (d col / d row of the axis)
+    grad = np.gradient(axis.columns) if rows > 1 else np.zeros(1)
+    axis_slope_mm = grad[i_row] * mm_c / mm_r
+    slope0 = -axis_slope_mm * (mm_c / mm_r)  # d row / d col in work pixels
+    u = _band_offsets(half_width_mm, mm_c)
+    c = np.clip(np.round(col0 + u).astype(int), 0, cols - 1)
+    half = int(round(EDGE_WINDOW_MM / mm_r))
+    centre_rows = np.full(u.size, np.nan)
+    thickness = np.full(u.size, np.nan)
+    for k in range(u.size):
+        predicted = row + slope0 * (c[k] - col0)
+        lo = int(np.floor(predicted)) - half
+        hi = lo + 2 * half + 1
+        if lo < 0 or hi > rows:
+            continue
+        if exclude is not None and exclude[lo:hi, c[k]].any():
+            continue  # metal in this column's window: its edges are not endplates
+        prof = smoothed[lo:hi, c[k]]
+        centre, thickness[k] = _disc_centre(prof, predicted - lo, mm_r)
+        centre_rows[k] = centre + lo
+    ok = np.isfinite(centre_rows)
+    slope, spread = slope0, np.nan
+    centre_row = row
+    if ok.sum() >= 4:
+        x = (c[ok] - col0).astype(float)
+        y = centre_rows[ok]
+        fit = robust_line(x, y, min_scale=0.7 / mm_r)
+        if fit is not None and abs(fit[0]) * mm_r / mm_c <= MAX_DISC_SLOPE:
+            slope, centre_row, spread = fit[0], fit[1], fit[2] * mm_r
+        else:
+            centre_row = float(np.median(y - slope0 * x))
+    thick = float(np.nanmedian(thickness)) * mm_r if np.isfinite(thickness).any() else np.nan
+    return Disc(
+        row=centre_row,
+        column=col0,
+        slope=slope,
+        depth=depth,
+        fitted=fitted,
+        spread_mm=spread,
+        thickness_mm=thick,
+    )
+
+
+def _disc_centre(prof: np.ndarray, guess: float, mm_r: float) -> tuple[float, float]:
+    """(midpoint, distance) of the two endplate edges around the minimum near ``guess``."""
+    n = prof.size
+    search = max(1, int(round(6.0 / mm_r)))  # the disc centre is within ~6 mm of the guess
+    lo, hi = max(1, int(guess) - search), min(n - 1, int(guess) + search + 1)
+    if hi - lo < 1:
+        return np.nan, np.nan
+    i_min = lo + int(np.argmin(prof[lo:hi]))
+    top_level = prof[: i_min + 1].max()
+    bottom_level = prof[i_min:].max()
+    v_min = prof[i_min]
+    if min(top_level, bottom_level) - v_min < MIN_DEPTH:
+        return np.nan, np.nan
+    # Edges at a fixed small rise above the disc floor, not at half the neighbours' maxima:
+    # bright pedicles and endplates next to the disc would otherwise move one edge outwards.
+    rise = min(EDGE_RISE, 0.5 * (min(top_level, bottom_level) - v_min))
+    upper_half = lower_half = v_min + rise
+    above = np.flatnonzero(prof[:i_min] >= upper_half)
+    below = np.flatnonzero(prof[i_min + 1 :] >= lower_half)
+    if above.size == 0 or below.size == 0:
+        return np.nan, np.nan
+    i_a = above[-1]  # last row above the disc still at body level
+    i_b = i_min + 1 + below[0]
+    # sub-pixel crossings by linear interpolation
+    a0, a1 = prof[i_a], prof[i_a + 1]
+    top_edge = i_a + (a0 - upper_half) / (a0 - a1) if a0 != a1 else i_a
+    b0, b1 = prof[i_b - 1], prof[i_b]
+    bottom_edge = i_b - 1 + (lower_half - b0) / (b1 - b0) if b1 != b0 else i_b
+    return 0.5 * (top_edge + bottom_edge), bottom_edge - top_edge
+
+
+def robust_line(x: np.ndarray, y: np.ndarray, min_scale: float):
+    """(slope, intercept, rms residual) by Theil-Sen, then least squares on the inliers.
+
+    The per-column disc centres hold outliers where an articular process or an osteophyte
+    overlaps the disc; the median of pairwise slopes ignores up to ~29 % of them.
+    """
+    if x.size < 4:
+        return None
+    i, j = np.triu_indices(x.size, k=1)
+    dx = x[j] - x[i]
+    good = dx != 0
+    if not good.any():
+        return None
+    slope = float(np.median((y[j] - y[i])[good] / dx[good]))
+    intercept = float(np.median(y - slope * x))
+    for _ in range(2):
+        resid = y - (intercept + slope * x)
+        scale = max(1.4826 * float(np.median(np.abs(resid))), min_scale)
+        keep = np.abs(resid) <= 2.5 * scale
+        if keep.sum() < 4 or np.ptp(x[keep]) == 0:
+            break
+        slope, intercept = (float(v) for v in np.polyfit(x[keep], y[keep], 1))
+    resid = y - (intercept + slope * x)
+    keep = np.abs(resid) <= 2.5 * max(1.4826 * float(np.median(np.abs(resid))), min_scale)
+    rms = float(np.sqrt(np.mean(resid[keep] ** 2))) if keep.any() else float("nan")
+    return slope, intercept, rms
+
+
+def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
+    """A disc cut by the top of the field: from the endplate edge below it alone.
+
+    A large patient's T12/L1 disc can sit a few mm inside the field's top, with no body
+    above it for a proper minimum.  When the profile starts low (no body) and a full period
+    separates the field top from the first disc, the upper endplate of the first body is
+    fitted and the line placed half a disc (measured on the other discs) above it.
+    """
+    if len(discs) < 2:
+        return None
+    mm_r, mm_c = work.spacing_mm
+    period = float(np.median(np.diff([d.row for d in discs])))
+    first = discs[0].row
+    field_rows = np.flatnonzero(work.field.any(axis=1))
+    if field_rows.size == 0:
+        return None
+    top = int(field_rows[0])
+    if (first - top) < 0.75 * period:
+        return None
+    measured = np.array([d.thickness_mm for d in discs[:3]])
+    measured = measured[np.isfinite(measured)]
+    if measured.size == 0:
+        return None
+    thick = float(np.median(measured)) / mm_r
+    head = profile[top : int(top + 0.2 * period) + 1]
+    if (
+        head.size == 0
+        or head.min() > np.median(profile[int(first) : int(first + period)]) - MIN_DEPTH
+    ):
+        return None  # the field starts on bone: the disc above is out of view
+    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    rows, cols = values.shape
+    u = _band_offsets(half_width_mm, mm_c)
+    col0 = float(axis.columns[top])
+    c = np.clip(np.round(col0 + u).astype(int), 0, cols - 1)
+    stop = int(min(rows, top + 0.6 * period))
+    edges = np.full(u.size, np.nan)
+    for k in range(u.size):
+        prof = ndimage.gaussian_filter1d(values[top:stop, c[k]], 0.8 / mm_r)
+        i_floor = int(np.argmin(prof[: max(2, int(0.2 * period))]))
+        floor = prof[i_floor]
+        above = np.flatnonzero(prof[i_floor:] >= floor + EDGE_RISE)
+        if above.size == 0:
+            continue
+        i = i_floor + above[0]
+        p0, p1 = prof[i - 1], prof[i]
+        edges[k] = top + i - 1 + (floor + EDGE_RISE - p0) / (p1 - p0) if p1 != p0 else top + i
+    ok = np.isfinite(edges)
+    if ok.sum() < 4:
+        return None
+    fit = robust_line(c[ok] - col0, edges[ok], min_scale=0.7 / mm_r)
+    if fit is None or abs(fit[0]) * mm_r / mm_c > MAX_DISC_SLOPE:
+        return None
+    row = fit[1] - 0.5 * thick
+    if row < top - 0.25 * thick:
+        return None
+    return Disc(
+        row=float(row),
+        column=col0,
+        slope=float(fit[0]),
+        depth=0.0,
+        fitted=False,
+        spread_mm=fit[2] * mm_r,
+        thickness_mm=float(thick * mm_r),
+    )

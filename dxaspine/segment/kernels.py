@@ -1,0 +1,123 @@
+"""Validated public wrappers around the segmentation kernels (scikit-image pattern).
+
+Each wrapper checks dtype, shape and contiguity, converts where that is cheap and safe, and
+calls the compiled kernel in :mod:`dxaspine.segment._kernels`.  ``warm_up`` compiles (or loads
+from the on-disk cache) every kernel on tiny inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dxaspine.segment import _kernels
+
+
+def _as_2d_float(name: str, array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def _as_1d_float(name: str, array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def block_mean(
+    image: np.ndarray, valid: np.ndarray, factor_rows: int, factor_cols: int
+) -> np.ndarray:
+    """Mean of the valid finite pixels in each block of ``factor_rows x factor_cols``.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+    valid : (M, N) bool ndarray
+        Pixels to use (e.g. the scanned field).
+    factor_rows, factor_cols : int
+        Block size, >= 1.
+
+    Returns
+    -------
+    (M // factor_rows, N // factor_cols) ndarray
+        NaN where a block holds no valid finite pixel.
+    """
+    image = _as_2d_float("image", image)
+    valid = np.ascontiguousarray(np.asarray(valid, dtype=bool))
+    if valid.shape != image.shape:
+        raise ValueError(f"valid has shape {valid.shape}, image has {image.shape}")
+    if int(factor_rows) < 1 or int(factor_cols) < 1:
+        raise ValueError(f"block factors must be >= 1, got {factor_rows}, {factor_cols}")
+    return _kernels.block_mean_kernel(image, valid, int(factor_rows), int(factor_cols))
+
+
+def track_path(cost: np.ndarray, max_step: int, step_penalty: float) -> np.ndarray:
+    """Column per row of the minimum-cost path (dynamic programming over rows).
+
+    Parameters
+    ----------
+    cost : (M, N) ndarray
+        Cost of passing through each pixel; NaN counts as +inf.
+    max_step : int
+        Largest column change between consecutive rows, >= 0.
+    step_penalty : float
+        Cost added per column of change, >= 0.
+
+    Returns
+    -------
+    (M,) int64 ndarray
+    """
+    cost = _as_2d_float("cost", cost)
+    if int(max_step) < 0 or not step_penalty >= 0:
+        raise ValueError(f"max_step and step_penalty must be >= 0, got {max_step}, {step_penalty}")
+    return _kernels.track_path_kernel(cost, int(max_step), float(step_penalty))
+
+
+def rasterize_levels(
+    shape: tuple[int, int],
+    box_lo: np.ndarray,
+    box_hi: np.ndarray,
+    line_col: np.ndarray,
+    line_row: np.ndarray,
+    line_slope: np.ndarray,
+) -> np.ndarray:
+    """Label image of the levels between consecutive lines inside the box.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(rows, cols)`` of the output.
+    box_lo, box_hi : (rows,) ndarray
+        First and last column of the box per row (NaN: row outside the box).
+    line_col, line_row, line_slope : (L,) ndarray
+        Line ``k`` passes through ``(line_col[k], line_row[k])`` with ``d row / d column =
+        line_slope[k]``; lines ordered top to bottom.
+
+    Returns
+    -------
+    (rows, cols) int32 ndarray
+        ``k + 1`` between line ``k`` and ``k + 1`` inside the box, 0 elsewhere.
+    """
+    n_rows, n_cols = (int(shape[0]), int(shape[1]))
+    box_lo = _as_1d_float("box_lo", box_lo)
+    box_hi = _as_1d_float("box_hi", box_hi)
+    if box_lo.size != n_rows or box_hi.size != n_rows:
+        raise ValueError(f"box bounds need {n_rows} rows, got {box_lo.size}, {box_hi.size}")
+    line_col = _as_1d_float("line_col", line_col)
+    line_row = _as_1d_float("line_row", line_row)
+    line_slope = _as_1d_float("line_slope", line_slope)
+    if not (line_col.size == line_row.size == line_slope.size):
+        raise ValueError("line_col, line_row and line_slope must have the same length")
+    return _kernels.rasterize_levels_kernel(
+        n_rows, n_cols, box_lo, box_hi, line_col, line_row, line_slope
+    )
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) every segmentation kernel."""
+    one = np.ones((2, 2))
+    block_mean(one, np.ones((2, 2), dtype=bool), 1, 1)
+    track_path(one, 1, 0.1)
+    rasterize_levels((2, 2), np.zeros(2), np.ones(2), np.zeros(2), np.zeros(2), np.zeros(2))

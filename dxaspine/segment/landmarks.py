@@ -1,0 +1,231 @@
+"""Anatomical landmarks for labelling: iliac crests, the lowest ribs, transverse processes.
+
+All work on the ~1 mm work image, relative to the spine axis and the analysis half-width
+(DOMAIN.md §4: the iliac crests lie at the L4/L5 disc; the lowest rib-bearing vertebra is
+T12; L3 has the longest transverse processes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from dxaspine.segment.axis import SpineAxis
+from dxaspine.segment.bone_mask import WorkImage
+from dxaspine.segment.segmentation import QcFlag
+
+# Bone in the work image (body-contrast units).  Ribs, processes and the ilium are thinner
+# than a vertebral body (~0.3-0.6 of its contrast); 0.15 keeps them and rejects soft tissue.
+LANDMARK_BONE = 0.15
+# Lateral zone searched for ribs and iliac wings: from this far beyond the box edge (mm;
+# transverse processes end within ~15 mm of the box edge) out to ZONE_OUTER_MM beyond it.
+ZONE_INNER_MM = 15.0
+ZONE_OUTER_MM = 75.0
+# A rib runs laterally for at least this far inside the zone (mm); processes stop earlier.
+RIB_MIN_LENGTH_MM = 15.0
+# Share of the zone's columns the crest spans (the crest runs ~40-130 mm from the midline,
+# across most of the 60 mm zone; a transverse process ends within ~15 mm of the zone).
+ILIUM_MIN_COLUMNS = 0.5
+# Lateral bone is scanned this far beyond the body edge (mm; the longest processes, L3's,
+# end ~27 mm beyond it, DOMAIN.md §4) and its area counted over LATERAL_AREA_MM.
+LATERAL_REACH_MAX_MM = 45.0
+LATERAL_AREA_MM = 30.0
+# L1's lateral bone (per mm of height, smaller side) at least this multiple of L2's suggests
+# a rib stub on L1.  Phantom calibration on the real load->decompose path: standard suite
+# 0.56-1.06 (L1 processes are shorter), stubs 1.12-1.64; 1.09 sits between.  A false alarm
+# only lowers the labels' confidence.
+LUMBAR_RIB_AREA_RATIO = 1.09
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    crest_row: float | None  # work row of the iliac crests (mean of the sides found)
+    crest_sides: int  # 0, 1 or 2 sides found
+    lowest_rib_row: float | None  # work row where the lowest rib meets the box edge
+    rib_sides: int
+    rib_rows: tuple[float, ...]  # medial row of each rib found, sorted top to bottom
+    transverse_reach_mm: np.ndarray  # per level: lateral reach of bone beyond the axis
+
+
+def _zone_image(work: WorkImage, axis: SpineAxis, half_width_mm: float, side: int):
+    """Straightened lateral zone (rows x lateral mm steps) on one side: bool bone."""
+    rows, cols = work.values.shape
+    values = np.nan_to_num(np.where(work.field, work.values, np.nan), nan=-1.0)
+    step_mm = work.spacing_mm[1]
+    u_mm = np.arange(half_width_mm + ZONE_INNER_MM, half_width_mm + ZONE_OUTER_MM, step_mm)
+    c = axis.columns[:, None] + side * u_mm[None, :] / step_mm
+    inside = (c >= 0) & (c <= cols - 1)
+    ci = np.clip(np.round(c).astype(int), 0, cols - 1)
+    sampled = values[np.arange(rows)[:, None], ci]
+    in_field = inside & (sampled > -1.0)
+    return sampled > LANDMARK_BONE, in_field, u_mm
+
+
+def find_crest(
+    work: WorkImage, axis: SpineAxis, half_width_mm: float, below_row: float
+) -> tuple[float | None, int]:
+    """Row of the iliac crests: top of the broad band of bone crossing the lower lateral zones.
+
+    The crest is a thick cortical rim running across most of the lateral zone below
+    ``below_row`` (the middle of the lumbar spine); the wing below it can be too thin to
+    threshold.  Per side, the connected bone component spanning the most zone columns is
+    taken when it spans at least ILIUM_MIN_COLUMNS of them; its top row near the highest
+    point is the crest.  Ribs lie above ``below_row``; transverse processes span few columns.
+    """
+    found = []
+    for side in (-1, 1):
+        bone, in_field, _ = _zone_image(work, axis, half_width_mm, side)
+        bone = bone.copy()
+        bone[: int(max(0, below_row)), :] = False
+        labels, n = ndimage.label(bone)
+        if n == 0:
+            continue
+        n_cols = int(in_field.any(axis=0).sum())
+        best, best_span = None, 0
+        for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+            comp = labels[sl] == k
+            span = int(comp.any(axis=0).sum())
+            if span > best_span:
+                best, best_span = (k, sl, comp), span
+        if best is None or best_span < max(3, ILIUM_MIN_COLUMNS * n_cols):
+            continue
+        k, sl, comp = best
+        present = comp.any(axis=0)
+        tops = np.argmax(comp, axis=0)[present] + sl[0].start
+        # the crest's highest stretch (the phantom's and anatomy's peak is lateral)
+        found.append(float(np.percentile(tops, 10)))
+    if not found:
+        return None, 0
+    return float(np.mean(found)), len(found)
+
+
+def find_ribs(work: WorkImage, axis: SpineAxis, half_width_mm: float, above_row: float):
+    """Rows where the ribs found above ``above_row`` meet the box edge (work rows).
+
+    Returns ``(rows sorted top to bottom, number of sides with ribs, clipped)``; a rib that
+    runs into the top of the field is not used (its vertebra is not in view) but sets
+    ``clipped``.
+    """
+    mm_r, mm_c = work.spacing_mm
+    rib_rows: list[float] = []
+    sides = 0
+    clipped = False
+    for side in (-1, 1):
+        bone, in_field, u_mm = _zone_image(work, axis, half_width_mm, side)
+        bone = bone.copy()
+        bone[int(max(0, above_row)) :, :] = False
+        labels, n = ndimage.label(bone)
+        if n == 0:
+            continue
+        first_field_row = np.argmax(in_field, axis=0)  # per column
+        found_here = False
+        for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+            comp = labels[sl] == k
+            rr, cc = np.nonzero(comp)
+            rr = rr + sl[0].start
+            cc = cc + sl[1].start
+            length_mm = (cc.max() - cc.min() + 1) * mm_c
+            height_mm = (rr.max() - rr.min() + 1) * mm_r
+            # a rib is a long band that starts at the zone's inner edge and falls laterally
+            if length_mm < RIB_MIN_LENGTH_MM or cc.min() * mm_c > 10.0:
+                continue
+            if height_mm > length_mm + 30.0:
+                continue
+            medial = cc <= cc.min() + max(2, int(10.0 / mm_c))
+            if np.any(rr[medial] <= first_field_row[cc[medial]] + 1):
+                clipped = True  # its medial end leaves the field: vertebra not in view
+                continue
+            if np.ptp(cc[medial]) > 0:
+                slope = np.polyfit(u_mm[cc[medial]], rr[medial], 1)[0]
+                slope = float(np.clip(slope, 0.0, 1.0 / mm_r))  # ribs fall laterally
+                row_at_edge = float(
+                    rr[medial].mean() - slope * (u_mm[cc[medial]].mean() - half_width_mm)
+                )
+            else:
+                row_at_edge = float(rr[medial].mean())
+            rib_rows.append(row_at_edge)
+            found_here = True
+        sides += int(found_here)
+    rib_rows.sort()
+    return tuple(rib_rows), sides, clipped
+
+
+def lateral_bone(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.ndarray, np.ndarray]:
+    """Per level: (lateral reach in mm, lateral bone area per mm of height) beside the body.
+
+    Level ``i`` lies between ``discs[i]`` and ``discs[i + 1]`` (tilted lines with ``row``,
+    ``column`` and ``slope`` on the work grid); at each column beyond the body's edge the
+    level's rows follow the two lines, so a tilted (scoliotic) neighbour's rib stays with
+    its own level.  Per side, the reach ends at the first column without bone in the level's
+    rows, and the area counts bone pixels out to LATERAL_AREA_MM beyond the edge.  The reach
+    is averaged over both sides (axial rotation moves the processes towards one side and away
+    from the other); the area takes the smaller side (one-sided overlaps: aorta, gas).
+    """
+    rows, cols = work.values.shape
+    mm_r, mm_c = work.spacing_mm
+    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    offsets = np.arange(0, int(LATERAL_REACH_MAX_MM / mm_c))
+    n_levels = max(0, len(discs) - 1)
+    reach = np.full(n_levels, np.nan)
+    area = np.full(n_levels, np.nan)
+    for i in range(n_levels):
+        upper, lower = discs[i], discs[i + 1]
+        r_mid = np.arange(int(np.ceil(upper.row)), int(np.floor(lower.row)) + 1)
+        r_mid = r_mid[(r_mid >= 0) & (r_mid < rows)]
+        widths = axis.body_width_mm[r_mid] if r_mid.size else np.array([])
+        widths = widths[np.isfinite(widths)]
+        if widths.size == 0:
+            continue
+        edge_px = float(np.median(widths)) / 2 / mm_c
+        col0 = 0.5 * (upper.column + lower.column)
+        per_reach, per_area = [], []
+        for side in (-1, 1):
+            c = np.round(col0 + side * (edge_px + offsets)).astype(int)
+            inside = (c >= 0) & (c < cols)
+            c = np.clip(c, 0, cols - 1)
+            top = np.ceil(upper.row + upper.slope * (c - upper.column))
+            bottom = np.floor(lower.row + lower.slope * (c - lower.column))
+            r_lo = int(max(0, top.min()))
+            r_hi = int(min(rows - 1, bottom.max()))
+            rr = np.arange(r_lo, r_hi + 1)[:, None]
+            in_level = (rr >= top[None, :]) & (rr <= bottom[None, :]) & inside[None, :]
+            bone = (values[rr, c[None, :]] > LANDMARK_BONE) & in_level
+            has_bone = bone.any(axis=0)
+            # the scan stops at the field's edge like at a gap
+            has_bone &= np.cumprod(inside).astype(bool)
+            count = int(bone[:, offsets * mm_c < LATERAL_AREA_MM].sum())
+            empty = np.flatnonzero(~has_bone)
+            n = empty[0] if empty.size else has_bone.size
+            per_reach.append((edge_px + n) * mm_c)
+            # per mm of level height: a crushed (fractured) level keeps its processes
+            per_area.append(count * mm_c / max(r_mid.size, 1))
+        reach[i] = float(np.mean(per_reach))
+        area[i] = float(np.min(per_area))
+    return reach, area
+
+
+def lumbar_rib_suspected(labels, area_mm2_per_mm):
+    """Flag L1 when there is clearly more bone beside it than beside L2 (a rib stub on L1).
+
+    Normal L1 transverse processes are shorter than L2's (DOMAIN.md §4: L3 longest, lengths
+    growing from L1); a rib stub on L1 adds a second bar of bone beside the body.
+    """
+    if "L1" not in labels or "L2" not in labels or area_mm2_per_mm is None:
+        return None
+    a1 = area_mm2_per_mm[labels.index("L1")]
+    a2 = area_mm2_per_mm[labels.index("L2")]
+    if np.isfinite(a1) and np.isfinite(a2) and a2 > 0 and a1 >= LUMBAR_RIB_AREA_RATIO * a2:
+        return QcFlag(
+            "lumbar_rib_suspected",
+            f"bone beside L1 ({a1:.1f} mm2 per mm of height) "
+            f"exceeds that beside L2 ({a2:.1f}): possible rib on L1 (transitional "
+            "anatomy); check the labels",
+            level="L1",
+            evidence={
+                "l1_lateral_mm2_per_mm": round(float(a1), 2),
+                "l2_lateral_mm2_per_mm": round(float(a2), 2),
+            },
+        )
+    return None

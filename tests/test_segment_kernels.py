@@ -1,0 +1,167 @@
+"""Parity of the segmentation kernels with their numpy references (DESIGN.md, Kernels).
+
+Every kernel is checked on random inputs and on the edge cases the project asks for: empty,
+one pixel, NaN.  Results must agree exactly (integer outputs) or to float rounding (means:
+the kernel sums in a different order than numpy's pairwise sum, so 1e-12 relative).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dxaspine.segment import _reference as ref
+from dxaspine.segment import kernels
+
+RNG = np.random.default_rng(20240312)
+
+
+# ---------------------------------------------------------------- block_mean
+@pytest.mark.parametrize(
+    ("shape", "factors"),
+    [
+        ((101, 87), (4, 3)),
+        ((64, 64), (1, 1)),
+        ((7, 5), (2, 2)),
+        ((1, 1), (1, 1)),
+        ((0, 0), (2, 2)),
+        ((3, 3), (4, 4)),
+    ],
+)
+def test_block_mean_matches_reference(shape, factors):
+    image = RNG.normal(size=shape)
+    valid = RNG.random(shape) > 0.2
+    if image.size:
+        image.flat[0] = np.nan  # NaN pixels are skipped like invalid ones
+    got = kernels.block_mean(image, valid, *factors)
+    want = ref.block_mean_reference(image, valid, *factors)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+
+
+def test_block_mean_all_invalid_block_is_nan():
+    image = np.ones((4, 4))
+    valid = np.zeros((4, 4), dtype=bool)
+    valid[:2, :2] = True
+    got = kernels.block_mean(image, valid, 2, 2)
+    assert got[0, 0] == 1.0 and np.isnan(got[1, 1])
+
+
+def test_block_mean_rejects_bad_input():
+    with pytest.raises(ValueError):
+        kernels.block_mean(np.ones(4), np.ones(4, dtype=bool), 1, 1)
+    with pytest.raises(ValueError):
+        kernels.block_mean(np.ones((4, 4)), np.ones((3, 4), dtype=bool), 1, 1)
+    with pytest.raises(ValueError):
+        kernels.block_mean(np.ones((4, 4)), np.ones((4, 4), dtype=bool), 0, 1)
+
+
+# ---------------------------------------------------------------- track_path
+@pytest.mark.parametrize(
+    ("shape", "max_step", "penalty"),
+    [
+        ((200, 150), 3, 0.05),
+        ((50, 40), 1, 0.0),
+        ((30, 30), 0, 1.0),
+        ((1, 1), 2, 0.1),
+        ((0, 0), 1, 0.1),
+        ((5, 1), 2, 0.1),
+        ((1, 9), 2, 0.1),
+    ],
+)
+def test_track_path_matches_reference(shape, max_step, penalty):
+    cost = RNG.random(shape)
+    if cost.size > 3:
+        cost.flat[3] = np.nan
+    got = kernels.track_path(cost, max_step, penalty)
+    want = ref.track_path_reference(cost, max_step, penalty)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_track_path_all_nan_rows_and_ties():
+    cost = np.zeros((6, 5))
+    cost[2] = np.nan  # an impassable row: both must keep the same tie rules
+    np.testing.assert_array_equal(
+        kernels.track_path(cost, 1, 0.1), ref.track_path_reference(cost, 1, 0.1)
+    )
+
+
+def test_track_path_follows_a_bright_curve():
+    rows, cols = 120, 80
+    truth = (40 + 15 * np.sin(np.linspace(0, np.pi, rows))).astype(int)
+    cost = np.ones((rows, cols))
+    cost[np.arange(rows), truth] = 0.0
+    path = kernels.track_path(cost, 2, 0.01)
+    np.testing.assert_array_equal(path, truth)  # slope <= 1 px/row fits max_step 2
+
+
+def test_track_path_rejects_bad_input():
+    with pytest.raises(ValueError):
+        kernels.track_path(np.ones(3), 1, 0.1)
+    with pytest.raises(ValueError):
+        kernels.track_path(np.ones((3, 3)), -1, 0.1)
+
+
+# ---------------------------------------------------------------- rasterize_levels
+def _random_levels(rows, cols):
+    lo = RNG.random(rows) * cols * 0.3
+    hi = lo + RNG.random(rows) * cols * 0.7
+    if rows > 3:
+        lo[3] = np.nan  # a row outside the box
+    n_lines = 5
+    line_row = np.sort(RNG.random(n_lines) * rows)
+    line_col = RNG.random(n_lines) * cols
+    slope = RNG.normal(0, 0.2, n_lines)
+    return lo, hi, line_col, line_row, slope
+
+
+@pytest.mark.parametrize("shape", [(120, 100), (37, 53), (1, 1), (0, 0), (1, 7)])
+def test_rasterize_levels_matches_reference(shape):
+    lo, hi, lc, lr, ls = _random_levels(*shape)
+    got = kernels.rasterize_levels(shape, lo, hi, lc, lr, ls)
+    want = ref.rasterize_levels_reference(shape[0], shape[1], lo, hi, lc, lr, ls)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_rasterize_levels_nan_line_and_no_lines():
+    shape = (20, 20)
+    lo, hi = np.zeros(20), np.full(20, 19.0)
+    lc = np.array([10.0, 10.0, 10.0])
+    lr = np.array([2.0, np.nan, 15.0])  # a NaN line labels nothing on either side
+    ls = np.zeros(3)
+    got = kernels.rasterize_levels(shape, lo, hi, lc, lr, ls)
+    np.testing.assert_array_equal(got, ref.rasterize_levels_reference(20, 20, lo, hi, lc, lr, ls))
+    assert not got.any()
+    empty = kernels.rasterize_levels(shape, lo, hi, np.zeros(0), np.zeros(0), np.zeros(0))
+    assert not empty.any()
+
+
+def test_rasterize_levels_semantics():
+    # two horizontal lines at rows 5 and 10, box columns 2..7: level 1 = rows 5..9
+    shape = (15, 10)
+    got = kernels.rasterize_levels(
+        shape,
+        np.full(15, 2.0),
+        np.full(15, 7.0),
+        np.array([0.0, 0.0]),
+        np.array([5.0, 10.0]),
+        np.zeros(2),
+    )
+    want = np.zeros(shape, dtype=np.int32)
+    want[5:10, 2:8] = 1
+    np.testing.assert_array_equal(got, want)
+
+
+def test_rasterize_levels_rejects_bad_input():
+    with pytest.raises(ValueError):
+        kernels.rasterize_levels(
+            (3, 3), np.zeros(2), np.zeros(3), np.zeros(1), np.zeros(1), np.zeros(1)
+        )
+    with pytest.raises(ValueError):
+        kernels.rasterize_levels(
+            (3, 3), np.zeros(3), np.zeros(3), np.zeros(2), np.zeros(1), np.zeros(1)
+        )
+
+
+def test_warm_up_runs():
+    kernels.warm_up()

@@ -163,5 +163,48 @@ def test_rasterize_levels_rejects_bad_input():
         )
 
 
+# ---------------------------------------------------------------- disc_centres
+def _disc_image(rows=60, cols=12):
+    """Bodies (1.0) with a disc (0.05) between rows 25 and 35, plus noise."""
+    img = np.ones((rows, cols)) + RNG.normal(0, 0.02, (rows, cols))
+    img[25:35] = 0.05
+    return img
+
+
+@pytest.mark.parametrize("case", ["random", "disc", "nan", "one", "empty", "outside"])
+def test_disc_centres_match_reference(case):
+    img = _disc_image() if case != "random" else RNG.random((60, 12))
+    cols = np.arange(img.shape[1])
+    starts = np.full(cols.size, 15)
+    guesses = np.full(cols.size, 15.0)
+    if case == "nan":
+        img[20, 3] = np.nan  # that column is NaN, the others are not
+    if case == "one":
+        cols, starts, guesses = cols[:1], starts[:1], guesses[:1]
+    if case == "empty":
+        cols, starts, guesses = cols[:0], starts[:0], guesses[:0]
+    if case == "outside":
+        starts[::2] = -1
+        starts[1] = 55  # window runs past the bottom
+        cols[3] = 99
+    got = kernels.disc_centres(img, cols, starts, 31, guesses, 6, 0.25, 0.2)
+    want = ref.disc_centres_reference(img, cols, starts, 31, guesses, 6, 0.25, 0.2)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12, equal_nan=True)
+    if case == "nan":
+        assert np.isnan(got[0][3]) and np.isfinite(got[0][2])
+
+
+def test_disc_centres_find_the_disc_middle():
+    img = np.ones((60, 4))
+    img[25:35] = 0.0  # disc rows 25..34: centre 29.5 (pixel centres), 10 rows thick
+    centre, thickness = kernels.disc_centres(
+        img, np.arange(4), np.full(4, 15), 31, np.full(4, 15.0), 6, 0.25, 0.2
+    )
+    # edges at the 0.25 rise: 24 + 0.75 and 34 + 0.25 -> centre 29.5, distance 9.5 rows
+    np.testing.assert_allclose(centre, 29.5)
+    np.testing.assert_allclose(thickness, 9.5)
+
+
 def test_warm_up_runs():
     kernels.warm_up()

@@ -110,3 +110,79 @@ def rasterize_levels_kernel(
                     out[r, c] = k + 1
                     break
     return out
+
+
+@jit
+def _disc_centre_1d(prof, guess, search, rise_max, min_depth):  # pragma: no cover - numba
+    n = prof.shape[0]
+    for i in range(n):
+        if not np.isfinite(prof[i]):
+            return np.nan, np.nan
+    if not np.isfinite(guess):
+        return np.nan, np.nan
+    lo = max(1, int(guess) - search)
+    hi = min(n - 1, int(guess) + search + 1)
+    if hi - lo < 1:
+        return np.nan, np.nan
+    i_min = lo
+    for i in range(lo + 1, hi):
+        if prof[i] < prof[i_min]:
+            i_min = i
+    v_min = prof[i_min]
+    top_level = prof[0]
+    for i in range(1, i_min + 1):
+        top_level = max(top_level, prof[i])
+    bottom_level = prof[i_min]
+    for i in range(i_min + 1, n):
+        bottom_level = max(bottom_level, prof[i])
+    depth = min(top_level, bottom_level) - v_min
+    if depth < min_depth:
+        return np.nan, np.nan
+    level = v_min + min(rise_max, 0.5 * depth)
+    i_a = -1
+    for i in range(i_min - 1, -1, -1):
+        if prof[i] >= level:
+            i_a = i
+            break
+    i_b = -1
+    for i in range(i_min + 1, n):
+        if prof[i] >= level:
+            i_b = i
+            break
+    if i_a < 0 or i_b < 0:
+        return np.nan, np.nan
+    a0, a1 = prof[i_a], prof[i_a + 1]
+    top_edge = i_a + (a0 - level) / (a0 - a1) if a0 != a1 else float(i_a)
+    b0, b1 = prof[i_b - 1], prof[i_b]
+    bottom_edge = i_b - 1 + (level - b0) / (b1 - b0) if b1 != b0 else float(i_b)
+    return 0.5 * (top_edge + bottom_edge), bottom_edge - top_edge
+
+
+@jit
+def disc_centres_kernel(
+    smoothed, cols, starts, length, guesses, search, rise_max, min_depth
+):  # pragma: no cover - numba
+    """Per column ``k``: disc centre row and endplate distance in ``smoothed[starts[k]:
+    starts[k] + length, cols[k]]`` around the minimum within ``search`` rows of
+    ``starts[k] + guesses[k]``.
+
+    The edges are where the profile first rises ``min(rise_max, depth / 2)`` above the disc
+    floor on each side; the disc must be ``min_depth`` deep.  NaN where a column is outside
+    the image (or ``starts[k] < 0``), holds NaN, or has no disc.
+    """
+    k_count = cols.shape[0]
+    centre = np.full(k_count, np.nan)
+    thickness = np.full(k_count, np.nan)
+    rows, n_cols = smoothed.shape
+    for k in range(k_count):
+        s = starts[k]
+        c = cols[k]
+        if s < 0 or s + length > rows or c < 0 or c >= n_cols or length < 3:
+            continue
+        mid, dist = _disc_centre_1d(
+            smoothed[s : s + length, c], guesses[k], search, rise_max, min_depth
+        )
+        if np.isfinite(mid):
+            centre[k] = mid + s
+            thickness[k] = dist
+    return centre, thickness

@@ -69,3 +69,47 @@ def rasterize_levels_reference(
         bottom = line_row[k + 1] + line_slope[k + 1] * (cc - line_col[k + 1])
         out[inside & (rr >= top) & (rr < bottom)] = k + 1
     return out
+
+
+def disc_centre_reference(
+    prof: np.ndarray, guess: float, search: int, rise_max: float, min_depth: float
+) -> tuple[float, float]:
+    """(midpoint, endplate distance) in one column profile; see ``disc_centres_kernel``."""
+    n = prof.size
+    if not np.isfinite(prof).all() or not np.isfinite(guess):
+        return np.nan, np.nan
+    lo, hi = max(1, int(guess) - search), min(n - 1, int(guess) + search + 1)
+    if hi - lo < 1:
+        return np.nan, np.nan
+    i_min = lo + int(np.argmin(prof[lo:hi]))
+    v_min = prof[i_min]
+    depth = min(prof[: i_min + 1].max(), prof[i_min:].max()) - v_min
+    if depth < min_depth:
+        return np.nan, np.nan
+    level = v_min + min(rise_max, 0.5 * depth)
+    above = np.flatnonzero(prof[:i_min] >= level)
+    below = np.flatnonzero(prof[i_min + 1 :] >= level)
+    if above.size == 0 or below.size == 0:
+        return np.nan, np.nan
+    i_a, i_b = above[-1], i_min + 1 + below[0]
+    a0, a1 = prof[i_a], prof[i_a + 1]
+    top_edge = i_a + (a0 - level) / (a0 - a1) if a0 != a1 else float(i_a)
+    b0, b1 = prof[i_b - 1], prof[i_b]
+    bottom_edge = i_b - 1 + (level - b0) / (b1 - b0) if b1 != b0 else float(i_b)
+    return 0.5 * (top_edge + bottom_edge), bottom_edge - top_edge
+
+
+def disc_centres_reference(smoothed, cols, starts, length, guesses, search, rise_max, min_depth):
+    rows, n_cols = smoothed.shape
+    centre = np.full(cols.size, np.nan)
+    thickness = np.full(cols.size, np.nan)
+    for k in range(cols.size):
+        s, c = starts[k], cols[k]
+        if s < 0 or s + length > rows or c < 0 or c >= n_cols or length < 3:
+            continue
+        mid, dist = disc_centre_reference(
+            smoothed[s : s + length, c], guesses[k], search, rise_max, min_depth
+        )
+        if np.isfinite(mid):
+            centre[k], thickness[k] = mid + s, dist
+    return centre, thickness

@@ -115,9 +115,53 @@ def rasterize_levels(
     )
 
 
+def disc_centres(
+    smoothed: np.ndarray,
+    cols: np.ndarray,
+    starts: np.ndarray,
+    length: int,
+    guesses: np.ndarray,
+    search: int,
+    rise_max: float,
+    min_depth: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Disc centre row and endplate distance per column window (see the kernel's notes).
+
+    Parameters
+    ----------
+    smoothed : (M, N) ndarray
+        Work image smoothed along the rows.
+    cols, starts : (K,) int ndarray
+        Column and first row of each window (``starts < 0``: skip the column).
+    length : int
+        Rows per window.
+    guesses : (K,) ndarray
+        Expected disc row within each window.
+    search : int
+        Rows either side of the guess searched for the disc floor.
+    rise_max, min_depth : float
+        Edge rise above the floor (capped at half the depth) and the least disc depth.
+
+    Returns
+    -------
+    centre, thickness : (K,) ndarray
+        Absolute centre rows and edge-to-edge distances in rows; NaN where none.
+    """
+    smoothed = _as_2d_float("smoothed", smoothed)
+    cols = np.ascontiguousarray(cols, dtype=np.int64)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    guesses = _as_1d_float("guesses", guesses)
+    if not (cols.ndim == starts.ndim == 1 and cols.size == starts.size == guesses.size):
+        raise ValueError("cols, starts and guesses must be 1-D of the same length")
+    return _kernels.disc_centres_kernel(
+        smoothed, cols, starts, int(length), guesses, int(search), float(rise_max), float(min_depth)
+    )
+
+
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) every segmentation kernel."""
     one = np.ones((2, 2))
     block_mean(one, np.ones((2, 2), dtype=bool), 1, 1)
     track_path(one, 1, 0.1)
     rasterize_levels((2, 2), np.zeros(2), np.ones(2), np.zeros(2), np.zeros(2), np.zeros(2))
+    disc_centres(np.ones((5, 2)), np.zeros(1), np.zeros(1), 5, np.full(1, 2.0), 1, 0.25, 0.2)

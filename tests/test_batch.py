@@ -80,6 +80,12 @@ def _archive(root: Path) -> dict:
         hips.append(Path(written["display"]))
     duplicate = junk / "duplicate.dcm"
     shutil.copy(first_file, duplicate)
+    # A truncated copy keeps the original's SOP Instance UID; found first (junk/ sorts before
+    # scans/), it must be reported as corrupt, not analysed in place of the intact file.
+    damaged_copy = junk / "a_truncated_copy.dcm"
+    data = Path(first_file).read_bytes()
+    damaged_copy.write_bytes(data[: int(len(data) * 0.8)])
+    corrupt.append(damaged_copy)
     return {
         "uids": expected_uids,
         "original": Path(first_file),

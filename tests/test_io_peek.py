@@ -103,13 +103,34 @@ def test_pairing_real_files_then_loading(tmp_path):
 
 def test_peek_stops_before_the_pixel_bytes(tmp_path):
     # Cut the file right after the Pixel Data element's header: the value is missing
-    # entirely.  peek never gets there; load reports the damage.
+    # entirely.  peek reads no pixel byte, yet sees from the file size that the declared value
+    # cannot be there; load reports the same damage.
     ds, _, _ = syn.display_dataset()
     path = tmp_path / "d.dcm"
     syn.save(ds, path)
     data = path.read_bytes()
     cut = data.index(b"\xe0\x7f\x10\x00") + 12  # tag (4) + VR OB (2) + reserved (2) + length (4)
     path.write_bytes(data[:cut])
-    assert dxaspine.peek(path).kind == "display"
+    assert dxaspine.peek(path).error_class == "CorruptDicomError"
     with pytest.raises(dxaspine.CorruptDicomError):
         dxaspine.load(path)
+
+
+def test_peek_reports_truncated_pixel_data_from_the_file_size(tmp_path):
+    # A copy cut short keeps its header (and SOP Instance UID): discovery must see it as
+    # corrupt before de-duplication, or it could shadow the intact original.
+    from pathlib import Path
+
+    from dxaspine.io import peek
+
+    source = (
+        Path(__file__).resolve().parents[1] / "test_images" / "ti_standard_prodigy.dual_energy.dcm"
+    )
+    data = source.read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[: len(data) - 100])
+    result = peek(cut)
+    assert result.kind is None
+    assert result.error_class == "CorruptDicomError"
+    assert "truncated" in result.reason and str(cut) in result.reason
+    assert peek(source).kind == "dual_energy"

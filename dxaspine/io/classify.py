@@ -166,6 +166,20 @@ def check_pixels(ds: Dataset, pixel: PixelElement, source: object) -> None:
                 "pass a DXA image file",
             )
         )
+    if (
+        pixel.length is not None
+        and pixel.length != 0xFFFFFFFF
+        and pixel.available is not None
+        and pixel.available < pixel.length + 8  # + the smallest element header (implicit VR)
+    ):
+        raise CorruptDicomError(
+            describe(
+                source,
+                f"truncated pixel data (file ends {pixel.length + 8 - pixel.available} bytes "
+                "short of the declared length)",
+                "re-export or re-transfer the file",
+            )
+        )
     samples = _int(ds, "SamplesPerPixel", 1)
     photometric = _text(ds, "PhotometricInterpretation").upper()
     if samples == 1 and photometric not in _COLOUR_PHOTOMETRIC | _GRAYSCALE:

@@ -200,6 +200,9 @@ class PixelElement:
 
     tag: int | None  # None: the file has no pixel data element
     length: int | None  # 0xFFFFFFFF for encapsulated (compressed) data
+    # Bytes left in the file from the element's start: a native value longer than this means a
+    # truncated file, which peek can then report without reading a pixel (None: unknown).
+    available: int | None = None
 
 
 def read_header(path: str | os.PathLike, tags: list[int]) -> tuple[Dataset, PixelElement]:
@@ -223,6 +226,10 @@ def read_header(path: str | os.PathLike, tags: list[int]) -> tuple[Dataset, Pixe
         except InvalidDicomError as exc:
             _reject_non_part10(p, exc)
             raise
+        available = os.fstat(fp.fileno()).st_size - fp.tell()
     _require_part10(ds, p)
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax == "1.2.840.10008.1.2.1.99":  # Deflated: file offsets are not dataset offsets
+        available = None
     tag, length = seen[0] if seen else (None, None)
-    return ds, PixelElement(tag, length)
+    return ds, PixelElement(tag, length, available if tag is not None else None)

@@ -43,16 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--count", type=int, default=None, help="cases per suite (default: the suite's)")
     ph.add_argument("--list", action="store_true", help="list suites and exit")
 
-    an = sub.add_parser("analyze", help="analyse DXA spine DICOM files")
-    an.add_argument("files", nargs="+", metavar="FILE")
-    an.add_argument("--json", metavar="PATH|-")
-    an.add_argument("--csv", metavar="PATH")
-    an.add_argument("--overlay", metavar="PNG")
-    an.add_argument("--sr", metavar="DCM")
-    an.add_argument("--sc", metavar="DCM")
-    an.add_argument("--exclude", action="append", default=[], metavar="LEVEL")
-    an.add_argument("--reference", metavar="NAME|CSV")
-    an.add_argument("--segmenter", metavar="MODULE:CALLABLE")
+    an = sub.add_parser(
+        "analyze",
+        help="analyse DXA spine DICOM files",
+        description="Analyse DXA lumbar spine DICOM files and print a vendor-style table. "
+        "Two single-frame LOW/HIGH energy files are one input: write LOW+HIGH, or give both and "
+        "they are paired by series. With several inputs, --overlay/--sr/--sc name a folder or a "
+        "pattern (out.png -> out_<stem>.png). Exit 0 when all succeed, 1 when any failed.",
+    )
+    an.add_argument("files", nargs="+", metavar="FILE", help="DICOM file, or LOW+HIGH pair")
+    an.add_argument("--json", metavar="PATH|-",
+                    help="result JSON (JSON Lines for several inputs); - = stdout, table to stderr")
+    an.add_argument("--csv", metavar="PATH", help="one flat row per analysed scan")
+    an.add_argument("--overlay", metavar="PNG", help="picture with levels, lines and results")
+    an.add_argument("--sr", metavar="DCM", help="DICOM Comprehensive SR (TID 1500)")
+    an.add_argument("--sc", metavar="DCM", help="DICOM Secondary Capture of the overlay")
+    an.add_argument("--exclude", action="append", default=[], metavar="LEVEL",
+                    help="exclude a level (repeatable, or L1,L4); replaces automatic exclusion")
+    an.add_argument("--reference", metavar="NAME|CSV", help="reference table for T/Z-scores")
+    an.add_argument("--segmenter", metavar="MODULE:CALLABLE",
+                    help="a callable (DensityMap, Scan) -> Segmentation replacing the default")
 
     asx = sub.add_parser("assess", help="clinical assessment of per-level numbers from a table")
     asx.add_argument("table", metavar="TABLE.csv")

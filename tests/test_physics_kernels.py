@@ -3,12 +3,16 @@ and input validation of the public wrappers."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from dxaspine.physics import _kernels
-from dxaspine.physics.log_attenuation import areal_density, log_attenuation
+from dxaspine.physics.log_attenuation import LOG_TABLE_SIZE, areal_density, log_attenuation
+from dxaspine.physics.quantiles import linear_quantiles, row_nanmedian
+from dxaspine.physics.resample import block_all, block_any, block_mean, upsample_linear
 from dxaspine.physics.soft_tissue import row_baselines
 
 # Same float64 operations in the same order: only libm's log may differ, by an ulp or two.
@@ -177,5 +181,118 @@ def test_warm_up_compiles_every_kernel():
         _kernels.log_attenuation_kernel,
         _kernels.areal_density_kernel,
         _kernels.row_baselines_kernel,
+        _kernels.log_table_kernel,
+        _kernels.block_mean_kernel,
+        _kernels.block_count_kernel,
+        _kernels.upsample_linear_kernel,
     ):
         assert kernel.signatures  # compiled (or loaded from cache) for float64/bool arrays
+
+
+def _integer_counts(shape, rng):
+    """Integer-valued counts (as detectors give), straddling the log table's end."""
+    counts = rng.integers(0, 2 * LOG_TABLE_SIZE, size=shape).astype(np.float64)
+    if counts.size:
+        flat = counts.reshape(-1)
+        flat[:: max(1, flat.size // 3)] = LOG_TABLE_SIZE - 1  # last table entry
+        flat[1 :: max(1, flat.size // 4)] = np.nan
+        flat[2 :: max(1, flat.size // 5)] = 7.5  # not an integer: computed directly
+    return counts
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("offset", [0.0, 0.5])
+def test_log_table_matches_direct_logarithm(shape, offset):
+    rng = np.random.default_rng(5)
+    low, high = _integer_counts(shape, rng), _integer_counts(shape, rng)
+    a_low, a_high, starved = log_attenuation(low, high, (3e5, 5e5), 0.5, offset)
+    ref_low, ref_high, ref_starved = _kernels.log_attenuation_reference(
+        low, high, 3e5, 5e5, 0.5, offset
+    )
+    assert_allclose(a_low, ref_low, rtol=RTOL)
+    assert_allclose(a_high, ref_high, rtol=RTOL)
+    assert_array_equal(starved, ref_starved)
+    # The table holds the kernel's own expression: bit-identical to computing every log.
+    empty = np.empty(0)
+    direct = np.empty_like(a_low), np.empty_like(a_low), np.empty(shape, dtype=bool)
+    _kernels.log_attenuation_kernel(low, high, 3e5, 5e5, 0.5, offset, empty, empty, *direct)
+    assert_array_equal(a_low, direct[0])
+    assert_array_equal(a_high, direct[1])
+
+
+BLOCK_SHAPES = [(1, 1), (1, 7), (7, 1), (8, 8), (13, 17)]
+
+
+@pytest.mark.parametrize("shape", BLOCK_SHAPES)
+@pytest.mark.parametrize("factors", [(1, 1), (2, 3), (4, 4), (9, 2)])
+def test_block_reductions_match_reference(shape, factors):
+    rng = np.random.default_rng(6)
+    image = rng.normal(size=shape)
+    image.reshape(-1)[::5] = np.nan  # NaN propagates into its block's mean, as in numpy
+    mask = rng.random(shape) > 0.4
+    # Summation order differs from numpy's reduction: a few ulp.
+    assert_allclose(
+        block_mean(image, factors), _kernels.block_mean_reference(image, *factors), rtol=RTOL
+    )
+    count = _kernels.block_count_reference(mask, *factors)
+    assert_array_equal(block_all(mask, factors), count == factors[0] * factors[1])
+    assert_array_equal(block_any(mask, factors), count > 0)
+
+
+def test_block_mean_replicates_edges():
+    image = np.array([[1.0, 2.0, 3.0]])
+    # Blocks of 2 x 2: [[1, 2], [1, 2]] and [[3, 3], [3, 3]] (edge row and column repeated).
+    assert_array_equal(block_mean(image, (2, 2)), [[1.5, 3.0]])
+
+
+@pytest.mark.parametrize("coarse_shape", [(1, 1), (1, 4), (3, 1), (5, 6)])
+@pytest.mark.parametrize("factors", [(1, 2), (4, 4), (3, 2)])
+def test_upsample_linear_matches_reference(coarse_shape, factors):
+    rng = np.random.default_rng(7)
+    coarse = rng.normal(size=coarse_shape)
+    shape = (coarse_shape[0] * factors[0] - 1 + (factors[0] == 1), coarse_shape[1] * factors[1])
+    got = upsample_linear(coarse, factors, shape)
+    assert_allclose(got, _kernels.upsample_linear_reference(coarse, *factors, shape), rtol=RTOL)
+
+
+def test_upsample_linear_reproduces_a_plane():
+    # Linear interpolation between block centres is exact for a plane (away from the held
+    # edges): block centre (i, j) of 4 x 4 blocks lies at fine (4 i + 1.5, 4 j + 1.5).
+    rows, cols = np.mgrid[0:5, 0:6].astype(np.float64)
+    fine = upsample_linear(2.0 * rows - 0.5 * cols, (4, 4), (20, 24))
+    r, c = np.mgrid[0:20, 0:24].astype(np.float64)
+    plane = 2.0 * (r - 1.5) / 4 - 0.5 * (c - 1.5) / 4
+    inner = (slice(2, 18), slice(2, 22))
+    assert_allclose(fine[inner], plane[inner], atol=1e-12)
+
+
+def test_resample_wrappers_validate():
+    with pytest.raises(TypeError):
+        block_mean(np.ones((4, 4, 1)), (2, 2))
+    with pytest.raises(ValueError):
+        block_mean(np.ones((4, 4)), (0, 2))
+    with pytest.raises(ValueError):
+        block_all(np.ones((0, 4), dtype=bool), (2, 2))
+
+
+def test_quantiles_are_numpy_quantiles_bit_for_bit():
+    rng = np.random.default_rng(8)
+    quantiles = (0.0, 0.01, 0.1587 / 0.5, 0.5, 0.75, 0.99, 1.0)
+    for size in (1, 2, 3, 10, 999, 50_000):
+        values = rng.normal(size=size) * 10.0 ** rng.uniform(-3, 3)
+        expected = np.quantile(values, quantiles)
+        assert_array_equal(linear_quantiles(values.copy(), quantiles), expected)
+        assert linear_quantiles(values.copy(), (0.99,))[0] == np.percentile(values, 99.0)
+
+
+def test_row_nanmedian_is_numpy_nanmedian():
+    rng = np.random.default_rng(9)
+    for rows, cols in ((1, 1), (3, 2), (6, 7), (20, 300)):
+        values = rng.normal(size=(rows, cols))
+        values[rng.random((rows, cols)) < 0.4] = np.nan
+        values[0] = np.nan  # an all-NaN row: NaN, and no warning (pytest makes them errors)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's all-NaN slice warning
+            expected = np.nanmedian(values, axis=1)
+        assert_array_equal(row_nanmedian(values), expected)
+    assert row_nanmedian(np.empty((2, 0))).shape == (2,)

@@ -20,12 +20,40 @@ from dxaspine._numba import jit
 
 
 @jit
+def log_table_kernel(i0, count_offset, out):
+    """``out[k] = ln(i0 / (k + count_offset))``: the log of every integer count below ``out.size``."""
+    for k in range(out.size):
+        # k = 0 without an offset is never looked up: counts are clipped to a positive floor.
+        out[k] = math.log(i0 / (k + count_offset)) if k + count_offset > 0 else math.inf
+
+
+@jit
+def _log_count(count, i0, count_offset, table):
+    # Counts come from integer detector values, so a table lookup (the very same expression,
+    # evaluated once per process) replaces the logarithm, the costliest step of the pass.
+    if count < table.size and count == math.floor(count):
+        return table[int(count)]
+    return math.log(i0 / (count + count_offset))
+
+
+@jit
 def log_attenuation_kernel(
-    counts_low, counts_high, i0_low, i0_high, floor_counts, count_offset, a_low, a_high, starved
+    counts_low,
+    counts_high,
+    i0_low,
+    i0_high,
+    floor_counts,
+    count_offset,
+    table_low,
+    table_high,
+    a_low,
+    a_high,
+    starved,
 ):
     """Fill ``a_low = ln(i0_low / (counts_low + count_offset))`` (and high); pixels whose count
     is below the floor or not finite are clipped to ``floor_counts`` first and flagged in
-    ``starved``.  Returns the number flagged."""
+    ``starved``.  ``table_*`` hold the same expression for integer counts (``log_table_kernel``;
+    may be empty).  Returns the number flagged."""
     rows, cols = counts_low.shape
     n_starved = 0
     for r in range(rows):
@@ -40,8 +68,8 @@ def log_attenuation_kernel(
             if not (hi >= floor_counts and hi < math.inf):
                 hi = floor_counts
                 bad = True
-            a_low[r, c] = math.log(i0_low / (lo + count_offset))
-            a_high[r, c] = math.log(i0_high / (hi + count_offset))
+            a_low[r, c] = _log_count(lo, i0_low, count_offset, table_low)
+            a_high[r, c] = _log_count(hi, i0_high, count_offset, table_high)
             starved[r, c] = bad
             if bad:
                 n_starved += 1
@@ -257,6 +285,110 @@ def row_baselines_reference(values, usable, half_window, gap_scale, extrapolated
     return out, weight
 
 
+# --------------------------------------------------------------------------------------------
+# Block averaging to the ~1 mm baseline grid and linear upsampling back (resample.py).  The
+# last block of a row or column that the image does not fill repeats the edge pixel, as
+# ``np.pad(mode="edge")`` would.
+# --------------------------------------------------------------------------------------------
+
+
+@jit
+def block_mean_kernel(image, row_factor, col_factor, out):
+    rows, cols = image.shape
+    out_rows, out_cols = out.shape
+    out[:, :] = 0.0
+    for block_r in range(out_rows):
+        for i in range(row_factor):
+            r = min(block_r * row_factor + i, rows - 1)
+            for block_c in range(out_cols):
+                total = 0.0
+                for j in range(col_factor):
+                    total += image[r, min(block_c * col_factor + j, cols - 1)]
+                out[block_r, block_c] += total
+    n = row_factor * col_factor
+    for block_r in range(out_rows):
+        for block_c in range(out_cols):
+            out[block_r, block_c] /= n
+
+
+@jit
+def block_count_kernel(mask, row_factor, col_factor, out):
+    """Number of True pixels per block (edge-replicated like ``block_mean_kernel``)."""
+    rows, cols = mask.shape
+    out_rows, out_cols = out.shape
+    out[:, :] = 0
+    for block_r in range(out_rows):
+        for i in range(row_factor):
+            r = min(block_r * row_factor + i, rows - 1)
+            for block_c in range(out_cols):
+                for j in range(col_factor):
+                    if mask[r, min(block_c * col_factor + j, cols - 1)]:
+                        out[block_r, block_c] += 1
+
+
+def _pad_blocks(image, row_factor, col_factor):
+    rows, cols = image.shape
+    padded = np.pad(image, ((0, -rows % row_factor), (0, -cols % col_factor)), mode="edge")
+    r, c = padded.shape
+    return padded.reshape(r // row_factor, row_factor, c // col_factor, col_factor)
+
+
+def block_mean_reference(image, row_factor, col_factor):
+    """numpy reference of :func:`block_mean_kernel`."""
+    return _pad_blocks(image, row_factor, col_factor).mean(axis=(1, 3))
+
+
+def block_count_reference(mask, row_factor, col_factor):
+    """numpy reference of :func:`block_count_kernel`."""
+    return _pad_blocks(mask, row_factor, col_factor).sum(axis=(1, 3))
+
+
+@jit
+def _linear_weights(size, factor, n):
+    # Fine pixel j has its centre at (j + 0.5) / factor - 0.5 in coarse pixel coordinates.
+    lower = np.empty(size, dtype=np.int64)
+    upper = np.empty(size, dtype=np.int64)
+    t = np.empty(size)
+    for j in range(size):
+        position = min(max((j + 0.5) / factor - 0.5, 0.0), n - 1.0)
+        lo = min(int(math.floor(position)), max(n - 2, 0))
+        lower[j] = lo
+        upper[j] = min(lo + 1, n - 1)
+        t[j] = position - lo
+    return lower, upper, t
+
+
+@jit
+def upsample_linear_kernel(coarse, row_factor, col_factor, out):
+    """Separable linear interpolation: along columns of ``coarse`` first, then along rows."""
+    n_rows, n_cols = coarse.shape
+    rows, cols = out.shape
+    row_lo, row_hi, row_t = _linear_weights(rows, row_factor, n_rows)
+    col_lo, col_hi, col_t = _linear_weights(cols, col_factor, n_cols)
+    line = np.empty(n_cols)
+    for r in range(rows):
+        a, b, t = row_lo[r], row_hi[r], row_t[r]
+        for c in range(n_cols):
+            line[c] = coarse[a, c] * (1 - t) + coarse[b, c] * t
+        for c in range(cols):
+            u = col_t[c]
+            out[r, c] = line[col_lo[c]] * (1 - u) + line[col_hi[c]] * u
+
+
+def upsample_linear_reference(coarse, row_factor, col_factor, shape):
+    """numpy reference of :func:`upsample_linear_kernel` (output of shape ``shape``)."""
+
+    def along(values, factor, size, axis):
+        n = values.shape[axis]
+        position = np.clip((np.arange(size) + 0.5) / factor - 0.5, 0.0, n - 1)
+        lower = np.minimum(np.floor(position).astype(np.intp), max(n - 2, 0))
+        upper = np.minimum(lower + 1, n - 1)
+        t = (position - lower).reshape([-1, 1] if axis == 0 else [1, -1])
+        return np.take(values, lower, axis=axis) * (1 - t) + np.take(values, upper, axis=axis) * t
+
+    return along(along(coarse, row_factor, shape[0], 0), col_factor, shape[1], 1)
+
+
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) every kernel here on 1 x 1 inputs.
 
@@ -266,6 +398,12 @@ def warm_up() -> None:
     one = np.ones((1, 1))
     flag = np.zeros((1, 1), dtype=np.bool_)
     out, out2 = np.empty((1, 1)), np.empty((1, 1))
-    log_attenuation_kernel(one, one, 2.0, 2.0, 0.5, 0.0, out, out2, flag)
+    table = np.empty(2)
+    log_table_kernel(2.0, 0.5, table)
+    table.flags.writeable = False  # as the cached tables are
+    log_attenuation_kernel(one, one, 2.0, 2.0, 0.5, 0.0, table, table, out, out2, flag)
     areal_density_kernel(one, one, one, 1.0, 0.5, out)
     row_baselines_kernel(one, ~flag, 1, 1.0, 1e-3, out, out2)
+    block_mean_kernel(one, 1, 1, out)
+    block_count_kernel(flag, 1, 1, np.empty((1, 1), dtype=np.int64))
+    upsample_linear_kernel(one, 1, 1, out)

@@ -27,6 +27,7 @@ import numpy as np
 from dxaspine.errors import InputError, describe
 from dxaspine.io.scan import Scan
 from dxaspine.physics.attenuation import TABULATED_ENERGIES_KEV, coefficient_pair
+from dxaspine.physics.quantiles import linear_quantiles
 
 HA_DENSITY_G_CM3 = 3.16  # hydroxyapatite crystal density
 LEAN_DENSITY_G_CM3 = 1.06  # ICRU-44 soft tissue
@@ -48,7 +49,7 @@ def estimate_apparent_density(sigma_b_g_cm2: np.ndarray, bone_mask: np.ndarray) 
     values = values[np.isfinite(values)]
     if values.size < 50:
         return DEFAULT_BONE_APPARENT_DENSITY_G_CM3
-    rho = float(np.percentile(values, 75.0)) / VERTEBRAL_DEPTH_CM
+    rho = linear_quantiles(values, (0.75,))[0] / VERTEBRAL_DEPTH_CM  # = np.percentile(, 75)
     return float(np.clip(rho, *APPARENT_DENSITY_RANGE_G_CM3))
 
 

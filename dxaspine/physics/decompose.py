@@ -214,7 +214,8 @@ def _decompose_dual_energy(
         bone_mu = bone_basis_coefficients(scan, marrow, rho)
         excess = areal_density(a_low, a_high, r_st, bone_mu)
         logger.debug("marrow correction: apparent bone density %.3f g/cm3", rho)
-    values = np.where(field, excess, 0.0)
+    field_everywhere = bool(field.all())  # the usual case: skip two full-image copies
+    values = excess if field_everywhere else np.where(field, excess, 0.0)
     if n_starved:
         # Pure mineral (no marrow): metal is what starves a beam, and it has no marrow.
         mineral_mu_high = bone_basis_coefficients(scan, "none")[1]
@@ -225,7 +226,7 @@ def _decompose_dual_energy(
         units="g/cm2",
         pixel_spacing_mm=scan.pixel_spacing_mm,
         field_mask=field,
-        soft_tissue_ratio=np.where(field, r_st, np.nan),
+        soft_tissue_ratio=r_st if field_everywhere else np.where(field, r_st, np.nan),
         bone_mask_hint=bone,
         starved_mask=starved & field,
     )

@@ -6,6 +6,8 @@ and call the numba kernels in :mod:`dxaspine.physics._kernels`.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from dxaspine.physics import _kernels
@@ -20,6 +22,20 @@ COUNT_FLOOR = 0.5
 # counts behind 35 cm of tissue on a 0.25 mm pixel); ln(I + 1/2) cancels that first-order
 # term.  Noise-free (expected) counts should use 0.
 POISSON_LOG_OFFSET = 0.5
+
+
+# Integer counts below this are looked up in a per-process table of their logarithms
+# (2 x 512 KiB); 16-bit detector values cover every DXA scanner we know of.
+LOG_TABLE_SIZE = 1 << 16
+
+
+@functools.lru_cache(maxsize=8)
+def _log_table(i0: float, count_offset: float) -> np.ndarray:
+    """``ln(i0 / (k + count_offset))`` for k = 0 .. LOG_TABLE_SIZE - 1, built once per I0."""
+    table = np.empty(LOG_TABLE_SIZE)
+    _kernels.log_table_kernel(i0, count_offset, table)
+    table.flags.writeable = False
+    return table
 
 
 def _check_2d_float(name: str, array: np.ndarray, shape: tuple[int, ...] | None = None) -> None:
@@ -81,7 +97,17 @@ def log_attenuation(
     a_high = np.empty_like(counts_low)
     starved = np.empty(counts_low.shape, dtype=np.bool_)
     _kernels.log_attenuation_kernel(
-        counts_low, counts_high, i0_low, i0_high, floor_counts, count_offset, a_low, a_high, starved
+        counts_low,
+        counts_high,
+        i0_low,
+        i0_high,
+        floor_counts,
+        count_offset,
+        _log_table(i0_low, count_offset),
+        _log_table(i0_high, count_offset),
+        a_low,
+        a_high,
+        starved,
     )
     return a_low, a_high, starved
 

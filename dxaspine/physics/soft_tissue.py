@@ -22,7 +22,6 @@ of about 1 % that no side-window method removes (tests/test_physics_phantom.py).
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from scipy import ndimage
 
 from dxaspine.physics import _kernels
 from dxaspine.physics.log_attenuation import _check_2d_float, areal_density
+from dxaspine.physics.quantiles import linear_quantiles, row_nanmedian
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +141,12 @@ def soft_tissue_peak(values: np.ndarray) -> tuple[float, float]:
     Bone only adds to the excess, so the lower half of the peak is pure soft tissue (noise and
     any residual baseline error); its width is what the threshold must clear.
     """
-    values = values[np.isfinite(values)]
+    values = values[np.isfinite(values)]  # a copy: the quantiles below partition it in place
     if values.size == 0:
         return 0.0, 0.0
     if values.size > 60_000:  # the peak does not need every pixel of a large scan
         values = values[:: values.size // 40_000]
-    lo, hi = np.percentile(values, [1.0, 99.0])
+    lo, hi = linear_quantiles(values, (0.01, 0.99))
     if not hi > lo:
         return float(lo), 0.0
     # 256-bin histogram over [p1, p99] (bincount: several times faster than np.histogram).
@@ -160,7 +160,7 @@ def soft_tissue_peak(values: np.ndarray) -> tuple[float, float]:
     below = values[values < mode]
     if below.size < 10:
         return float(mode), 0.0
-    sigma = mode - float(np.quantile(below, _LOWER_HALF_ONE_SIGMA))
+    sigma = mode - linear_quantiles(below, (_LOWER_HALF_ONE_SIGMA,))[0]
     return float(mode), max(sigma, 0.0)
 
 
@@ -346,9 +346,7 @@ def estimate_soft_tissue_ratio(
     def gas(bone: np.ndarray) -> np.ndarray:
         # Gas replaces tissue: its pixels attenuate abnormally little for their row.
         soft = np.where(field & ~bone & ~starved, a_high, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN: no gas
-            row_median = np.nanmedian(soft, axis=1)
+        row_median = row_nanmedian(soft)  # all-NaN rows give NaN: no gas
         return a_high < (1.0 - options.gas_fraction) * row_median[:, None]
 
     signal = np.ascontiguousarray(ratio)

@@ -211,3 +211,26 @@ def test_dask_local_cluster_gives_the_same_rows(archive, pool_run, tmp_path):
     proc = _run([str(root), "--out", str(out), "--dask", "local:2", "--quiet"])
     assert proc.returncode == 0, proc.stderr
     assert _row_set(out) == _row_set(pool_run)
+
+
+def test_ctrl_c_stops_cleanly_and_resume_completes(archive, pool_run, tmp_path):
+    root, _ = archive
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dxaspine", "batch", str(root), "--out", str(out), "--workers", "2",
+         "--quiet", "--chunk-size", "4"],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if len(list((out / "chunks").glob("chunk-*.jsonl"))) >= 2 or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "--resume" in stderr
+    resumed = _run([str(root), "--out", str(out), "--workers", "2", "--quiet", "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert _row_set(out) == _row_set(pool_run)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -26,6 +27,13 @@ def _single_thread_env() -> None:
         os.environ.setdefault(var, "1")
 
 
+def _init_pool_worker() -> None:
+    # Ctrl-C is the runner's to handle: it stops submitting and commits what has finished.
+    # Workers that died of the same SIGINT would only turn that into a broken pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker()
+
+
 def run_serial(work: Iterable[Work], options: WorkerOptions) -> Iterator[dict]:
     init_worker()
     for item in work:
@@ -40,7 +48,7 @@ def run_process_pool(work: Iterable[Work], options: WorkerOptions, workers: int)
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     pending: dict = {}
     exhausted = False
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker)
     restarts_without_progress = 0
     try:
         while True:
@@ -72,9 +80,13 @@ def run_process_pool(work: Iterable[Work], options: WorkerOptions, workers: int)
                 pending.clear()
                 restarts_without_progress += 1
                 if restarts_without_progress > 3:
-                    raise DxaError("batch: worker processes keep dying before finishing any file; "
-                                   "rerun with --workers 1 --debug to see why") from broken
-                pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker)
+                    raise DxaError(
+                        "batch: worker processes keep dying before finishing any file; "
+                        "rerun with --workers 1 --debug to see why"
+                    ) from broken
+                pool = ProcessPoolExecutor(
+                    workers, mp_context=context, initializer=_init_pool_worker
+                )
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 

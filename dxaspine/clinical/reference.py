@@ -246,6 +246,9 @@ def parse_reference_text(text: str, source: str) -> ReferenceTable:
 
 
 _CACHE: dict[str, ReferenceTable] = {}
+# User CSVs are cached by (path, size, mtime): a batch run with --reference reads its table
+# once per worker, yet an edited file is re-read.
+_FILE_CACHE: dict[tuple[str, int, int], ReferenceTable] = {}
 
 
 def load_reference(spec: str | os.PathLike | ReferenceTable | None = None) -> ReferenceTable:
@@ -280,6 +283,10 @@ def load_reference(spec: str | os.PathLike | ReferenceTable | None = None) -> Re
                     f"give a CSV path or one of: {', '.join(BUILTIN_REFERENCES)}",
                 )  # fmt: skip
             )
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key in _FILE_CACHE:
+            return _FILE_CACHE[key]
         try:
             text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
@@ -290,4 +297,6 @@ def load_reference(spec: str | os.PathLike | ReferenceTable | None = None) -> Re
     table = parse_reference_text(text, source)
     if spec in BUILTIN_REFERENCES:
         _CACHE[spec] = table
+    else:
+        _FILE_CACHE[key] = table
     return table

@@ -22,6 +22,7 @@ from dxaspine.segment.discs import find_discs
 from dxaspine.segment.kernels import rasterize_levels
 from dxaspine.segment.labelling import assign_labels
 from dxaspine.segment.landmarks import find_crest, find_ribs, lateral_bone, lumbar_rib_suspected
+from dxaspine.segment.rotation import estimate_rotation, rotation_flag
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag, Segmentation
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,11 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
     flags += metal_flags
     flags += qc.global_flags(work, axis, discs, half_width)
     flags += qc.level_flags(work, axis, discs, labels, metal)
+    rotated = rotation_flag(
+        estimate_rotation(values, density_map.pixel_spacing_mm, axis_col, lines, labels)
+    )
+    if rotated is not None:
+        flags.append(rotated)
     if len([n for n in labels if n in ("L1", "L2", "L3", "L4")]) < 4:
         flags.append(QcFlag("few_lumbar_levels", "fewer than 4 of L1-L4 are in the field"))
     logger.debug("segmented %d levels: %s", len(labels), labels)

@@ -94,6 +94,31 @@ def test_degenerate_l4_is_excluded():
     assert dev.evidence["deviation_score"] > 0 and dev.rule
 
 
+def test_iscd_pair_flag_goes_to_the_outlier_only():
+    # L3 raised 20 %: |dT| > 1.0 against both L2 and L4 (T SD 0.122 g/cm2, DOMAIN.md §2), so
+    # the ISCD rule names the pairs L2/L3 and L3/L4.  L3 is the level that breaks the NHANES
+    # gradient; L2 and L4 fit it and must not be flagged (they only appear as partners).
+    a = assess(normal_spine(L3=1.20), WOMAN_61)
+    by = {lv.label: lv for lv in a.levels}
+    pair_flags = [f for f in by["L3"].flags if f.code == "adjacent_t_difference"]
+    assert sorted(tuple(f.evidence["pair"]) for f in pair_flags) == [("L2", "L3"), ("L3", "L4")]
+    assert {f.evidence["partner"] for f in pair_flags} == {"L2", "L4"}
+    for f in pair_flags:
+        assert abs(f.evidence["t_difference"]) > 1.0 and f.level == "L3" and "ISCD" in f.rule
+    assert not by["L2"].flags and not by["L4"].flags and not by["L1"].flags
+    assert a.excluded == ("L3",)
+    # one scan-level entry per pair (the per-scan rate of DOMAIN.md §3 counts pairs)
+    assert len([f for f in a.flags if f.code == "adjacent_t_difference"]) == 2
+
+
+def test_iscd_pair_without_scores_flags_both():
+    # Two levels only: no leave-one-out prediction, so the rule cannot tell which one is
+    # abnormal; both carry the flag and neither is excluded (that would leave one vertebra).
+    a = assess(levels_from({"L1": 0.941 * 0.8, "L2": 0.993 * 1.05}), WOMAN_61)
+    assert all("adjacent_t_difference" in {f.code for f in lv.flags} for lv in a.levels)
+    assert a.proposed_exclusions == ()
+
+
 def test_clean_spine_keeps_all_levels():
     a = assess(normal_spine(), WOMAN_61)
     assert a.excluded == () and a.reported_region == "L1-L4" and not a.flags
@@ -203,17 +228,25 @@ def test_nhanes_flag_rates():
     scans = _nhanes_all_valid()
     iscd = dev = 0
     per_level = np.zeros(4)
+    per_level_iscd = np.zeros(4)
     for levels in scans:
         a = assess(levels, WOMAN_61, auto_exclude=False)
-        iscd += any(f.code == "adjacent_t_difference" for f in a.flags)
+        pairs = [f for f in a.flags if f.code == "adjacent_t_difference"]
+        iscd += bool(pairs)
         flagged = [any(f.code == "inter_level_deviation" for f in lv.flags) for lv in a.levels]
+        on_level = [[f for f in lv.flags if f.code == "adjacent_t_difference"] for lv in a.levels]
+        # each ISCD pair is attributed to exactly one level (its outlier), never to both
+        assert sum(len(x) for x in on_level) == len(pairs)
         dev += any(flagged)
         per_level += flagged
+        per_level_iscd += [bool(x) for x in on_level]
     # DOMAIN.md §3: the ISCD rule fires on "about 6 %" of the 2,121 all-valid scans (we use
     # 2,120: one has a zero-area L1).  "About 6 %" read as 6 % when rounded: [5.5, 6.5).
     assert 0.055 <= iscd / len(scans) < 0.065
-    # Brief target: <= 5 % of normal levels flagged by the deviation rule.
+    # Brief target: <= 5 % of normal levels flagged by the deviation rule, and by the ISCD
+    # rule now that its flag sits on one level of the pair.
     assert (per_level / len(scans) <= 0.05).all()
+    assert (per_level_iscd / len(scans) <= 0.05).all()
     # Calibration: the deviation rule flags no more scans than the ISCD rule (within 1 pp,
     # since the calibration set excludes the 63 analyst-subset scans included here).
     assert dev / len(scans) <= iscd / len(scans) + 0.01

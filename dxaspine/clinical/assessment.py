@@ -15,10 +15,15 @@ from dxaspine.clinical.flags import (
     MIN_EVALUABLE,
     Flag,
     adjacent_t_flags,
+    attribute_pair_flags,
     deviation_flags,
     rank_suspects,
 )
-from dxaspine.clinical.interlevel import deviation_scores, load_interlevel_model
+from dxaspine.clinical.interlevel import (
+    deviation_scores,
+    load_interlevel_model,
+    one_pass_scores,
+)
 from dxaspine.clinical.reference import ReferenceTable, load_reference
 from dxaspine.clinical.scores import applicability, score, who_category
 from dxaspine.errors import InputError, describe
@@ -195,8 +200,13 @@ def assess(
     t_level = {
         d["label"]: t_of(d["label"], d["bmd_g_cm2"]) for d in items if d["bmd_g_cm2"] is not None
     }
-    scores = deviation_scores({lv: by_label[lv]["bmd_g_cm2"] for lv in usable}, model)
-    pair = adjacent_t_flags({lv: t_level.get(lv) for lv in usable}, usable)
+    usable_bmd = {lv: by_label[lv]["bmd_g_cm2"] for lv in usable}
+    scores = deviation_scores(usable_bmd, model)
+    pair = attribute_pair_flags(
+        adjacent_t_flags({lv: t_level.get(lv) for lv in usable}, usable),
+        scores,
+        one_pass_scores(usable_bmd, model),
+    )
     dev = deviation_flags(scores, model.threshold)
     img = _image_flags(image_flags)
     suspects = rank_suspects(pair, dev, img, scores)
@@ -204,7 +214,8 @@ def assess(
     unusable = [lv for lv in CLINICAL_LEVELS if lv not in usable]
     room = max(0, min(MAX_EXCLUDED - len(unusable), len(usable) - MIN_EVALUABLE))
     proposed = tuple(sorted(suspects[:room], key=CLINICAL_LEVELS.index))
-    scan_flags: list[Flag] = list(pair)
+    # scan-level list: one entry per ISCD pair (the per-scan rate of DOMAIN.md §3)
+    scan_flags: list[Flag] = list({tuple(f.evidence["pair"]): f for f in pair}.values())
     if len(suspects) > room:
         left = suspects[room:]
         scan_flags.append(
@@ -276,12 +287,9 @@ def assess(
     if reported is None:
         interpretation["reason"] = NOT_EVALUABLE
     level_flags: dict[str, list[Flag]] = {}
-    for f in dev + img:
+    for f in dev + img + pair:
         if f.level:
             level_flags.setdefault(f.level, []).append(f)
-    for f in pair:
-        for lv in f.evidence["pair"]:
-            level_flags.setdefault(lv, []).append(f)
     for d in items:
         if d["invalid_reason"]:
             level_flags.setdefault(d["label"], []).append(

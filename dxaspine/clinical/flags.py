@@ -3,8 +3,12 @@
 Rules (each flag carries code, level, evidence numbers and the rule it cites):
 
 - ``adjacent_t_difference``: |T(level) − T(adjacent)| > 1.0 (ISCD 2019/2023, DOMAIN.md §2).
-  The rule names a pair; the level of the pair with the larger |inter-level deviation| is the
-  suspect (the other one fits its neighbours better).
+  The rule names a pair; the flag is put on the level of the pair with the larger |inter-level
+  deviation score| (the one that fits its neighbours and the NHANES cranio-caudal gradient
+  worse, :mod:`dxaspine.clinical.interlevel`).  Its evidence lists both levels and ΔT; the
+  other level is named there as ``partner`` and is *not* flagged.  Only when no deviation
+  score exists for the pair (fewer than 3 usable levels) is the flag put on both levels,
+  since two numbers cannot tell which one is abnormal.
 - ``inter_level_deviation``: |deviation score| above the NHANES-calibrated threshold
   (:mod:`dxaspine.clinical.interlevel`; DOMAIN.md §3).
 - image evidence: QC flags from the image pipeline (``EXCLUDING_IMAGE_CODES``) are passed
@@ -20,15 +24,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["EXCLUDING_IMAGE_CODES", "Flag", "adjacent_t_flags", "deviation_flags", "rank_suspects"]
+__all__ = [
+    "EXCLUDING_IMAGE_CODES",
+    "Flag",
+    "adjacent_t_flags",
+    "attribute_pair_flags",
+    "deviation_flags",
+    "rank_suspects",
+]
 
 ISCD_T_DIFFERENCE = 1.0  # DOMAIN.md §2
 MAX_EXCLUDED = 2  # ISCD 2019/2023
 MIN_EVALUABLE = 2  # ISCD: never a single vertebra
+# Image evidence that excludes its level.  ISCD excludes vertebrae affected by local
+# structural change (fracture, osteophytes, sclerosis, implants, artifact; DOMAIN.md §2).
+# Facet arthrosis is included: on a PA scan the hypertrophic, sclerotic facets project onto
+# the level's region (half of each adjacent disc belongs to it) and raise its BMD like other
+# degenerative change; its level is as clearly abnormal as one with endplate sclerosis.
 EXCLUDING_IMAGE_CODES = frozenset(
     {
         "osteophyte_suspected",
         "sclerosis_suspected",
+        "facet_arthrosis_suspected",
         "fracture_suspected",
         "metal",
         "metal_over_spine",
@@ -68,6 +85,50 @@ def adjacent_t_flags(t_by_level: Mapping[str, float], order: Iterable[str]) -> l
     return out
 
 
+def attribute_pair_flags(
+    pair_flags: list[Flag],
+    scores: Mapping[str, float],
+    fallback_scores: Mapping[str, float] | None = None,
+) -> list[Flag]:
+    """Put each ISCD pair flag on the pair member that deviates more (see module docstring).
+
+    ``scores`` are the model's (sequential) deviation scores; a pair with a member they leave
+    unscored (two other levels already removed as outliers) is judged on ``fallback_scores``
+    (one pass against all levels).  Returns one flag per pair with ``level`` set to the
+    outlier, or two flags (one per level) when the pair cannot be scored at all.
+    """
+    out = []
+    for f in pair_flags:
+        a, b = f.evidence["pair"]
+        if not (a in scores and b in scores) and fallback_scores is not None:
+            if a in fallback_scores and b in fallback_scores:
+                scores = {**scores, a: fallback_scores[a], b: fallback_scores[b]}
+        if a in scores and b in scores:
+            outlier, partner = (a, b) if abs(scores[a]) >= abs(scores[b]) else (b, a)
+            out.append(
+                Flag(
+                    code=f.code,
+                    detail=f"{f.detail}; {outlier} fits its neighbours worse "
+                    f"(deviation {scores[outlier]:+.2f} vs {scores[partner]:+.2f})",
+                    level=outlier,
+                    evidence={
+                        **f.evidence,
+                        "partner": partner,
+                        "partner_note": f"{partner} fits its neighbours better; not flagged",
+                        "deviation_scores": {a: scores[a], b: scores[b]},
+                    },
+                    rule=f.rule,
+                )
+            )
+        else:
+            out += [
+                Flag(f.code, f"{f.detail}; cannot tell which level is abnormal", lv,
+                     {**f.evidence, "partner": b if lv == a else a}, f.rule)
+                for lv in (a, b)
+            ]  # fmt: skip
+    return out
+
+
 def deviation_flags(scores: Mapping[str, float], threshold: float) -> list[Flag]:
     return [
         Flag(
@@ -102,8 +163,8 @@ def rank_suspects(
     for f in dev_flags:
         add(f.level, 1)
     for f in pair_flags:
-        a, b = f.evidence["pair"]
-        if a in scores and b in scores:
-            # The pair member that fits its neighbours worse is the suspect.
-            add(a if abs(scores[a]) >= abs(scores[b]) else b, 1)
+        # attributed flags name their outlier (attribute_pair_flags); an unattributed pair
+        # (no deviation scores) names no suspect: two numbers cannot tell which is abnormal
+        if f.level and "deviation_scores" in f.evidence:
+            add(f.level, 1)
     return sorted(suspects, key=lambda lv: suspects[lv], reverse=True)

@@ -21,7 +21,13 @@ from importlib import resources
 
 from dxaspine.errors import ReferenceDataError, describe
 
-__all__ = ["InterlevelModel", "deviation_scores", "load_interlevel_model", "log_residuals"]
+__all__ = [
+    "InterlevelModel",
+    "deviation_scores",
+    "load_interlevel_model",
+    "log_residuals",
+    "one_pass_scores",
+]
 
 MODEL_FILE = "interlevel_model.json"
 
@@ -50,7 +56,8 @@ def log_residuals(bmd_g_cm2: Mapping[str, float], level_ratio: Mapping[str, floa
     return out
 
 
-def _scores_once(bmd_g_cm2: Mapping[str, float], model: InterlevelModel) -> dict:
+def one_pass_scores(bmd_g_cm2: Mapping[str, float], model: InterlevelModel) -> dict:
+    """Deviation score of every level against all the others (no sequential removal)."""
     return {
         k: (r - model.offset[k]) / model.scale[k]
         for k, r in log_residuals(bmd_g_cm2, model.level_ratio).items()
@@ -67,7 +74,7 @@ def deviation_scores(bmd_g_cm2: Mapping[str, float], model: InterlevelModel) -> 
     remaining = dict(bmd_g_cm2)
     final: dict = {}
     while True:
-        scores = _scores_once(remaining, model)
+        scores = one_pass_scores(remaining, model)
         if not scores:
             return final
         worst = max(scores, key=lambda k: abs(scores[k]))

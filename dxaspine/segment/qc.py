@@ -1,8 +1,7 @@
 """QC flags: positioning, metal, and per-level image evidence for the clinical layer.
 
-Global: spine off-centre or tilted beyond tolerance; axis lost over a stretch.  (Axial
-rotation is not flagged: the spinous-process offset did not track the phantom's rotation
-reliably enough to be a flag.)
+Global: spine off-centre or tilted beyond tolerance; axis lost over a stretch.  Axial
+rotation is estimated and flagged in :mod:`dxaspine.segment.rotation`.
 Per level (``QcFlag.level`` names it): metal or very dense objects; an endplate widened by
 spurs (``osteophyte_suspected``); dense endplate bands (``sclerosis_suspected``); dense
 articular processes in both adjacent discs (``facet_arthrosis_suspected``); reduced height

@@ -268,3 +268,19 @@ def test_nhanes_injected_osteophyte_detected():
         # Real inter-level scatter is ~5 % (NHANES robust SD of the log residual): +14 % is
         # about 2.5 SD, so about half are caught; demand at least 10x the false-flag rate.
         assert hits / len(scans) >= 10 * base_rate, (target, hits / len(scans))
+
+
+def test_geometry_only_levels_are_not_excluded_and_have_no_composites():
+    # A display export has areas but no BMC/BMD (DESIGN.md Contract 1): nothing can be scored,
+    # so no level is "excluded", no composite exists, and the result says why.
+    from dxaspine.clinical import assess
+
+    levels = [
+        {"label": lv, "area_cm2": a}
+        for lv, a in zip(("L1", "L2", "L3", "L4"), (13, 14, 15, 16), strict=True)
+    ]
+    a = assess(levels, {"sex": "F", "age_years": 65})
+    assert not any(lv.excluded for lv in a.levels)
+    assert a.regions == () and a.reported_region is None
+    assert a.interpretation["score"] is None and "geometry only" in a.interpretation["reason"]
+    assert not any(f.code == "spine_not_evaluable" for f in a.flags)

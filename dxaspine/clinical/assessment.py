@@ -38,6 +38,7 @@ from dxaspine.segment.segmentation import LEVEL_ORDER
 __all__ = ["AssessedLevel", "Assessment", "Region", "assess"]
 
 NOT_EVALUABLE = "spine not evaluable; use the hip"
+GEOMETRY_ONLY = "no BMD in the input (geometry only): no scores, composites or WHO category"
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,12 @@ def assess(
     img = _image_flags(image_flags)
     suspects = rank_suspects(pair, dev, img, scores)
     suspects = [s for s in suspects if s in usable]
-    unusable = [lv for lv in CLINICAL_LEVELS if lv not in usable]
+    # Geometry-only input (a display export: no level has a BMD; DESIGN.md Contract 1): levels
+    # are not "excluded", there are no composites, and no scores -- the result says why.
+    geometry_only = not any(d["bmd_g_cm2"] is not None for d in items) and any(
+        d["area_cm2"] for d in items
+    )
+    unusable = [] if geometry_only else [lv for lv in CLINICAL_LEVELS if lv not in usable]
     room = max(0, min(MAX_EXCLUDED - len(unusable), len(usable) - MIN_EVALUABLE))
     proposed = tuple(sorted(suspects[:room], key=CLINICAL_LEVELS.index))
     # scan-level list: one entry per ISCD pair (the per-scan rate of DOMAIN.md §3)
@@ -273,7 +279,9 @@ def assess(
             )  # fmt: skip
         )
     reported = region_name(remaining) if len(remaining) >= MIN_EVALUABLE else None
-    if reported is None:
+    if geometry_only:
+        regions, reported = [], None
+    elif reported is None:
         scan_flags.append(Flag("spine_not_evaluable", NOT_EVALUABLE, rule="ISCD 2019/2023"))
     rep = next((r for r in regions if r.name == reported), None)
     interpretation = {
@@ -284,7 +292,9 @@ def assess(
             rep.z_score <= -2.0 if rep and app.score == "Z" and rep.z_score is not None else None
         ),  # ISCD: Z <= -2.0 is "below the expected range for age" (DOMAIN.md §2)
     }
-    if reported is None:
+    if geometry_only:
+        interpretation.update(score=None, reason=GEOMETRY_ONLY)
+    elif reported is None:
         interpretation["reason"] = NOT_EVALUABLE
     level_flags: dict[str, list[Flag]] = {}
     for f in dev + img + pair:

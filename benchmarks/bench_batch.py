@@ -89,8 +89,20 @@ class PeakRss:
 def run_batch(folder: Path, workers: int) -> tuple[float, int]:
     out = Path(tempfile.mkdtemp(prefix="bench-out-"))
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dxaspine", "batch", str(folder), "--out",
-                             str(out), "--workers", str(workers), "--quiet"])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dxaspine",
+            "batch",
+            str(folder),
+            "--out",
+            str(out),
+            "--workers",
+            str(workers),
+            "--quiet",
+        ]
+    )
     sampler = PeakRss(proc.pid)
     proc.wait()
     seconds = time.perf_counter() - start
@@ -104,8 +116,12 @@ def run_batch(folder: Path, workers: int) -> tuple[float, int]:
 def cold_start(file: Path) -> tuple[float, float]:
     def once(env) -> float:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "dxaspine", "analyze", str(file)], env=env,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "dxaspine", "analyze", str(file)],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return time.perf_counter() - start
 
     cold_dir = tempfile.mkdtemp(prefix="numba-cold-")
@@ -143,9 +159,11 @@ def main() -> None:
                 full_k, _ = run_batch(small, workers)
                 full = (full_n - full_k) / (n - k)
                 per_worker[workers] = full
-                print(f"  workers={workers}: {1 / full:6.1f} scans/s  read-only baseline "
-                      f"{1 / base:7.1f} files/s  ratio full/read = {full / base:5.1f}x  "
-                      f"peak process RSS {peak / 2**20:.0f} MiB  (whole run {full_n:.1f} s)")
+                print(
+                    f"  workers={workers}: {1 / full:6.1f} scans/s  read-only baseline "
+                    f"{1 / base:7.1f} files/s  ratio full/read = {full / base:5.1f}x  "
+                    f"peak process RSS {peak / 2**20:.0f} MiB  (whole run {full_n:.1f} s)"
+                )
             print(f"  scaling 1 -> 2 workers: {per_worker[1] / per_worker[2]:.2f}x")
             shutil.rmtree(small)
         small, large = args.memory_files
@@ -157,8 +175,10 @@ def main() -> None:
             shutil.rmtree(folder)
         first = next((work / "prodigy").glob("*.dcm"), None) or next(work.rglob("*.dcm"))
         cold, warm = cold_start(first)
-        print(f"cold start, one file in a fresh process: {cold:.2f} s with an empty numba cache, "
-              f"{warm:.2f} s with it warm")
+        print(
+            f"cold start, one file in a fresh process: {cold:.2f} s with an empty numba cache, "
+            f"{warm:.2f} s with it warm"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("outdir")
     ph.add_argument("--suite", default="standard", help="suite name (see --list)")
     ph.add_argument("--seed", type=int, default=0)
-    ph.add_argument("--count", type=int, default=None, help="cases per suite (default: the suite's)")
+    ph.add_argument(
+        "--count", type=int, default=None, help="cases per suite (default: the suite's)"
+    )
     ph.add_argument("--list", action="store_true", help="list suites and exit")
 
     an = sub.add_parser(
@@ -52,17 +54,28 @@ def build_parser() -> argparse.ArgumentParser:
         "pattern (out.png -> out_<stem>.png). Exit 0 when all succeed, 1 when any failed.",
     )
     an.add_argument("files", nargs="+", metavar="FILE", help="DICOM file, or LOW+HIGH pair")
-    an.add_argument("--json", metavar="PATH|-",
-                    help="result JSON (JSON Lines for several inputs); - = stdout, table to stderr")
+    an.add_argument(
+        "--json",
+        metavar="PATH|-",
+        help="result JSON (JSON Lines for several inputs); - = stdout, table to stderr",
+    )
     an.add_argument("--csv", metavar="PATH", help="one flat row per analysed scan")
     an.add_argument("--overlay", metavar="PNG", help="picture with levels, lines and results")
     an.add_argument("--sr", metavar="DCM", help="DICOM Comprehensive SR (TID 1500)")
     an.add_argument("--sc", metavar="DCM", help="DICOM Secondary Capture of the overlay")
-    an.add_argument("--exclude", action="append", default=[], metavar="LEVEL",
-                    help="exclude a level (repeatable, or L1,L4); replaces automatic exclusion")
+    an.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="LEVEL",
+        help="exclude a level (repeatable, or L1,L4); replaces automatic exclusion",
+    )
     an.add_argument("--reference", metavar="NAME|CSV", help="reference table for T/Z-scores")
-    an.add_argument("--segmenter", metavar="MODULE:CALLABLE",
-                    help="a callable (DensityMap, Scan) -> Segmentation replacing the default")
+    an.add_argument(
+        "--segmenter",
+        metavar="MODULE:CALLABLE",
+        help="a callable (DensityMap, Scan) -> Segmentation replacing the default",
+    )
 
     asx = sub.add_parser("assess", help="clinical assessment of per-level numbers from a table")
     asx.add_argument("table", metavar="TABLE.csv")
@@ -81,8 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--overlay-dir", metavar="DIR")
     ba.add_argument("--reference", metavar="NAME|CSV")
     ba.add_argument("--quiet", action="store_true")
-    ba.add_argument("--chunk-size", type=int, default=50, metavar="N",
-                    help="commit results every N finished files (default 50)")
+    ba.add_argument(
+        "--chunk-size",
+        type=int,
+        default=50,
+        metavar="N",
+        help="commit results every N finished files (default 50)",
+    )
     return parser
 
 
@@ -95,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     # pydicom's own log lines can quote header values (patient names, IDs): keep them out.
     logging.getLogger("pydicom").setLevel(logging.ERROR)
     try:

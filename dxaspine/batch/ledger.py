@@ -10,7 +10,6 @@ chunks, keeping the first record per key: one row per scan, nothing lost, no dup
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import os
@@ -174,11 +173,3 @@ def _typed(row: dict, columns: list[str]) -> dict:
         else:
             out[name] = str(value)
     return out
-
-
-def rows_to_csv_text(rows: list[dict], columns: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()

@@ -11,7 +11,6 @@ import datetime as _dt
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -161,8 +160,3 @@ def _write_manifest(out: Path, options: BatchOptions, summary: BatchSummary, sta
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def clear_outputs(out: str) -> None:
-    """Remove a previous run's ledger (used by tests and ``--fresh`` style workflows)."""
-    shutil.rmtree(Path(out) / ledger.CHUNK_DIR, ignore_errors=True)

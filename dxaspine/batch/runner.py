@@ -60,7 +60,8 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     out.mkdir(parents=True, exist_ok=True)
     started = _now()
     done_keys = ledger.committed_keys(out) if options.resume else set()
-    total = count_inputs(options.input, options.glob)
+    # The ETA needs a total: one cheap directory walk, skipped when no bar is shown.
+    total = 0 if options.quiet else count_inputs(options.input, options.glob)
     progress = Progress(total=total, quiet=options.quiet, already=len(done_keys))
     writer = ledger.ChunkWriter(out, size=options.chunk_size)
     worker_options = WorkerOptions(options.reference, options.json_dir, options.overlay_dir)

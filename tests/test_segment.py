@@ -14,7 +14,7 @@ from dxaspine.physics.density_map import DensityMap
 from dxaspine.segment import Segmentation, segment_spine
 from dxaspine.segment.bone_mask import bone_mask
 from dxaspine.segment.discs import robust_line
-from dxaspine.segment.labelling import CONF_AGREE, assign_labels
+from dxaspine.segment.labelling import CONF_AGREE, CONF_CLIPPED_AGREE, assign_labels
 
 SPACING = (1.0, 1.0)
 
@@ -107,6 +107,54 @@ def test_labels_single_cue_is_flagged():
     assert "label_single_cue" in [f.code for f in out.flags]
     out = assign_labels(DISCS, 37.0, crest_row=None, lowest_rib_row=30.0)
     assert max(out.confidence) < 0.5
+
+
+# Field cut at mid-T12: first disc T12/L1, period 37; crest at L4/L5.
+TOP_CUT = np.array([20.0, 57.0, 94.0, 131.0, 168.0])  # T12/L1 .. L4/L5
+
+
+def test_clipped_rib_of_the_cut_vertebra_confirms_t12():
+    # attachment 0.5 periods above the first disc on both sides: the cut vertebra is T12
+    out = assign_labels(TOP_CUT, 37.0, 170.0, None, clipped_rib_rows=(1.5, 3.0))
+    assert out.labels == ("L1", "L2", "L3", "L4")
+    assert all(c == CONF_CLIPPED_AGREE for c in out.confidence) and CONF_CLIPPED_AGREE >= 0.9
+    assert not out.flags
+
+
+def test_clipped_rib_above_the_field_confirms_t12_one_level_up():
+    # first disc L1/L2 (field cut in L1); the rib attaches 1.5 periods up, on T12
+    out = assign_labels(TOP_CUT[1:] - 37.0, 37.0, 133.0, None, clipped_rib_rows=(-35.0,))
+    assert out.labels == ("L2", "L3", "L4")
+    assert out.confidence[0] == CONF_CLIPPED_AGREE
+
+
+def test_clipped_rib_of_six_lumbar_spine_disagrees():
+    # six lumbar vertebrae: the crests count one level too high, so the crest count calls the
+    # cut vertebra T12 while the clipped T12 rib attaches 1.5 periods above the first disc
+    out = assign_labels(TOP_CUT, 37.0, 170.0, None, clipped_rib_rows=(-35.0, -36.0))
+    assert max(out.confidence) < 0.5
+    assert [f.code for f in out.flags] == ["label_disagreement"]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        (-17.0,),  # 1.0 period: on the disc between the two vertebrae, either could own it
+        (1.5, -35.0),  # the sides place the rib on different vertebrae
+        (1.5, None),  # one side's rib could not be fitted
+        (30.0,),  # below the first disc: not a clipped rib of the cut vertebra
+    ],
+)
+def test_ambiguous_clipped_ribs_leave_the_crests_alone(rows):
+    out = assign_labels(TOP_CUT, 37.0, 170.0, None, clipped_rib_rows=rows)
+    assert out.labels == ("L1", "L2", "L3", "L4")
+    assert max(out.confidence) < 0.9
+    assert "label_single_cue" in [f.code for f in out.flags]
+
+
+def test_whole_rib_takes_precedence_over_clipped_ones():
+    out = assign_labels(TOP_CUT, 37.0, 170.0, 10.0, clipped_rib_rows=(-35.0,))
+    assert all(c == CONF_AGREE for c in out.confidence)
 
 
 def test_labels_without_cues_are_unreliable():

@@ -52,6 +52,7 @@ class Outcome:
     kind: str
     labels_ok: bool = False
     warned: bool = False  # low confidence or a labelling flag
+    min_confidence: float = 0.0
     error: str | None = None
     line_errors_mm: list[float] = field(default_factory=list)
     dice: dict[str, float] = field(default_factory=dict)
@@ -68,6 +69,7 @@ def _evaluate(case, paths, kind) -> Outcome:
         return out
     truth = json.loads(paths["truth"].read_text())
     out.flags = {(f.code, f.level) for f in seg.qc_flags}
+    out.min_confidence = min(seg.label_confidence, default=0.0)
     out.warned = min(seg.label_confidence, default=0.0) < 0.5 or any(
         f.code in LABEL_FLAGS for f in seg.qc_flags
     )
@@ -140,6 +142,36 @@ def _by_kind(outcomes):
 def test_standard_labels_all_right(standard):
     wrong = [(o.case, o.kind, o.error) for o in standard if not o.labels_ok]
     assert not wrong
+
+
+# What a PACS rule routing scans to a human would act on: any labelling doubt flag, or a
+# confidence below 0.9 (0.95 = crests and a seen lowest rib agree, 0.9 = crests and a clipped
+# rib's inferred attachment agree).
+REVIEW_FLAGS = (
+    "label_single_cue",
+    "label_disagreement",
+    "label_unanchored",
+    "crest_ambiguous",
+    "lumbar_rib_suspected",
+    "ribs_clipped",
+)
+REVIEW_CONFIDENCE = 0.9
+
+
+def test_standard_scans_rarely_sent_for_review(standard):
+    # Normal spines should not flood the review queue.  Bar: 10 % of the standard inputs.
+    # Measured 3 of 90 on this seed (3.3 %) and 3-7 of 90 on seeds 1-2 (weak transverse-
+    # process cue, one false clipped-rib disagreement); 10 % leaves room for that spread and
+    # still fails if clipped ribs stop confirming T12 (23 % of inputs, the clipped-top cases).
+    review = [
+        (o.case, o.kind)
+        for o in standard
+        if o.error is None
+        and (
+            o.min_confidence < REVIEW_CONFIDENCE or any(code in REVIEW_FLAGS for code, _ in o.flags)
+        )
+    ]
+    assert len(review) <= 0.10 * len(standard), review
 
 
 def test_standard_line_midpoints(standard):

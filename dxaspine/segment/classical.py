@@ -114,16 +114,19 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
     crest_row, crest_sides = find_crest(
         work, axis, half_width, below_row=float(np.median(disc_rows))
     )
-    rib_rows, rib_sides, rib_clipped = find_ribs(
+    rib_rows, rib_sides, rib_clipped, clipped_rows = find_ribs(
         work, axis, half_width, above_row=_rib_search_limit(crest_row, disc_rows)
     )
     lowest_rib = rib_rows[-1] if rib_rows else None
     reach, lateral_area = lateral_bone(work, axis, discs)
-    labelling = assign_labels(disc_rows, period_rows, crest_row, lowest_rib, lateral_area)
+    labelling = assign_labels(
+        disc_rows, period_rows, crest_row, lowest_rib, lateral_area, clipped_rows
+    )
     labels = labelling.labels
     confidence = list(labelling.confidence)
     flags: list[QcFlag] = list(labelling.flags)
-    if rib_clipped and lowest_rib is None:
+    # clipped ribs whose vertebra could be inferred were used as the rib cue
+    if rib_clipped and lowest_rib is None and not labelling.evidence["rib_attachment_inferred"]:
         flags.append(
             QcFlag(
                 "ribs_clipped",

@@ -5,7 +5,10 @@ Cues, in order of trust:
 1. **Iliac crests** at the L4/L5 disc: the disc nearest the crest row is L4/L5, and the levels
    are counted upwards from it (bottom-up numbering keeps follow-up scans consistent).
 2. **Lowest rib**: the vertebra whose level holds the lowest rib's medial end is T12; counting
-   down from it must give the same labels.
+   down from it must give the same labels.  When the top of the field cuts the rib's medial
+   end, its attachment is extrapolated along the rib (landmarks.clipped_rib_edge_row) and
+   used only when every side places it clearly inside one vertebra: the one cut by the top
+   of the field, or the one above it (outside the field).
 3. **Longest transverse processes** on L3: a weak cue, used only to temper confidence.
 
 Agreement of (1) and (2) gives a confident labelling.  A missing cue, a disagreement or a
@@ -35,6 +38,18 @@ CREST_TOLERANCE_PERIOD = 0.4
 # on a single landmark; keep above 0.5 for the crest (bottom-up numbering is the standard)
 # but flag it.  Disagreement or no anchor: below 0.5, never silently confident.
 CONF_AGREE = 0.95
+# Crests agreeing with a clipped rib's extrapolated attachment: two cues, but the rib's
+# vertebra is inferred, not seen; a step below CONF_AGREE, still "confident" (>= 0.9).
+CONF_CLIPPED_AGREE = 0.9
+# Extrapolated attachment of a clipped rib, in disc periods above the first disc: a rib of the
+# vertebra cut by the field top attaches 0-1 periods above it, one of the vertebra above
+# 1-2.  The rib head sits on the upper half of its vertebra (about 0.5-0.8 periods), and
+# extrapolating a rib that curves downwards laterally overestimates the height, so the zones
+# keep ~0.15-0.2 periods (~6-7 mm) from the boundaries; outside them the rib says nothing.
+# Phantom calibration (real load->decompose path): own vertebra 0.33-0.88, the one above
+# 1.34-2.0.  Real 11th/12th ribs vary in length and course: to be revalidated on real scans.
+CLIPPED_OWN_PERIODS = (0.15, 0.95)
+CLIPPED_ABOVE_PERIODS = (1.15, 2.2)
 CONF_TP_DISAGREE = 0.8
 CONF_CREST_ONLY = 0.6
 CONF_RIB_ONLY = 0.45
@@ -68,6 +83,7 @@ def assign_labels(
     crest_row: float | None,
     lowest_rib_row: float | None,
     lateral_area_mm2: np.ndarray | None = None,
+    clipped_rib_rows: tuple[float | None, ...] = (),
 ) -> Labelling:
     """Labels for the ``len(disc_rows) - 1`` levels between consecutive discs (top to bottom).
 
@@ -81,6 +97,10 @@ def assign_labels(
         Landmark rows (same units); None when not found.
     lateral_area_mm2 : (D - 1,) ndarray, optional
         Bone area beside each level's body (transverse processes; L3's are the longest).
+    clipped_rib_rows : tuple of float or None, optional
+        Per side with a rib cut by the top of the field: the row where its lowest such rib,
+        extrapolated, meets the box edge (None: not fitted).  Used only when no whole rib is
+        found.
     """
     disc_rows = np.asarray(disc_rows, dtype=float)
     n_levels = max(0, disc_rows.size - 1)
@@ -104,13 +124,18 @@ def assign_labels(
     if lowest_rib_row is not None and disc_rows.size:
         segment = int(np.searchsorted(disc_rows, lowest_rib_row))  # 0 = above the first disc
         base_rib = _T12 - (segment - 1)  # level segment-1 is T12
+    inferred = False
+    if base_rib is None and clipped_rib_rows and disc_rows.size:
+        base_rib = _base_from_clipped(disc_rows, period_rows, clipped_rib_rows, evidence)
+        inferred = base_rib is not None
     evidence["base_from_crest"] = base_crest
     evidence["base_from_ribs"] = base_rib
+    evidence["rib_attachment_inferred"] = inferred
 
     if base_crest is not None and base_rib is not None:
         base = base_crest
         if base_crest == base_rib:
-            conf = CONF_AGREE
+            conf = CONF_CLIPPED_AGREE if inferred else CONF_AGREE
         else:
             conf = CONF_DISAGREE
             shift = base_rib - base_crest
@@ -153,7 +178,7 @@ def assign_labels(
         )
     labels = _names(base, n_levels)
 
-    if conf == CONF_AGREE and lateral_area_mm2 is not None and n_levels:
+    if conf in (CONF_AGREE, CONF_CLIPPED_AGREE) and lateral_area_mm2 is not None and n_levels:
         lumbar = [i for i, name in enumerate(labels) if name.startswith("L")]
         reach = np.asarray(lateral_area_mm2, dtype=float)
         if len(lumbar) >= 3 and np.isfinite(reach[lumbar]).all():
@@ -162,6 +187,33 @@ def assign_labels(
             if longest not in ("L3",) and not _near_tie(reach[lumbar]):
                 conf = CONF_TP_DISAGREE
     return Labelling(labels, tuple([conf] * n_levels), tuple(flags), evidence)
+
+
+def _base_from_clipped(disc_rows, period_rows, clipped_rib_rows, evidence) -> int | None:
+    """Sequence index of level 0 implied by clipped ribs (their lowest taken as T12), or None.
+
+    Every side must place its rib in the same vertebra (the one cut by the field top, or the
+    one above it); a side without a fit, a rib between the zones or sides that disagree
+    leave the labelling to the crests alone.
+    """
+    offsets = []
+    periods = []
+    for row in clipped_rib_rows:
+        if row is None:
+            return None
+        x = (disc_rows[0] - row) / max(period_rows, 1e-9)
+        periods.append(round(float(x), 2))
+        if CLIPPED_OWN_PERIODS[0] <= x <= CLIPPED_OWN_PERIODS[1]:
+            offsets.append(0)  # the vertebra above the first disc (level -1)
+        elif CLIPPED_ABOVE_PERIODS[0] <= x <= CLIPPED_ABOVE_PERIODS[1]:
+            offsets.append(1)  # the one above that, outside the field (level -2)
+        else:
+            offsets.append(None)
+    evidence["clipped_rib_periods_above_first_disc"] = periods
+    if not offsets or None in offsets or len(set(offsets)) != 1:
+        return None
+    # the rib's vertebra is level -(1 + offset) and is T12
+    return _T12 + 1 + offsets[0]
 
 
 def _near_tie(area: np.ndarray) -> bool:

@@ -32,6 +32,12 @@ ILIUM_MIN_COLUMNS = 0.5
 # end ~27 mm beyond it, DOMAIN.md §4) and its area counted over LATERAL_AREA_MM.
 LATERAL_REACH_MAX_MM = 45.0
 LATERAL_AREA_MM = 30.0
+# A rib clipped by the top of the field: its attachment is extrapolated medially from the
+# first CLIPPED_FIT_MM of columns where the band is wholly in the field (the medial, least
+# curved part).  Ribs run inferolaterally; a fitted fall outside this range (mm per mm) is a
+# merged or mis-segmented band and is not used.
+CLIPPED_FIT_MM = 15.0
+CLIPPED_SLOPE_RANGE = (0.3, 2.0)
 # L1's lateral bone (per mm of height, smaller side) at least this multiple of L2's suggests
 # a rib stub on L1.  Phantom calibration on the real load->decompose path: standard suite
 # 0.56-1.06 (L1 processes are shorter), stubs 1.12-1.64; 1.09 sits between.  A false alarm
@@ -104,14 +110,18 @@ def find_crest(
 def find_ribs(work: WorkImage, axis: SpineAxis, half_width_mm: float, above_row: float):
     """Rows where the ribs found above ``above_row`` meet the box edge (work rows).
 
-    Returns ``(rows sorted top to bottom, number of sides with ribs, clipped)``; a rib that
-    runs into the top of the field is not used (its vertebra is not in view) but sets
-    ``clipped``.
+    Returns ``(rows sorted top to bottom, number of sides with ribs, clipped, clipped_rows)``.
+    A rib that runs into the top of the field is not in ``rows`` (its medial end is not in
+    view) but sets ``clipped``; ``clipped_rows`` holds, per side with such a rib, the row where
+    the lowest clipped rib's medial part, extrapolated along its own direction, meets the box
+    edge (see :func:`clipped_rib_edge_row`).  Sides whose clipped ribs cannot be fitted add
+    ``None``.
     """
     mm_r, mm_c = work.spacing_mm
     rib_rows: list[float] = []
     sides = 0
     clipped = False
+    clipped_rows: list[float | None] = []
     for side in (-1, 1):
         bone, in_field, u_mm = _zone_image(work, axis, half_width_mm, side)
         bone = bone.copy()
@@ -121,6 +131,7 @@ def find_ribs(work: WorkImage, axis: SpineAxis, half_width_mm: float, above_row:
             continue
         first_field_row = np.argmax(in_field, axis=0)  # per column
         found_here = False
+        clipped_here: list[float | None] = []
         for k, sl in enumerate(ndimage.find_objects(labels), start=1):
             comp = labels[sl] == k
             rr, cc = np.nonzero(comp)
@@ -136,6 +147,9 @@ def find_ribs(work: WorkImage, axis: SpineAxis, half_width_mm: float, above_row:
             medial = cc <= cc.min() + max(2, int(10.0 / mm_c))
             if np.any(rr[medial] <= first_field_row[cc[medial]] + 1):
                 clipped = True  # its medial end leaves the field: vertebra not in view
+                clipped_here.append(
+                    clipped_rib_edge_row(rr, cc, first_field_row, u_mm, half_width_mm, mm_r)
+                )
                 continue
             if np.ptp(cc[medial]) > 0:
                 slope = np.polyfit(u_mm[cc[medial]], rr[medial], 1)[0]
@@ -148,8 +162,41 @@ def find_ribs(work: WorkImage, axis: SpineAxis, half_width_mm: float, above_row:
             rib_rows.append(row_at_edge)
             found_here = True
         sides += int(found_here)
+        if clipped_here:
+            fitted = [r for r in clipped_here if r is not None]
+            # the lowest clipped rib of the side; a side with an unfittable band says nothing
+            clipped_rows.append(max(fitted) if len(fitted) == len(clipped_here) else None)
     rib_rows.sort()
-    return tuple(rib_rows), sides, clipped
+    return tuple(rib_rows), sides, clipped, tuple(clipped_rows)
+
+
+def clipped_rib_edge_row(rr, cc, first_field_row, u_mm, half_width_mm, mm_r) -> float | None:
+    """Row where a clipped rib's medial part, extrapolated medially, meets the box edge.
+
+    ``rr``/``cc`` are the band's pixels in the straightened zone (row, lateral step); columns
+    whose band touches the top of the field are cut and skipped.  The band's centre row is
+    fitted against lateral distance over the first CLIPPED_FIT_MM of wholly visible columns
+    (the medial part, where a rib is straightest) and followed back to ``half_width_mm``.
+    None when fewer than 3 such columns exist or the fall is implausible for a rib.
+    """
+    cols = np.unique(cc)
+    u_c, r_c = [], []
+    for c in cols:
+        r = rr[cc == c]
+        if r.min() > first_field_row[c] + 1:
+            u_c.append(u_mm[c])
+            r_c.append(r.mean())
+    if len(u_c) < 3:
+        return None
+    u_c, r_c = np.asarray(u_c), np.asarray(r_c)
+    near = u_c <= u_c[0] + CLIPPED_FIT_MM
+    if near.sum() < 3:
+        return None
+    slope, intercept = np.polyfit(u_c[near], r_c[near], 1)
+    fall = slope * mm_r  # mm of height per mm of lateral run
+    if not CLIPPED_SLOPE_RANGE[0] <= fall <= CLIPPED_SLOPE_RANGE[1]:
+        return None
+    return float(intercept + slope * half_width_mm)
 
 
 def lateral_bone(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.ndarray, np.ndarray]:

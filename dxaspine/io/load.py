@@ -4,7 +4,8 @@ The steps, each in its own module: read safely (:mod:`.reading`), classify the k
 (:mod:`.classify`), establish the spacing (:mod:`.spacing`) and orientation
 (:mod:`.orientation`) from the header, then decode the pixels (:mod:`.pixels`), orient them
 head-up / patient-left-on-the-right, and for display images mask the saturated strips
-outside the field (:mod:`.display_field`).  Cheap header checks come first, so a bad file
+outside the field (:mod:`.display_field`) and inpaint burned-in vendor graphics
+(:mod:`.annotations`).  Cheap header checks come first, so a bad file
 fails before its pixels are decoded.
 
 Every problem with the input ends as a ``DxaError`` subclass with a one-line message.
@@ -13,15 +14,16 @@ Every problem with the input ends as a ``DxaError`` subclass with a one-line mes
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
 
 from dxaspine.errors import CorruptDicomError, InputError, describe
+from dxaspine.io.annotations import remove_burned_in_graphics
 from dxaspine.io.classify import Recognition, classify
 from dxaspine.io.demographics import parse_date, read_patient
 from dxaspine.io.display_field import display_field_mask
@@ -37,7 +39,7 @@ logger = logging.getLogger(__name__)
 Source = str | os.PathLike | Dataset
 
 
-@dataclass
+@dataclasses.dataclass
 class _Input:
     """One file's header, recognition and header-derived geometry, before decoding."""
 
@@ -204,7 +206,9 @@ def _load_one(source: Source) -> Scan:
                 item.recognition = Recognition(
                     kind, item.recognition.recognised_by + "; MONOCHROME1 inverted to bone-bright"
                 )
-            mask = display_field_mask(image, stored_value_range(ds)[1])
+            white = stored_value_range(ds)[1]
+            mask = display_field_mask(image, white)
+            image, mask = _remove_graphics(image, mask, white, item)
             frames = {"display": image}
         frames = {k: apply_flips(v, item.flips) for k, v in frames.items()}
         return Scan(
@@ -215,6 +219,24 @@ def _load_one(source: Source) -> Scan:
             **extra,
             **_common_fields(item),
         )
+
+
+def _remove_graphics(
+    image: np.ndarray, mask: np.ndarray, white: float, item: _Input
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inpaint burned-in vendor graphics (display kind only; :mod:`.annotations`)."""
+    removal = remove_burned_in_graphics(image, mask, white)
+    if removal.removed_px == 0:
+        return image, mask
+    share = removal.removed_px / max(int(mask.sum()), 1)
+    note = f"burned-in graphics removed: {removal.removed_px} px ({share:.2%} of the field)"
+    if removal.untrusted_px:
+        note += f", {removal.untrusted_px} px of them outside the field (too wide to inpaint)"
+    logger.info("%s: %s", item.name, note)
+    item.recognition = dataclasses.replace(
+        item.recognition, recognised_by=f"{item.recognition.recognised_by}; {note}"
+    )
+    return removal.image, removal.field_mask
 
 
 def _check_pair(a: _Input, b: _Input) -> None:

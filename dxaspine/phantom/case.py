@@ -18,6 +18,7 @@ from dxaspine import __version__
 from dxaspine.phantom import physics
 from dxaspine.phantom import truth as tr
 from dxaspine.phantom.anatomy import Skeleton, build_skeleton
+from dxaspine.phantom.annotations import annotation_record
 from dxaspine.phantom.lesions import lesion_shapes
 from dxaspine.phantom.params import SCANNERS, PhantomParams
 from dxaspine.phantom.render import Canvas
@@ -250,7 +251,7 @@ def _truth(params, sk: Skeleton, canvas, scales, bone, labels, level_names, half
     crest_rows = [sk.crest_frame.to_image(s * 72.0, 0.0)[1] / spacing[0] - 0.5 for s in (-1, 1)]
     birth, years = patient_dates(params.age_years)
     mu_b = coefficient_pair("hydroxyapatite", params.energies_kev)
-    return {
+    out = {
         "case": params.case_name,
         "suite": params.suite,
         "seed": params.seed,
@@ -293,3 +294,7 @@ def _truth(params, sk: Skeleton, canvas, scales, bone, labels, level_names, half
             "study_date": STUDY_DATE.strftime("%Y%m%d"),
         },  # fmt: skip
     }
+    record = annotation_record(params, spacing)
+    if record is not None:  # only when burned in: existing truth files stay byte-identical
+        out["display_annotations"] = record
+    return out

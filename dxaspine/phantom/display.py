@@ -9,6 +9,8 @@ display does (Hologic's Q = L - kH, DOMAIN.md §5), with k the median log-ratio 
 lightly smoothed: soft tissue is mid-grey, bone bright.  Normal bone stays below 255; metal
 saturates.  Columns outside the scanned field are saturated white in ragged vertical strips
 whose edge jitters row to row, so a loader has to find the field by geometry, not by value.
+With ``PhantomParams.display_annotations`` the vendor's graphics (disc lines, box sides, level
+labels, a text block) are burned in (:mod:`dxaspine.phantom.annotations`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from scipy.ndimage import gaussian_filter
 
+from dxaspine.phantom.annotations import burn_in
 from dxaspine.phantom.case import PhantomCase
 from dxaspine.phantom.dicom_writer import _file_meta, base_dataset, flip_array
 
@@ -46,6 +49,8 @@ def display_image(case: PhantomCase) -> np.ndarray:
     # photon starvation behind metal: the vendor shows it white, not as a log of ~0 counts
     starved = (case.counts_low < _STARVED_COUNTS) | (case.counts_high < _STARVED_COUNTS)
     grey[gaussian_filter(starved.astype(float), sigma, mode="nearest") > 0.2] = 255
+    if case.params.display_annotations:  # vendor graphics, drawn inside the field only
+        grey = burn_in(grey, case.truth, case.params.display_annotation_text_block)
     cols = grey.shape[1]
     col = np.arange(cols)[None, :]
     outside = (col < case.strip_left_px[:, None]) | (col >= cols - case.strip_right_px[:, None])

@@ -97,6 +97,11 @@ class PhantomParams:
     weight_kg: float = 68.0
     # display export
     display_photometric: str = "MONOCHROME2"
+    # Vendor graphics burned into the display export only (disc lines, box sides, level
+    # labels; see annotations.py).  Off by default; omitted from the JSON while off, so the
+    # truth of existing cases (and test_images/) stays byte-identical.
+    display_annotations: bool = False
+    display_annotation_text_block: bool = True  # a small text block in a corner, if annotated
     supersample: tuple[int, int] | None = None  # default: per scanner, fine step <= ~0.21 mm
 
     @property
@@ -113,6 +118,8 @@ class PhantomParams:
     def to_json(self) -> dict:
         out = dataclasses.asdict(self)
         out["lesions"] = [dataclasses.asdict(lesion) for lesion in self.lesions]
+        if not self.display_annotations:
+            del out["display_annotations"], out["display_annotation_text_block"]
         return _lists(out)
 
     def validate(self) -> None:

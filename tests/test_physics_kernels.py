@@ -8,11 +8,17 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import ndimage
 
-from dxaspine.physics import _kernels
+from dxaspine.physics import _filter_kernels, _kernels
 from dxaspine.physics.log_attenuation import LOG_TABLE_SIZE, areal_density, log_attenuation
 from dxaspine.physics.quantiles import linear_quantiles, row_nanmedian
 from dxaspine.physics.resample import block_all, block_any, block_mean, upsample_linear
+from dxaspine.physics.smoothing import (
+    gaussian_filter_2d,
+    gaussian_filter_rows,
+    gaussian_half_weights,
+)
 from dxaspine.physics.soft_tissue import row_baselines
 
 # Same float64 operations in the same order: only libm's log may differ, by an ulp or two.
@@ -185,6 +191,8 @@ def test_warm_up_compiles_every_kernel():
         _kernels.block_mean_kernel,
         _kernels.block_count_kernel,
         _kernels.upsample_linear_kernel,
+        _filter_kernels.correlate_rows_kernel,
+        _filter_kernels.correlate_cols_kernel,
     ):
         assert kernel.signatures  # compiled (or loaded from cache) for float64/bool arrays
 
@@ -296,3 +304,69 @@ def test_row_nanmedian_is_numpy_nanmedian():
             expected = np.nanmedian(values, axis=1)
         assert_array_equal(row_nanmedian(values), expected)
     assert row_nanmedian(np.empty((2, 0))).shape == (2,)
+
+
+# ---------------------------------------------------------------- Gaussian smoothing
+# The kernels repeat scipy.ndimage.correlate1d's float64 operations in its order, so results
+# are compared for exact equality (NaN where NaN), with the numpy reference and with scipy.
+FILTER_SHAPES = [(0, 0), (0, 4), (4, 0), (1, 1), (1, 9), (9, 1), (3, 40), (37, 23)]
+
+
+def _noisy(shape, rng):
+    image = rng.normal(size=shape) * 10.0 ** rng.uniform(-3, 3)
+    if image.size > 2:
+        image.reshape(-1)[:: max(2, image.size // 3)] = np.nan
+    return image
+
+
+@pytest.mark.parametrize("shape", FILTER_SHAPES)
+@pytest.mark.parametrize("mode", ["nearest", "reflect"])
+@pytest.mark.parametrize("sigma", [0.3, 3.2, 8.0])  # radius 1, 10, 24 at truncate 3
+def test_correlate_kernels_match_reference(shape, mode, sigma):
+    rng = np.random.default_rng(10)
+    image = _noisy(shape, rng)
+    taps = gaussian_half_weights(sigma, 3.0)
+    code = {"nearest": _filter_kernels.MODE_NEAREST, "reflect": _filter_kernels.MODE_REFLECT}
+    for axis, kernel in (
+        (0, _filter_kernels.correlate_rows_kernel),
+        (1, _filter_kernels.correlate_cols_kernel),
+    ):
+        out = np.full(shape, -1.0)
+        kernel(image, taps, code[mode], out)
+        expected = _filter_kernels.correlate_reference(image, taps, code[mode], axis)
+        assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("shape", FILTER_SHAPES[3:])  # scipy wants at least one pixel
+@pytest.mark.parametrize("mode", ["nearest", "reflect"])
+@pytest.mark.parametrize("sigma", [(0.3, 3.2), (3.2, 3.2), (7.6, 1.3), (8.0, 0.0), (0.0, 2.0)])
+@pytest.mark.parametrize("truncate", [3.0, 4.0])
+def test_gaussian_filters_are_scipy_bit_for_bit(shape, mode, sigma, truncate):
+    rng = np.random.default_rng(11)
+    image = _noisy(shape, rng)
+    expected = ndimage.gaussian_filter(image, sigma, mode=mode, truncate=truncate)
+    assert_array_equal(gaussian_filter_2d(image, sigma, mode, truncate), expected)
+    if sigma[0] > 0:
+        expected = ndimage.gaussian_filter1d(image, sigma[0], axis=0, mode=mode, truncate=truncate)
+        assert_array_equal(gaussian_filter_rows(image, sigma[0], mode, truncate), expected)
+
+
+def test_gaussian_filter_smooths_a_step_and_keeps_constants():
+    # A constant stays constant to rounding (taps sum to 1); a step is spread symmetrically.
+    flat = np.full((20, 30), 2.5)
+    assert_allclose(gaussian_filter_2d(flat, (2.0, 3.0), "reflect"), 2.5, rtol=1e-14)
+    step = np.zeros((40, 3))
+    step[20:] = 1.0
+    smooth = gaussian_filter_rows(step, 2.0, "nearest")
+    assert smooth[19, 0] < 0.5 < smooth[20, 0]
+    assert_allclose(smooth[19, 0] + smooth[20, 0], 1.0, rtol=1e-12)  # odd symmetry of a step
+    assert_array_equal(gaussian_filter_2d(step, (0.0, 0.0)), step)
+
+
+def test_gaussian_wrappers_validate():
+    with pytest.raises(TypeError):
+        gaussian_filter_2d(np.ones(5), (1.0, 1.0))
+    with pytest.raises(ValueError):
+        gaussian_filter_2d(np.ones((4, 4)), (1.0, 1.0), mode="wrap")
+    with pytest.raises(ValueError):
+        gaussian_filter_rows(np.ones((4, 4)), 0.0)

@@ -208,3 +208,96 @@ def test_disc_centres_find_the_disc_middle():
 
 def test_warm_up_runs():
     kernels.warm_up()
+
+
+# ---------------------------------------------------------------- drop_small_components
+def _speckled(shape, p):
+    mask = RNG.random(shape) < p
+    if mask.size > 400:  # a large body with pinholes, as a bone mask has
+        mask[shape[0] // 4 : shape[0] // 2, shape[1] // 4 : shape[1] // 2] = True
+        mask[RNG.random(shape) < 0.02] ^= True
+    return mask
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (0, 5), (5, 0), (1, 1), (1, 9), (9, 1), (40, 60)])
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+@pytest.mark.parametrize("min_pixels", [1, 2, 3, 8, 32])
+def test_drop_small_components_matches_reference(shape, p, min_pixels):
+    # NaN does not apply: the kernel works on bool masks.  Integer outputs: exact.
+    mask = _speckled(shape, p)
+    before = mask.copy()
+    out = kernels.drop_small_components(mask, min_pixels)
+    np.testing.assert_array_equal(out, ref.drop_small_components_reference(mask, min_pixels))
+    np.testing.assert_array_equal(mask, before)  # the input is left alone
+
+
+def test_drop_small_components_semantics():
+    mask = np.zeros((12, 12), dtype=bool)
+    mask[2:10, 2:10] = True  # a 64-pixel body ...
+    mask[5, 5] = False  # ... with a one-pixel pinhole
+    mask[0, 11] = True  # a one-pixel speck
+    mask[11, 0:3] = True  # a 3-pixel bar
+    mask[1, 1] = True  # touches the body only diagonally: its own component (cross)
+    out = kernels.drop_small_components(mask, 3)
+    expected = np.zeros((12, 12), dtype=bool)
+    expected[2:10, 2:10] = True
+    expected[11, 0:3] = True  # 3 pixels is not fewer than 3
+    np.testing.assert_array_equal(out, expected)
+    # A hole exactly the size limit stays; a whole image of one value is one big component.
+    assert not kernels.drop_small_components(mask, 1)[5, 5]
+    assert kernels.drop_small_components(np.ones((3, 3), dtype=bool), 5).all()
+
+
+def test_drop_small_components_rejects_bad_input():
+    with pytest.raises(ValueError):
+        kernels.drop_small_components(np.ones((3, 3)), 2)
+    with pytest.raises(ValueError):
+        kernels.drop_small_components(np.ones(3, dtype=bool), 2)
+
+
+# ---------------------------------------------------------------- above_edge_blend
+@pytest.mark.parametrize("shape", [(0, 0), (0, 5), (5, 0), (1, 1), (1, 9), (9, 1), (50, 70)])
+def test_above_edge_blend_matches_reference(shape):
+    rows, cols = shape
+    values = RNG.normal(0.1, 0.1, size=shape)
+    if values.size > 2:
+        values.reshape(-1)[:: max(2, values.size // 5)] = np.nan  # NaN is never above
+    valid = RNG.random(shape) < 0.8
+    lo = RNG.uniform(-5, cols, size=rows)
+    hi = lo + RNG.uniform(-2, cols, size=rows)  # hi < lo and hi - lo < 1 included
+    left, right = RNG.normal(0, 0.05, size=(2, rows))
+    out = kernels.above_edge_blend(values, valid, lo, hi, left, right, 0.1)
+    # Same float64 operations in the same order: exact.
+    expected = ref.above_edge_blend_reference(values, valid, lo, hi, left, right, 0.1)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_above_edge_blend_semantics():
+    values = np.tile(np.arange(11, dtype=float), (2, 1)) / 10  # 0.0 .. 1.0 across columns
+    lo, hi = np.array([2.0, 2.0]), np.array([8.0, 8.0])
+    left, right = np.array([0.0, 0.5]), np.array([0.0, 0.5])
+    out = kernels.above_edge_blend(values, np.ones((2, 11), dtype=bool), lo, hi, left, right, 0.25)
+    np.testing.assert_array_equal(out[0], values[0] > 0.25)  # level 0 everywhere
+    np.testing.assert_array_equal(out[1], values[1] > 0.75)  # level 0.5 everywhere
+    # Level falling from 0 at column <= 2 to -1 at column >= 8: column 2 (0.2) is below 0.25,
+    # column 3 (0.3) is above 0.25 - 1/6.
+    out = kernels.above_edge_blend(
+        values[:1], np.ones((1, 11), dtype=bool), lo[:1], hi[:1], [0.0], [-1.0], 0.25
+    )
+    np.testing.assert_array_equal(out[0], np.arange(11) >= 3)
+    invalid = kernels.above_edge_blend(
+        values, np.zeros((2, 11), dtype=bool), lo, hi, left, right, 0
+    )
+    assert not invalid.any()
+
+
+def test_above_edge_blend_rejects_bad_input():
+    one = np.ones(2)
+    with pytest.raises(ValueError):
+        kernels.above_edge_blend(
+            np.ones((2, 3)), np.ones((2, 4), dtype=bool), one, one, one, one, 0
+        )
+    with pytest.raises(ValueError):
+        kernels.above_edge_blend(
+            np.ones((3, 3)), np.ones((3, 3), dtype=bool), one, one, one, one, 0
+        )

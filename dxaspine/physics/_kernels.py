@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from dxaspine._numba import jit
+from dxaspine.physics import _filter_kernels
 
 # --------------------------------------------------------------------------------------------
 # Log attenuation  A_E = ln(I0_E / I_E)  (DOMAIN.md §5), with a floor for starved pixels.
@@ -407,3 +408,4 @@ def warm_up() -> None:
     block_mean_kernel(one, 1, 1, out)
     block_count_kernel(flag, 1, 1, np.empty((1, 1), dtype=np.int64))
     upsample_linear_kernel(one, 1, 1, out)
+    _filter_kernels.warm_up()

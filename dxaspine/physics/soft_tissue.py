@@ -31,6 +31,7 @@ from scipy import ndimage
 from dxaspine.physics import _kernels
 from dxaspine.physics.log_attenuation import _check_2d_float, areal_density
 from dxaspine.physics.quantiles import linear_quantiles, row_nanmedian
+from dxaspine.physics.smoothing import gaussian_filter_2d, gaussian_filter_rows
 
 logger = logging.getLogger(__name__)
 
@@ -141,11 +142,16 @@ def soft_tissue_peak(values: np.ndarray) -> tuple[float, float]:
     Bone only adds to the excess, so the lower half of the peak is pure soft tissue (noise and
     any residual baseline error); its width is what the threshold must clear.
     """
-    values = values[np.isfinite(values)]  # a copy: the quantiles below partition it in place
+    values = np.ravel(values)
+    finite = np.isfinite(values)
+    # The peak does not need every pixel of a large scan: every k-th finite value, k chosen to
+    # keep ~40 000.  A copy, because the quantiles below partition it in place; when all values
+    # are finite (the usual case) only the kept ones are copied.
+    n = values.size if finite.all() else int(np.count_nonzero(finite))
+    step = n // 40_000 if n > 60_000 else 1
+    values = values[::step].copy() if n == values.size else values[finite][::step]
     if values.size == 0:
         return 0.0, 0.0
-    if values.size > 60_000:  # the peak does not need every pixel of a large scan
-        values = values[:: values.size // 40_000]
     lo, hi = linear_quantiles(values, (0.01, 0.99))
     if not hi > lo:
         return float(lo), 0.0
@@ -176,8 +182,9 @@ def smooth_along_rows(baseline: np.ndarray, weight: np.ndarray, sigma_px: float)
     weight = np.where(finite, weight, 0.0)
     filled = np.where(finite, baseline * weight, 0.0)
     if sigma_px > 0:
-        filled = ndimage.gaussian_filter1d(filled, sigma_px, axis=0, mode="nearest", truncate=3.0)
-        weight = ndimage.gaussian_filter1d(weight, sigma_px, axis=0, mode="nearest", truncate=3.0)
+        # scipy.ndimage.gaussian_filter1d(..., axis=0), bit for bit (physics.smoothing)
+        filled = gaussian_filter_rows(filled, sigma_px, mode="nearest", truncate=3.0)
+        weight = gaussian_filter_rows(weight, sigma_px, mode="nearest", truncate=3.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = filled / weight
     bad = ~(weight > 1e-12)
@@ -201,10 +208,11 @@ def _smooth_in_field(values: np.ndarray, field: np.ndarray, sigma_px: tuple[floa
         return np.where(field, values, 0.0)
     # Three sigmas hold 99.7 % of the kernel: enough for a detection threshold, and a third
     # cheaper than scipy's default four.
+    # (scipy.ndimage.gaussian_filter, bit for bit: physics.smoothing)
     if field.all():
-        return ndimage.gaussian_filter(values, sigma_px, mode="nearest", truncate=3.0)
-    weight = ndimage.gaussian_filter(field.astype(np.float64), sigma_px, truncate=3.0)
-    total = ndimage.gaussian_filter(np.where(field, values, 0.0), sigma_px, truncate=3.0)
+        return gaussian_filter_2d(values, sigma_px, mode="nearest", truncate=3.0)
+    weight = gaussian_filter_2d(field.astype(np.float64), sigma_px, mode="reflect", truncate=3.0)
+    total = gaussian_filter_2d(np.where(field, values, 0.0), sigma_px, mode="reflect", truncate=3.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(field & (weight > 1e-6), total / weight, 0.0)
 
@@ -233,7 +241,8 @@ def threshold_bone(
     row_mm, col_mm = pixel_spacing_mm
     sigma = (options.detect_smoothing_mm / row_mm, options.detect_smoothing_mm / col_mm)
     smoothed = _smooth_in_field(excess, field, sigma)
-    peak, width = soft_tissue_peak(smoothed[candidate])
+    # (all candidates: skip a full-size copy; soft_tissue_peak flattens)
+    peak, width = soft_tissue_peak(smoothed if candidate.all() else smoothed[candidate])
     threshold = peak + max(options.threshold_sigmas * width, threshold_floor)
     return field & (smoothed > threshold), peak, threshold
 

@@ -186,3 +186,98 @@ def disc_centres_kernel(
             centre[k] = mid + s
             thickness[k] = dist
     return centre, thickness
+
+
+@jit
+def _root(parent, i):  # pragma: no cover - numba
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]  # path halving keeps the trees shallow
+        i = parent[i]
+    return i
+
+
+@jit
+def flip_small_components_kernel(mask, min_pixels):  # pragma: no cover - numba
+    """In place: every 4-connected component (of True or of False pixels) with fewer than
+    ``min_pixels`` pixels is inverted, all judged on the mask as given.
+
+    Works on runs (maximal stretches of equal pixels within a row): a run joins the runs of
+    the row above that overlap it and hold the same value (``scipy.ndimage.label``'s default
+    cross connectivity), by union-find; a component's size is the sum of its run lengths.
+    """
+    rows, cols = mask.shape
+    if rows == 0 or cols == 0:
+        return
+    n_runs = 0
+    for r in range(rows):
+        n_runs += 1
+        for c in range(1, cols):
+            if mask[r, c] != mask[r, c - 1]:
+                n_runs += 1
+    start = np.empty(n_runs, dtype=np.int32)  # run k covers start[k] .. end[k] - 1
+    end = np.empty(n_runs, dtype=np.int32)
+    parent = np.empty(n_runs, dtype=np.int32)
+    size = np.zeros(n_runs, dtype=np.int32)
+    k = 0
+    prev_first = 0  # first run of the previous row
+    for r in range(rows):
+        first = k
+        c0 = 0
+        for c in range(1, cols + 1):
+            if c == cols or mask[r, c] != mask[r, c0]:
+                start[k] = c0
+                end[k] = c
+                parent[k] = k
+                k += 1
+                c0 = c
+        if r > 0:
+            # runs of both rows are sorted by column: walk them together
+            j = prev_first
+            for i in range(first, k):
+                while end[j] <= start[i]:
+                    j += 1
+                jj = j
+                while jj < first and start[jj] < end[i]:
+                    if mask[r - 1, start[jj]] == mask[r, start[i]]:
+                        a = _root(parent, i)
+                        b = _root(parent, jj)
+                        if a < b:
+                            parent[b] = a
+                        elif b < a:
+                            parent[a] = b
+                    jj += 1
+        prev_first = first
+    for i in range(n_runs):
+        size[_root(parent, i)] += end[i] - start[i]
+    k = 0
+    for r in range(rows):
+        c0 = 0
+        while c0 < cols:
+            c1 = end[k]
+            if size[_root(parent, k)] < min_pixels:
+                value = not mask[r, c0]
+                for c in range(c0, c1):
+                    mask[r, c] = value
+            c0 = c1
+            k += 1
+
+
+@jit
+def above_edge_blend_kernel(values, valid, lo, hi, left, right, offset, out):  # pragma: no cover
+    """``out = valid & (values > offset + level)``, the level blended across each row.
+
+    ``level[r, c] = left[r] * (1 - t) + right[r] * t`` with ``t = clip((c - lo[r]) /
+    max(hi[r] - lo[r], 1), 0, 1)``: ``left`` at and before column ``lo``, ``right`` from
+    ``hi`` on.  The same float64 operations in the same order as the numpy reference.
+    """
+    rows, cols = values.shape
+    for r in range(rows):
+        lo_r = lo[r]
+        span = max(hi[r] - lo_r, 1.0)
+        left_r = left[r]
+        right_r = right[r]
+        for c in range(cols):
+            t = (c - lo_r) / span
+            t = min(max(t, 0.0), 1.0)
+            level = offset + (left_r * (1 - t) + right_r * t)
+            out[r, c] = valid[r, c] and values[r, c] > level

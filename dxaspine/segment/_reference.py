@@ -6,6 +6,7 @@ They are written for clarity, not speed, and define the semantics the kernels mu
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 
 def block_mean_reference(
@@ -113,3 +114,25 @@ def disc_centres_reference(smoothed, cols, starts, length, guesses, search, rise
         if np.isfinite(mid):
             centre[k], thickness[k] = mid + s, dist
     return centre, thickness
+
+
+def drop_small_components_reference(mask: np.ndarray, min_pixels: int) -> np.ndarray:
+    out = mask.copy()
+    # specks and holes are both judged on the mask as given
+    for target, value in ((out, False), (~out, True)):
+        labels, n = ndimage.label(target)
+        if n == 0:
+            continue
+        sizes = np.bincount(labels.ravel())
+        small = sizes < min_pixels
+        small[0] = False
+        out[small[labels]] = value
+    return out
+
+
+def above_edge_blend_reference(values, valid, lo, hi, left, right, offset):
+    cols = values.shape[1]
+    t = (np.arange(cols)[None, :] - lo[:, None]) / np.maximum(hi - lo, 1.0)[:, None]
+    t = np.clip(t, 0.0, 1.0)
+    level = left[:, None] * (1 - t) + right[:, None] * t
+    return valid & (values > offset + level)

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from dxaspine.physics.density_map import DensityMap
-from dxaspine.segment.kernels import block_mean
+from dxaspine.segment.kernels import above_edge_blend, block_mean, drop_small_components
 
 # Work-grid pixel size: ~1 mm resolves discs (8-12 mm, DOMAIN.md §4) with margin and keeps the
 # searches cheap on 0.25 mm iDXA images.
@@ -173,13 +173,16 @@ def bone_mask(
         return out
     ok = field[:, first:stop] & np.isfinite(values[:, first:stop])
     smooth = np.where(ok, values[:, first:stop], 0.0)
-    level = threshold + background
+    local = None
     if box_lo is not None and box_hi is not None and np.isfinite(box_lo).any():
         local = _local_background(
             smooth, ok, box_lo - first, box_hi - first, spacing_r, spacing_c, threshold, background
         )
-        level = threshold + local
-    out[:, first:stop] = _drop_specks((smooth > level) & ok, spacing_r * spacing_c) & ok
+    if local is None:
+        above = (smooth > threshold + background) & ok
+    else:  # threshold + the level blended across each row, in one pass (numba kernel)
+        above = above_edge_blend(smooth, ok, *local, threshold)
+    out[:, first:stop] = _drop_specks(above, spacing_r * spacing_c) & ok
     return out
 
 
@@ -188,16 +191,9 @@ def _drop_specks(mask: np.ndarray, pixel_area_mm2: float) -> np.ndarray:
     min_pixels = max(1, int(round(MASK_SPECK_MM2 / pixel_area_mm2)))
     if min_pixels <= 1:
         return mask
-    out = mask.copy()
-    for target, value in ((out, False), (~out, True)):
-        labels, n = ndimage.label(target)
-        if n == 0:
-            continue
-        sizes = np.bincount(labels.ravel())
-        small = sizes < min_pixels
-        small[0] = False
-        out[small[labels]] = value
-    return out
+    # one run-length union-find pass for specks and pinholes alike (numba kernel; numpy
+    # reference with two scipy.ndimage.label passes in segment._reference)
+    return drop_small_components(mask, min_pixels)
 
 
 # Half-width of the bands straddling each box edge where soft tissue is sampled, mm: the box
@@ -210,11 +206,16 @@ BACKGROUND_QUANTILE = 25
 
 
 def _local_background(smooth, ok, lo, hi, spacing_r, spacing_c, threshold, background):
-    """Soft-tissue level per pixel (rows x cols of ``smooth``); ``background`` if unknown."""
+    """Soft-tissue level beside each box edge per row: ``(lo, hi, left, right)`` or None.
+
+    ``lo``/``hi`` are the box edges and ``left``/``right`` the levels there, all (rows,); the
+    level across a row is blended linearly between them (``kernels.above_edge_blend``).
+    None when fewer than two rows have a box: the global ``background`` applies.
+    """
     rows, cols = smooth.shape
     have = np.isfinite(lo) & np.isfinite(hi)
     if have.sum() < 2:
-        return np.full(smooth.shape, background)
+        return None
     # one sampled row per ~1 mm is plenty for a level pooled over 30 mm
     step = max(1, int(round(1.0 / spacing_r)))
     r_idx = np.flatnonzero(have)
@@ -241,6 +242,4 @@ def _local_background(smooth, ok, lo, hi, spacing_r, spacing_c, threshold, backg
     left, right = sides
     lo_full = np.interp(np.arange(rows), r_idx, lo[r_idx])
     hi_full = np.interp(np.arange(rows), r_idx, hi[r_idx])
-    t = (np.arange(cols)[None, :] - lo_full[:, None]) / np.maximum(hi_full - lo_full, 1.0)[:, None]
-    t = np.clip(t, 0.0, 1.0)
-    return left[:, None] * (1 - t) + right[:, None] * t
+    return lo_full, hi_full, left, right

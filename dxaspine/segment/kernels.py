@@ -158,6 +158,73 @@ def disc_centres(
     )
 
 
+def drop_small_components(mask: np.ndarray, min_pixels: int) -> np.ndarray:
+    """Remove specks and fill holes of fewer than ``min_pixels`` pixels (4-connected).
+
+    Parameters
+    ----------
+    mask : (M, N) bool ndarray
+    min_pixels : int
+        Components of True and of False pixels of ``mask`` smaller than this are inverted.
+
+    Returns
+    -------
+    (M, N) bool ndarray
+        A new mask; ``mask`` is not modified.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype != np.bool_:
+        raise ValueError(f"mask must be a 2-D bool array, got {mask.dtype} {mask.shape}")
+    if mask.size >= 2**31:
+        raise ValueError(f"mask of {mask.size} pixels is too large for int32 labels")
+    out = np.array(mask, dtype=np.bool_, order="C")  # a copy, modified in place below
+    _kernels.flip_small_components_kernel(out, int(min_pixels))
+    return out
+
+
+def above_edge_blend(
+    values: np.ndarray,
+    valid: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    offset: float,
+) -> np.ndarray:
+    """Valid pixels above ``offset`` plus a level blended linearly across each row.
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+    valid : (M, N) bool ndarray
+    lo, hi : (M,) ndarray
+        Columns where the blend starts and ends on each row (finite).
+    left, right : (M,) ndarray
+        The level at and before ``lo`` and at and after ``hi``.
+    offset : float
+
+    Returns
+    -------
+    (M, N) bool ndarray
+        ``valid & (values > offset + left * (1 - t) + right * t)``, with ``t = clip((column -
+        lo) / max(hi - lo, 1), 0, 1)``; NaN values are never above.
+    """
+    values = _as_2d_float("values", values)
+    valid = np.ascontiguousarray(np.asarray(valid, dtype=bool))
+    if valid.shape != values.shape:
+        raise ValueError(f"valid has shape {valid.shape}, values has {values.shape}")
+    rows = values.shape[0]
+    per_row = [
+        _as_1d_float(name, a)
+        for name, a in (("lo", lo), ("hi", hi), ("left", left), ("right", right))
+    ]
+    if any(a.size != rows for a in per_row):
+        raise ValueError(f"lo, hi, left and right need {rows} rows")
+    out = np.empty(values.shape, dtype=bool)
+    _kernels.above_edge_blend_kernel(values, valid, *per_row, float(offset), out)
+    return out
+
+
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) every segmentation kernel."""
     one = np.ones((2, 2))
@@ -165,3 +232,5 @@ def warm_up() -> None:
     track_path(one, 1, 0.1)
     rasterize_levels((2, 2), np.zeros(2), np.ones(2), np.zeros(2), np.zeros(2), np.zeros(2))
     disc_centres(np.ones((5, 2)), np.zeros(1), np.zeros(1), 5, np.full(1, 2.0), 1, 0.25, 0.2)
+    drop_small_components(np.ones((2, 2), dtype=bool), 2)
+    above_edge_blend(one, np.ones((2, 2), dtype=bool), *np.ones((4, 2)), 0.0)

@@ -251,3 +251,83 @@ def test_hip_like_image_is_not_four_confident_levels():
         if c >= 0.5 and lab in ("L1", "L2", "L3", "L4")
     ]
     assert len(confident) < 4
+
+
+# ---------------------------------------------------------------- lumbar rib on L1
+def _lateral_scene(fall_l1: float | None, tilt: float = 0.0):
+    """Work image of two levels (L1 above L2), 1 mm pixels, bodies 40 mm wide.
+
+    Each level has a horizontal transverse process 6 mm thick reaching 14 mm (L1) and 20 mm
+    (L2) beyond the body edge, drawn in the vertebra's frame (tilted by ``tilt`` rows per
+    column, like the disc lines).  With ``fall_l1`` L1 also carries a rib 6 mm thick leaving
+    the body at the process and falling ``fall_l1`` mm per mm laterally out to 18 mm.
+    Returns (work, axis, discs).
+    """
+    from dxaspine.segment.axis import SpineAxis
+    from dxaspine.segment.bone_mask import WorkImage
+    from dxaspine.segment.discs import Disc
+
+    rows, cols, centre = 110, 120, 60.0
+    rr = np.arange(rows)[:, None].astype(float)
+    u = np.arange(cols)[None, :] - centre  # signed lateral mm from the axis
+    d = np.abs(u) - 20.0  # mm beyond the body edge
+    img = np.zeros((rows, cols))
+    disc_rows = (10.0, 50.0, 90.0)
+    for top, bottom, reach in ((10.0, 50.0, 14.0), (50.0, 90.0, 20.0)):
+        v = rr - tilt * u  # row in the vertebra's frame
+        img[(v > top + 5) & (v < bottom - 5) & (d < 0)] = 1.0
+        mid = 0.5 * (top + bottom) - 4.0
+        img[(np.abs(v - mid) < 3) & (d >= -2) & (d < reach)] = 0.4
+        if fall_l1 is not None and top == 10.0:
+            img[(np.abs(v - mid - fall_l1 * np.maximum(d, 0)) < 3) & (d >= -2) & (d < 18)] = 0.5
+    work = WorkImage(img, np.ones((rows, cols), bool), (1.0, 1.0), (1, 1), 0.0, 1.0)
+    axis = SpineAxis(
+        columns=np.full(rows, centre),
+        response=np.ones(rows),
+        body_rows=np.ones(rows, bool),
+        body_width_mm=np.full(rows, 40.0),
+        body_core=np.ones(rows),
+    )
+    discs = [Disc(r, centre, tilt, 0.5, True, 0.0) for r in disc_rows]
+    return work, axis, discs
+
+
+@pytest.mark.parametrize("tilt", [0.0, 0.15])
+def test_transverse_processes_are_not_rib_like(tilt):
+    from dxaspine.segment.landmarks import RIB_FALL_MIN, lateral_band_fall
+
+    fall = lateral_band_fall(*_lateral_scene(None, tilt))
+    assert fall.shape == (2, 2) and np.isfinite(fall).all()
+    # a horizontal bar in the vertebra's frame: its lower edge is level (a tilted vertebra is
+    # measured from its own disc lines); +-0.05 mm/mm = 1 px of rounding over 20 mm
+    assert np.abs(fall).max() <= 0.05
+    assert fall.max() < RIB_FALL_MIN
+
+
+@pytest.mark.parametrize("tilt", [0.0, 0.15])
+@pytest.mark.parametrize("drawn", [0.3, 0.6])
+def test_rib_on_l1_falls_like_a_rib(drawn, tilt):
+    from dxaspine.segment.landmarks import lateral_band_fall, lumbar_rib_suspected
+
+    fall = lateral_band_fall(*_lateral_scene(drawn, tilt))
+    # the trace follows the rib (the lower branch) from 4 mm out: the drawn fall within
+    # 0.1 mm/mm (1-2 px of rounding at the fork and the rib's end over ~14 mm)
+    assert np.all(np.abs(fall[0] - drawn) <= 0.1), fall
+    assert np.abs(fall[1]).max() <= 0.05  # L2: its process only
+    # equal areas beside L1 and L2: only the shape cue can raise the flag
+    flag = lumbar_rib_suspected(("L1", "L2"), np.array([5.0, 5.0]), fall)
+    assert flag is not None and flag.level == "L1"
+    assert flag.evidence["l1_band_fall_mm_per_mm"] >= 0.2
+
+
+def test_lumbar_rib_flag_needs_a_cue():
+    from dxaspine.segment.landmarks import lumbar_rib_suspected
+
+    level = np.array([[0.0, -0.05], [0.0, 0.0]])
+    assert lumbar_rib_suspected(("L1", "L2"), np.array([5.0, 5.0]), level) is None
+    assert lumbar_rib_suspected(("L1", "L2"), np.array([5.0, 5.0]), None) is None
+    assert lumbar_rib_suspected(("L2", "L3"), np.array([9.0, 5.0]), level) is None  # no L1
+    # the area cue alone still flags (more bone beside L1 than beside L2)
+    assert lumbar_rib_suspected(("L1", "L2"), np.array([7.0, 5.0]), level) is not None
+    # unmeasured sides say nothing
+    assert lumbar_rib_suspected(("L1", "L2"), np.array([5.0, 5.0]), np.full((2, 2), np.nan)) is None

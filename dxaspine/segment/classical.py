@@ -21,7 +21,13 @@ from dxaspine.segment.bone_mask import bone_mask, bone_threshold, make_work_imag
 from dxaspine.segment.discs import find_discs
 from dxaspine.segment.kernels import rasterize_levels
 from dxaspine.segment.labelling import assign_labels
-from dxaspine.segment.landmarks import find_crest, find_ribs, lateral_bone, lumbar_rib_suspected
+from dxaspine.segment.landmarks import (
+    find_crest,
+    find_ribs,
+    lateral_band_fall,
+    lateral_bone,
+    lumbar_rib_suspected,
+)
 from dxaspine.segment.rotation import estimate_rotation, rotation_flag
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag, Segmentation
 
@@ -134,7 +140,7 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
                 "vertebra is not in view; T12 cannot be confirmed",
             )
         )
-    stub = lumbar_rib_suspected(labels, lateral_area)
+    stub = lumbar_rib_suspected(labels, lateral_area, lateral_band_fall(work, axis, discs))
     if stub is not None:
         flags.append(stub)
         confidence = [min(c, 0.45) for c in confidence]

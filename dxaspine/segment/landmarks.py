@@ -43,6 +43,23 @@ CLIPPED_SLOPE_RANGE = (0.3, 2.0)
 # 0.56-1.06 (L1 processes are shorter), stubs 1.12-1.64; 1.09 sits between.  A false alarm
 # only lowers the labels' confidence.
 LUMBAR_RIB_AREA_RATIO = 1.09
+# Shape cue for a rib on L1: a transverse process is a short horizontal bar; a rib leaves the
+# vertebra (body/transverse process) and runs inferolaterally, so the lower edge of the bone
+# beside the body falls with lateral distance.  The band is traced from BAND_START_MM beyond
+# the body edge (clear of the body's endplate corners) out to BAND_END_MM (past the longest
+# L1 process, DOMAIN.md §4, and the medial part of a rib stub, well short of the T12 ribs'
+# course through L1's rows) and must span BAND_MIN_LENGTH_MM.
+BAND_START_MM = 4.0
+BAND_END_MM = 22.0
+BAND_MIN_LENGTH_MM = 10.0
+# Fall of that lower edge (mm per mm lateral, relative to the level's disc lines) above which
+# the band is rib-like (~8.5 deg below the discs).  Phantom calibration on the real
+# load->decompose path (L1, per case the steeper side): standard suite seeds 0-2 at most
+# -0.007 (a process tapers, so its lower edge rises), hard suite seeds 0-2 (rotation,
+# scoliosis) at most 0.08, ribs on L1 0.10-0.43 (the few below 0.15 are stubs lying along
+# the process, which the area ratio catches).  Real lumbar processes may tilt more than the
+# phantom's: to be revalidated on real scans.
+RIB_FALL_MIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -221,11 +238,9 @@ def lateral_bone(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.ndar
         upper, lower = discs[i], discs[i + 1]
         r_mid = np.arange(int(np.ceil(upper.row)), int(np.floor(lower.row)) + 1)
         r_mid = r_mid[(r_mid >= 0) & (r_mid < rows)]
-        widths = axis.body_width_mm[r_mid] if r_mid.size else np.array([])
-        widths = widths[np.isfinite(widths)]
-        if widths.size == 0:
+        edge_px = _body_half_width_px(axis, r_mid, mm_c)
+        if edge_px is None:
             continue
-        edge_px = float(np.median(widths)) / 2 / mm_c
         col0 = 0.5 * (upper.column + lower.column)
         per_reach, per_area = [], []
         for side in (-1, 1):
@@ -253,26 +268,122 @@ def lateral_bone(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.ndar
     return reach, area
 
 
-def lumbar_rib_suspected(labels, area_mm2_per_mm):
-    """Flag L1 when there is clearly more bone beside it than beside L2 (a rib stub on L1).
-
-    Normal L1 transverse processes are shorter than L2's (DOMAIN.md §4: L3 longest, lengths
-    growing from L1); a rib stub on L1 adds a second bar of bone beside the body.
-    """
-    if "L1" not in labels or "L2" not in labels or area_mm2_per_mm is None:
+def _body_half_width_px(axis: SpineAxis, level_rows: np.ndarray, mm_c: float) -> float | None:
+    """Half the level's median body width in work columns; None without measured edges."""
+    widths = axis.body_width_mm[level_rows] if level_rows.size else np.array([])
+    widths = widths[np.isfinite(widths)]
+    if widths.size == 0:
         return None
-    a1 = area_mm2_per_mm[labels.index("L1")]
-    a2 = area_mm2_per_mm[labels.index("L2")]
-    if np.isfinite(a1) and np.isfinite(a2) and a2 > 0 and a1 >= LUMBAR_RIB_AREA_RATIO * a2:
-        return QcFlag(
-            "lumbar_rib_suspected",
-            f"bone beside L1 ({a1:.1f} mm2 per mm of height) "
-            f"exceeds that beside L2 ({a2:.1f}): possible rib on L1 (transitional "
-            "anatomy); check the labels",
-            level="L1",
-            evidence={
-                "l1_lateral_mm2_per_mm": round(float(a1), 2),
-                "l2_lateral_mm2_per_mm": round(float(a2), 2),
-            },
-        )
-    return None
+    return float(np.median(widths)) / 2 / mm_c
+
+
+def _runs(bone: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True in a 1-D bool array."""
+    d = np.diff(np.concatenate([[0], bone.astype(np.int8), [0]]))
+    return list(
+        zip(np.flatnonzero(d == 1).tolist(), (np.flatnonzero(d == -1) - 1).tolist(), strict=True)
+    )
+
+
+def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarray:
+    """Per level and side: fall of the lower edge of the bone band beside the body (mm/mm).
+
+    Level ``i`` lies between ``discs[i]`` and ``discs[i + 1]`` as in :func:`lateral_bone`.
+    Per side, the band is traced outwards column by column from BAND_START_MM beyond the
+    body edge: the longest bone run in the level's rows starts it, then the lowest run
+    touching the previous column's run continues it (where a rib forks off a transverse
+    process, the trace follows the lower branch, the rib).  The trace stops at a column
+    without such a run or at BAND_END_MM.  The band's lower edge, measured from the midline
+    between the two disc lines (so a tilted vertebra reads level), is fitted against lateral
+    distance; positive = falling laterally.  Returns an ``(n_levels, 2)`` array (sides
+    left, right), NaN where the band spans less than BAND_MIN_LENGTH_MM.
+    """
+    rows, cols = work.values.shape
+    mm_r, mm_c = work.spacing_mm
+    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    offsets = np.arange(int(round(BAND_START_MM / mm_c)), int(BAND_END_MM / mm_c) + 1)
+    n_levels = max(0, len(discs) - 1)
+    fall = np.full((n_levels, 2), np.nan)
+    for i in range(n_levels):
+        upper, lower = discs[i], discs[i + 1]
+        r_mid = np.arange(int(np.ceil(upper.row)), int(np.floor(lower.row)) + 1)
+        r_mid = r_mid[(r_mid >= 0) & (r_mid < rows)]
+        edge_px = _body_half_width_px(axis, r_mid, mm_c)
+        if edge_px is None:
+            continue
+        col0 = 0.5 * (upper.column + lower.column)
+        for k, side in enumerate((-1, 1)):
+            lateral_mm, lower_edge_mm = [], []
+            previous = None
+            for offset in offsets:
+                c = int(round(col0 + side * (edge_px + offset)))
+                if not 0 <= c < cols:
+                    break
+                top = upper.row + upper.slope * (c - upper.column)
+                bottom = lower.row + lower.slope * (c - lower.column)
+                r0 = max(0, int(np.ceil(top)))
+                r1 = min(rows - 1, int(np.floor(bottom)))
+                if r1 < r0:
+                    break
+                runs = [(a + r0, b + r0) for a, b in _runs(values[r0 : r1 + 1, c] > LANDMARK_BONE)]
+                if previous is None:
+                    runs = sorted(runs, key=lambda ab: ab[1] - ab[0])[-1:]
+                else:
+                    runs = [
+                        ab for ab in runs if ab[0] <= previous[1] + 1 and ab[1] >= previous[0] - 1
+                    ]
+                if not runs:
+                    break
+                previous = max(runs, key=lambda ab: ab[1])
+                lateral_mm.append(offset * mm_c)
+                lower_edge_mm.append((previous[1] - 0.5 * (top + bottom)) * mm_r)
+            if len(lateral_mm) >= 3 and len(lateral_mm) * mm_c >= BAND_MIN_LENGTH_MM:
+                fall[i, k] = float(np.polyfit(lateral_mm, lower_edge_mm, 1)[0])
+    return fall
+
+
+def lumbar_rib_suspected(labels, area_mm2_per_mm, band_fall=None):
+    """Flag L1 when bone beside it looks like a rib (transitional anatomy or mislabelled T12).
+
+    Two cues, either suffices:
+
+    - area: clearly more bone beside L1 than beside L2 (LUMBAR_RIB_AREA_RATIO).  Normal L1
+      transverse processes are shorter than L2's (DOMAIN.md §4: L3 longest, lengths growing
+      from L1); a rib stub on L1 adds a second bar of bone beside the body;
+    - shape: on either side, the lower edge of the band beside L1 falls laterally like a rib
+      (``band_fall`` from :func:`lateral_band_fall`, at least RIB_FALL_MIN); a transverse
+      process is horizontal.  Catches stubs on a small L1 beside long L2 processes.
+    """
+    if "L1" not in labels or area_mm2_per_mm is None:
+        return None
+    i1 = labels.index("L1")
+    evidence: dict = {}
+    reasons = []
+    a1 = area_mm2_per_mm[i1]
+    if "L2" in labels:
+        a2 = area_mm2_per_mm[labels.index("L2")]
+        if np.isfinite(a1) and np.isfinite(a2) and a2 > 0:
+            evidence["l1_lateral_mm2_per_mm"] = round(float(a1), 2)
+            evidence["l2_lateral_mm2_per_mm"] = round(float(a2), 2)
+            if a1 >= LUMBAR_RIB_AREA_RATIO * a2:
+                reasons.append(
+                    f"bone beside L1 ({a1:.1f} mm2 per mm of height) exceeds that beside "
+                    f"L2 ({a2:.1f})"
+                )
+    if band_fall is not None:
+        falls = np.asarray(band_fall, dtype=float)[i1]
+        if np.isfinite(falls).any():
+            steepest = float(np.nanmax(falls))
+            evidence["l1_band_fall_mm_per_mm"] = round(steepest, 3)
+            if steepest >= RIB_FALL_MIN:
+                reasons.append(
+                    f"a band beside L1 falls laterally ({steepest:.2f} mm per mm) like a rib"
+                )
+    if not reasons:
+        return None
+    return QcFlag(
+        "lumbar_rib_suspected",
+        "; ".join(reasons) + ": possible rib on L1 (transitional anatomy); check the labels",
+        level="L1",
+        evidence=evidence,
+    )

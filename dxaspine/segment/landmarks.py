@@ -229,19 +229,12 @@ def lateral_bone(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.ndar
     """
     rows, cols = work.values.shape
     mm_r, mm_c = work.spacing_mm
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    values = _bone_values(work)
     offsets = np.arange(0, int(LATERAL_REACH_MAX_MM / mm_c))
     n_levels = max(0, len(discs) - 1)
     reach = np.full(n_levels, np.nan)
     area = np.full(n_levels, np.nan)
-    for i in range(n_levels):
-        upper, lower = discs[i], discs[i + 1]
-        r_mid = np.arange(int(np.ceil(upper.row)), int(np.floor(lower.row)) + 1)
-        r_mid = r_mid[(r_mid >= 0) & (r_mid < rows)]
-        edge_px = _body_half_width_px(axis, r_mid, mm_c)
-        if edge_px is None:
-            continue
-        col0 = 0.5 * (upper.column + lower.column)
+    for i, upper, lower, r_mid, edge_px, col0 in _level_spans(work, axis, discs):
         per_reach, per_area = [], []
         for side in (-1, 1):
             c = np.round(col0 + side * (edge_px + offsets)).astype(int)
@@ -266,6 +259,28 @@ def lateral_bone(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.ndar
         reach[i] = float(np.mean(per_reach))
         area[i] = float(np.min(per_area))
     return reach, area
+
+
+def _bone_values(work: WorkImage) -> np.ndarray:
+    """Work values with everything outside the field (or NaN) at 0: never bone."""
+    return np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+
+
+def _level_spans(work: WorkImage, axis: SpineAxis, discs: list):
+    """Yield ``(i, upper, lower, rows, body_half_width_px, centre_column)`` per measured level.
+
+    Level ``i`` lies between ``discs[i]`` and ``discs[i + 1]``; levels whose rows have no
+    measured body width are skipped.
+    """
+    rows = work.values.shape[0]
+    mm_c = work.spacing_mm[1]
+    for i in range(max(0, len(discs) - 1)):
+        upper, lower = discs[i], discs[i + 1]
+        r_mid = np.arange(int(np.ceil(upper.row)), int(np.floor(lower.row)) + 1)
+        r_mid = r_mid[(r_mid >= 0) & (r_mid < rows)]
+        edge_px = _body_half_width_px(axis, r_mid, mm_c)
+        if edge_px is not None:
+            yield i, upper, lower, r_mid, edge_px, 0.5 * (upper.column + lower.column)
 
 
 def _body_half_width_px(axis: SpineAxis, level_rows: np.ndarray, mm_c: float) -> float | None:
@@ -300,18 +315,11 @@ def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarr
     """
     rows, cols = work.values.shape
     mm_r, mm_c = work.spacing_mm
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    values = _bone_values(work)
     offsets = np.arange(int(round(BAND_START_MM / mm_c)), int(BAND_END_MM / mm_c) + 1)
     n_levels = max(0, len(discs) - 1)
     fall = np.full((n_levels, 2), np.nan)
-    for i in range(n_levels):
-        upper, lower = discs[i], discs[i + 1]
-        r_mid = np.arange(int(np.ceil(upper.row)), int(np.floor(lower.row)) + 1)
-        r_mid = r_mid[(r_mid >= 0) & (r_mid < rows)]
-        edge_px = _body_half_width_px(axis, r_mid, mm_c)
-        if edge_px is None:
-            continue
-        col0 = 0.5 * (upper.column + lower.column)
+    for i, upper, lower, _rows, edge_px, col0 in _level_spans(work, axis, discs):
         for k, side in enumerate((-1, 1)):
             lateral_mm, lower_edge_mm = [], []
             previous = None

@@ -10,8 +10,7 @@ Prints, for a Prodigy-sized (~190 x 300) and an iDXA-sized (~788 x 720) scan:
 against truth) for the standard suite and the hard suite (bowel gas, 12-35 cm tissue,
 pathology, metal), which the tests do not bound strictly.
 
-Run: ``python benchmarks/bench_decompose.py [--accuracy]``.  Uses the phantom when
-importable, else a synthetic Beer-Lambert scan of the same size.
+Run: ``python benchmarks/bench_decompose.py [--accuracy]``.  Scans come from the phantom.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from dxaspine.io.scan import Scan
 from dxaspine.physics import _kernels, decompose
-from dxaspine.physics.attenuation import coefficient_pair
 from dxaspine.physics.log_attenuation import areal_density, log_attenuation
 from dxaspine.physics.soft_tissue import row_baselines
 
@@ -49,43 +47,9 @@ def _best_of(fn, repeat=7):
 
 
 def _scan(name: str) -> Scan:
-    try:
-        from dxaspine.phantom import PhantomParams, generate_case
+    from dxaspine.phantom import PhantomParams, generate_case
 
-        case = generate_case(PhantomParams(seed=1, scanner=name))
-        return Scan(
-            kind="dual_energy",
-            frames={"low": case.counts_low, "high": case.counts_high},
-            pixel_spacing_mm=tuple(case.pixel_spacing_mm),
-            pixel_spacing_source="PixelSpacing",
-            field_mask=np.ones(case.counts_low.shape, dtype=bool),
-            energies_kev=tuple(case.truth["energies_kev"]),
-            i0_counts=tuple(case.truth["i0_counts"]),
-        )
-    except ImportError:
-        pass
-    (rows, cols), spacing = SIZES[name]
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:rows, 0:cols] * np.array(spacing)[:, None, None]
-    xc = x.mean()
-    fat = 0.2 + 0.2 * x / x.max()
-    spine = (np.abs(x - xc) < 22) & (np.sin(2 * np.pi * y / 35.0) > -0.6)
-    bone = np.where(spine, 1.0, 0.0)
-    lean, adipose = coefficient_pair("soft_tissue", (40, 70)), coefficient_pair("adipose", (40, 70))
-    ha = coefficient_pair("hydroxyapatite", (40, 70))
-    frames = {}
-    for key, e in (("low", 0), ("high", 1)):
-        mu = (1 - fat) * lean[e] + fat * adipose[e]
-        frames[key] = rng.poisson(I0[e] * np.exp(-(mu * 20 + ha[e] * bone))).astype(float)
-    return Scan(
-        kind="dual_energy",
-        frames=frames,
-        pixel_spacing_mm=spacing,
-        pixel_spacing_source="PixelSpacing",
-        field_mask=np.ones((rows, cols), dtype=bool),
-        energies_kev=(40.0, 70.0),
-        i0_counts=I0,
-    )
+    return generate_case(PhantomParams(seed=1, scanner=name)).dual_energy_scan()
 
 
 def _write_dicom(scan: Scan, path: Path) -> None:
@@ -190,15 +154,7 @@ def _accuracy(suite: str, count: int) -> None:
         if suite == "standard":
             params = params.replace(scanner=("prodigy", "idxa")[i % 2])
         case = generate_case(params)
-        scan = Scan(
-            kind="dual_energy",
-            frames={"low": case.counts_low, "high": case.counts_high},
-            pixel_spacing_mm=tuple(case.pixel_spacing_mm),
-            pixel_spacing_source="PixelSpacing",
-            field_mask=np.ones(case.counts_low.shape, dtype=bool),
-            energies_kev=tuple(case.truth["energies_kev"]),
-            i0_counts=tuple(case.truth["i0_counts"]),
-        )
+        scan = case.dual_energy_scan()
         density = decompose(scan)
         code_of = {name: int(code) for code, name in case.truth["label_codes"].items()}
         row, measured, true = [], 0.0, 0.0

@@ -27,16 +27,7 @@ def _standard(count: int, **changes):
 
 
 def _dual_energy_scan(case) -> Scan:
-    return Scan(
-        kind="dual_energy",
-        frames={"low": case.counts_low, "high": case.counts_high},
-        pixel_spacing_mm=tuple(case.pixel_spacing_mm),
-        pixel_spacing_source="PixelSpacing",
-        field_mask=np.ones(case.counts_low.shape, dtype=bool),
-        energies_kev=tuple(case.truth["energies_kev"]),
-        i0_counts=tuple(case.truth["i0_counts"]),
-        path=f"{case.truth['case']}.dcm",
-    )
+    return case.dual_energy_scan(path=f"{case.truth['case']}.dcm")
 
 
 def _level_errors(case, density) -> tuple[dict[str, float], float]:

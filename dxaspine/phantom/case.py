@@ -68,6 +68,21 @@ class PhantomCase:
     def name(self) -> str:
         return self.truth["case"]
 
+    def dual_energy_scan(self, path: str | None = None):
+        """The counts as an in-memory ``Scan`` (no DICOM round trip), for tests and benchmarks."""
+        from dxaspine.io.scan import Scan
+
+        return Scan(
+            kind="dual_energy",
+            frames={"low": self.counts_low, "high": self.counts_high},
+            pixel_spacing_mm=tuple(self.pixel_spacing_mm),
+            pixel_spacing_source="PixelSpacing",
+            field_mask=np.ones(self.counts_low.shape, dtype=bool),
+            energies_kev=tuple(self.truth["energies_kev"]),
+            i0_counts=tuple(self.truth["i0_counts"]),
+            path=path,
+        )
+
     @property
     def shape(self) -> tuple[int, int]:
         return self.bone_density_g_cm2.shape  # type: ignore[return-value]

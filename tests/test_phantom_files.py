@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from dxaspine.phantom import SUITES, PhantomParams, generate_case, write_case
-from dxaspine.phantom.command import png_pixel_sha256, write_suite
+from dxaspine.phantom.suite_files import png_pixel_sha256, write_suite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -241,7 +241,7 @@ def test_write_case_twice_gives_identical_bytes(tmp_path):
 
 def test_command_lists_and_rejects_unknown_suite(tmp_path, capsys):
     from dxaspine.errors import DxaError
-    from dxaspine.phantom.command import run
+    from dxaspine.commands.phantom import run
 
     ns = argparse.Namespace(outdir=str(tmp_path), suite="standard", seed=0, count=None, list=True)
     assert run(ns) == 0

@@ -226,6 +226,41 @@ def _fail(source: str | tuple[str, str], exc: BaseException, debug: bool) -> Non
     print(f"error: {message}", file=sys.stderr)
 
 
+HELP = "analyse DXA spine DICOM files"
+DESCRIPTION = (
+    "Analyse DXA lumbar spine DICOM files and print a vendor-style table. "
+    "Two single-frame LOW/HIGH energy files are one input: write LOW+HIGH, or give both and "
+    "they are paired by series. With several inputs, --overlay/--sr/--sc name a folder or a "
+    "pattern (out.png -> out_<stem>.png). Exit 0 when all succeed, 1 when any failed."
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="DICOM file, or LOW+HIGH pair")
+    parser.add_argument(
+        "--json",
+        metavar="PATH|-",
+        help="result JSON (JSON Lines for several inputs); - = stdout, table to stderr",
+    )
+    parser.add_argument("--csv", metavar="PATH", help="one flat row per analysed scan")
+    parser.add_argument("--overlay", metavar="PNG", help="picture with levels, lines and results")
+    parser.add_argument("--sr", metavar="DCM", help="DICOM Comprehensive SR (TID 1500)")
+    parser.add_argument("--sc", metavar="DCM", help="DICOM Secondary Capture of the overlay")
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="LEVEL",
+        help="exclude a level (repeatable, or L1,L4); replaces automatic exclusion",
+    )
+    parser.add_argument("--reference", metavar="NAME|CSV", help="reference table for T/Z-scores")
+    parser.add_argument(
+        "--segmenter",
+        metavar="MODULE:CALLABLE",
+        help="a callable (DensityMap, Scan) -> Segmentation replacing the default",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``dxaspine analyze``; returns the exit status (0 all analysed, 1 any failed, 2 usage)."""
     from dxaspine.pipeline import analyze

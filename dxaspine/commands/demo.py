@@ -15,6 +15,11 @@ from pathlib import Path
 from dxaspine.errors import InputError, describe
 
 DEMO_CASE = "demo_prodigy"
+HELP = "analyse a bundled phantom scan and print the result"
+
+
+def configure(parser) -> None:
+    parser.add_argument("--overlay", metavar="PNG", default="dxaspine-demo.png")
 
 
 def bundled_paths() -> tuple[Path, Path]:

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
-from dxaspine.batch.runner import BatchOptions, run_batch
+HELP = "analyse an archive in parallel, resumably"
 
 
-def run(args) -> int:
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="INPUT")
+    parser.add_argument("--out", required=True, metavar="DIR")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--dask", metavar="ADDRESS|local:N")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--glob", metavar="PATTERN")
+    parser.add_argument("--json-dir", metavar="DIR")
+    parser.add_argument("--overlay-dir", metavar="DIR")
+    parser.add_argument("--reference", metavar="NAME|CSV")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=50,
+        metavar="N",
+        help="commit results every N finished files (default 50)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from dxaspine.batch.runner import BatchOptions, run_batch
+
     workers = args.workers if args.workers is not None else max(1, (os.cpu_count() or 1))
     options = BatchOptions(
         input=args.input,

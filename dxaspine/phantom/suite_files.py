@@ -1,8 +1,7 @@
-"""``dxaspine phantom OUTDIR [--suite NAME] [--seed N] [--count N] [--list]``.
+"""A phantom suite on disk: every case's files (DICOM kinds, truth JSON, label PNG) and a
+``MANIFEST.json`` listing each file with its sha256, the case parameters and truth.
 
-Writes every case of a suite (DICOM kinds, truth JSON, label PNG) and a ``MANIFEST.json``
-listing each file with its sha256, the case parameters and truth.  Byte-for-byte
-reproducible from the suite name and seed.
+Byte-for-byte reproducible from the suite name and seed (``dxaspine phantom``).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import numpy as np
 from PIL import Image
 
 from dxaspine import __version__
-from dxaspine.errors import DxaError, describe
 from dxaspine.phantom.case import generate_case
 from dxaspine.phantom.suites import SUITES, write_options
 from dxaspine.phantom.write import atomic_write, write_case
@@ -66,19 +64,3 @@ def write_suite(name: str, outdir: str | Path, seed: int = 0, count: int | None 
     return manifest
 
 
-def run(args) -> int:
-    if args.list:
-        for name, fn in SUITES.items():
-            print(f"{name:14s} {(fn.__doc__ or '').strip().splitlines()[0]}")
-        return 0
-    if args.suite not in SUITES:
-        raise DxaError(
-            describe(args.suite, "no such phantom suite", f"use one of {', '.join(SUITES)}")
-        )
-    if args.count is not None and args.count < 1:
-        raise DxaError(
-            describe(args.suite, f"--count {args.count} is not positive", "give 1 or more")
-        )
-    manifest = write_suite(args.suite, args.outdir, seed=args.seed, count=args.count)
-    print(f"wrote {len(manifest['cases'])} cases, {len(manifest['files'])} files to {args.outdir}")
-    return 0

@@ -9,21 +9,30 @@ import json
 import logging
 import sys
 
-from dxaspine.clinical.assessment import assess
-from dxaspine.clinical.records import assessment_to_dict, assessment_to_row, row_columns
-from dxaspine.clinical.reference import load_reference
-from dxaspine.clinical.table_input import read_table
 from dxaspine.errors import DxaError
-from dxaspine.io.atomic import atomic_write_text
 
-__all__ = ["run"]
+__all__ = ["configure", "run"]
 
 logger = logging.getLogger(__name__)
 HEAD = ("row_id", "status", "error")
+HELP = "clinical assessment of per-level numbers from a table"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("table", metavar="TABLE.csv")
+    parser.add_argument("--json", metavar="PATH|-")
+    parser.add_argument("--csv", metavar="PATH")
+    parser.add_argument("--reference", metavar="NAME|CSV")
 
 
 def run(args: argparse.Namespace) -> int:
     """Assess every row; a bad row is recorded and the rest go on.  Exit 1 if any failed."""
+    from dxaspine.clinical.assessment import assess
+    from dxaspine.clinical.records import assessment_to_dict, assessment_to_row, row_columns
+    from dxaspine.clinical.reference import load_reference
+    from dxaspine.clinical.table_input import read_table
+    from dxaspine.io.atomic import atomic_write_text
+
     reference = load_reference(args.reference)
     json_lines: list[str] = []
     csv_rows: list[dict] = []

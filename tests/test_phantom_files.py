@@ -240,8 +240,8 @@ def test_write_case_twice_gives_identical_bytes(tmp_path):
 
 
 def test_command_lists_and_rejects_unknown_suite(tmp_path, capsys):
-    from dxaspine.errors import DxaError
     from dxaspine.commands.phantom import run
+    from dxaspine.errors import DxaError
 
     ns = argparse.Namespace(outdir=str(tmp_path), suite="standard", seed=0, count=None, list=True)
     assert run(ns) == 0

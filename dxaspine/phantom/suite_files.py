@@ -62,5 +62,3 @@ def write_suite(name: str, outdir: str | Path, seed: int = 0, count: int | None 
         out / "MANIFEST.json", (json.dumps(manifest, sort_keys=True, indent=1) + "\n").encode()
     )
     return manifest
-
-

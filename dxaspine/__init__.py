@@ -11,9 +11,11 @@ from dxaspine.errors import (
     CorruptDicomError,
     DxaError,
     InputError,
+    MissingExtraError,
     MissingSpacingError,
     NotDicomError,
     NotDxaError,
+    OutputError,
     ReferenceDataError,
     SegmentationError,
     UnsupportedPixelDataError,
@@ -35,6 +37,8 @@ __all__ = [
     "CorruptDicomError",
     "SegmentationError",
     "ReferenceDataError",
+    "OutputError",
+    "MissingExtraError",
 ]
 
 

@@ -7,7 +7,7 @@ import pytest
 from _shared_data import NHANES, needs_nhanes  # noqa: E402
 
 from dxaspine.cli import main
-from dxaspine.clinical.records import row_columns
+from dxaspine.report.row import row_columns
 
 
 @needs_nhanes

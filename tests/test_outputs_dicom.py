@@ -18,13 +18,14 @@ import pydicom
 import pytest
 
 from dxaspine.io import load
-from dxaspine.io.dicom_sc import build_sc, write_sc
-from dxaspine.io.dicom_sr import PRIVATE_SCHEME, read_sr_measurements, write_sr
-from dxaspine.io.overlay import OKABE_ITO, render_overlay, write_overlay
-from dxaspine.io.result_json import SCHEMA_VERSION, round_for_output, validate_result
 from dxaspine.phantom import PhantomParams, generate_case, write_case
 from dxaspine.physics.density_map import DensityMap
 from dxaspine.pipeline import ScanResult
+from dxaspine.report.dicom_sc import build_sc, write_sc
+from dxaspine.report.dicom_sr import PRIVATE_SCHEME, read_sr_measurements, write_sr
+from dxaspine.report.overlay import OKABE_ITO, render_overlay, write_overlay
+from dxaspine.report.record import round_for_output
+from dxaspine.report.schema import SCHEMA_VERSION, validate_result
 from dxaspine.segment.segmentation import IntervertebralLine, Segmentation
 
 pytest.importorskip("highdicom")

@@ -14,16 +14,10 @@ import os
 import numpy as np
 import pytest
 
-from dxaspine.io.report_table import format_report
-from dxaspine.io.result_json import (
-    SCHEMA_VERSION,
-    ResultSchemaError,
-    load_schema,
-    results_json_text,
-    round_for_output,
-    validate_result,
-    write_results_json,
-)
+from dxaspine.report.json_output import results_json_text, write_results_json
+from dxaspine.report.record import round_for_output
+from dxaspine.report.schema import SCHEMA_VERSION, ResultSchemaError, load_schema, validate_result
+from dxaspine.report.table import format_report
 
 jsonschema = pytest.importorskip("jsonschema")
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from dxaspine import __version__
+from dxaspine.atomic import atomic_open
 from dxaspine.errors import InputError, describe
-from dxaspine.io.atomic import atomic_open
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dxaspine.io.atomic import atomic_write_bytes
-from dxaspine.io.report_table import font, render_table_panel, shown_excluded
+from dxaspine.atomic import atomic_write_bytes
+from dxaspine.report.table import font, render_table_panel, shown_excluded
 
 logger = logging.getLogger(__name__)
 
@@ -279,9 +279,14 @@ def render_overlay(result: Mapping[str, Any], scan_result: Any) -> Image.Image:
     return page
 
 
+def write_picture(path: str | os.PathLike, picture: Image.Image) -> None:
+    """Write a rendered picture as PNG, atomically."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def write_overlay(path: str | os.PathLike, result: Mapping[str, Any], scan_result: Any) -> None:
     """Render the overlay and write it as PNG, atomically."""
-    buffer = io.BytesIO()
-    render_overlay(result, scan_result).save(buffer, format="PNG", optimize=True)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_picture(path, render_overlay(result, scan_result))
     logger.debug("wrote overlay %s", path)

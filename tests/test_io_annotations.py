@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import dxaspine
+from dxaspine.evidence import find_evidence
 from dxaspine.io.annotations import find_burned_in_graphics, inpaint, remove_burned_in_graphics
 from dxaspine.io.display_field import display_field_mask
 from dxaspine.phantom import SUITES, PhantomParams, generate_case, write_case
@@ -35,8 +37,11 @@ STANDARD = [p for p in SUITES["standard"](count=15) if p.scanner in ("prodigy", 
 
 
 def _analyse(path):
+    """The scan and its segmentation, carrying the evidence stage's flags too."""
     scan = dxaspine.load(path)
-    return scan, segment_spine(decompose(scan), scan)
+    dmap = decompose(scan)
+    seg = segment_spine(dmap, scan)
+    return scan, replace(seg, qc_flags=seg.qc_flags + find_evidence(dmap, seg).flags)
 
 
 @pytest.fixture(scope="module")

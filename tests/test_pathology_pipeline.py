@@ -10,7 +10,7 @@ Cases: each lesion kind x L1-L4 x {Prodigy, iDXA} at severity 0.8 (the target) a
 (how detection falls with severity), on the varied anatomy of the "standard" suite (BMD
 0.7-1.3 g/cm2, scoliosis to 10 mm, rotation, tilt, 12-35 cm tissue).  The suite seeds here
 (7 and 8) differ from those the QC thresholds were calibrated on (41, 43-45, see
-dxaspine/segment/qc.py), so these are held-out figures.
+dxaspine/evidence/lesions.py), so these are held-out figures.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ LUMBAR = ("L1", "L2", "L3", "L4")
 KINDS = ("osteophyte", "sclerosis", "fracture", "facet_arthrosis")
 SEVERITIES = (0.8, 0.5)
 SCANNERS = ("prodigy", "idxa")
-# The lesion kinds' own image-evidence codes (dxaspine/segment/qc.py).
+# The lesion kinds' own image-evidence codes (dxaspine/evidence/lesions.py).
 OWN_CODE = {
     "osteophyte": "osteophyte_suspected",
     "sclerosis": "sclerosis_suspected",

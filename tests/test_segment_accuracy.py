@@ -28,6 +28,7 @@ import pytest
 
 pytest.importorskip("dxaspine.phantom")
 from dxaspine.errors import SegmentationError  # noqa: E402
+from dxaspine.evidence import find_evidence  # noqa: E402
 from dxaspine.io import load  # noqa: E402
 from dxaspine.phantom import SUITES, generate_case, write_case  # noqa: E402
 from dxaspine.physics import decompose  # noqa: E402
@@ -64,12 +65,14 @@ def _evaluate(case, paths, kind) -> Outcome:
     out = Outcome(case.name, kind)
     scan = load(paths[kind])
     try:
-        seg = segment_spine(decompose(scan), scan)
+        dmap = decompose(scan)
+        seg = segment_spine(dmap, scan)
     except SegmentationError as exc:
         out.error = str(exc)
         return out
     truth = json.loads(paths["truth"].read_text())
-    out.flags = {(f.code, f.level) for f in seg.qc_flags}
+    evidence = find_evidence(dmap, seg)  # the pipeline's image flags: segmenter + evidence
+    out.flags = {(f.code, f.level) for f in seg.qc_flags + evidence.flags}
     out.min_confidence = min(seg.label_confidence, default=0.0)
     out.warned = min(seg.label_confidence, default=0.0) < 0.5 or any(
         f.code in LABEL_FLAGS for f in seg.qc_flags

@@ -29,16 +29,17 @@ import numpy as np
 import pytest
 
 pytest.importorskip("dxaspine.phantom")
+from dxaspine.evidence import find_evidence  # noqa: E402
+from dxaspine.evidence.rotation import (  # noqa: E402
+    ROTATION_TOLERANCE_DEG,
+    estimate_rotation,
+    rotation_flag,
+)
 from dxaspine.io import load  # noqa: E402
 from dxaspine.phantom import SUITES, PhantomParams, generate_case, write_case  # noqa: E402
 from dxaspine.phantom.anatomy import build_skeleton  # noqa: E402
 from dxaspine.physics import decompose  # noqa: E402
 from dxaspine.segment import segment_spine  # noqa: E402
-from dxaspine.segment.rotation import (  # noqa: E402
-    ROTATION_TOLERANCE_DEG,
-    estimate_rotation,
-    rotation_flag,
-)
 
 LUMBAR = ("L1", "L2", "L3", "L4")
 KINDS = ("dual_energy", "display")
@@ -85,7 +86,9 @@ def _run(params_list, directory, kinds=KINDS) -> list[dict]:
                     "param_deg": params.rotation_deg,
                     "truth_deg": truth_deg,
                     "est": est,
-                    "flags": [f for f in seg.qc_flags if f.code == "spine_rotated"],
+                    "flags": [
+                        f for f in find_evidence(dmap, seg).flags if f.code == "spine_rotated"
+                    ],
                     "discs": discs,
                     "truth_lines": truth_lines,
                 }

@@ -240,8 +240,7 @@ def run(args: argparse.Namespace) -> int:
 
     sources = group_inputs(args.files)
     names = {
-        w.name: output_names(getattr(args, w.name), sources, w.suffix)
-        for w in _analyze_writers()
+        w.name: output_names(getattr(args, w.name), sources, w.suffix) for w in _analyze_writers()
     }
     table_stream = sys.stderr if args.json == "-" else sys.stdout
     results, rows, failed = [], [], 0

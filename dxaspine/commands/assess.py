@@ -56,9 +56,7 @@ def run(args: argparse.Namespace) -> int:
         plain = round_for_output(record_from_assessment(a))
         record = {"row_id": row_id, "status": "ok", **plain}
         json_lines.append(json.dumps(record, sort_keys=False))
-        csv_rows.append(
-            row_from_record(plain, {"row_id": row_id, "status": "ok", "error": None})
-        )
+        csv_rows.append(row_from_record(plain, {"row_id": row_id, "status": "ok", "error": None}))
     if args.json:
         text = "".join(line + "\n" for line in json_lines)
         if args.json == "-":

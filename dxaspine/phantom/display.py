@@ -21,7 +21,7 @@ from scipy.ndimage import gaussian_filter
 
 from dxaspine.phantom.annotations import burn_in
 from dxaspine.phantom.case import PhantomCase
-from dxaspine.phantom.dicom_writer import _file_meta, base_dataset, flip_array
+from dxaspine.phantom.dicom_writer import base_dataset, file_meta, flip_array, set_stored_pixels
 
 CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 _SOFT_GREY = 72.0  # grey of bone-free soft tissue
@@ -73,12 +73,7 @@ def display_dataset(case: PhantomCase, flip=()) -> Dataset:
     dy, dx = case.pixel_spacing_mm
     # ExposedArea is US (whole mm): [width, length] of the stored matrix (DOMAIN.md §6)
     ds.ExposedArea = [round(cols * dx), round(rows * dy)]
-    ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = photometric
-    ds.Rows, ds.Columns = rows, cols
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
-    ds.PixelData = np.ascontiguousarray(grey, dtype=np.uint8).tobytes()
-    _file_meta(ds)
+    set_stored_pixels(ds, np.asarray(grey, dtype=np.uint8))
+    file_meta(ds)
     return ds

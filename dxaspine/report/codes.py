@@ -86,11 +86,20 @@ UNIT: dict[str, Code] = {
 
 # Result-record key -> (concept, unit).  LOINC for the DXA lumbar spine observables.
 MEASUREMENT: dict[str, tuple[Code, Code]] = {
-    "bmd_g_cm2": (Code("24966-4", "LN", "DXA Lumbar spine [Mass/Area] Bone density"), UNIT["g/cm2"]),
+    "bmd_g_cm2": (
+        Code("24966-4", "LN", "DXA Lumbar spine [Mass/Area] Bone density"),
+        UNIT["g/cm2"],
+    ),
     "bmc_g": (private("BMC", "Bone mineral content"), UNIT["g"]),
     "area_cm2": (Code("42798000", "SCT", "Area"), UNIT["cm2"]),
-    "t_score": (Code("38267-1", "LN", "DXA Lumbar spine [T-score] Bone density"), UNIT["{T-score}"]),
-    "z_score": (Code("85394-5", "LN", "DXA Lumbar spine [Z-score] Bone density"), UNIT["{Z-score}"]),
+    "t_score": (
+        Code("38267-1", "LN", "DXA Lumbar spine [T-score] Bone density"),
+        UNIT["{T-score}"],
+    ),
+    "z_score": (
+        Code("85394-5", "LN", "DXA Lumbar spine [Z-score] Bone density"),
+        UNIT["{Z-score}"],
+    ),
     "height_mm": (Code("121207", "DCM", "Height"), UNIT["mm"]),
     "width_mm": (Code("103355008", "SCT", "Width"), UNIT["mm"]),
 }

@@ -59,7 +59,9 @@ def _hd():
 
 
 def _concept(code: codes.Code):
-    return _hd().sr.CodedConcept(value=code.value, scheme_designator=code.scheme, meaning=code.meaning)
+    return _hd().sr.CodedConcept(
+        value=code.value, scheme_designator=code.scheme, meaning=code.meaning
+    )
 
 
 def _measurements(item: Mapping[str, Any]) -> list:
@@ -70,9 +72,7 @@ def _measurements(item: Mapping[str, Any]) -> list:
         value = item.get(key)
         if value is None:
             continue  # display inputs have no BMD/BMC/T/Z (Contract 1): omit, never invent
-        out.append(
-            hd.sr.Measurement(name=_concept(name), value=float(value), unit=_concept(unit))
-        )
+        out.append(hd.sr.Measurement(name=_concept(name), value=float(value), unit=_concept(unit)))
     return out
 
 

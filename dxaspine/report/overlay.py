@@ -52,9 +52,9 @@ _TINT_ALPHA = 0.40  # enough to see the colour, little enough to see the bone un
 
 def _base_image(scan_result: Any) -> np.ndarray:
     """The grey picture to draw on, (rows, cols) float in [0, 1], bone bright."""
-    scan = scan_result.scan
-    if scan.kind == "display":
-        values = np.asarray(scan.frames["display"], dtype=np.float64)
+    picture = scan_result.scan.picture  # the kind's own picture (display grey), if it has one
+    if picture is not None:
+        values = np.asarray(picture, dtype=np.float64)
     else:
         values = np.asarray(scan_result.density_map.values, dtype=np.float64)
     field = np.asarray(scan_result.density_map.field_mask, dtype=bool)

@@ -100,6 +100,28 @@ def track_axis(work: WorkImage) -> SpineAxis:
     )
 
 
+def measure_along(work: WorkImage, columns: np.ndarray) -> SpineAxis:
+    """Body-filter response, body edges and core along a given axis (work-grid columns per row).
+
+    What :func:`track_axis` measures along its own path, for an axis found by anyone (the
+    evidence stage re-measures a plugged-in segmenter's axis this way).
+    """
+    rows, cols = work.values.shape
+    response = ndimage.gaussian_filter1d(
+        body_filter_response(work), 3.0 / work.spacing_mm[0], axis=0
+    )
+    path = np.clip(np.asarray(columns, dtype=float), 0, cols - 1)
+    path_response = response[np.arange(rows), path.astype(int)]
+    _, width, core = _edge_midpoints(work, path)
+    return SpineAxis(
+        columns=np.asarray(columns, dtype=float),
+        response=path_response,
+        body_rows=np.isfinite(width),
+        body_width_mm=width,
+        body_core=core,
+    )
+
+
 def _edge_midpoints(work: WorkImage, path: np.ndarray):
     """Midpoint and width of the body's half-contrast edges on each row near ``path``."""
     rows, cols = work.values.shape

@@ -109,8 +109,7 @@ def find_discs(
     minima = _candidate_minima(profile, mm_r)
     rows = _regularise(minima, profile, mm_r)
     discs = []
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
-    smoothed = ndimage.gaussian_filter1d(values, 0.8 / mm_r, axis=0)
+    smoothed = row_smoothed(work)
     for row, depth, fitted in rows:
         discs.append(_fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed))
     discs.sort(key=lambda d: d.row)
@@ -180,23 +179,19 @@ def _regularise(minima, profile, mm_r) -> list[tuple[float, float, bool]]:
     return out
 
 
-def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) -> Disc:
-    """Fit position and tilt of one disc from per-column endplate midpoints.
+def _endplate_midpoints(work, smoothed, col0, row, slope, half_width_mm, exclude):
+    """Per lateral column near a disc: the column, the disc-centre row and the disc thickness.
 
-    ``smoothed`` is the work image smoothed along the rows (0.8 mm), shared by all discs.
+    Searched in a window about the line ``row + slope * (column - col0)`` (work pixels); the
+    centre is the midpoint of the two endplate edges, the thickness their distance (rows).
+    Columns whose window holds an ``exclude`` pixel (metal) give NaN.
     """
     rows, cols = work.values.shape
     mm_r, mm_c = work.spacing_mm
-    i_row = int(np.clip(round(row), 0, rows - 1))
-    col0 = float(axis.columns[i_row])
-    # first guess of the tilt: perpendicular to the axis (d col / d row of the axis)
-    grad = np.gradient(axis.columns) if rows > 1 else np.zeros(1)
-    axis_slope_mm = grad[i_row] * mm_c / mm_r
-    slope0 = -axis_slope_mm * (mm_c / mm_r)  # d row / d col in work pixels
     u = _band_offsets(half_width_mm, mm_c)
     c = np.clip(np.round(col0 + u).astype(int), 0, cols - 1)
     half = int(round(EDGE_WINDOW_MM / mm_r))
-    predicted = row + slope0 * (c - col0)
+    predicted = row + slope * (c - col0)
     starts = np.floor(predicted).astype(np.int64) - half
     length = 2 * half + 1
     if exclude is not None and exclude.any():
@@ -213,6 +208,49 @@ def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) 
         max(1, int(round(6.0 / mm_r))),  # the disc centre is within ~6 mm of the guess
         EDGE_RISE,
         MIN_DEPTH,
+    )
+    return c, centre_rows, thickness
+
+
+def row_smoothed(work: WorkImage) -> np.ndarray:
+    """The work image smoothed along the rows (0.8 mm), as the endplate search reads it."""
+    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    return ndimage.gaussian_filter1d(values, 0.8 / work.spacing_mm[0], axis=0)
+
+
+def disc_thickness_mm(
+    work: WorkImage,
+    smoothed: np.ndarray,
+    row: float,
+    column: float,
+    slope: float,
+    half_width_mm: float,
+    exclude: np.ndarray | None = None,
+) -> float:
+    """Median endplate-to-endplate distance (mm) of the disc on a known line (NaN if none)."""
+    _, _, thickness = _endplate_midpoints(
+        work, smoothed, column, row, slope, half_width_mm, exclude
+    )
+    if not np.isfinite(thickness).any():
+        return float("nan")
+    return float(np.nanmedian(thickness)) * work.spacing_mm[0]
+
+
+def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) -> Disc:
+    """Fit position and tilt of one disc from per-column endplate midpoints.
+
+    ``smoothed`` is the work image smoothed along the rows (0.8 mm), shared by all discs.
+    """
+    rows = work.values.shape[0]
+    mm_r, mm_c = work.spacing_mm
+    i_row = int(np.clip(round(row), 0, rows - 1))
+    col0 = float(axis.columns[i_row])
+    # first guess of the tilt: perpendicular to the axis (d col / d row of the axis)
+    grad = np.gradient(axis.columns) if rows > 1 else np.zeros(1)
+    axis_slope_mm = grad[i_row] * mm_c / mm_r
+    slope0 = -axis_slope_mm * (mm_c / mm_r)  # d row / d col in work pixels
+    c, centre_rows, thickness = _endplate_midpoints(
+        work, smoothed, col0, row, slope0, half_width_mm, exclude
     )
     ok = np.isfinite(centre_rows)
     slope, spread = slope0, np.nan

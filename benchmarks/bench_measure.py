@@ -41,7 +41,8 @@ def best_of(fn, repeat: int) -> float:
 
 COMPILE_SNIPPET = (
     "import time; t0 = time.perf_counter(); "
-    "from dxaspine.measure import warm_up; warm_up(); "
+    "import numpy as np; from dxaspine.measure import level_sums; "
+    "level_sums(np.zeros((2, 2), np.int32), np.zeros((2, 2), bool), np.zeros((2, 2)), 1); "
     "print(time.perf_counter() - t0)"
 )
 

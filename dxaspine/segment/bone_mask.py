@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from dxaspine.physics.density_map import DensityMap
-from dxaspine.segment.kernels import above_edge_blend, block_mean, drop_small_components
+from dxaspine.segment.kernels import above_edge_blend, drop_small_components, masked_block_mean
 
 # Work-grid pixel size: ~1 mm resolves discs (8-12 mm, DOMAIN.md §4) with margin and keeps the
 # searches cheap on 0.25 mm iDXA images.
@@ -71,7 +71,7 @@ def make_work_image(density_map: DensityMap) -> WorkImage:
     factor_r = max(1, int(round(WORK_PIXEL_MM / spacing_r)))
     factor_c = max(1, int(round(WORK_PIXEL_MM / spacing_c)))
     field = np.asarray(density_map.field_mask, dtype=bool)
-    coarse = block_mean(density_map.values, field, factor_r, factor_c)
+    coarse = masked_block_mean(density_map.values, field, factor_r, factor_c)
     inside = np.isfinite(coarse)
     if inside.sum() < 16:
         return WorkImage(
@@ -192,7 +192,7 @@ def _drop_specks(mask: np.ndarray, pixel_area_mm2: float) -> np.ndarray:
     if min_pixels <= 1:
         return mask
     # one run-length union-find pass for specks and pinholes alike (numba kernel; numpy
-    # reference with two scipy.ndimage.label passes in segment._reference)
+    # reference with two scipy.ndimage.label passes in segment._numpy_reference)
     return drop_small_components(mask, min_pixels)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from dxaspine.physics.density_map import DensityMap
 from dxaspine.segment.bone_mask import WorkImage
-from dxaspine.segment.kernels import block_mean
+from dxaspine.segment.kernels import masked_block_mean
 from dxaspine.segment.segmentation import QcFlag
 
 __all__ = ["METAL_LEVEL", "SATURATED_METAL_MAX_SHARE", "dense_pixels"]
@@ -70,6 +70,8 @@ def dense_pixels(work: WorkImage, density_map: DensityMap) -> tuple[np.ndarray, 
                 )
             )
     if extra is not None:
-        share = block_mean(extra.astype(float), np.ones(extra.shape, dtype=bool), *work.factors)
+        share = masked_block_mean(
+            extra.astype(float), np.ones(extra.shape, dtype=bool), *work.factors
+        )
         metal |= np.nan_to_num(share) >= _DENSE_SHARE
     return metal, flags

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-SHAPE = (788, 720)  # iDXA AP spine export size (DOMAIN.md §6: 780 x 716)
+SHAPE = (788, 720)  # iDXA AP spine export size (docs/domain.md §6: 780 x 716)
 N_LABELS = 6  # T12..L5
 
 

@@ -1,4 +1,4 @@
-"""Speed of the segmentation stage, as ratios measured in one run (DESIGN.md: never asserted).
+"""Speed of the segmentation stage, as ratios measured in one run (docs/architecture.md: never asserted).
 
 1. Decomposition and segmentation of a Prodigy-sized (~188 x 300) and an iDXA-sized
    (~788 x 720) phantom scan, each as a ratio to ``pydicom.dcmread(path).pixel_array`` of the

@@ -1,6 +1,6 @@
 """dxaspine: DXA lumbar spine analysis.
 
-Pipeline (DESIGN.md): load -> decompose -> segment -> measure -> assess -> write.
+Pipeline (docs/architecture.md): load -> decompose -> segment -> measure -> assess -> write.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ __version__ = "0.1.0"
 # Library code never prints; the CLI configures handlers (pydicom's convention).
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
+_LAZY = ("load", "peek", "analyze", "assess")
+
 __all__ = [
     "__version__",
+    *_LAZY,
     "DxaError",
     "InputError",
     "NotDicomError",
@@ -40,6 +43,10 @@ __all__ = [
     "OutputError",
     "MissingExtraError",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str):

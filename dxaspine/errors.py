@@ -1,4 +1,4 @@
-"""One exception tree for everything dxaspine rejects (DESIGN.md, Errors).
+"""One exception tree for everything dxaspine rejects (docs/architecture.md, Errors).
 
 A batch runner catches ``DxaError`` to mean "this file is bad, go on with the next";
 anything else escaping is a bug in dxaspine.  Messages are one line: the file, what is

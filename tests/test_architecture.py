@@ -153,7 +153,7 @@ def test_plugged_in_segmenter_gets_the_classical_flags_and_exclusions(classical)
 
     result = analyze(path, segmenter=plugged)
     assert calls == [path]
-    # the lesion must be there for the comparison to mean anything (DOMAIN §2: exclude it)
+    # the lesion must be there for the comparison to mean anything (docs/domain.md §2: exclude it)
     assert "L4" in reference.assessment.excluded
     assert [(f.code, f.level) for f in result.image_flags] == [
         (f.code, f.level) for f in reference.image_flags

@@ -30,7 +30,7 @@ from dxaspine.segment.segmentation import IntervertebralLine, Segmentation
 
 pytest.importorskip("highdicom")
 
-YA_MEAN, YA_SD = 1.065, 0.122  # DOMAIN.md §8, White women L1-L4: T-scores of the fixture
+YA_MEAN, YA_SD = 1.065, 0.122  # docs/domain.md §8, White women L1-L4: T-scores of the fixture
 SCT_VERTEBRA = {"L1": "66794005", "L2": "14293000", "L3": "36470004", "L4": "11994002"}
 BMD_CONCEPT = "DXA Lumbar spine [Mass/Area] Bone density"
 EXCLUDED = "L3"  # the fixture excludes L3 (with a reason) to exercise exclusion output
@@ -135,7 +135,7 @@ def truth_fixture(case, path, flip) -> tuple[ScanResult, dict]:
         "regions": regions,
         "reported_region": "L2-L4" if quantitative else None,
         "flags": [],
-        "reference": {"name": "White female L1-L4", "source": "DOMAIN.md 8"},
+        "reference": {"name": "White female L1-L4", "source": "docs/domain.md 8"},
         "software": {"name": "dxaspine", "version": "0.1.0"},
     }
     validate_result(round_for_output(result))
@@ -227,7 +227,7 @@ def _walk(items):
 
 
 def test_sr_codes_regions_and_exclusion(phantom, tmp_path):
-    """Finding sites are DOMAIN.md §6 SNOMED codes; regions are the truth lines, as stored."""
+    """Finding sites are docs/domain.md §6 SNOMED codes; regions are the truth lines, as stored."""
     case, _, flipped = phantom
     scan_result, result = truth_fixture(case, flipped["dual_energy"], ("columns",))
     write_sr(tmp_path / "sr.dcm", result, scan_result.scan.header)

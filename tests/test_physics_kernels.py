@@ -1,4 +1,4 @@
-"""Parity of the physics numba kernels with their numpy references (DESIGN.md, Kernels),
+"""Parity of the physics numba kernels with their numpy references (docs/architecture.md, Kernels),
 and input validation of the public wrappers."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def test_areal_density_matches_reference(shape):
 
 
 def test_areal_density_recovers_beer_lambert_bone():
-    # One pixel of 20 g/cm2 lean tissue over 1.2 g/cm2 HA at 40/70 keV (DOMAIN.md §5 table):
+    # One pixel of 20 g/cm2 lean tissue over 1.2 g/cm2 HA at 40/70 keV (docs/domain.md §5 table):
     # the decomposition with the true R_st must return the HA areal density exactly.
     mu_st, mu_b = (0.2688, 0.1916), (0.9877, 0.3131)
     a_low = np.array([[mu_st[0] * 20 + mu_b[0] * 1.2]])

@@ -1,4 +1,4 @@
-"""Parity of the segmentation kernels with their numpy references (DESIGN.md, Kernels).
+"""Parity of the segmentation kernels with their numpy references (docs/architecture.md, Kernels).
 
 Every kernel is checked on random inputs and on the edge cases the project asks for: empty,
 one pixel, NaN.  Results must agree exactly (integer outputs) or to float rounding (means:

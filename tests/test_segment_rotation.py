@@ -181,7 +181,7 @@ def test_flag_fires_on_rotated_spines(sweep):
     rotated = [r for r in sweep if abs(r["param_deg"]) >= 5.0]
     assert len(rotated) >= 20
     fired = [r for r in rotated if r["flags"]]
-    # the brief: >= 90 % of |rotation| >= 5 deg cases are flagged
+    # target: >= 90 % of |rotation| >= 5 deg cases are flagged
     assert len(fired) >= 0.9 * len(rotated)
     for r in fired:
         flag = r["flags"][0]
@@ -196,7 +196,7 @@ def test_flag_fires_on_rotated_spines(sweep):
 def test_no_flag_on_unrotated_standard_cases(unrotated):
     assert len(unrotated) >= 60  # 30 standard cases x 2 kinds
     flagged = [r["case"] for r in unrotated if r["flags"]]
-    # the brief: <= 5 % false flags on unrotated standard cases
+    # target: <= 5 % false flags on unrotated standard cases
     assert len(flagged) <= 0.05 * len(unrotated), flagged
     est = np.array([r["est"].rotation_deg for r in unrotated])
     truth = np.array([r["truth_deg"] for r in unrotated])

@@ -25,7 +25,7 @@ class WorkerOptions:
 def init_worker() -> None:
     """Once per worker process: one numba thread, kernels compiled (or loaded from cache) now.
 
-    DESIGN.md (Kernels): threads must not multiply across processes, and compile cost is paid
+    docs/architecture.md (Kernels): threads must not multiply across processes, and compile cost is paid
     once per worker, never per file.
     """
     global _WARMED

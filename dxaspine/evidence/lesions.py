@@ -47,7 +47,7 @@ FACET_RATIO = 1.45
 # a few saturated pixels of dense cortical overlap on a display export are not metal).
 METAL_MIN_AREA_MM2 = 15.0
 # Fracture: body height below this fraction of its neighbours' mean and body density above
-# FRACTURE_DENSITY_RATIO of theirs (a crushed body is compacted: DOMAIN.md §2/§3).
+# FRACTURE_DENSITY_RATIO of theirs (a crushed body is compacted: docs/domain.md §2/§3).
 FRACTURE_HEIGHT_RATIO = 0.85
 FRACTURE_DENSITY_RATIO = 1.05
 

@@ -52,7 +52,7 @@ _COLOUR_PHOTOMETRIC = {
     "CMYK",
 }
 
-# DXA images are at most a few thousand pixels a side (iDXA AP spine 780 x 716, DOMAIN.md §6).
+# DXA images are at most a few thousand pixels a side (iDXA AP spine 780 x 716, docs/domain.md §6).
 # Below MIN_SIDE there is no spine to find; above MAX_SIDE the header is not a DXA scan and
 # decoding it could exhaust memory.
 MIN_SIDE_PX = 32

@@ -1,7 +1,7 @@
 """The ``Scan``: what loading hands to the rest of the pipeline.
 
 A ``Scan`` is oriented head-up with the patient's left on the image's right (the
-interchange profile's PatientOrientation ``L\\F``; DESIGN.md Contract 1).  It remembers
+interchange profile's PatientOrientation ``L\\F``; docs/architecture.md, Contract 1).  It remembers
 which flips were applied so that outputs can report coordinates "of the loaded image as
 stored" (Contract 2) via :meth:`Scan.to_stored_xy`.
 """

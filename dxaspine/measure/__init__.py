@@ -1,4 +1,4 @@
-"""Per-level and composite measurement (DESIGN.md pipeline stage ``measure``)."""
+"""Per-level and composite measurement (docs/architecture.md pipeline stage ``measure``)."""
 
 from dxaspine.measure.composites import (
     CLINICAL_LEVELS,

@@ -1,4 +1,4 @@
-"""DICOM datasets of a phantom case in the interchange profile (DESIGN.md Contract 1).
+"""DICOM datasets of a phantom case in the interchange profile (docs/architecture.md, Contract 1).
 
 - ``dual_energy``: Multi-frame Grayscale Word SC, Modality BMD, 2 frames LOW_ENERGY\\HIGH_ENERGY,
   value after the Modality LUT = detected counts;

@@ -1,11 +1,11 @@
-"""A vendor-like 8-bit display export of a case (DOMAIN.md §6, the UK Biobank iDXA example).
+"""A vendor-like 8-bit display export of a case (docs/domain.md §6, the UK Biobank iDXA example).
 
 CR Image Storage, Modality CR, 8-bit MONOCHROME2 (optionally MONOCHROME1), **no
 PixelSpacing**, ExposedArea = [width_mm, length_mm] of the whole stored matrix,
 PatientOrientation L\\F, ProtocolName "AP Spine", BodyPartExamined "LSPINE".
 
 The grey value is a bone-enhanced image computed from the *noisy* counts the way a vendor
-display does (Hologic's Q = L - kH, DOMAIN.md §5), with k the median log-ratio of the image,
+display does (Hologic's Q = L - kH, docs/domain.md §5), with k the median log-ratio of the image,
 lightly smoothed: soft tissue is mid-grey, bone bright.  Normal bone stays below 255; metal
 saturates.  Columns outside the scanned field are saturated white in ragged vertical strips
 whose edge jitters row to row, so a loader has to find the field by geometry, not by value.
@@ -71,7 +71,7 @@ def display_dataset(case: PhantomCase, flip=()) -> Dataset:
     if photometric == "MONOCHROME1":
         grey = 255 - grey  # the strips still *display* white
     dy, dx = case.pixel_spacing_mm
-    # ExposedArea is US (whole mm): [width, length] of the stored matrix (DOMAIN.md §6)
+    # ExposedArea is US (whole mm): [width, length] of the stored matrix (docs/domain.md §6)
     ds.ExposedArea = [round(cols * dx), round(rows * dy)]
     ds.PhotometricInterpretation = photometric
     set_stored_pixels(ds, np.asarray(grey, dtype=np.uint8))

@@ -1,7 +1,7 @@
-"""``decompose``: Scan -> DensityMap, the physics stage of the pipeline (DESIGN.md).
+"""``decompose``: Scan -> DensityMap, the physics stage of the pipeline (docs/architecture.md).
 
 - ``dual_energy``: counts -> log attenuations -> R_st from bone-free pixels (iterated baseline)
-  -> sigma_b in g/cm2 (DOMAIN.md §5).
+  -> sigma_b in g/cm2 (docs/domain.md §5).
 - ``bmd_map``: values are already g/cm2; passed through.
 - ``display``: grey above the per-row soft-tissue background, a relative index.
 """
@@ -308,7 +308,7 @@ def _pass_through_bmd_map(scan: Scan, field: np.ndarray) -> DensityMap:
     if n_bad:
         logger.warning("%d non-finite BMD-map pixels in the field set to 0", n_bad)
     values = np.where(field & finite, bmd, 0.0)
-    # A hint for the segmenter: the same "just above the soft-tissue peak" rule (DOMAIN.md §5).
+    # A hint for the segmenter: the same "just above the soft-tissue peak" rule (docs/domain.md §5).
     peak, width = soft_tissue_peak(values[field & finite])
     hint = field & (values > peak + max(4.0 * width, 0.03))
     return DensityMap(

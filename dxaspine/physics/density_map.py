@@ -14,7 +14,7 @@ class DensityMap:
 
     ``values`` is bone-mineral areal density in g/cm2 when ``quantitative`` (dual-energy and
     AREAL_BMD_MAP inputs), or a relative density index (display inputs: no g/cm2 exist;
-    DESIGN.md Contract 1).  Pixels outside ``field_mask`` are not measured and hold 0.
+    docs/architecture.md, Contract 1).  Pixels outside ``field_mask`` are not measured and hold 0.
     """
 
     values: np.ndarray  # float64 (rows, cols)

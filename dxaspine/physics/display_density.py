@@ -1,4 +1,4 @@
-"""Relative density map of a display image (no g/cm2 exist; DESIGN.md Contract 1).
+"""Relative density map of a display image (no g/cm2 exist; docs/architecture.md, Contract 1).
 
 A vendor display export shows bone bright over a soft-tissue background that drifts with body
 thickness and fat.  The background of each scan line is estimated exactly like R_st for

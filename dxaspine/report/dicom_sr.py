@@ -1,10 +1,10 @@
 """DICOM Comprehensive SR: the result as a TID 1500 Measurement Report (highdicom).
 
 The report goes into the source image's study, in a new series, with the algorithm
-identified (``dxaspine`` + version), as STYLE.md asks of derived objects.  Content:
+identified (``dxaspine`` + version), as the DICOM derived-object convention (highdicom) asks.  Content:
 
 - one *planar ROI* measurement group per level (TID 1410): tracking identifier, finding site
-  (SNOMED CT vertebra, DOMAIN.md §6), the level's region as a closed polyline (the
+  (SNOMED CT vertebra, docs/domain.md §6), the level's region as a closed polyline (the
   quadrilateral between its two intervertebral lines, in stored pixel coordinates) selected
   from the source image, and the measurements BMD, BMC, area, T-score and Z-score (plus
   height and width when known); excluded levels carry a qualitative evaluation naming the

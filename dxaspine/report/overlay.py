@@ -7,7 +7,7 @@ outlined, and a results table (levels, BMD, T, Z; composites; reported region; W
 category; flags).
 
 The image is drawn head-up with the patient's left on the picture's right (the loaded
-orientation, DESIGN.md Contract 1) at its physical aspect ratio, whatever the stored pixel
+orientation, docs/architecture.md, Contract 1) at its physical aspect ratio, whatever the stored pixel
 spacing.  Colours are the Okabe–Ito palette, distinguishable with the common colour-vision
 deficiencies (Okabe & Ito 2008, "Color Universal Design").  Pillow only: matplotlib is not a
 dependency.

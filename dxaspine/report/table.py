@@ -5,7 +5,7 @@ report beside the scan in the overlay PNG (Pillow only).
 
 It formats a Contract 2 result dict: per-level area, BMC, BMD, T, Z and flags; then the
 composites, the reported region and the WHO category.  A display input has no BMD
-(DESIGN.md Contract 1), so its table shows geometry only and says why.  The function returns
+(docs/architecture.md, Contract 1), so its table shows geometry only and says why.  The function returns
 text; only the CLI prints it.
 """
 
@@ -34,7 +34,7 @@ WHO_TEXT = {
     None: "not determined",
 }
 
-# Display inputs carry no g/cm2 (DESIGN.md Contract 1); this is said when the loader gave no
+# Display inputs carry no g/cm2 (docs/architecture.md, Contract 1); this is said when the loader gave no
 # more specific reason.
 _DEFAULT_NO_BMD = (
     "display image: its grey values have no quantitative meaning, so BMC, BMD, T- and "
@@ -315,7 +315,7 @@ def render_table_panel(
     if quantitative:
         header = ["Level", "Area cm2", "BMC g", "BMD g/cm2", "T-score", "Z-score", ""]
         keys = (("area_cm2", 2), ("bmc_g", 2), ("bmd_g_cm2", 3), ("t_score", 1), ("z_score", 1))
-    else:  # display input: geometry only (DESIGN.md Contract 1)
+    else:  # display input: geometry only (docs/architecture.md, Contract 1)
         header = ["Level", "Area cm2", "Height mm", "Width mm", "Index", "", ""]
         keys = (("area_cm2", 2), ("height_mm", 1), ("width_mm", 1), ("density_index", 3), ("", 0))
     panel.row(header, columns, size=15, fill=dark_grey)

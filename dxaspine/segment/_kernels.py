@@ -1,4 +1,4 @@
-"""numba kernels of the segmentation stage (DESIGN.md, Kernels).
+"""numba kernels of the segmentation stage (docs/architecture.md, Kernels).
 
 Each ``@jit`` function works on arrays and scalars only; the public wrappers in
 :mod:`dxaspine.segment.kernels` validate dtype, shape and contiguity before calling them, and

@@ -20,7 +20,7 @@ from scipy import ndimage
 from dxaspine.segment.bone_mask import WorkImage
 from dxaspine.segment.kernels import track_path
 
-# DOMAIN.md §4: transverse body width 40-50 mm -> matched-filter half-width 22 mm.
+# docs/domain.md §4: transverse body width 40-50 mm -> matched-filter half-width 22 mm.
 BODY_HALF_WIDTH_MM = 22.0
 # Flanks beside the body that should be soft tissue, mm.
 FLANK_MM = 12.0
@@ -32,7 +32,7 @@ MAX_SLOPE = 0.8
 STEP_PENALTY_PER_MM = 0.05
 # Body rows for the edge refinement: the body core is at least half the contrast.
 BODY_CORE_MIN = 0.5
-# Edge widths accepted as a vertebral body, mm (DOMAIN.md §4: 40-50 mm, with wide margins for
+# Edge widths accepted as a vertebral body, mm (docs/domain.md §4: 40-50 mm, with wide margins for
 # small and large patients and body_scale).
 BODY_WIDTH_RANGE_MM = (22.0, 75.0)
 # Smoothing of the refined axis along the spine, mm: shorter than a scoliotic curve, longer

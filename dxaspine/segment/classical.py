@@ -1,6 +1,6 @@
 """The default classical segmenter: bone mask -> axis -> box -> discs -> labels.
 
-``segment_spine(density_map, scan) -> Segmentation`` is a segmenter in the DESIGN.md sense
+``segment_spine(density_map, scan) -> Segmentation`` is a segmenter in the docs/architecture.md sense
 (any callable ``(DensityMap, Scan) -> Segmentation``).  Coordinates in the result are those of
 the loaded (head-up) image.  Its ``qc_flags`` are about the labelling (cues that disagree,
 clipped ribs, transitional anatomy); the image evidence (lesions, metal, rotation, positioning)

@@ -3,7 +3,7 @@
 On the work image, straightened along the spine axis, the mean density of the *lateral* body
 columns (left and right of the midline, where no spinous process or facet overlaps the disc)
 drops at each disc.  Minima of that profile are kept when they fit the anatomical priors of
-DOMAIN.md §4 (vertebra + disc period ~37 mm, discs 8-12 mm), missed ones are filled in, and
+docs/domain.md §4 (vertebra + disc period ~37 mm, discs 8-12 mm), missed ones are filled in, and
 each disc is then fitted locally: in every lateral column the disc centre is the midpoint of
 the two endplate edges (half-contrast crossings), and a robust straight line through those
 centres gives the disc's position and tilt.
@@ -20,7 +20,7 @@ from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
 from dxaspine.segment.kernels import disc_centres
 
-# DOMAIN.md §4: vertebra + disc period ~37 mm on iDXA; bodies 20-30 mm and discs 8-12 mm give
+# docs/domain.md §4: vertebra + disc period ~37 mm on iDXA; bodies 20-30 mm and discs 8-12 mm give
 # 28-42 mm.  Accept 20-55 mm to allow small/large patients and fractured levels.
 PERIOD_RANGE_MM = (20.0, 55.0)
 # Minima closer than this are one disc (a disc is <= 12 mm; half a body is >= 10 mm).
@@ -157,7 +157,7 @@ def _regularise(minima, profile, mm_r) -> list[tuple[float, float, bool]]:
     depths = [d for _, d in minima]
     spacing = np.diff(rows) * mm_r
     ok = (spacing >= PERIOD_RANGE_MM[0]) & (spacing <= PERIOD_RANGE_MM[1])
-    period_mm = float(np.median(spacing[ok])) if ok.any() else 37.0  # DOMAIN.md §4
+    period_mm = float(np.median(spacing[ok])) if ok.any() else 37.0  # docs/domain.md §4
     out = [(rows[0], depths[0], True)]
     for r, d in zip(rows[1:], depths[1:], strict=True):
         prev_r, prev_d, _ = out[-1]

@@ -1,7 +1,7 @@
 """Anatomical landmarks for labelling: iliac crests, the lowest ribs, transverse processes.
 
 All work on the ~1 mm work image, relative to the spine axis and the analysis half-width
-(DOMAIN.md §4: the iliac crests lie at the L4/L5 disc; the lowest rib-bearing vertebra is
+(docs/domain.md §4: the iliac crests lie at the L4/L5 disc; the lowest rib-bearing vertebra is
 T12; L3 has the longest transverse processes).
 """
 
@@ -29,7 +29,7 @@ RIB_MIN_LENGTH_MM = 15.0
 # across most of the 60 mm zone; a transverse process ends within ~15 mm of the zone).
 ILIUM_MIN_COLUMNS = 0.5
 # Lateral bone is scanned this far beyond the body edge (mm; the longest processes, L3's,
-# end ~27 mm beyond it, DOMAIN.md §4) and its area counted over LATERAL_AREA_MM.
+# end ~27 mm beyond it, docs/domain.md §4) and its area counted over LATERAL_AREA_MM.
 LATERAL_REACH_MAX_MM = 45.0
 LATERAL_AREA_MM = 30.0
 # A rib clipped by the top of the field: its attachment is extrapolated medially from the
@@ -47,7 +47,7 @@ LUMBAR_RIB_AREA_RATIO = 1.09
 # vertebra (body/transverse process) and runs inferolaterally, so the lower edge of the bone
 # beside the body falls with lateral distance.  The band is traced from BAND_START_MM beyond
 # the body edge (clear of the body's endplate corners) out to BAND_END_MM (past the longest
-# L1 process, DOMAIN.md §4, and the medial part of a rib stub, well short of the T12 ribs'
+# L1 process, docs/domain.md §4, and the medial part of a rib stub, well short of the T12 ribs'
 # course through L1's rows) and must span BAND_MIN_LENGTH_MM.
 BAND_START_MM = 4.0
 BAND_END_MM = 22.0
@@ -356,7 +356,7 @@ def lumbar_rib_suspected(labels, area_mm2_per_mm, band_fall=None):
     Two cues, either suffices:
 
     - area: clearly more bone beside L1 than beside L2 (LUMBAR_RIB_AREA_RATIO).  Normal L1
-      transverse processes are shorter than L2's (DOMAIN.md §4: L3 longest, lengths growing
+      transverse processes are shorter than L2's (docs/domain.md §4: L3 longest, lengths growing
       from L1); a rib stub on L1 adds a second bar of bone beside the body;
     - shape: on either side, the lower edge of the band beside L1 falls laterally like a rib
       (``band_fall`` from :func:`lateral_band_fall`, at least RIB_FALL_MIN); a transverse

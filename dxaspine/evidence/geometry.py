@@ -88,7 +88,7 @@ def spine_geometry(density_map: DensityMap, segmentation: Segmentation) -> Spine
     half_width_mm = float(np.median(half_widths)) if half_widths else float("nan")
     exclude = dense
     if dense.any():
-        iterations = max(1, int(round(_DENSE_MARGIN_MM / work.spacing_mm[0])))
+        iterations = max(1, int(round(_DENSE_MARGIN_MM / work.pixel_spacing_mm[0])))
         exclude = ndimage.binary_dilation(dense, iterations=iterations)
     smoothed = row_smoothed(work)
     placed = []

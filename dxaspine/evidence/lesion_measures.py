@@ -66,8 +66,8 @@ def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, 
     half-way from the disc to the mid-body level.  An endplate whose profile leaves the
     scan field (a level cut by the field edge) or never rises gives NaN.
     """
-    mm_r = spacing_mm[0]
-    height_mm = (lower.row - upper.row) * mm_r
+    spacing_r = spacing_mm[0]
+    height_mm = (lower.row - upper.row) * spacing_r
     if not np.isfinite(half_px) or height_mm < 12.0:  # too short for two bands and a middle
         return float("nan"), float("nan")
     mid_row = 0.5 * (upper.row + lower.row)
@@ -77,7 +77,7 @@ def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, 
     inside = field.astype(float)
     ratios = []
     for disc, sign in ((upper, 1.0), (lower, -1.0)):
-        offsets = sign * t_mm / mm_r
+        offsets = sign * t_mm / spacing_r
         if _sample(inside, disc, cols, offsets, order=0).mean() < 0.99:
             ratios.append(float("nan"))
             continue
@@ -100,9 +100,9 @@ def facet_density(values, spacing_mm, disc, half_px) -> float:
     """
     if not np.isfinite(half_px):
         return float("nan")
-    mm_r = spacing_mm[0]
+    spacing_r = spacing_mm[0]
     t_mm = np.arange(-DISC_SEARCH_MM, DISC_SEARCH_MM + 1e-9, _STEP_MM)
-    offsets = t_mm / mm_r
+    offsets = t_mm / spacing_r
     floor = np.zeros(t_mm.size)
     facets = []
     for side in (-1.0, 1.0):

@@ -63,7 +63,7 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
         )
         for i in range(len(labels))
     ]
-    pixel_mm2 = work.spacing_mm[0] * work.spacing_mm[1]
+    pixel_mm2 = work.pixel_spacing_mm[0] * work.pixel_spacing_mm[1]
     has_metal = np.array([s["metal_px"] * pixel_mm2 >= METAL_MIN_AREA_MM2 for s in stats])
     # a level under metal gives no bone evidence, neither for itself nor as a reference
     heights = np.array(
@@ -83,7 +83,7 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
             (np.nan, np.nan)
             if has_metal[i]
             else endplate_band_ratios(
-                values, work.field, work.spacing_mm, axis.columns, discs[i], discs[i + 1],
+                values, work.field, work.pixel_spacing_mm, axis.columns, discs[i], discs[i + 1],
                 s["half_px"],
             )
             for i, s in enumerate(stats)
@@ -92,7 +92,9 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
     # disc k is read with the half-width of the level below it (the last with the one above)
     facets = np.array(
         [
-            facet_density(values, work.spacing_mm, d, stats[min(k, len(stats) - 1)]["half_px"])
+            facet_density(
+                values, work.pixel_spacing_mm, d, stats[min(k, len(stats) - 1)]["half_px"]
+            )
             for k, d in enumerate(discs)
         ]
     )
@@ -184,11 +186,11 @@ def _level_stats(work, axis, upper, lower, metal_work, skip_upper_endplate=False
     """
     values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
     rows, cols = values.shape
-    mm_r, mm_c = work.spacing_mm
-    top = upper.row + 0.5 * np.nan_to_num(upper.thickness_mm, nan=9.0) / mm_r
-    bottom = lower.row - 0.5 * np.nan_to_num(lower.thickness_mm, nan=9.0) / mm_r
+    spacing_r, spacing_c = work.pixel_spacing_mm
+    top = upper.row + 0.5 * np.nan_to_num(upper.thickness_mm, nan=9.0) / spacing_r
+    bottom = lower.row - 0.5 * np.nan_to_num(lower.thickness_mm, nan=9.0) / spacing_r
     out = {
-        "height_mm": (bottom - top) * mm_r,
+        "height_mm": (bottom - top) * spacing_r,
         "core": np.nan,
         "half_px": np.nan,
         "widening_mm": 0.0,
@@ -202,13 +204,13 @@ def _level_stats(work, axis, upper, lower, metal_work, skip_upper_endplate=False
     half_mm = np.nanmedian(widths) / 2 if np.isfinite(widths).any() else np.nan
     if not np.isfinite(half_mm):
         return out
-    half_px = half_mm / mm_c
+    half_px = half_mm / spacing_c
     out["half_px"] = half_px
     # metal inside the box span of this level
     cc = np.arange(cols)[None, :]
-    in_box = np.abs(cc - col[:, None]) <= half_px + 7.0 / mm_c
+    in_box = np.abs(cc - col[:, None]) <= half_px + 7.0 / spacing_c
     out["metal_px"] = int((metal_work[r] & in_box).sum())
-    body_rows = r[(r >= top + 2 / mm_r) & (r <= bottom - 2 / mm_r)]
+    body_rows = r[(r >= top + 2 / spacing_r) & (r <= bottom - 2 / spacing_r)]
     if body_rows.size < 3:
         return out
     # core: central half of the body, all body rows
@@ -218,10 +220,10 @@ def _level_stats(work, axis, upper, lower, metal_work, skip_upper_endplate=False
     # endplate widening: bone extent per side in rows around each endplate vs mid-body
     widen = 0.0
     for edge in (bottom,) if skip_upper_endplate else (top, bottom):
-        sel = r[(r >= edge - 3 / mm_r) & (r <= edge + 3 / mm_r)]
+        sel = r[(r >= edge - 3 / spacing_r) & (r <= edge + 3 / spacing_r)]
         for side in (-1, 1):
             extent = _extent_px(values, sel, axis.columns[sel], side, half_px)
-            widen = max(widen, (extent - half_px) * mm_c)
+            widen = max(widen, (extent - half_px) * spacing_c)
     out["widening_mm"] = widen
     return out
 

@@ -40,7 +40,7 @@ def positioning_flags(geometry: SpineGeometry) -> list[QcFlag]:
         geometry.half_width_mm,
     )
     flags: list[QcFlag] = []
-    mm_r, mm_c = work.spacing_mm
+    spacing_r, spacing_c = work.pixel_spacing_mm
     rows = np.arange(int(np.ceil(discs[0].row)), int(np.floor(discs[-1].row)) + 1)
     rows = rows[(rows >= 0) & (rows < axis.columns.size)]
     if rows.size < 2:
@@ -48,9 +48,9 @@ def positioning_flags(geometry: SpineGeometry) -> list[QcFlag]:
     cols = axis.columns[rows]
     field_cols = np.flatnonzero(work.field.any(axis=0))
     centre = 0.5 * (field_cols[0] + field_cols[-1])
-    offset_mm = (float(np.mean(cols)) - centre) * mm_c
+    offset_mm = (float(np.mean(cols)) - centre) * spacing_c
     margin_mm = min(float(np.min(cols)) - field_cols[0], field_cols[-1] - float(np.max(cols)))
-    margin_mm = margin_mm * mm_c - half_width_mm
+    margin_mm = margin_mm * spacing_c - half_width_mm
     if abs(offset_mm) > OFF_CENTRE_MM or margin_mm < MIN_SOFT_TISSUE_MARGIN_MM:
         flags.append(
             QcFlag(
@@ -63,7 +63,7 @@ def positioning_flags(geometry: SpineGeometry) -> list[QcFlag]:
                 },
             )
         )
-    slope = np.polyfit(rows * mm_r, cols * mm_c, 1)[0]
+    slope = np.polyfit(rows * spacing_r, cols * spacing_c, 1)[0]
     tilt = math.degrees(math.atan(slope))
     if abs(tilt) > TILT_DEG:
         flags.append(
@@ -74,7 +74,7 @@ def positioning_flags(geometry: SpineGeometry) -> list[QcFlag]:
             )
         )
     weak = axis.response[rows] < AXIS_MIN_RESPONSE
-    run = _longest_run(weak) * mm_r
+    run = _longest_run(weak) * spacing_r
     if run > AXIS_LOST_MM:
         flags.append(
             QcFlag(

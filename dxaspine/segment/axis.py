@@ -56,8 +56,8 @@ def body_filter_response(work: WorkImage) -> np.ndarray:
     values = np.where(work.field, work.values, 0.0)
     values = np.nan_to_num(values, nan=0.0)
     rows, cols = values.shape
-    half = max(1, int(round(BODY_HALF_WIDTH_MM / work.spacing_mm[1])))
-    flank = max(1, int(round(FLANK_MM / work.spacing_mm[1])))
+    half = max(1, int(round(BODY_HALF_WIDTH_MM / work.pixel_spacing_mm[1])))
+    flank = max(1, int(round(FLANK_MM / work.pixel_spacing_mm[1])))
     pad = half + flank + 1
     padded = np.pad(values, ((0, 0), (pad, pad)), mode="constant")
     csum = np.concatenate([np.zeros((rows, 1)), np.cumsum(padded, axis=1)], axis=1)
@@ -78,10 +78,10 @@ def track_axis(work: WorkImage) -> SpineAxis:
     """Find the spine axis on the work image."""
     rows, cols = work.values.shape
     response = body_filter_response(work)
-    response = ndimage.gaussian_filter1d(response, 3.0 / work.spacing_mm[0], axis=0)
-    ratio = work.spacing_mm[0] / work.spacing_mm[1]
+    response = ndimage.gaussian_filter1d(response, 3.0 / work.pixel_spacing_mm[0], axis=0)
+    ratio = work.pixel_spacing_mm[0] / work.pixel_spacing_mm[1]
     max_step = max(1, int(np.ceil(MAX_SLOPE * ratio)))
-    penalty = STEP_PENALTY_PER_MM * work.spacing_mm[1]
+    penalty = STEP_PENALTY_PER_MM * work.pixel_spacing_mm[1]
     path = track_path(-response, max_step, penalty).astype(float)
     path_response = response[np.arange(rows), path.astype(int)]
     centre, width, core = _edge_midpoints(work, path)
@@ -90,10 +90,10 @@ def track_axis(work: WorkImage) -> SpineAxis:
     if ok.sum() >= 5:
         idx = np.arange(rows)
         # median across ~15 mm first: a single odd row (osteophyte, rib crossing) drops out
-        med = ndimage.median_filter(centre[ok], size=max(3, int(15 / work.spacing_mm[0]) | 1))
+        med = ndimage.median_filter(centre[ok], size=max(3, int(15 / work.pixel_spacing_mm[0]) | 1))
         filled = np.interp(idx, idx[ok], med)
         columns = ndimage.gaussian_filter1d(
-            filled, AXIS_SMOOTHING_MM / work.spacing_mm[0], mode="nearest"
+            filled, AXIS_SMOOTHING_MM / work.pixel_spacing_mm[0], mode="nearest"
         )
     return SpineAxis(
         columns=columns, response=path_response, body_rows=ok, body_width_mm=width, body_core=core
@@ -108,7 +108,7 @@ def measure_along(work: WorkImage, columns: np.ndarray) -> SpineAxis:
     """
     rows, cols = work.values.shape
     response = ndimage.gaussian_filter1d(
-        body_filter_response(work), 3.0 / work.spacing_mm[0], axis=0
+        body_filter_response(work), 3.0 / work.pixel_spacing_mm[0], axis=0
     )
     path = np.clip(np.asarray(columns, dtype=float), 0, cols - 1)
     path_response = response[np.arange(rows), path.astype(int)]
@@ -126,8 +126,8 @@ def _edge_midpoints(work: WorkImage, path: np.ndarray):
     """Midpoint and width of the body's half-contrast edges on each row near ``path``."""
     rows, cols = work.values.shape
     values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
-    reach = int(round(1.6 * BODY_HALF_WIDTH_MM / work.spacing_mm[1]))
-    core_half = max(1, int(round(5.0 / work.spacing_mm[1])))
+    reach = int(round(1.6 * BODY_HALF_WIDTH_MM / work.pixel_spacing_mm[1]))
+    core_half = max(1, int(round(5.0 / work.pixel_spacing_mm[1])))
     offsets = np.arange(-reach, reach + 1)
     cols_idx = np.clip(path.astype(int)[:, None] + offsets[None, :], 0, cols - 1)
     profile = values[np.arange(rows)[:, None], cols_idx]
@@ -157,7 +157,7 @@ def _edge_midpoints(work: WorkImage, path: np.ndarray):
 
     left = crossing(i_in_l, i_out_l)
     right = crossing(i_in_r, i_out_r)
-    width_mm = (right - left) * work.spacing_mm[1]
+    width_mm = (right - left) * work.pixel_spacing_mm[1]
     ok = (core > BODY_CORE_MIN) & has_left & has_right
     ok &= (width_mm >= BODY_WIDTH_RANGE_MM[0]) & (width_mm <= BODY_WIDTH_RANGE_MM[1])
     centre = np.where(ok, path + (left + right) / 2 - reach, np.nan)

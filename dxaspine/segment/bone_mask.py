@@ -46,7 +46,7 @@ class WorkImage:
 
     values: np.ndarray  # float (rows, cols), NaN outside the field
     field: np.ndarray  # bool (rows, cols)
-    spacing_mm: tuple[float, float]  # (row, column) of the work grid
+    pixel_spacing_mm: tuple[float, float]  # (row, column) of the work grid, mm
     factors: tuple[int, int]  # block sizes (row, column) in full-resolution pixels
     background: float  # full-resolution value mapped to 0
     scale: float  # full-resolution value range mapped to 1
@@ -89,7 +89,7 @@ def make_work_image(density_map: DensityMap) -> WorkImage:
     return WorkImage(
         values=normalised,
         field=inside,
-        spacing_mm=(spacing_r * factor_r, spacing_c * factor_c),
+        pixel_spacing_mm=(spacing_r * factor_r, spacing_c * factor_c),
         factors=(factor_r, factor_c),
         background=background,
         scale=scale,
@@ -117,7 +117,7 @@ def refine_contrast(work: WorkImage, body_core_value: float) -> WorkImage:
     return WorkImage(
         values=np.minimum(work.values / body_core_value, WORK_VALUE_CAP),
         field=work.field,
-        spacing_mm=work.spacing_mm,
+        pixel_spacing_mm=work.pixel_spacing_mm,
         factors=work.factors,
         background=work.background,
         scale=work.scale * body_core_value,

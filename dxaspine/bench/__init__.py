@@ -1,0 +1,1 @@
+"""Segmentation benchmark: suites with ground truth, metrics, reports, comparisons."""

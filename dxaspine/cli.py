@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "batch": "dxaspine.commands.batch",
     "phantom": "dxaspine.commands.phantom",
     "warmup": "dxaspine.commands.warmup",
+    "bench": "dxaspine.commands.bench",
 }
 
 

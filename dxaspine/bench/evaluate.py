@@ -180,9 +180,15 @@ def score_case(
                 who_category_agrees=who == truth_answer.who_category,
             )
 
+    # predicted levels against the truth under them, then the complete L1-L4 truth levels no
+    # predicted level lies over (predicted None: the confusion table's "not found" column)
+    seen = {lv.truth for lv in outcome.levels}
     row["levels_json"] = json.dumps([
         {"predicted": lv.predicted, "truth": lv.truth, "confidence": lv.confidence,
          "warned": lv.warned} for lv in outcome.levels
+    ] + [
+        {"predicted": None, "truth": n, "confidence": None, "warned": None}
+        for n in truth.complete_clinical if n not in seen
     ])  # fmt: skip
     errors_by_name = {e.name: e for e in errors}
     row["lines_json"] = json.dumps([

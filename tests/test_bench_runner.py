@@ -102,7 +102,6 @@ def test_oracle_is_the_ceiling(tiny_suite):
             for n in ("L1", "L2", "L3", "L4"):
                 assert row[f"{n}_area_error_percent"] == pytest.approx(0.0, abs=1e-9)
             assert abs(row["L1-L4_bmd_error_percent"]) < 1.0
-            assert row["reported_region_agrees"] and row["who_category_agrees"]
 
 
 def test_naive_is_the_floor(tiny_suite):

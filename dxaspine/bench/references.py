@@ -1,8 +1,8 @@
 """Two reference segmenters that give every benchmark table a ceiling and a floor.
 
 - :func:`oracle_segmenter` returns the **truth** itself as a ``Segmentation``: the truth's
-  lines, its level regions and its bone mask (on the head-up grid of the loaded scan), with
-  confidence 1.  Everything it gets wrong downstream is not segmentation: its BMD error is
+  lines, its level regions and its bone mask for L1-L4 (the levels an analysis reports; on
+  the head-up grid of the loaded scan), with confidence 1.  Everything it gets wrong downstream is not segmentation: its BMD error is
   the physics-only error (decomposition and noise), its flags are the evidence stage's on
   perfect lines.  When the truth has no bone mask (a hand annotation of lines), the oracle
   takes the classical bone mask inside the truth's box; when it has no label image, the box
@@ -78,6 +78,45 @@ def _classical_bone(density_map, lo, hi) -> np.ndarray:
     return bone_mask(density_map, contrast, soft, lo, hi)
 
 
+def _edge_line(region: np.ndarray, top: bool, name: str) -> IntervertebralLine | None:
+    """A horizontal line along the field-edge side of a level region cut by the field edge."""
+    rows = np.nonzero(region.any(axis=1))[0]
+    if rows.size == 0:
+        return None
+    row = float(rows[0] if top else rows[-1])
+    cols = np.nonzero(region[int(row)])[0]
+    return IntervertebralLine((float(cols[0]), row), (float(cols[-1]), row), name)
+
+
+def _clinical_levels(lines, names, head_up_labels, truth):
+    """The L1-L4 levels of the truth, as an analysis reports them (docs/domain.md §1).
+
+    Levels outside L1-L4 are left out (the classical segmenter reports L1-L4 too, so both
+    meet the evidence stage on the same levels).  An L1 or L4 that the field edge cuts (its
+    outer line lies outside the image) is kept, bounded by the edge row of its truth region:
+    the truth gives it BMC and area for the part inside the field, as an analysis does.
+    """
+    keep = [i for i, n in enumerate(names) if n in CLINICAL_LEVELS]
+    if len(keep) < 2:
+        return lines, names
+    lines, names = lines[keep[0] : keep[-1] + 2], names[keep[0] : keep[-1] + 1]
+    for name, top in ((CLINICAL_LEVELS[0], True), (CLINICAL_LEVELS[-1], False)):
+        if name in names or truth.code_of(name) is None:
+            continue
+        neighbour = lines[0] if top else lines[-1]
+        if neighbour.name.split("/")[0 if top else 1] != name:
+            continue  # the level is not next to the annotated ones
+        line = _edge_line(head_up_labels == truth.code_of(name), top,
+                          disc_name(None, name) if top else disc_name(name, None))  # fmt: skip
+        if line is None:
+            continue
+        if top and line.midpoint[1] < neighbour.midpoint[1]:
+            lines, names = [line, *lines], [name, *names]
+        elif not top and line.midpoint[1] > neighbour.midpoint[1]:
+            lines, names = [*lines, line], [*names, name]
+    return lines, names
+
+
 def oracle_segmenter(truth: CaseTruth):
     """A segmenter ``(DensityMap, Scan) -> Segmentation`` that returns ``truth``."""
 
@@ -102,9 +141,9 @@ def oracle_segmenter(truth: CaseTruth):
                     describe(truth.path, f"truth label image {truth.label_image.shape} is not "
                              f"the image's {shape}", "write it on the stored image grid")
                 )  # fmt: skip
-            stored = truth.label_image
+            head_up = _flip(truth.label_image, flips)
+            lines, names = _clinical_levels(lines, names, head_up, truth)
             label_image = np.zeros(shape, dtype=np.int32)
-            head_up = _flip(stored, flips)
             for i, name in enumerate(names):
                 code = truth.code_of(name)
                 if code is not None:

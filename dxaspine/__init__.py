@@ -17,6 +17,7 @@ from dxaspine.errors import (
     ReferenceDataError,
     SegmentationError,
     UnsupportedPixelDataError,
+    VendorResultsError,
 )
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "UnsupportedPixelDataError",
     "MissingSpacingError",
     "CorruptDicomError",
+    "VendorResultsError",
     "SegmentationError",
     "ReferenceDataError",
 ]

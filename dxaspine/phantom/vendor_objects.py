@@ -204,7 +204,7 @@ def ge_xml(case: PhantomCase, numbers: VendorNumbers, variant: str) -> Dataset:
 
 # The spine table header: region, area, BMC, BMD, T, PR, Z, AM (the layout the Hologic
 # parser of §5 reads by column index 3/4/6 for BMD/T/Z; the header text is the phantom's).
-_HOLOGIC_HEADER = ("Region", "Area[cm&sup2;]", "BMC[(g)]", "BMD[g/cm&sup2;]", "T-Score",
+_HOLOGIC_HEADER = ("Region", "Area[cm&sup2;]", "BMC[g]", "BMD[g/cm&sup2;]", "T-Score",
                    "PR (%)", "Z-Score", "AM (%)")  # fmt: skip
 
 

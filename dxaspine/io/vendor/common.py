@@ -8,6 +8,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from pydicom.dataset import Dataset
 
@@ -89,7 +90,7 @@ def parse_trend_date(text: str) -> tuple[dt.date | None, str | None]:
             continue
         note = None
         if fmt == "%m/%d/%Y" and date.day <= 12 and date.day != date.month:
-            note = f"trend date {t!r} read month/day (US order, as the public GE parser does)"
+            note = "trend dates NN/NN/YYYY read month/day (US order, as the public GE parser does)"
         return date, note
     return None, f"trend date {t!r} is not a date format dxaspine knows; kept as text"
 
@@ -159,13 +160,20 @@ class Collector:
         self.items: list[ItemNotUnderstood] = []
         self.notes: list[str] = []
         self.scan_info: list[tuple[str, str]] = []
+        self.exclusions: tuple[str, ...] | None = None  # derived by a reader (Hologic Total)
+        self.reported_region: str | None = None
 
     def note(self, text: str | None) -> None:
         if text and text not in self.notes:
             self.notes.append(text)
 
-    def add_region(self, name_as_read: str, body_part: str | None, spine: bool, **fields):
-        """File a region under levels / regions / unmapped / other_sites; returns it."""
+    def add_region(
+        self, name_as_read: str, body_part: str | None, spine: bool, levels=None, **fields
+    ):
+        """File a region under levels / regions / unmapped / other_sites; returns it.
+
+        ``levels`` overrides the vertebrae the name maps to (Hologic ``Total``).
+        """
         fields.setdefault("source", name_as_read)
         for key in ("bmd_g_cm2", "bmc_g", "area_cm2", "t_score", "z_score"):
             value = fields.get(key)
@@ -173,7 +181,8 @@ class Collector:
                 self.note(value.unit_note)
         for _, value in fields.get("other", ()):
             self.note(value.unit_note)
-        levels = parse_region(name_as_read) if spine else None
+        if levels is None:
+            levels = parse_region(name_as_read) if spine else None
         if not spine:
             region = VendorRegion(
                 name_as_read.strip(), name_as_read, (), body_part=body_part, **fields
@@ -205,9 +214,13 @@ class Collector:
         self.items.append(ItemNotUnderstood(source, value_type, text))
 
     def build(self, header: dict, **extra) -> VendorResults:
+        if self.exclusions is not None:
+            excluded = set(self.exclusions)
+            self.levels = [replace(lv, excluded=lv.name in excluded) for lv in self.levels]
         levels = sort_regions(self.levels)
         stated = any(lv.excluded is not None for lv in levels)
         extra.setdefault("exclusions_stated", stated)
+        extra.setdefault("reported_region", self.reported_region)
         return VendorResults(
             kind=self.kind,
             path=None if self.source in (None, "") else str(self.source),

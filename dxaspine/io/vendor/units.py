@@ -194,10 +194,12 @@ def convert(
     if lo <= value <= hi:
         # Scores, percentages and ages are printed without units by every format seen.
         dimensional = quantity in ("bmd", "bmd_change", "bmc", "area", "length")
-        note = f"no unit at {where}: {canonical} assumed" if dimensional else None
+        note = f"no unit stated; {canonical} assumed from the magnitude" if dimensional else None
         return UnitReading(value, canonical, note)
     if quantity == "bmd" and _MG_CM2_RANGE[0] <= value <= _MG_CM2_RANGE[1]:
-        return UnitReading(value * 1e-3, canonical, f"no unit at {where}: mg/cm2 assumed")
+        return UnitReading(
+            value * 1e-3, canonical, "no unit stated; mg/cm2 assumed from the magnitude"
+        )
     raise VendorResultsError(
         describe(
             source,

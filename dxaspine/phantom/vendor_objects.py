@@ -208,6 +208,16 @@ _HOLOGIC_HEADER = ("Region", "Area[cm&sup2;]", "BMC[g]", "BMD[g/cm&sup2;]", "T-S
                    "PR (%)", "Z-Score", "AM (%)")  # fmt: skip
 
 
+_HOLOGIC_COMPOSITE_HEADER = (
+    "Region",
+    "Area[cm&sup2;]",
+    "BMC[g]",
+    "BMD[g/cm&sup2;]",
+    "T-Score",
+    "Z-Score",
+)
+
+
 def _hologic_rows(numbers: VendorNumbers, table) -> list[list[str]]:
     rows = []
     patient_sex = numbers.sex
@@ -238,6 +248,16 @@ def hologic_text(case: PhantomCase, numbers: VendorNumbers) -> str:
     for r, row in enumerate(_hologic_rows(numbers, load_reference(None)), start=1):
         for c, cell in enumerate(row):
             lines.append(f'ResultsTable1[{r:2d}][{c:2d}] = "{cell}";')
+    # the composite table (DOMAIN.md §1: every set of 2+ levels; its layout is the phantom's)
+    if numbers.other_composites:
+        for c, head in enumerate(_HOLOGIC_COMPOSITE_HEADER):
+            lines.append(f'ResultsTable2[ 0][{c:2d}] = "{head}";')
+        for r, lv in enumerate(numbers.other_composites, start=1):
+            row = [lv.label, fmt(lv.area_cm2, 2), fmt(lv.bmc_g, 2), fmt(lv.bmd_g_cm2, 3),
+                   "" if lv.t_score is None else fmt(lv.t_score, 1),
+                   "" if lv.z_score is None else fmt(lv.z_score, 1)]  # fmt: skip
+            for c, cell in enumerate(row):
+                lines.append(f'ResultsTable2[{r:2d}][{c:2d}] = "{cell}";')
     script = "\n".join(lines)
     return (f"<HologicResults><ScanID>{escape(case.name)}</ScanID><k>1.0</k>"
             f"<JavaScriptFile><![CDATA[\n{script}\n]]></JavaScriptFile></HologicResults>")  # fmt: skip
@@ -315,6 +335,8 @@ def _make_deterministic(ds: Dataset, case: PhantomCase) -> None:
                 elem.value = date
             elif elem.keyword in ("ContentTime", "InstanceCreationTime"):
                 elem.value = "093000"
+            elif elem.keyword == "ContributionDateTime":
+                elem.value = f"{date}093000"
 
     visit(ds)
 

@@ -22,6 +22,7 @@ out of the report, and so are levels the truth does not have.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -112,6 +113,9 @@ class VendorNumbers:
     reported_region: str | None
     excluded: tuple[str, ...] | None
     trend: tuple[dict, ...] = field(default_factory=tuple)
+    # every set of 2+ included levels except the reported one (Hologic's composite table,
+    # DOMAIN.md §1: Hologic prints all 11 of L1-L4)
+    other_composites: tuple[VendorLevel, ...] = ()
 
     def level(self, label: str) -> VendorLevel | None:
         return next((lv for lv in self.levels if lv.label == label), None)
@@ -186,20 +190,24 @@ def vendor_numbers(case: PhantomCase, options: VendorReportOptions | None = None
     sets = [n for n in GE_COMPOSITES if _members(n) <= set(included)]
     if reported and reported not in sets and len(included) > 1:
         sets.insert(0, reported)
-    composites = []
-    for name in sets:
+
+    def printed_composite(name: str) -> VendorLevel:
         members = tuple(m for m in CLINICAL_LEVELS if m in _members(name))
         bmc = sum(by_label[m]["bmc"] for m in members)
         area = sum(by_label[m]["area"] for m in members)
         bmd = bmc / area
         t, z = _scores(table, name, bmd, patient)
         printed = round(bmd + (options.composite_bmd_error_g_cm2 if name == reported else 0.0), 3)
-        composites.append(VendorLevel(name, None, members, round(bmc, 2), round(area, 2),
-                                      printed, t, z))  # fmt: skip
+        return VendorLevel(name, None, members, round(bmc, 2), round(area, 2), printed, t, z)
+
+    composites = [printed_composite(name) for name in sets]
+    every = [region_name(c) for k in range(len(included), 1, -1)
+             for c in itertools.combinations(included, k)]  # fmt: skip
+    others = tuple(printed_composite(n) for n in every if n != reported)
     trend = _trend(composites, reported, patient, options) if options.include_trend else ()
     return VendorNumbers(case.name, patient["sex"], float(patient["age_years"]),
                          int(patient["age_whole_years"]), STUDY_DATE, tuple(levels),
-                         tuple(composites), reported, excluded, trend)  # fmt: skip
+                         tuple(composites), reported, excluded, trend, others)  # fmt: skip
 
 
 def _members(name: str) -> set[str]:

@@ -199,14 +199,19 @@ class Collector:
                 region_name(levels), name_as_read, levels, body_part=body_part, **fields
             )
             target = self.levels if len(levels) == 1 else self.regions
-            if any(r.name == region.name for r in target):
-                raise VendorResultsError(
-                    describe(
-                        self.source,
-                        f"region {region.name} reported twice ({fields['source']})",
-                        "the object contradicts itself; re-export it",
+            twin = next((r for r in target if r.name == region.name), None)
+            if twin is not None:
+                if _numbers(twin) != _numbers(region):
+                    raise VendorResultsError(
+                        describe(
+                            self.source,
+                            f"region {region.name} reported twice with different numbers "
+                            f"({twin.source}; {fields['source']})",
+                            "the object contradicts itself; re-export it",
+                        )
                     )
-                )
+                self.note(f"region {region.name} reported twice with the same numbers; kept once")
+                return twin
             target.append(region)
         return region
 
@@ -218,6 +223,8 @@ class Collector:
             excluded = set(self.exclusions)
             self.levels = [replace(lv, excluded=lv.name in excluded) for lv in self.levels]
         levels = sort_regions(self.levels)
+        if not levels and not self.regions:
+            self.note("no lumbar spine results in this object")
         stated = any(lv.excluded is not None for lv in levels)
         extra.setdefault("exclusions_stated", stated)
         extra.setdefault("reported_region", self.reported_region)
@@ -235,6 +242,11 @@ class Collector:
             **header,
             **extra,
         )
+
+
+def _numbers(region: VendorRegion) -> tuple:
+    keys = ("bmd_g_cm2", "bmc_g", "area_cm2", "t_score", "z_score")
+    return tuple(region.number(k) for k in keys)
 
 
 def first(items: Iterable, default=None):

@@ -148,6 +148,11 @@ def read_region(item: Dataset, path: str, source, out: Collector) -> dict:
             )
             continue
         name = FIELDS.get(k)
+        if vt == "TEXT" and not _is_number(text):
+            # e.g. a T-score the vendor could not compute ("n/a"): absent, and said so
+            out.add_item(where, vt, None)
+            out.note(f"{where}: text that is not a number; ignored")
+            continue
         if name is None:
             if vt == "NUM" or _is_number(text):
                 other.append((c.meaning if c else "?", other_value(text, unit, source, where)))

@@ -188,7 +188,7 @@ def _read_table(name, cells, out: Collector, source, body_part: str | None, wher
             out.note(f"{where_el} {name} row {r} has no region label; skipped")
             continue
         labelled.append((label, _row_fields(rows[r], cols, f"{where_el} {name}[{r}]", source)))
-    spine = any(_single_level(label) for label, _ in labelled)
+    spine = any(parse_region(label) for label, _ in labelled)
     if not spine:
         for label, fields in labelled:
             out.add_region(label, body_part, False, **fields)

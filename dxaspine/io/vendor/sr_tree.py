@@ -4,7 +4,8 @@ Shared by the GE Enhanced SR and TID 1500 readers.  pydicom rather than highdico
 classes: highdicom validates templates on reading and refuses trees that deviate from them,
 while a reader of other vendors' reports must be tolerant and must also say *where* each
 number came from.  The path of an item is the chain of concept meanings from the root with
-the item's position among its siblings, e.g. ``DXA Report/AP Spine[2]/L1[0]/BMD[1]``.
+the item's position among its siblings, e.g. ``DXA Report > AP Spine[2] > L1[0] > BMD[1]``
+(``>`` rather than ``/``: concept meanings such as "[Mass/Area]" contain slashes).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import NamedTuple
 
 from pydicom.dataset import Dataset
 
+SEPARATOR = " > "
+
 __all__ = [
+    "SEPARATOR",
     "Code",
     "NumValue",
     "children",
@@ -96,11 +100,12 @@ def walk(item: Dataset, path: str = "") -> Iterator[tuple[str, Dataset]]:
     """Every descendant with its path, depth first."""
     for i, child in enumerate(children(item)):
         c = concept(child)
-        here = f"{path}/{c.meaning if c else '?'}[{i}]".lstrip("/")
+        here = child_path(path, i, child)
         yield here, child
         yield from walk(child, here)
 
 
 def child_path(path: str, index: int, item: Dataset) -> str:
     c = concept(item)
-    return f"{path}/{c.meaning if c else '?'}[{index}]".lstrip("/")
+    here = f"{c.meaning if c else '?'}[{index}]"
+    return f"{path}{SEPARATOR}{here}" if path else here

@@ -7,8 +7,8 @@ concept); :func:`recognise` returns the kind name (``ge_sr``, ``ge_xml``, ``holo
 - ``tid1500_sr``: an SR whose root concept is DCM 126000 "Imaging Measurement Report" or whose
   ContentTemplateSequence names TID 1500;
 - ``ge_sr``: an SR whose root concept meaning is "DXA Report" (GE enCORE, §3);
-- ``ge_xml``: ImageComments starting with ``<DXA_RESULTS`` or ``<DENSITOMETRY_RESULTS``
-  (after an optional XML declaration; §4);
+- ``ge_xml``: ImageComments that is XML naming a ``DXA_RESULTS`` or ``DENSITOMETRY_RESULTS``
+  element in its first 4096 characters (§4);
 - ``hologic_xml``: (0021,xx01) under private creator ``HOLOGIC``, or (0019,1000), holding text
   that mentions ``ResultsTable`` (§5).
 
@@ -39,7 +39,9 @@ HEADER_TAGS: list[int] = [
     *[0x00210000 | block for block in range(0x10, 0x100)],  # private creators of group 0021
     *[0x00210000 | (block << 8) | 0x01 for block in range(0x10, 0x100)],  # (0021,xx01)
 ]
-_GE_XML = re.compile(r"^\s*(<\?xml[^>]*\?>\s*)?<(DXA_RESULTS|DENSITOMETRY_RESULTS)\b", re.I)
+# XML (it starts with "<") naming a GE root element in its first characters; a DOCTYPE before
+# the root is allowed here so that the reader can refuse it with a clear message.
+_GE_XML = re.compile(r"^\s*<.*?<(DXA_RESULTS|DENSITOMETRY_RESULTS)\b|^\s*<(DXA_RESULTS|DENSITOMETRY_RESULTS)\b", re.I | re.S)
 _PROBE_CHARS = 4096
 
 

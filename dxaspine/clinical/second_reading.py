@@ -102,13 +102,14 @@ def _bmd_flag(lv: VendorRegion) -> Flag | None:
     )
     if abs(bmd.value - ratio) <= tol + 1e-9:
         return None
-    return Flag("vendor_bmd_inconsistent",
-                f"{lv.name}: vendor BMD {bmd.value:.3f} but BMC/area = {ratio:.4f} "
+    composite = lv.kind == "composite"  # its BMC and area are the sums: DOMAIN.md §1 again
+    return Flag("vendor_composite_inconsistent" if composite else "vendor_bmd_inconsistent",
+                f"{lv.name}: vendor BMD {bmd.value:.3f} but its BMC/area = {ratio:.4f} "
                 f"(differs by {bmd.value - ratio:+.4f}, rounding allows {tol:.4f})",
-                level=lv.name if lv.kind == "level" else None,
-                evidence={"bmd_g_cm2": bmd.value, "bmc_over_area_g_cm2": ratio, "tolerance_g_cm2": tol,
-                          "sources": [bmd.source, bmc.source, area.source]},
-                rule=RULE_BMD)  # fmt: skip
+                level=None if composite else lv.name,
+                evidence={"region": lv.name, "bmd_g_cm2": bmd.value, "bmc_over_area_g_cm2": ratio,
+                          "tolerance_g_cm2": tol, "sources": [bmd.source, bmc.source, area.source]},
+                rule=RULE_COMPOSITE if composite else RULE_BMD)  # fmt: skip
 
 
 def _composite_flags(vendor: VendorResults) -> tuple[list[Flag], list[str]]:
@@ -152,8 +153,11 @@ def _composite_flags(vendor: VendorResults) -> tuple[list[Flag], list[str]]:
 
 def consistency_flags(vendor: VendorResults) -> tuple[list[Flag], list[str]]:
     """BMD ≠ BMC/area and composites ≠ ΣBMC/ΣArea (within print rounding); flags and notes."""
-    flags = [f for f in (_bmd_flag(r) for r in (*vendor.levels, *vendor.regions)) if f]
     more, notes = _composite_flags(vendor)
+    checked = {f.evidence["region"] for f in more}
+    # a composite's own BMD/BMC/area test is the composite check's; levels are tested here
+    own = [r for r in (*vendor.levels, *vendor.regions) if r.name not in checked]
+    flags = [f for f in (_bmd_flag(r) for r in own) if f]
     return flags + more, notes
 
 

@@ -222,13 +222,14 @@ def _hologic_rows(numbers: VendorNumbers, table) -> list[list[str]]:
     rows = []
     patient_sex = numbers.sex
     total = next((c for c in numbers.composites if c.label == numbers.reported_region), None)
-    printed = list(numbers.levels) + ([total] if total is not None else [])
-    for lv in printed:
+    if total is None:  # one vertebra left (a deliberately wrong report): Total is that level
+        total = numbers.level(numbers.reported_region) if numbers.reported_region else None
+    printed = [(lv.label, lv) for lv in numbers.levels] + ([("Total", total)] if total else [])
+    for label, lv in printed:
         t_row, _ = table.t_reference(lv.label, patient_sex)
         z_row, _ = table.z_reference(lv.label, patient_sex, numbers.age_years, None)
         pr = "" if t_row is None else str(round(100 * lv.bmd_g_cm2 / t_row.mean_g_cm2))
         am = "" if z_row is None else str(round(100 * lv.bmd_g_cm2 / z_row.mean_g_cm2))
-        label = "Total" if lv is total else lv.label
         rows.append([label, fmt(lv.area_cm2, 2), fmt(lv.bmc_g, 2), fmt(lv.bmd_g_cm2, 3),
                      "" if lv.t_score is None else fmt(lv.t_score, 1), pr,
                      "" if lv.z_score is None else fmt(lv.z_score, 1), am])  # fmt: skip

@@ -68,7 +68,7 @@ def test_printed_numbers_are_the_truth_as_a_vendor_prints_it(written):
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_every_number_reads_back_with_unit_and_source(written, variant):
-    for case, numbers, paths in written.values():
+    for _case, numbers, paths in written.values():
         ds = pydicom.dcmread(paths[variant])
         r = read_vendor_results(paths[variant])
         assert r.kind == VARIANTS[variant][0]

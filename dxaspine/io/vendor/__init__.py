@@ -7,6 +7,7 @@ docs/vendor_results.md.
 
 from dxaspine.io.vendor.detect import HEADER_TAGS, recognise, recognise_with_reason
 from dxaspine.io.vendor.reader import read_vendor_results
+from dxaspine.io.vendor.record import flat_columns, trend_rows, vendor_block
 from dxaspine.io.vendor.results import (
     KINDS,
     ItemNotUnderstood,
@@ -15,16 +16,22 @@ from dxaspine.io.vendor.results import (
     VendorResults,
     VendorValue,
 )
+from dxaspine.io.vendor.study import StudyFiles, group_by_study
 
 __all__ = [
     "HEADER_TAGS",
     "KINDS",
     "ItemNotUnderstood",
+    "StudyFiles",
     "TrendPoint",
     "VendorRegion",
     "VendorResults",
     "VendorValue",
+    "flat_columns",
+    "group_by_study",
     "read_vendor_results",
     "recognise",
     "recognise_with_reason",
+    "trend_rows",
+    "vendor_block",
 ]

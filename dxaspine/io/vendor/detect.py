@@ -41,7 +41,10 @@ HEADER_TAGS: list[int] = [
 ]
 # XML (it starts with "<") naming a GE root element in its first characters; a DOCTYPE before
 # the root is allowed here so that the reader can refuse it with a clear message.
-_GE_XML = re.compile(r"^\s*<.*?<(DXA_RESULTS|DENSITOMETRY_RESULTS)\b|^\s*<(DXA_RESULTS|DENSITOMETRY_RESULTS)\b", re.I | re.S)
+_GE_XML = re.compile(
+    r"^\s*<.*?<(DXA_RESULTS|DENSITOMETRY_RESULTS)\b|^\s*<(DXA_RESULTS|DENSITOMETRY_RESULTS)\b",
+    re.I | re.S,
+)
 _PROBE_CHARS = 4096
 
 

@@ -99,7 +99,6 @@ def code_value(item: Dataset) -> Code | None:
 def walk(item: Dataset, path: str = "") -> Iterator[tuple[str, Dataset]]:
     """Every descendant with its path, depth first."""
     for i, child in enumerate(children(item)):
-        c = concept(child)
         here = child_path(path, i, child)
         yield here, child
         yield from walk(child, here)

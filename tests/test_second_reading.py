@@ -15,7 +15,12 @@ from dxaspine.phantom.vendor_results import VendorReportOptions, write_vendor_re
 from tests._vendor_cases import standard_cases
 
 # DOMAIN.md §1: a Hologic APEX 13.6 report (area cm2, BMC g)
-APEX = {"L1": ("13.26", "11.58"), "L2": ("13.72", "12.94"), "L3": ("14.81", "13.93"), "L4": ("13.97", "13.40")}
+APEX = {
+    "L1": ("13.26", "11.58"),
+    "L2": ("13.72", "12.94"),
+    "L3": ("14.81", "13.93"),
+    "L4": ("13.97", "13.40"),
+}
 
 
 def _v(text: str, unit: str) -> VendorValue:
@@ -66,7 +71,9 @@ def test_composite_not_total_bmc_over_total_area_is_flagged():
     # which prints 0.930 (tolerance 0.0005 + 0.9297 * (0.005 / 51.85 + 0.005 / 55.77))
     flags, _ = second_reading(_apex("0.929"))
     assert codes(flags) == ["vendor_composite_inconsistent"]
-    assert flags[0].evidence["tolerance_g_cm2"] == pytest.approx(0.0005 + (51.85 / 55.77) * (0.005 / 51.85 + 0.005 / 55.77))
+    assert flags[0].evidence["tolerance_g_cm2"] == pytest.approx(
+        0.0005 + (51.85 / 55.77) * (0.005 / 51.85 + 0.005 / 55.77)
+    )
 
 
 def test_level_bmd_not_bmc_over_area_is_flagged():
@@ -76,8 +83,12 @@ def test_level_bmd_not_bmc_over_area_is_flagged():
 
 @pytest.mark.parametrize(
     "excluded, expected",
-    [((), []), (("L4",), []), (("L1", "L4"), []),
-     (("L1", "L2", "L4"), ["vendor_exclusions_break_iscd"])],  # fmt: skip
+    [
+        ((), []),
+        (("L4",), []),
+        (("L1", "L4"), []),
+        (("L1", "L2", "L4"), ["vendor_exclusions_break_iscd"]),
+    ],  # fmt: skip
 )
 def test_vendor_exclusions_against_iscd(excluded, expected):
     # ISCD: at most 2 excluded and at least 2 left (3 excluded breaks both)
@@ -88,13 +99,17 @@ def test_vendor_exclusions_against_iscd(excluded, expected):
 def test_adjacent_t_difference_kept():
     t = {"L1": "-1.5", "L2": "-0.4", "L3": "-0.5", "L4": "-0.3"}  # L1/L2 differ by 1.1 > 1.0
     flags, _ = second_reading(_apex("0.930", t=t, excluded=()))
-    assert [f.evidence["pair"] for f in flags if f.code == "vendor_adjacent_t_kept"] == [["L1", "L2"]]
+    assert [f.evidence["pair"] for f in flags if f.code == "vendor_adjacent_t_kept"] == [
+        ["L1", "L2"]
+    ]
     # the vendor excluded L1: nothing kept breaks the rule
     flags, _ = second_reading(_apex("0.930", t=t, excluded=("L1",)))
     assert not [f for f in flags if f.code == "vendor_adjacent_t_kept"]
     # exactly 1.0 is not more than 1.0
     t["L1"] = "-1.4"
-    assert not [f for f in second_reading(_apex("0.930", t=t))[0] if f.code == "vendor_adjacent_t_kept"]
+    assert not [
+        f for f in second_reading(_apex("0.930", t=t))[0] if f.code == "vendor_adjacent_t_kept"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +119,10 @@ def case():
 
 def _read_all(case, folder, options, variants=None):
     kw = {} if variants is None else {"variants": variants}
-    return {v: read_vendor_results(p) for v, p in write_vendor_results(case, folder, options=options, **kw).items()}
+    return {
+        v: read_vendor_results(p)
+        for v, p in write_vendor_results(case, folder, options=options, **kw).items()
+    }
 
 
 def test_phantom_reports_made_wrong_are_flagged(case, tmp_path):
@@ -118,9 +136,13 @@ def test_phantom_reports_made_wrong_are_flagged(case, tmp_path):
             assert [f.evidence["region"] for f in flags] == ["L1-L4"], variant
         else:  # BMD only: the composite cannot be checked, and the result says so
             assert flags == [] and any("lack BMC or area" in n for n in summary["notes"]), variant
-    level = _read_all(case, tmp_path / "lvl", VendorReportOptions(inconsistent_level="L3"), with_bmc)
+    level = _read_all(
+        case, tmp_path / "lvl", VendorReportOptions(inconsistent_level="L3"), with_bmc
+    )
     for r in level.values():
-        assert [(f.code, f.level) for f in second_reading(r)[0]] == [("vendor_bmd_inconsistent", "L3")]
+        assert [(f.code, f.level) for f in second_reading(r)[0]] == [
+            ("vendor_bmd_inconsistent", "L3")
+        ]
 
 
 def test_phantom_exclusions_breaking_iscd(case, tmp_path):
@@ -128,14 +150,23 @@ def test_phantom_exclusions_breaking_iscd(case, tmp_path):
     for variant, r in three.items():
         flags, _ = second_reading(r)
         iscd = [f for f in flags if f.code == "vendor_exclusions_break_iscd"]
-        assert iscd and "3 vertebrae excluded" in iscd[0].detail and "1 evaluable" in iscd[0].detail, variant
+        assert (
+            iscd and "3 vertebrae excluded" in iscd[0].detail and "1 evaluable" in iscd[0].detail
+        ), variant
 
 
 def test_phantom_raised_level_kept(case, tmp_path):
     # +0.2 g/cm2 at L4 is +1.6 T-score units (SD 0.122, DOMAIN.md §8): L3/L4 differ by > 1.0
-    r = _read_all(case, tmp_path / "raised", VendorReportOptions(raised_level="L4", raised_bmd_g_cm2=0.2), ("ge_sr",))["ge_sr"]
+    r = _read_all(
+        case,
+        tmp_path / "raised",
+        VendorReportOptions(raised_level="L4", raised_bmd_g_cm2=0.2),
+        ("ge_sr",),
+    )["ge_sr"]
     flags, _ = second_reading(r)
-    assert [f.evidence["pair"] for f in flags if f.code == "vendor_adjacent_t_kept"] == [["L3", "L4"]]
+    assert [f.evidence["pair"] for f in flags if f.code == "vendor_adjacent_t_kept"] == [
+        ["L3", "L4"]
+    ]
 
 
 def test_vendor_numbers_feed_assess(case, tmp_path):
@@ -147,10 +178,14 @@ def test_vendor_numbers_feed_assess(case, tmp_path):
     vendor = r.region("L1-L4")
     # the clinical layer forms the composite from the vendor's printed BMC and area: within the
     # printed levels' rounding of the vendor's own composite (same bound as the check above)
-    tol = 0.0005 + vendor.bmd_g_cm2.value * (4 * 0.005 / vendor.bmc_g.value + 4 * 0.005 / vendor.area_cm2.value)
+    tol = 0.0005 + vendor.bmd_g_cm2.value * (
+        4 * 0.005 / vendor.bmc_g.value + 4 * 0.005 / vendor.area_cm2.value
+    )
     assert abs(l1l4.bmd_g_cm2 - vendor.bmd_g_cm2.value) <= tol
     assert assessment.patient["sex"] == case.params.sex
     # vendor exclusions passed on request only
-    excl = _read_all(case, tmp_path / "b", VendorReportOptions(excluded=("L4",)), ("ge_sr",))["ge_sr"]
+    excl = _read_all(case, tmp_path / "b", VendorReportOptions(excluded=("L4",)), ("ge_sr",))[
+        "ge_sr"
+    ]
     assert assess_inputs(excl, use_vendor_exclusions=True)["exclude"] == ("L4",)
     assert "exclude" not in assess_inputs(excl)

@@ -43,7 +43,9 @@ def _with_comments(ds: Dataset, text: str, tmp_path) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("document", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion_laughs", "external_entity"])
+@pytest.mark.parametrize(
+    "document", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion_laughs", "external_entity"]
+)
 def test_ge_xml_entity_attacks_are_refused(ge_xml_ds, tmp_path, document):
     path = _with_comments(ge_xml_ds, document, tmp_path)
     assert recognise(pydicom.dcmread(path)) == "ge_xml"  # recognised from the first bytes only
@@ -54,16 +56,24 @@ def test_ge_xml_entity_attacks_are_refused(ge_xml_ds, tmp_path, document):
     assert "passwd" not in message and "lol" not in message
 
 
-@pytest.mark.parametrize("document", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion_laughs", "external_entity"])
+@pytest.mark.parametrize(
+    "document", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion_laughs", "external_entity"]
+)
 def test_hologic_xml_entity_attacks_are_refused(document):
-    hostile = document.replace("DXA_RESULTS", "HologicResults") + '\nResultsTable1[0][0] = "Region";'
+    hostile = (
+        document.replace("DXA_RESULTS", "HologicResults") + '\nResultsTable1[0][0] = "Region";'
+    )
     with pytest.raises(VendorResultsError, match=r"\(0019,1000\).*refused"):
         read_hologic_text(hostile, {}, "(0019,1000)", "f.dcm")
 
 
 def test_malformed_xml_names_file_element_and_position(ge_xml_ds, tmp_path):
-    path = _with_comments(ge_xml_ds, '<DXA_RESULTS><SCAN type="AP Spine"><ROI region="L1">', tmp_path)
-    with pytest.raises(VendorResultsError, match=r"bad\.dcm: \(0020,4000\): XML is not well formed \(line 1"):
+    path = _with_comments(
+        ge_xml_ds, '<DXA_RESULTS><SCAN type="AP Spine"><ROI region="L1">', tmp_path
+    )
+    with pytest.raises(
+        VendorResultsError, match=r"bad\.dcm: \(0020,4000\): XML is not well formed \(line 1"
+    ):
         read_vendor_results(path)
 
 
@@ -77,7 +87,12 @@ def test_unknown_root_is_an_error(ge_xml_ds):
 
 @pytest.mark.parametrize(
     "bmd, problem",
-    [("0,9.3", "is not a number"), ("1e400", "non-finite"), ("nan", "is not a number"), ("0.93 g", "is not a number")],
+    [
+        ("0,9.3", "is not a number"),
+        ("1e400", "non-finite"),
+        ("nan", "is not a number"),
+        ("0.93 g", "is not a number"),
+    ],
 )
 def test_unparseable_numbers_are_errors(ge_xml_ds, tmp_path, bmd, problem):
     text = ge_xml_ds.ImageComments.split("<BMD>", 1)
@@ -96,7 +111,10 @@ def test_wrong_and_missing_units():
         convert(0.9, "furlong", "bmd", "f", "X")
     # mg/cm2 is converted exactly; a unitless BMD is read by magnitude only where unambiguous
     assert convert(930.0, "mg/cm2", "bmd", "f", "X").value == pytest.approx(0.930, abs=1e-12)
-    assert convert(0.93, None, "bmd", "f", "X").note == "no unit stated; g/cm2 assumed from the magnitude"
+    assert (
+        convert(0.93, None, "bmd", "f", "X").note
+        == "no unit stated; g/cm2 assumed from the magnitude"
+    )
     assert convert(930.0, None, "bmd", "f", "X").value == pytest.approx(0.930, abs=1e-12)
     with pytest.raises(VendorResultsError, match="outside the plausible range"):
         convert(12.0, None, "bmd", "f", "X")  # neither g/cm2 nor mg/cm2
@@ -134,8 +152,16 @@ def test_not_a_results_object(tmp_path):
 def test_unexpected_structure_is_an_error_not_a_crash(tmp_path):
     path = write_vendor_results(standard_cases(1)[0], tmp_path, ("ge_sr",))["ge_sr"]
     ds = pydicom.dcmread(path)
-    del ds.ContentSequence[0].ContentSequence[0].ContentSequence[0].MeasuredValueSequence[0].MeasurementUnitsCodeSequence
-    ds.ContentSequence[0].ContentSequence[0].ContentSequence[0].MeasuredValueSequence[0].NumericValue = "7"
+    del (
+        ds.ContentSequence[0]
+        .ContentSequence[0]
+        .ContentSequence[0]
+        .MeasuredValueSequence[0]
+        .MeasurementUnitsCodeSequence
+    )
+    ds.ContentSequence[0].ContentSequence[0].ContentSequence[0].MeasuredValueSequence[
+        0
+    ].NumericValue = "7"
     # a unitless BMD of 7 is neither g/cm2 nor mg/cm2: an error naming the element
     with pytest.raises(VendorResultsError, match=r"L1\[0\] > BMD\[0\] has no unit"):
         read_vendor_results(ds)

@@ -58,7 +58,9 @@ def test_printed_numbers_are_the_truth_as_a_vendor_prints_it(written):
             assert lv.bmc_g == round(t["bmc_g"], 2) and lv.area_cm2 == round(t["area_cm2"], 2)
             assert lv.bmd_g_cm2 == round(t["bmc_g"] / t["area_cm2"], 3)
             row, _ = table.t_reference(lv.label, sex)
-            assert lv.t_score == round((t["bmc_g"] / t["area_cm2"] - row.mean_g_cm2) / row.sd_g_cm2, 1)
+            assert lv.t_score == round(
+                (t["bmc_g"] / t["area_cm2"] - row.mean_g_cm2) / row.sd_g_cm2, 1
+            )
         for c in numbers.composites:
             bmc = sum(truth[n]["bmc_g"] for n in c.levels)
             area = sum(truth[n]["area_cm2"] for n in c.levels)
@@ -80,7 +82,9 @@ def test_every_number_reads_back_with_unit_and_source(written, variant):
         want_regions = sorted(composites, key=lambda c: (c.levels[0], -len(c.levels), c.label))
         assert [c.name for c in r.regions] == [c.label for c in want_regions]
         bmd_unit, bmc_unit, area_unit = UNITS_AS_READ[variant]
-        for got, want in zip((*r.levels, *r.regions), (*numbers.levels, *want_regions), strict=True):
+        for got, want in zip(
+            (*r.levels, *r.regions), (*numbers.levels, *want_regions), strict=True
+        ):
             assert got.bmd_g_cm2.value == want.bmd_g_cm2
             assert got.bmd_g_cm2.unit == "g/cm2" and got.bmd_g_cm2.unit_as_read == bmd_unit
             assert got.t_score.value == want.t_score
@@ -104,7 +108,9 @@ def _check_source(ds, variant, region):
         assert str(item.MeasuredValueSequence[0].NumericValue.original_string) == v.text_as_read
     elif variant == "ge_xml":
         assert f"ROI[@region='{region.name_as_read}']/BMD" in v.source
-        assert f"<ROI region=\"{region.name_as_read}\"><BMD>{v.text_as_read}</BMD>" in ds.ImageComments
+        assert (
+            f'<ROI region="{region.name_as_read}"><BMD>{v.text_as_read}</BMD>' in ds.ImageComments
+        )
     else:
         where = "(0019,1000)" if variant.endswith("0019") else "(0021,1001)"
         match = re.fullmatch(rf"{re.escape(where)} (ResultsTable\d)\[(\d+)\]\[(\d+)\]", v.source)
@@ -141,20 +147,28 @@ def test_trend_points_read_back_and_are_consistent(written):
             assert point.age_years.value == exam["age_years"] and point.age_years.unit == "a"
             if "change_vs_previous_g_cm2" in exam:
                 assert point.change_vs_previous_g_cm2.value == exam["change_vs_previous_g_cm2"]
-                assert point.pchange_vs_previous_percent.value == exam["pchange_vs_previous_percent"]
+                assert (
+                    point.pchange_vs_previous_percent.value == exam["pchange_vs_previous_percent"]
+                )
                 assert point.change_vs_baseline_g_cm2.value == exam["change_vs_baseline_g_cm2"]
         # the vendor's changes are its own BMDs' differences (printed to 3 decimals: exact)
         for newer, older in zip(ge, ge[1:], strict=False):
             assert math.isclose(newer.change_vs_previous_g_cm2.value,
                                 newer.bmd_g_cm2.value - older.bmd_g_cm2.value, abs_tol=1e-9)  # fmt: skip
         xml = read_vendor_results(paths["ge_xml"]).trend
-        assert [(p.date, p.bmd_g_cm2.value) for p in xml] == [(e["date"], e["bmd_g_cm2"]) for e in numbers.trend]
-        assert all(read_vendor_results(paths[v]).trend == () for v in ("hologic_xml_0019", "tid1500_sr"))
+        assert [(p.date, p.bmd_g_cm2.value) for p in xml] == [
+            (e["date"], e["bmd_g_cm2"]) for e in numbers.trend
+        ]
+        assert all(
+            read_vendor_results(paths[v]).trend == () for v in ("hologic_xml_0019", "tid1500_sr")
+        )
 
 
 def test_without_trend_containers(tmp_path):
     case = standard_cases()[0]
-    paths = write_vendor_results(case, tmp_path, ("ge_sr", "ge_xml"), VendorReportOptions(include_trend=False))
+    paths = write_vendor_results(
+        case, tmp_path, ("ge_sr", "ge_xml"), VendorReportOptions(include_trend=False)
+    )
     for path in paths.values():
         r = read_vendor_results(path)
         assert r.trend == () and len(r.levels) >= 2

@@ -81,7 +81,9 @@ def test_ge_sr_spelling_extra_items_other_sites(fixture_paths):
     spine.ConceptNameCodeSequence[0].CodeMeaning = "ap  spine"  # case and spacing
     l1 = spine.ContentSequence[0]
     l1.ConceptNameCodeSequence[0].CodeMeaning = " l1 "
-    l1.ContentSequence[3] = _num("bmd_tscore", l1.ContentSequence[3].TextValue, "{T-score}")  # NUM, not TEXT
+    l1.ContentSequence[3] = _num(
+        "bmd_tscore", l1.ContentSequence[3].TextValue, "{T-score}"
+    )  # NUM, not TEXT
     l1.ContentSequence.append(_num("BMD_PYA", "88", "%"))  # percent of young adult: kept
     note = _item("TEXT", "Comment")
     note.TextValue = "free text that may identify someone"
@@ -103,7 +105,9 @@ def test_ge_sr_spelling_extra_items_other_sites(fixture_paths):
     assert any(i.source.endswith("Comment[6]") and i.text is None for i in r.items_not_understood)
     assert [u.name_as_read for u in r.unmapped] == ["Upper spine ROI"]
     assert any("Upper spine ROI" in n for n in r.notes)
-    assert [(s.body_part, s.name, s.bmd_g_cm2.value) for s in r.other_sites] == [("Left Femur", "Neck", 0.812)]
+    assert [(s.body_part, s.name, s.bmd_g_cm2.value) for s in r.other_sites] == [
+        ("Left Femur", "Neck", 0.812)
+    ]
 
 
 def test_ge_xml_older_layout():
@@ -120,8 +124,15 @@ def test_ge_xml_older_layout():
     assert recognise(ds) == "ge_xml"
     r = read_vendor_results(ds)
     region = r.region("L1-L4")
-    assert (region.bmd_g_cm2.value, region.t_score.value, region.z_score.value) == (1.014, -1.5, 0.4)
-    assert [(p.date.isoformat(), p.bmd_g_cm2.value) for p in r.trend] == [("2023-03-13", 1.042), ("2026-04-06", 1.014)]
+    assert (region.bmd_g_cm2.value, region.t_score.value, region.z_score.value) == (
+        1.014,
+        -1.5,
+        0.4,
+    )
+    assert [(p.date.isoformat(), p.bmd_g_cm2.value) for p in r.trend] == [
+        ("2023-03-13", 1.042),
+        ("2026-04-06", 1.014),
+    ]
     assert r.trend[1].pchange_vs_previous_percent.value == -2.7
 
 
@@ -130,7 +141,10 @@ def test_hologic_public_style_document_columns_by_header():
     # a whole-body table; here the T-score column comes before BMD to prove columns are
     # found by their header, never by position
     header = ["<b>Region</b>", "Area[cm&sup2;]", "BMC[g]", "T-Score", "BMD[g/cm&sup2;]", "Z-Score"]
-    rows = [["L Arm", "154.28", "147.11", "-0.5", "0.954", "0.3"], ["Trunk", "", "643.62", "", "", ""]]
+    rows = [
+        ["L Arm", "154.28", "147.11", "-0.5", "0.954", "0.3"],
+        ["Trunk", "", "643.62", "", "", ""],
+    ]
     lines = ["<HologicHeader1>", "<JavaScriptFile>", 'Age = "41";', 'PatientName = "DOE^JANE";']
     for c, h in enumerate(header):
         lines.append(f'ResultsTable1[ 0][{c:2d}] = "{h}";')
@@ -144,7 +158,9 @@ def test_hologic_public_style_document_columns_by_header():
     assert arm.area_cm2.unit_as_read == "cm²" and r.other_sites[1].bmd_g_cm2 is None
     assert r.patient_age_years == 41.0
     # a variable that may identify the patient is listed by name, its value not kept
-    assert [(i.source, i.text) for i in r.items_not_understood] == [("(0019,1000) PatientName", None)]
+    assert [(i.source, i.text) for i in r.items_not_understood] == [
+        ("(0019,1000) PatientName", None)
+    ]
     assert r.levels == () and "no lumbar spine results in this object" in r.notes
 
 
@@ -175,3 +191,21 @@ def test_tid1500_by_finding_sites_only(fixture_paths):
     assert [lv.name for lv in r.levels] == [lv.label for lv in numbers.levels]
     assert [c.name for c in r.regions] == [c.label for c in numbers.composites]
     assert not r.exclusions_stated  # a foreign SR without EXCLUDED markers states nothing
+
+
+def test_tid1500_reader_matches_the_codes_dxaspine_writes():
+    # io may not import report (docs/architecture.md): the reader keeps its own copy of the
+    # codes, and this test keeps the two in step
+    from dxaspine.io.vendor import tid1500
+    from dxaspine.report import codes
+
+    assert tid1500.PRIVATE_SCHEME == codes.PRIVATE_SCHEME
+    assert {c.value: name for name, c in codes.VERTEBRA.items()} == tid1500.VERTEBRA_CODES
+    for key, (concept, _) in codes.MEASUREMENT.items():
+        if key in ("bmd_g_cm2", "bmc_g", "area_cm2", "t_score", "z_score"):
+            assert tid1500._BY_CODE[(concept.value, concept.scheme)][0] == key
+    assert (codes.EXCLUDED.value, codes.REPORTED.value, codes.QC_FLAG.value) == (
+        "EXCLUDED",
+        "REPORTED",
+        "QCFLAG",
+    )

@@ -21,7 +21,7 @@ from pydicom.sequence import Sequence
 
 from dxaspine.clinical.reference import load_reference
 from dxaspine.phantom.case import STUDY_DATE, PhantomCase
-from dxaspine.phantom.dicom_writer import _file_meta, base_dataset, uid
+from dxaspine.phantom.dicom_writer import base_dataset, file_meta, uid
 from dxaspine.phantom.params import SCANNERS
 from dxaspine.phantom.vendor_results import VARIANTS, VendorLevel, VendorNumbers
 
@@ -160,7 +160,7 @@ def ge_sr(case: PhantomCase, numbers: VendorNumbers, variant: str) -> Dataset:
     ds.CompletionFlag = "COMPLETE"
     ds.VerificationFlag = "UNVERIFIED"
     ds.ContentSequence = Sequence([spine])
-    _file_meta(ds)
+    file_meta(ds)
     return ds
 
 
@@ -196,7 +196,7 @@ def ge_xml(case: PhantomCase, numbers: VendorNumbers, variant: str) -> Dataset:
             exams.append(f'<EXAM date="{d.month:02d}/{d.day:02d}/{d.year}">{inner}</EXAM>')
         trend = f"<TREND region={quoteattr(numbers.trend[0]['region'])}>{''.join(exams)}</TREND>"
     ds.ImageComments = f'<DXA_RESULTS><SCAN type="AP Spine">{rois}{trend}</SCAN></DXA_RESULTS>'
-    _file_meta(ds)
+    file_meta(ds)
     return ds
 
 
@@ -280,11 +280,11 @@ def hologic_xml(case: PhantomCase, numbers: VendorNumbers, variant: str) -> Data
     ds.Rows, ds.Columns = page.shape[:2]
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.PixelData = page.tobytes()
-    _file_meta(ds)
+    file_meta(ds)
     return ds
 
 
-# ---- dxaspine's own TID 1500 SR (dxaspine/io/dicom_sr.py) ----------------------------------
+# ---- dxaspine's own TID 1500 SR (dxaspine/report/dicom_sr.py) ----------------------------------
 
 
 def _result_for_sr(numbers: VendorNumbers, case: PhantomCase) -> dict:
@@ -307,7 +307,7 @@ def _result_for_sr(numbers: VendorNumbers, case: PhantomCase) -> dict:
 
 
 def tid1500_sr(case: PhantomCase, numbers: VendorNumbers, variant: str) -> Dataset:
-    from dxaspine.io.dicom_sr import build_sr
+    from dxaspine.report.dicom_sr import build_sr
 
     header = base_dataset(case, "display", "1.2.840.10008.5.1.4.1.1.1", "display", ())
     header.Modality, header.Rows, header.Columns = "CR", case.shape[0], case.shape[1]

@@ -51,7 +51,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "ge_xml": ("ge_xml", "GE STR object, DXA_RESULTS XML in ImageComments"),
     "hologic_xml_0019": ("hologic_xml", "Hologic SC page, results XML in (0019,1000)"),
     "hologic_xml_0021": ("hologic_xml", "Hologic SC page, results XML in (0021,xx01) HOLOGIC"),
-    "tid1500_sr": ("tid1500_sr", "dxaspine's own TID 1500 SR written by io/dicom_sr.py"),
+    "tid1500_sr": ("tid1500_sr", "dxaspine's own TID 1500 SR written by report/dicom_sr.py"),
 }
 GE_COMPOSITES = ("L1-L4", "L1-L3", "L2-L4")  # enCORE region containers (DOMAIN.md §6b)
 TREND_INTERVAL_YEARS = 2

@@ -11,7 +11,7 @@ meaning:
 - area: SNOMED CT 42798000 "Area"; BMC: ``99DXASPINE BMC`` or "bone mineral content";
 - other NUMs (height, width …) are kept as other numbers.
 
-dxaspine's SR (:mod:`dxaspine.io.dicom_sr`) adds qualitative evaluations in its private
+dxaspine's SR (:mod:`dxaspine.report.dicom_sr`) adds qualitative evaluations in its private
 scheme ``99DXASPINE``: ``EXCLUDED`` on an excluded level and ``REPORTED`` = yes on the
 reported region.  Because dxaspine writes ``EXCLUDED`` for every excluded level, its SRs state
 exclusions completely; another vendor's SR states them only where it carries the marker.
@@ -40,7 +40,7 @@ from dxaspine.io.vendor.sr_tree import (
 
 __all__ = ["PRIVATE_SCHEME", "VERTEBRA_CODES", "is_tid1500", "read_tid1500"]
 
-PRIVATE_SCHEME = "99DXASPINE"  # dxaspine/io/dicom_sr.py
+PRIVATE_SCHEME = "99DXASPINE"  # dxaspine/report/codes.py
 REPORT = ("126000", "DCM")
 IMAGING_MEASUREMENTS = ("126010", "DCM")
 MEASUREMENT_GROUP = ("125007", "DCM")

@@ -1,7 +1,7 @@
 """Second reading of vendor numbers: consistency, ISCD exclusions, adjacent T, assess input.
 
-Ground truth: a published report (DOMAIN.md §1, Hologic APEX 13.6) worked by hand, the ISCD
-rules (DOMAIN.md §2), and phantom reports made deliberately wrong in known ways.
+Ground truth: a published report (docs/domain.md §1, Hologic APEX 13.6) worked by hand, the ISCD
+rules (docs/domain.md §2), and phantom reports made deliberately wrong in known ways.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dxaspine.io.vendor.results import VendorRegion, VendorResults, VendorValue
 from dxaspine.phantom.vendor_results import VendorReportOptions, write_vendor_results
 from tests._vendor_cases import standard_cases
 
-# DOMAIN.md §1: a Hologic APEX 13.6 report (area cm2, BMC g)
+# docs/domain.md §1: a Hologic APEX 13.6 report (area cm2, BMC g)
 APEX = {
     "L1": ("13.26", "11.58"),
     "L2": ("13.72", "12.94"),
@@ -49,7 +49,7 @@ def codes(flags):
 
 
 def test_published_report_is_consistent():
-    # 51.85 g / 55.77 cm2 = 0.92971 -> printed 0.930 (DOMAIN.md §1)
+    # 51.85 g / 55.77 cm2 = 0.92971 -> printed 0.930 (docs/domain.md §1)
     flags, _ = second_reading(_apex("0.930"))
     assert flags == []
 
@@ -66,7 +66,7 @@ def test_composite_not_total_bmc_over_total_area_is_flagged():
     # propagated: 0.0005 + 0.9299 * (4 * 0.005 / 51.85 + 4 * 0.005 / 55.76) = 0.00119
     expected = 0.0005 + (51.85 / 55.76) * (0.02 / 51.85 + 0.02 / 55.76)
     assert problem["bmd_g_cm2"]["tolerance"] == pytest.approx(expected)
-    # the mean of the level BMDs (0.929, DOMAIN.md §1) is within what the printed *levels*
+    # the mean of the level BMDs (0.929, docs/domain.md §1) is within what the printed *levels*
     # allow, but not its own printed BMC / area: 51.85 / 55.77 lies in [0.92954, 0.92989],
     # which prints 0.930 (tolerance 0.0005 + 0.9297 * (0.005 / 51.85 + 0.005 / 55.77))
     flags, _ = second_reading(_apex("0.929"))
@@ -156,7 +156,7 @@ def test_phantom_exclusions_breaking_iscd(case, tmp_path):
 
 
 def test_phantom_raised_level_kept(case, tmp_path):
-    # +0.2 g/cm2 at L4 is +1.6 T-score units (SD 0.122, DOMAIN.md §8): L3/L4 differ by > 1.0
+    # +0.2 g/cm2 at L4 is +1.6 T-score units (SD 0.122, docs/domain.md §8): L3/L4 differ by > 1.0
     r = _read_all(
         case,
         tmp_path / "raised",

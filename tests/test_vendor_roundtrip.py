@@ -64,7 +64,7 @@ def test_printed_numbers_are_the_truth_as_a_vendor_prints_it(written):
         for c in numbers.composites:
             bmc = sum(truth[n]["bmc_g"] for n in c.levels)
             area = sum(truth[n]["area_cm2"] for n in c.levels)
-            # DOMAIN.md §1: a composite is total BMC over total area
+            # docs/domain.md §1: a composite is total BMC over total area
             assert c.bmd_g_cm2 == round(bmc / area, 3) and c.bmc_g == round(bmc, 2)
 
 

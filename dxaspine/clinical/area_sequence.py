@@ -1,8 +1,8 @@
 """Which of our levels does each vendor level sit on?  Match the two area sequences.
 
 Vertebral areas grow caudally (NHANES area shares L1 0.230, L2 0.242, L3 0.264, L4 0.286;
-DOMAIN.md §3), so a report whose labels are shifted by one level (the vendor's L1 on our T12
-or L2, the classic mislabelling of DOMAIN.md §3) has areas that fit ours one level off.  For
+docs/domain.md §3), so a report whose labels are shifted by one level (the vendor's L1 on our T12
+or L2, the classic mislabelling of docs/domain.md §3) has areas that fit ours one level off.  For
 each offset k in {-1, 0, +1} the log area ratios d_i = ln(A_vendor(L_i) / A_ours(L_i+k)) − b
 are modelled as a common bias term plus independent per-level scatter:
 
@@ -11,7 +11,7 @@ are modelled as a common bias term plus independent per-level scatter:
 with b the calibrated systematic bias between the vendor's bone edge and ours, σ_b what
 remains uncertain about it and σ_e the per-level scatter.  Offsets are compared on the vendor
 levels that have a partner at both offsets (a pairwise likelihood ratio against k = 0), with a
-prior of 13 % for a shifted report (L1 mislabelled in 13 % of women, Peel 1993; DOMAIN.md §3)
+prior of 13 % for a shifted report (L1 mislabelled in 13 % of women, Peel 1993; docs/domain.md §3)
 split evenly between −1 and +1.  The result is the posterior of each offset.
 
 Defaults and where they come from (docs/vendor_results.md §8):
@@ -37,7 +37,7 @@ from dxaspine.levels import next_level, previous_level
 __all__ = ["AreaBias", "AreaMatch", "AreaModel", "estimate_area_bias", "match_offsets"]
 
 OFFSETS = (-1, 0, 1)
-PEEL_1993_MISLABELLED = 0.13  # DOMAIN.md §3
+PEEL_1993_MISLABELLED = 0.13  # docs/domain.md §3
 
 
 @dataclass(frozen=True)

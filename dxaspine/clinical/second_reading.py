@@ -5,17 +5,17 @@ Checks on the vendor's numbers alone (each a :class:`~dxaspine.clinical.flags.Fl
 
 - ``vendor_bmd_inconsistent``: a level's BMD is not its BMC / area within print rounding;
 - ``vendor_composite_inconsistent``: a composite is not ΣBMC / ΣArea of the vendor's own levels
-  (DOMAIN.md §1), or its BMC / area is not the sum, within print rounding;
+  (docs/domain.md §1), or its BMC / area is not the sum, within print rounding;
 - ``vendor_exclusions_break_iscd``: more than two vertebrae excluded, fewer than two left, or a
-  single vertebra reported (ISCD 2019/2023, DOMAIN.md §2);
+  single vertebra reported (ISCD 2019/2023, docs/domain.md §2);
 - ``vendor_adjacent_t_kept``: two adjacent levels the vendor kept differ by more than 1.0
-  T-score (ISCD, DOMAIN.md §2).
+  T-score (ISCD, docs/domain.md §2).
 
 Checks against dxaspine's own measurement of the image (display exports give areas in cm²
 through ExposedArea, so both areas are in cm²):
 
 - ``vendor_labels_shifted``: the vendor's area sequence fits ours shifted by one level better
-  than unshifted (the vendor's L1 on our T12 or L2; DOMAIN.md §3), with the posterior
+  than unshifted (the vendor's L1 on our T12 or L2; docs/domain.md §3), with the posterior
   probability of each offset as evidence (:mod:`dxaspine.clinical.area_sequence`);
 - ``vendor_area_disagrees``: a level whose areas differ by more than ``AreaModel.tolerance``
   once the matched offset and the calibrated bias are applied;
@@ -46,14 +46,14 @@ __all__ = [
     "second_reading",
 ]
 
-RULE_COMPOSITE = "DOMAIN.md 1: a composite is total BMC over total area"
-RULE_BMD = "BMD = BMC / area (DOMAIN.md 1)"
+RULE_COMPOSITE = "docs/domain.md 1: a composite is total BMC over total area"
+RULE_BMD = "BMD = BMC / area (docs/domain.md 1)"
 RULE_EXCLUSION = (
-    "ISCD 2019/2023: at most 2 excluded, at least 2 evaluable, never one vertebra (DOMAIN.md 2)"
+    "ISCD 2019/2023: at most 2 excluded, at least 2 evaluable, never one vertebra (docs/domain.md 2)"
 )
-RULE_T = "ISCD 2019/2023: exclude a vertebra > 1.0 T-score from its neighbour (DOMAIN.md 2)"
+RULE_T = "ISCD 2019/2023: exclude a vertebra > 1.0 T-score from its neighbour (docs/domain.md 2)"
 RULE_AREA = "second reading: vendor area vs dxaspine area (docs/vendor_results.md 8)"
-# Print precision vendors use when the text of a number is not available (DOMAIN.md §1
+# Print precision vendors use when the text of a number is not available (docs/domain.md §1
 # reports: BMD 3 decimals, BMC and area 2).
 _DEFAULT_DECIMALS = {"bmd_g_cm2": 3, "bmc_g": 2, "area_cm2": 2}
 
@@ -102,7 +102,7 @@ def _bmd_flag(lv: VendorRegion) -> Flag | None:
     )
     if abs(bmd.value - ratio) <= tol + 1e-9:
         return None
-    composite = lv.kind == "composite"  # its BMC and area are the sums: DOMAIN.md §1 again
+    composite = lv.kind == "composite"  # its BMC and area are the sums: docs/domain.md §1 again
     return Flag("vendor_composite_inconsistent" if composite else "vendor_bmd_inconsistent",
                 f"{lv.name}: vendor BMD {bmd.value:.3f} but its BMC/area = {ratio:.4f} "
                 f"(differs by {bmd.value - ratio:+.4f}, rounding allows {tol:.4f})",
@@ -162,7 +162,7 @@ def consistency_flags(vendor: VendorResults) -> tuple[list[Flag], list[str]]:
 
 
 def iscd_flags(vendor: VendorResults) -> list[Flag]:
-    """The vendor's exclusions and kept levels against the ISCD rules (DOMAIN.md §2)."""
+    """The vendor's exclusions and kept levels against the ISCD rules (docs/domain.md §2)."""
     flags = []
     present = [lv for lv in vendor.clinical_levels if lv.bmd_g_cm2 is not None]
     excluded = [lv.name for lv in present if lv.excluded]
@@ -228,7 +228,7 @@ def _area_flags(
         flags.append(Flag("vendor_labels_shifted", detail,
                           evidence={**evidence, "confidence": match.posterior[match.best],
                                     "our_label_confidence": low_conf},
-                          rule="DOMAIN.md 3: mislabelling by one level; area sequence match"))  # fmt: skip
+                          rule="docs/domain.md 3: mislabelling by one level; area sequence match"))  # fmt: skip
     if not match.fits:
         flags.append(Flag("vendor_areas_unmatched",
                           f"the vendor's areas fit our levels at no offset (best RMS "

@@ -34,7 +34,7 @@ SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UCUM = {"bmd": ("g/cm2", "UCUM", "g/cm2"), "bmc": ("g", "UCUM", "g"),
          "area": ("cm2", "UCUM", "cm2"), "age": ("a", "UCUM", "year"), "%": ("%", "UCUM", "%")}  # fmt: skip
-# Pre-11.1 enCORE units were not UCUM (DOMAIN.md §6); their real coding is not public.
+# Pre-11.1 enCORE units were not UCUM (docs/domain.md §6); their real coding is not public.
 _NON_UCUM = {"bmd": ("g/cm^2", PHANTOM_SCHEME, "g/cm²"), "bmc": ("grams", PHANTOM_SCHEME, "grams"),
              "area": ("cm^2", PHANTOM_SCHEME, "cm²"), "age": ("years", PHANTOM_SCHEME, "years"),
              "%": ("percent", PHANTOM_SCHEME, "%")}  # fmt: skip
@@ -47,7 +47,7 @@ def fmt(value: float, decimals: int) -> str:
 
 
 def ge_date(date) -> str:
-    """``%d-%b-%Y`` with English month names whatever the locale (DOMAIN.md §6b)."""
+    """``%d-%b-%Y`` with English month names whatever the locale (docs/domain.md §6b)."""
     return f"{date.day:02d}-{_MONTHS[date.month - 1]}-{date.year}"
 
 
@@ -249,7 +249,7 @@ def hologic_text(case: PhantomCase, numbers: VendorNumbers) -> str:
     for r, row in enumerate(_hologic_rows(numbers, load_reference(None)), start=1):
         for c, cell in enumerate(row):
             lines.append(f'ResultsTable1[{r:2d}][{c:2d}] = "{cell}";')
-    # the composite table (DOMAIN.md §1: every set of 2+ levels; its layout is the phantom's)
+    # the composite table (docs/domain.md §1: every set of 2+ levels; its layout is the phantom's)
     if numbers.other_composites:
         for c, head in enumerate(_HOLOGIC_COMPOSITE_HEADER):
             lines.append(f'ResultsTable2[ 0][{c:2d}] = "{head}";')

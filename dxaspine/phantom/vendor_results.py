@@ -2,7 +2,7 @@
 
 ``vendor_numbers(case, options)`` turns a case's truth into a vendor's report: per level
 BMC and area rounded to 2 decimals and BMD = BMC / area to 3, composites as ΣBMC / ΣArea of
-their levels (DOMAIN.md §1), T and Z rounded to 1 decimal from :mod:`dxaspine.clinical`
+their levels (docs/domain.md §1), T and Z rounded to 1 decimal from :mod:`dxaspine.clinical`
 reference tables (so the vendor's scores are consistent with dxaspine's own), and a trend of
 earlier exams.  ``write_vendor_results(case, outdir, variants, options)`` writes the objects
 (:mod:`dxaspine.phantom.vendor_objects`) into the case's study (its StudyInstanceUID and
@@ -15,7 +15,7 @@ rules, and a raised (degenerate-looking) level the vendor kept although it diffe
 neighbour by more than 1.0 T-score.
 
 A vendor can only measure a vertebra the scan shows whole: a level whose truth region is
-clipped by the field edge (the scan runs from about mid-T12 to mid-L5, DOMAIN.md §4) is left
+clipped by the field edge (the scan runs from about mid-T12 to mid-L5, docs/domain.md §4) is left
 out of the report, and so are levels the truth does not have.
 """
 
@@ -53,7 +53,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "hologic_xml_0021": ("hologic_xml", "Hologic SC page, results XML in (0021,xx01) HOLOGIC"),
     "tid1500_sr": ("tid1500_sr", "dxaspine's own TID 1500 SR written by report/dicom_sr.py"),
 }
-GE_COMPOSITES = ("L1-L4", "L1-L3", "L2-L4")  # enCORE region containers (DOMAIN.md §6b)
+GE_COMPOSITES = ("L1-L4", "L1-L3", "L2-L4")  # enCORE region containers (docs/domain.md §6b)
 TREND_INTERVAL_YEARS = 2
 # Prior exams of the trend: BMD higher by this fraction per interval back in time (bone loss
 # of about 0.6 %/year, a modelling choice in the range of untreated postmenopausal loss).
@@ -114,7 +114,7 @@ class VendorNumbers:
     excluded: tuple[str, ...] | None
     trend: tuple[dict, ...] = field(default_factory=tuple)
     # every set of 2+ included levels except the reported one (Hologic's composite table,
-    # DOMAIN.md §1: Hologic prints all 11 of L1-L4)
+    # docs/domain.md §1: Hologic prints all 11 of L1-L4)
     other_composites: tuple[VendorLevel, ...] = ()
 
     def level(self, label: str) -> VendorLevel | None:

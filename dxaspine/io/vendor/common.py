@@ -75,7 +75,7 @@ def make_value(
     )
 
 
-# Trend dates: "%d-%b-%Y" (GE SR, DOMAIN.md §6b / ibh-daai), "%m/%d/%Y" (a second public GE
+# Trend dates: "%d-%b-%Y" (GE SR, docs/domain.md §6b / ibh-daai), "%m/%d/%Y" (a second public GE
 # parser, docs/vendor_results.md §3), DICOM DA and ISO.
 _DATE_FORMATS = ("%d-%b-%Y", "%Y%m%d", "%Y-%m-%d", "%m/%d/%Y")
 

@@ -8,7 +8,7 @@ items are matched by CodeMeaning, case- and spacing-insensitively.
 - region containers in a body part (``L1`` … ``L4``, ``L1-L4``, ``L1-L3``, ``L2-L4``, ``Neck``,
   ``Total``, ``Radius 33%``), each holding ``BMD`` (NUM with units), ``BMD_TSCORE`` and
   ``BMD_ZSCORE`` — as TEXT items holding the number according to the second public parser
-  (NUM is accepted too) — and, from enCORE 10.2, BMC and area (DOMAIN.md §6; their concept
+  (NUM is accepted too) — and, from enCORE 10.2, BMC and area (docs/domain.md §6; their concept
   names are not in any public source: ``BMC``/``Bone Mineral Content`` and ``Area``/
   ``Bone Area`` are accepted);
 - ``Trend <region>`` containers holding one container per exam named by its date

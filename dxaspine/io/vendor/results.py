@@ -166,7 +166,7 @@ class VendorResults:
 
     @property
     def clinical_levels(self) -> tuple[VendorRegion, ...]:
-        """The vendor's L1-L4 levels (the standard site, DOMAIN.md §1)."""
+        """The vendor's L1-L4 levels (the standard site, docs/domain.md §1)."""
         return tuple(lv for lv in self.levels if lv.name in CLINICAL_LEVELS)
 
 

@@ -3,7 +3,7 @@
 DICOM PS3.16 TID 1500: root ``Imaging Measurement Report`` (DCM 126000) with an ``Imaging
 Measurements`` container (DCM 126010) of ``Measurement Group`` containers (DCM 125007).  A
 group names what it measures by its ``Tracking Identifier`` (DCM 112039) and ``Finding Site``
-codes (SNOMED CT vertebrae, DOMAIN.md §6); its NUM items are matched by code first, then by
+codes (SNOMED CT vertebrae, docs/domain.md §6); its NUM items are matched by code first, then by
 meaning:
 
 - BMD: LOINC 24966-4 (DXA lumbar spine BMD) or a meaning containing "bone mineral density";
@@ -54,7 +54,7 @@ VERTEBRA_CODES = {
     "36470004": "L3",
     "11994002": "L4",
     "49668003": "L5",
-}  # fmt: skip  (SNOMED CT; DOMAIN.md §6, as dicom_sr.py writes them)
+}  # fmt: skip  (SNOMED CT; docs/domain.md §6, as dicom_sr.py writes them)
 _BY_CODE = {
     ("24966-4", "LN"): ("bmd_g_cm2", "bmd"),
     ("38267-1", "LN"): ("t_score", "score"),

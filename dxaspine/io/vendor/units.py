@@ -15,12 +15,12 @@ quantity       canonical  accepted (after normalisation, see :func:`normalise_un
 ``length``     ``mm``     mm, cm (× 10)
 =============  =========  ==========================================================
 
-UCUM spellings are those the LOINC DXA observables use (``g/cm2``; DOMAIN.md §6).  The other
+UCUM spellings are those the LOINC DXA observables use (``g/cm2``; docs/domain.md §6).  The other
 spellings are what report tables print (the Hologic table header ``BMD[g/cm&sup2;]`` seen in
 the public hologic-dxa-maps parser; docs/vendor_results.md §5).  A unit of the wrong
 dimension (``g`` for a BMD) or an unknown spelling is an error, never a guess.  A *missing*
 unit is inferred from the value's magnitude only where the two candidates are three orders
-of magnitude apart (g/cm² against mg/cm²: a lumbar BMD is 0.3–2 g/cm², DOMAIN.md §4), and the
+of magnitude apart (g/cm² against mg/cm²: a lumbar BMD is 0.3–2 g/cm², docs/domain.md §4), and the
 inference is recorded with the value (docs/vendor_results.md §2).
 """
 

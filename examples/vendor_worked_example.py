@@ -57,7 +57,7 @@ def table(folder: Path) -> list[dict]:
         vendor = read_vendor_results(files.vendor[0][0])
         image = dxaspine.analyze(files.others[0])
         flags, summary = second_reading(vendor, image.levels)
-        assessment = assess_vendor(vendor, image_flags=image.segmentation.qc_flags)
+        assessment = assess_vendor(vendor, image_flags=image.image_flags)
         ours = {lv.label: lv.area_cm2 for lv in image.levels}
         theirs = {lv.name: lv.area_cm2.value for lv in vendor.levels if lv.area_cm2 is not None}
         name = assessment.reported_region

@@ -209,3 +209,16 @@ def test_tid1500_reader_matches_the_codes_dxaspine_writes():
         "REPORTED",
         "QCFLAG",
     )
+
+
+def test_hologic_unknown_columns_are_kept_not_dropped():
+    text = (
+        'ResultsTable1[0][0] = "Region"; ResultsTable1[0][1] = "%Fat"; ResultsTable1[0][2] = "Note";'
+        'ResultsTable1[1][0] = "Trunk"; ResultsTable1[1][1] = "39.2"; ResultsTable1[1][2] = "see text";'
+    )
+    r = read_hologic_text(text, {}, "(0019,1000)", "f.dcm")
+    ((name, value),) = r.other_sites[0].other
+    assert (name, value.value, value.unit, value.text_as_read) == ("%Fat", 39.2, "", "39.2")
+    assert [(i.source, i.text) for i in r.items_not_understood] == [
+        ("(0019,1000) ResultsTable1[1][2]", None)
+    ]

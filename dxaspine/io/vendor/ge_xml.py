@@ -77,6 +77,11 @@ def _kids(el: ET.Element, tag: str | None = None) -> list[ET.Element]:
     return [c for c in el if tag is None or _tag(c) == tag]
 
 
+def _child_text(el: ET.Element, tag: str) -> str:
+    found = _kids(el, tag)
+    return (found[0].text or "").strip() if found else ""
+
+
 def _path(parent: str, el: ET.Element, key: str | None = None) -> str:
     value = _attr(el, key) if key else None
     return f"{parent}/{_tag(el)}" + (f"[@{key}={value!r}]" if value is not None else "")
@@ -127,14 +132,10 @@ def _trend_point(exam, region, region_as_read, scan_type, date_text, where, sour
         elif tag == "AGE":
             values["age_years"] = _value(el, "age", here, source, out)
         elif tag in ("CHANGE", "BMD_CHANGE"):
-            kind = (_attr(el, "type") or "").upper()
+            # newer: <CHANGE type="..."><BMD>; older: <BMD_CHANGE><TYPE>...</TYPE><VALUE>
+            kind = _attr(el, "type") or _child_text(el, "TYPE")
+            kind = kind.upper()
             inner = _kids(el, "BMD") or _kids(el, "VALUE")
-            if tag == "BMD_CHANGE":
-                kind = (
-                    ((_kids(el, "TYPE") or [None])[0].text or "").strip().upper()
-                    if _kids(el, "TYPE")
-                    else ""
-                )
             if kind in _CHANGES and inner:
                 name, quantity = _CHANGES[kind]
                 values[name] = _value(inner[0], quantity, _path(here, inner[0]), source, out)

@@ -35,6 +35,7 @@ from pydicom.dataset import Dataset
 
 from dxaspine.errors import VendorResultsError, describe
 from dxaspine.io.vendor.common import Collector, header_fields, make_value
+from dxaspine.io.vendor.ge_sr import other_value
 from dxaspine.io.vendor.names import parse_region, region_name
 from dxaspine.io.vendor.results import VendorResults, VendorValue
 from dxaspine.io.vendor.units import known_unit
@@ -103,7 +104,7 @@ def _columns(header: dict[int, str]) -> tuple[int | None, list[_Column]]:
     return label_col, cols
 
 
-def _row_fields(row, cols, where_row, source) -> dict:
+def _row_fields(row, cols, where_row, source, out: Collector) -> dict:
     fields: dict = {"source": where_row}
     other = []
     for col in cols:
@@ -116,10 +117,10 @@ def _row_fields(row, cols, where_row, source) -> dict:
         elif col.quantity is not None:
             other.append((col.header, make_value(cell, col.unit, col.quantity, source, where)))
         else:
-            try:
-                other.append((col.header, make_value(cell, None, "score", source, where)))
+            try:  # an unknown column: the number kept as printed, in its own (unknown) unit
+                other.append((col.header, other_value(cell, col.unit, source, where)))
             except VendorResultsError:
-                continue  # a text cell (e.g. a comment) in an unknown column
+                out.add_item(where, "table cell", None)  # text in an unknown column
     if other:
         fields["other"] = tuple(other)
     return fields
@@ -187,7 +188,7 @@ def _read_table(name, cells, out: Collector, source, body_part: str | None, wher
         if not label:
             out.note(f"{where_el} {name} row {r} has no region label; skipped")
             continue
-        labelled.append((label, _row_fields(rows[r], cols, f"{where_el} {name}[{r}]", source)))
+        labelled.append((label, _row_fields(rows[r], cols, f"{where_el} {name}[{r}]", source, out)))
     spine = any(parse_region(label) for label, _ in labelled)
     if not spine:
         for label, fields in labelled:

@@ -2,21 +2,17 @@
 
 Every number a reader keeps is converted to one canonical unit per quantity:
 
-=============  =========  ==========================================================
-quantity       canonical  accepted (after normalisation, see :func:`normalise_unit`)
-=============  =========  ==========================================================
-``bmd``        ``g/cm2``  g/cm2, mg/cm2 (÷ 1000); UCUM ``g/cm2``; "g/cm²", "gm/cm^2" …
-``bmd_change``  ``g/cm2``  as ``bmd`` (a difference of two BMDs, either sign)
-``bmc``        ``g``      g, mg (÷ 1000), kg (× 1000); "grams", "gm"
-``area``       ``cm2``    cm2, mm2 (÷ 100); "cm²", "sq cm", "cm^2"
-``score``      ``1``      no unit, ``1``, ``{T-score}``, ``{Z-score}``, "SD"
-``percent``    ``%``      %, "percent"
-``age``        ``a``      a, y, yr, years (UCUM ``a`` is the year)
-``length``     ``mm``     mm, cm (× 10)
-=============  =========  ==========================================================
+- ``bmd`` -> ``g/cm2``: g/cm2, mg/cm2 (÷ 1000); "g/cm²", "gm/cm^2" …
+- ``bmd_change`` -> ``g/cm2``: as ``bmd`` (a difference of two BMDs, either sign)
+- ``bmc`` -> ``g``: g, mg (÷ 1000), kg (× 1000); "grams", "gm"
+- ``area`` -> ``cm2``: cm2, mm2 (÷ 100); "cm²", "sq cm", "cm^2"
+- ``score`` -> ``1``: no unit, ``1``, ``{T-score}``, ``{Z-score}``, "SD"
+- ``percent`` -> ``%``: %, "percent"
+- ``age`` -> ``a``: a, y, yr, years (UCUM ``a`` is the year)
+- ``length`` -> ``mm``: mm, cm (× 10)
 
-UCUM spellings are those the LOINC DXA observables use (``g/cm2``; docs/domain.md §6).  The other
-spellings are what report tables print (the Hologic table header ``BMD[g/cm&sup2;]`` seen in
+Spellings are compared after :func:`normalise_unit`.  UCUM spellings are those the LOINC DXA
+observables use (``g/cm2``; docs/domain.md §6).  The other spellings are what report tables print (the Hologic table header ``BMD[g/cm&sup2;]`` seen in
 the public hologic-dxa-maps parser; docs/vendor_results.md §5).  A unit of the wrong
 dimension (``g`` for a BMD) or an unknown spelling is an error, never a guess.  A *missing*
 unit is inferred from the value's magnitude only where the two candidates are three orders

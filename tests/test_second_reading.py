@@ -189,3 +189,33 @@ def test_vendor_numbers_feed_assess(case, tmp_path):
     ]
     assert assess_inputs(excl, use_vendor_exclusions=True)["exclude"] == ("L4",)
     assert "exclude" not in assess_inputs(excl)
+
+
+def test_missing_unit_in_an_sr_is_flagged_and_objects_cross_checked(case, tmp_path):
+    import pydicom
+
+    from dxaspine.clinical.second_reading import cross_check
+
+    paths = write_vendor_results(case, tmp_path, ("ge_sr", "ge_xml"))
+    ds = pydicom.dcmread(paths["ge_sr"])
+    del (
+        ds.ContentSequence[0]
+        .ContentSequence[1]
+        .ContentSequence[0]
+        .MeasuredValueSequence[0]
+        .MeasurementUnitsCodeSequence
+    )
+    sr = read_vendor_results(ds)
+    flags, _ = second_reading(sr)
+    assert [(f.code, f.evidence["count"]) for f in flags] == [("vendor_unit_missing", 1)]
+    assert "L2[1] > BMD[0]" in flags[0].evidence["sources"][0]
+    xml = read_vendor_results(paths["ge_xml"])
+    assert second_reading(xml)[0] == []  # GE XML never states units: not a defect
+    assert cross_check(sr, xml) == []  # the same report twice agrees
+    ds.ContentSequence[0].ContentSequence[0].ContentSequence[0].MeasuredValueSequence[
+        0
+    ].NumericValue = "0.999"
+    disagree = cross_check(read_vendor_results(ds), xml)
+    assert [(f.code, f.level, f.evidence["quantity"]) for f in disagree] == [
+        ("vendor_objects_disagree", "L1", "bmd_g_cm2")
+    ]

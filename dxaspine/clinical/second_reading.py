@@ -9,7 +9,10 @@ Checks on the vendor's numbers alone (each a :class:`~dxaspine.clinical.flags.Fl
 - ``vendor_exclusions_break_iscd``: more than two vertebrae excluded, fewer than two left, or a
   single vertebra reported (ISCD 2019/2023, docs/domain.md §2);
 - ``vendor_adjacent_t_kept``: two adjacent levels the vendor kept differ by more than 1.0
-  T-score (ISCD, docs/domain.md §2).
+  T-score (ISCD, docs/domain.md §2);
+- ``vendor_unit_missing``: an SR or Hologic number without its unit (read by magnitude, §2);
+- ``vendor_objects_disagree`` (:func:`cross_check`): two results objects of one study give
+  different numbers for the same region.
 
 Checks against dxaspine's own measurement of the image (display exports give areas in cm²
 through ExposedArea, so both areas are in cm²):
@@ -41,6 +44,7 @@ __all__ = [
     "assess_inputs",
     "assess_vendor",
     "consistency_flags",
+    "cross_check",
     "iscd_flags",
     "our_levels",
     "second_reading",
@@ -48,9 +52,7 @@ __all__ = [
 
 RULE_COMPOSITE = "docs/domain.md 1: a composite is total BMC over total area"
 RULE_BMD = "BMD = BMC / area (docs/domain.md 1)"
-RULE_EXCLUSION = (
-    "ISCD 2019/2023: at most 2 excluded, at least 2 evaluable, never one vertebra (docs/domain.md 2)"
-)
+RULE_EXCLUSION = "ISCD 2019/2023: at most 2 excluded, at least 2 evaluable, never one vertebra (docs/domain.md 2)"
 RULE_T = "ISCD 2019/2023: exclude a vertebra > 1.0 T-score from its neighbour (docs/domain.md 2)"
 RULE_AREA = "second reading: vendor area vs dxaspine area (docs/vendor_results.md 8)"
 # Print precision vendors use when the text of a number is not available (docs/domain.md §1
@@ -151,6 +153,56 @@ def _composite_flags(vendor: VendorResults) -> tuple[list[Flag], list[str]]:
     return flags, notes
 
 
+# Kinds whose numbers carry units: a missing one there is a defect (GE XML never has units).
+_UNITS_EXPECTED = ("ge_sr", "hologic_xml", "tid1500_sr")
+
+
+def _unit_flag(vendor: VendorResults) -> Flag | None:
+    assumed = [
+        value
+        for r in (*vendor.levels, *vendor.regions)
+        for value in (r.bmd_g_cm2, r.bmc_g, r.area_cm2)
+        if value is not None and value.unit_note
+    ]
+    if vendor.kind not in _UNITS_EXPECTED or not assumed:
+        return None
+    return Flag("vendor_unit_missing",
+                f"{len(assumed)} number(s) without a unit; {assumed[0].unit_note} "
+                f"(first at {assumed[0].source})",
+                evidence={"count": len(assumed), "sources": [v.source for v in assumed]},
+                rule="docs/vendor_results.md 2: a missing unit is inferred only where unambiguous")  # fmt: skip
+
+
+def cross_check(a: VendorResults, b: VendorResults) -> list[Flag]:
+    """Two results objects of one study (e.g. GE SR and XML) that disagree on a number.
+
+    Values are compared per level/region and quantity within the coarser print rounding of the
+    two; one flag per disagreeing number.
+    """
+    flags = []
+    pairs = [(x, b.level(x.name)) for x in a.levels] + [(x, b.region(x.name)) for x in a.regions]
+    for x, y in pairs:
+        if y is None:
+            continue
+        for key in ("bmd_g_cm2", "bmc_g", "area_cm2", "t_score", "z_score"):
+            u, v = getattr(x, key), getattr(y, key)
+            if u is None or v is None:
+                continue
+            decimals = {"t_score": 1, "z_score": 1}.get(key)
+            tol = max(
+                _half(u, key) if decimals is None else 0.05,
+                _half(v, key) if decimals is None else 0.05,
+            )
+            if abs(u.value - v.value) > tol + 1e-9:
+                flags.append(Flag("vendor_objects_disagree",
+                                  f"{x.name} {key}: {u.value:g} in {a.kind} vs {v.value:g} in {b.kind}",
+                                  level=x.name if x.kind == "level" else None,
+                                  evidence={"quantity": key, "values": [u.value, v.value],
+                                            "sources": [u.source, v.source], "tolerance": tol},
+                                  rule="one study, one set of numbers"))  # fmt: skip
+    return flags
+
+
 def consistency_flags(vendor: VendorResults) -> tuple[list[Flag], list[str]]:
     """BMD ≠ BMC/area and composites ≠ ΣBMC/ΣArea (within print rounding); flags and notes."""
     more, notes = _composite_flags(vendor)
@@ -158,7 +210,8 @@ def consistency_flags(vendor: VendorResults) -> tuple[list[Flag], list[str]]:
     # a composite's own BMD/BMC/area test is the composite check's; levels are tested here
     own = [r for r in (*vendor.levels, *vendor.regions) if r.name not in checked]
     flags = [f for f in (_bmd_flag(r) for r in own) if f]
-    return flags + more, notes
+    unit = _unit_flag(vendor)
+    return flags + more + ([unit] if unit else []), notes
 
 
 def iscd_flags(vendor: VendorResults) -> list[Flag]:

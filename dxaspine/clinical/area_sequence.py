@@ -16,13 +16,13 @@ split evenly between −1 and +1.  The result is the posterior of each offset.
 
 Defaults and where they come from (docs/vendor_results.md §8):
 
-- σ_e = 1.5 %: dxaspine's per-level area error on phantom display exports was SD 1.2 %
+- σ_e = 1.5 %: dxaspine's per-level area error on phantom display exports was SD 1.1 %
   (30 standard cases), plus ExposedArea's whole-mm rounding (≤ 0.28 % per axis);
 - σ_b = 3 % uncalibrated, 1.5 % once b is estimated from an archive's own studies with
   :func:`estimate_area_bias` (per device model; the phantom showed a scanner-dependent bias of
-  +0.5 % to +2.6 % of dxaspine against truth, and a real vendor's bone edge is unknown);
+  +0.4 % to +2.4 % of dxaspine against truth, and a real vendor's bone edge is unknown);
 - ``tolerance`` 6 %: a level's area disagreement beyond it is flagged (worst phantom error
-  4.0 % + spacing rounding 0.56 %, with margin).
+  3.5 % + spacing rounding 0.56 %, with margin).
 """
 
 from __future__ import annotations

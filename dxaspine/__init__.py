@@ -19,6 +19,7 @@ from dxaspine.errors import (
     ReferenceDataError,
     SegmentationError,
     UnsupportedPixelDataError,
+    VendorResultsError,
 )
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ __all__ = [
     "UnsupportedPixelDataError",
     "MissingSpacingError",
     "CorruptDicomError",
+    "VendorResultsError",
     "SegmentationError",
     "ReferenceDataError",
     "OutputError",

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "assess": "dxaspine.commands.assess",
     "batch": "dxaspine.commands.batch",
     "phantom": "dxaspine.commands.phantom",
+    "precision": "dxaspine.commands.precision",
 }
 
 

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "batch": "dxaspine.commands.batch",
     "phantom": "dxaspine.commands.phantom",
     "precision": "dxaspine.commands.precision",
+    "compare": "dxaspine.commands.compare",
 }
 
 

@@ -110,9 +110,11 @@ def _chi2_ppf(q: float, df: int) -> float:
 
 def _design(n_patients: int, scans: Sequence[int], df: int) -> tuple[bool, str]:
     counts = sorted(set(scans))
-    shape = f"{n_patients} patients x {counts[0]} scans" if len(counts) == 1 else (
-        f"{n_patients} patients x {counts[0]}-{counts[-1]} scans"
-    )  # fmt: skip
+    shape = (
+        f"{n_patients} patients x {counts[0]} scans"
+        if len(counts) == 1
+        else (f"{n_patients} patients x {counts[0]}-{counts[-1]} scans")
+    )
     if df >= ISCD_MIN_DF:
         return True, f"{shape}, {df} degrees of freedom (ISCD: 30 x 2 or 15 x 3, >= 30 df): met"
     return False, (
@@ -169,8 +171,13 @@ def region_precision(
         for v in vals:
             lo, hi = PLAUSIBLE_BMD_G_CM2
             if not (math.isfinite(v) and lo <= v <= hi):
-                raise InputError(describe(where, f"{region} value {v:g} is not a BMD in g/cm2",
-                                          f"give BMD in g/cm2 ({lo}-{hi})"))  # fmt: skip
+                raise InputError(
+                    describe(
+                        where,
+                        f"{region} value {v:g} is not a BMD in g/cm2",
+                        f"give BMD in g/cm2 ({lo}-{hi})",
+                    )
+                )
         if len(vals) >= 2:
             usable[patient] = vals
     if not usable:
@@ -180,7 +187,7 @@ def region_precision(
                 f"{region}: no patient has two or more scans",
                 "a precision study needs each patient scanned 2-3 times with repositioning "
                 "(ISCD: 30 x 2 or 15 x 3)",
-            )  # fmt: skip
+            )
         )
     df = 0
     ss = 0.0  # sum of (n_j - 1) SD_j^2 = within-patient sum of squares
@@ -207,17 +214,20 @@ def region_precision(
     design_ok, design = _design(len(usable), scans, df)
     warnings = []
     if not design_ok:
-        warnings.append(f"{design}; the precision error is known only to within "
-                        f"{ci[0]:.4f}-{ci[1]:.4f} g/cm2")  # fmt: skip
+        warnings.append(
+            f"{design}; the precision error is known only to within {ci[0]:.4f}-{ci[1]:.4f} g/cm2"
+        )
     warnings.append(
         f"arithmetic mean of the per-patient SDs is {arithmetic:.4f} g/cm2, {shortfall:.1f} % "
         f"below the RMS-SD: quote the RMS-SD (arithmetic averaging underestimates by up to "
         f"{GLUER_MAX_UNDERESTIMATE_PERCENT} %, Gluer 1995)"
     )
     if rms_cv > ISCD_MAX_CV_PERCENT:
-        warnings.append(f"RMS-%CV {rms_cv:.2f} % exceeds the ISCD minimum acceptable precision "
-                        f"for the spine ({ISCD_MAX_CV_PERCENT} %, LSC {ISCD_MAX_LSC_PERCENT} %): "
-                        "retrain and repeat the study")  # fmt: skip
+        warnings.append(
+            f"RMS-%CV {rms_cv:.2f} % exceeds the ISCD minimum acceptable precision "
+            f"for the spine ({ISCD_MAX_CV_PERCENT} %, LSC {ISCD_MAX_LSC_PERCENT} %): "
+            "retrain and repeat the study"
+        )
     return RegionPrecision(
         region=region,
         n_patients=len(usable),
@@ -244,9 +254,13 @@ def _patient_column(table: Table, given: str | None) -> str:
         return given
     found = next((c for c in _PATIENT_COLUMNS if c in table.header), None)
     if found is None:
-        raise InputError(describe(table.path, "no patient column",
-                                  f"add one of {', '.join(_PATIENT_COLUMNS)} or pass "
-                                  "--patient-column"))  # fmt: skip
+        raise InputError(
+            describe(
+                table.path,
+                "no patient column",
+                f"add one of {', '.join(_PATIENT_COLUMNS)} or pass --patient-column",
+            )
+        )
     return found
 
 
@@ -280,12 +294,20 @@ def read_precision_table(
     table = read_rows(path)
     pid = _patient_column(table, patient_column)
     long_cols = {c: m.group(1) for c in table.header if (m := _LONG_COLUMN.match(c))}
-    wide_cols = {c: (m.group(1) or region, int(m.group(2)))
-                 for c in table.header if (m := _WIDE_COLUMN.match(c))}  # fmt: skip
+    wide_cols = {
+        c: (m.group(1) or region, int(m.group(2)))
+        for c in table.header
+        if (m := _WIDE_COLUMN.match(c))
+    }
     if not long_cols and not wide_cols:
-        raise InputError(describe(table.path, "no BMD columns",
-                                  "name them as regions (L1-L4 or L1-L4_bmd_g_cm2) for one row "
-                                  "per scan, or scan_1, scan_2 ... for one row per patient"))  # fmt: skip
+        raise InputError(
+            describe(
+                table.path,
+                "no BMD columns",
+                "name them as regions (L1-L4 or L1-L4_bmd_g_cm2) for one row "
+                "per scan, or scan_1, scan_2 ... for one row per patient",
+            )
+        )
     out: dict[str, dict[str, list[float]]] = {}
     columns = wide_cols if wide_cols else long_cols
     for number, row in enumerate(table.rows, 1):
@@ -338,12 +360,19 @@ def precision_study(
     for region_name, by_patient in data.items():
         singles = sum(1 for v in by_patient.values() if len([x for x in v if x is not None]) < 2)
         if singles == len(by_patient):
-            raise InputError(describe(name, f"{region_name}: one scan per patient",
-                                      "a precision study needs each patient scanned 2-3 times "
-                                      "with repositioning (ISCD: 30 x 2 or 15 x 3)"))  # fmt: skip
+            raise InputError(
+                describe(
+                    name,
+                    f"{region_name}: one scan per patient",
+                    "a precision study needs each patient scanned 2-3 times "
+                    "with repositioning (ISCD: 30 x 2 or 15 x 3)",
+                )
+            )
         if singles:
-            notes.append(f"{region_name}: {singles} patient(s) with a single scan skipped "
-                         "(no degrees of freedom)")  # fmt: skip
+            notes.append(
+                f"{region_name}: {singles} patient(s) with a single scan skipped "
+                "(no degrees of freedom)"
+            )
         dropped = max(dropped, singles)
         regions.append(region_precision(by_patient, region_name, name))
     return PrecisionStudy(name, tuple(regions), dropped, tuple(notes))

@@ -44,8 +44,9 @@ def _parquet_rows(path: Path) -> tuple[tuple[str, ...], list[dict[str, str]]]:
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises its own zoo (ArrowInvalid, OSError ...)
-        raise InputError(describe(path, f"not a readable Parquet file ({type(exc).__name__})",
-                                  "check the file")) from None  # fmt: skip
+        raise InputError(
+            describe(path, f"not a readable Parquet file ({type(exc).__name__})", "check the file")
+        ) from None
     header = tuple(str(n).strip() for n in table.column_names)
     columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
     rows = []

@@ -18,11 +18,24 @@ __all__ = ["HELP", "configure", "run"]
 
 HELP = "ISCD precision calculator: RMS-SD, RMS-%CV, LSC and its CI from repeated scans"
 CSV_COLUMNS = (
-    "region", "n_patients", "n_scans", "degrees_of_freedom", "mean_bmd_g_cm2", "rms_sd_g_cm2",
-    "rms_sd_ci95_low_g_cm2", "rms_sd_ci95_high_g_cm2", "rms_cv_percent", "lsc_g_cm2",
-    "lsc_ci95_low_g_cm2", "lsc_ci95_high_g_cm2", "lsc_percent", "arithmetic_mean_sd_g_cm2",
-    "arithmetic_shortfall_percent", "design_ok", "design",
-)  # fmt: skip
+    "region",
+    "n_patients",
+    "n_scans",
+    "degrees_of_freedom",
+    "mean_bmd_g_cm2",
+    "rms_sd_g_cm2",
+    "rms_sd_ci95_low_g_cm2",
+    "rms_sd_ci95_high_g_cm2",
+    "rms_cv_percent",
+    "lsc_g_cm2",
+    "lsc_ci95_low_g_cm2",
+    "lsc_ci95_high_g_cm2",
+    "lsc_percent",
+    "arithmetic_mean_sd_g_cm2",
+    "arithmetic_shortfall_percent",
+    "design_ok",
+    "design",
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

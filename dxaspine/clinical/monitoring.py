@@ -1,0 +1,480 @@
+"""Serial monitoring: compare follow-up visits with the baseline the way ISCD requires.
+
+Rules (DOMAIN.md §2, docs/monitoring.md "Compare"):
+
+- **Same levels.**  The comparison uses the L1–L4 levels evaluable at *every* visit.  When a
+  visit reported another region, every visit is recomputed on the common set as ΣBMC/ΣArea
+  (DOMAIN.md §1; never a mean of level BMDs) and the output names the dropped levels and
+  why.  Fewer than 2 common levels: not comparable (ISCD: never a single vertebra).
+- **Absolute BMD only.**  Changes are in g/cm² and %, per year, against the baseline and the
+  previous visit.  T-scores are never compared.
+- **Significant only when |Δ| ≥ LSC** in g/cm² (:mod:`dxaspine.clinical.lsc`).
+- **Warnings** when visits differ in scanner, software, analysis conventions or input kind: a
+  change may then not be biological.  Across scanner makes the raw change is not judged and
+  sBMD (Hui 1997) is offered with its 3.5 % individual error (:mod:`dxaspine.clinical.sbmd`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from dxaspine.clinical.lsc import (
+    LeastSignificantChange,
+    given_lsc,
+    lsc_from_precision,
+    maximal_acceptable_lsc,
+)
+from dxaspine.clinical.precision import PrecisionStudy
+from dxaspine.clinical.sbmd import SBMD_INDIVIDUAL_ERROR_PERCENT, scanner_make, standardized_bmd
+from dxaspine.clinical.visits import ANALYSIS_KEYS, Visit
+from dxaspine.errors import InputError, describe
+from dxaspine.levels import CLINICAL_LEVELS
+from dxaspine.measure.composites import region_name
+
+__all__ = ["Change", "Comparison", "DroppedLevel", "VisitValue", "compare"]
+
+MIN_COMMON_LEVELS = 2  # ISCD: never a single vertebra, for diagnosis or monitoring
+DAYS_PER_YEAR = 365.25
+# |delta| >= LSC is tested with this slack so that a change equal to the LSC on paper is not
+# lost to binary floating point; it is far below the 0.001 g/cm2 print precision of BMD.
+_FLOAT_SLACK_G_CM2 = 1e-9
+
+
+@dataclass(frozen=True)
+class DroppedLevel:
+    level: str
+    visits: tuple[int, ...]  # 0 = baseline
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VisitValue:
+    index: int
+    source: str
+    date: object  # datetime.date | None
+    bmd_g_cm2: float
+    bmc_g: float | None
+    area_cm2: float | None
+    reported_region: str | None
+    recomputed: bool  # the value is not the visit's own reported region
+    sbmd_g_cm2: float | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    visit: int
+    against: int
+    reference: str  # "baseline" | "previous"
+    years: float | None
+    delta_g_cm2: float
+    delta_percent: float
+    per_year_g_cm2: float | None
+    per_year_percent: float | None
+    lsc_g_cm2: float
+    significant: bool | None  # None: not judged (different scanner makes)
+    verdict: str
+    sbmd_delta_g_cm2: float | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Outcome of :func:`compare`; ``comparable`` False carries the ``reason``."""
+
+    comparable: bool
+    reason: str
+    region: str | None
+    levels: tuple[str, ...]
+    dropped: tuple[DroppedLevel, ...]
+    visits: tuple[VisitValue, ...]
+    changes: tuple[Change, ...]
+    lsc: LeastSignificantChange
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]
+    trend: tuple = ()  # vendor TrendPoints of the compared region, if any
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (dates ISO); what ``dxaspine compare --json`` writes."""
+        out = asdict(self)
+        out["lsc"] = self.lsc.to_dict()
+        for v in out["visits"]:
+            v["date"] = v["date"].isoformat() if v["date"] else None
+        out["trend"] = [
+            {
+                "date": p.date.isoformat(),
+                "region": p.region,
+                "bmd_g_cm2": p.bmd_g_cm2,
+                "source": p.source,
+            }
+            for p in self.trend
+        ]
+        out["t_scores_compared"] = False  # ISCD: compare g/cm2, never T-scores
+        return out
+
+    def trend_rows(self) -> list[dict]:
+        """One row per visit (the trend as a table; what ``--csv`` writes)."""
+        rows = []
+        for v in self.visits:
+            row = {
+                "visit": v.index + 1,
+                "source": v.source,
+                "date": v.date.isoformat() if v.date else "",
+                "region": self.region,
+                "bmd_g_cm2": v.bmd_g_cm2,
+                "bmc_g": v.bmc_g,
+                "area_cm2": v.area_cm2,
+                "reported_region": v.reported_region,
+                "recomputed": v.recomputed,
+                "sbmd_g_cm2": v.sbmd_g_cm2,
+            }
+            for ref in ("baseline", "previous"):
+                c = next(
+                    (c for c in self.changes if c.visit == v.index and c.reference == ref), None
+                )
+                for key in (
+                    "delta_g_cm2",
+                    "delta_percent",
+                    "per_year_g_cm2",
+                    "per_year_percent",
+                    "lsc_g_cm2",
+                    "significant",
+                ):
+                    row[f"{key}_vs_{ref}"] = getattr(c, key) if c else None
+            rows.append(row)
+        return rows
+
+
+def _check_patient(visits: Sequence[Visit], force: bool) -> list[str]:
+    warnings = []
+    hashes = [v.patient_id_hash for v in visits]
+    sexes = {v.sex for v in visits if v.sex}
+    if all(hashes) and len(set(hashes)) > 1:
+        other = next(v for v in visits[1:] if v.patient_id_hash != hashes[0])
+        problem = f"PatientID differs from the baseline's ({visits[0].source})"
+        if not force:
+            raise InputError(
+                describe(
+                    other.source,
+                    problem,
+                    "compare visits of one patient (--force if the IDs were reassigned)",
+                )
+            )
+        warnings.append(f"{other.source}: {problem}; compared anyway (--force)")
+    if len(sexes) > 1:
+        problem = "patient sex differs between visits"
+        if not force:
+            raise InputError(
+                describe(
+                    visits[-1].source,
+                    problem,
+                    "compare visits of one patient (--force to override)",
+                )
+            )
+        warnings.append(f"{problem}; compared anyway (--force)")
+    if not all(hashes):
+        missing = next(v for v in visits if not v.patient_id_hash)
+        problem = "no PatientID, so the visits cannot be confirmed to be one patient"
+        if not force:
+            raise InputError(
+                describe(
+                    missing.source, problem, "pass --force (force=True) if they are one patient"
+                )
+            )
+        warnings.append(
+            f"patient identity not verified ({missing.source} has no PatientID): "
+            "compared on the user's word (--force)"
+        )
+    return warnings
+
+
+def _check_dates(visits: Sequence[Visit]) -> list[str]:
+    warnings = []
+    for prev, cur in zip(visits, visits[1:], strict=False):
+        if prev.date and cur.date and cur.date < prev.date:
+            raise InputError(
+                describe(
+                    cur.source,
+                    f"study date is before that of {prev.source}",
+                    "give the visits oldest first (baseline first)",
+                )
+            )
+        if prev.date and cur.date and cur.date == prev.date:
+            warnings.append(
+                f"{cur.source} has the same study date as {prev.source}: no rate per year"
+            )
+    if any(v.date is None for v in visits):
+        warnings.append(
+            "some visits have no study date: order taken as given, no rates per year "
+            "for them (give --dates)"
+        )
+    return warnings
+
+
+def _differences(visits: Sequence[Visit]) -> list[str]:
+    """Warnings for anything that can make a change non-biological."""
+    out = []
+
+    def differ(label: str, values: list, consequence: str) -> None:
+        shown = [v if v not in (None, "") else "not recorded" for v in values]
+        if len(set(map(str, shown))) > 1:
+            out.append(
+                f"{label} differs between visits ({' / '.join(map(str, shown))}): {consequence}"
+            )
+
+    differ(
+        "scanner make",
+        [v.manufacturer for v in visits],
+        "BMD differs systematically between makes; a change may not be biological",
+    )
+    differ("scanner model", [v.model for v in visits], "a change may not be biological")
+    differ("scanner software", [v.software for v in visits], "a change may not be biological")
+    differ("input kind", [v.kind for v in visits], "a change may not be biological")
+    keys = sorted({k for v in visits for k in v.analysis} | set(ANALYSIS_KEYS))
+    for key in keys:
+        values = [v.analysis.get(key) for v in visits]
+        if any(x is not None for x in values):
+            differ(f"analysis {key}", values, "a change may not be biological")
+    return out
+
+
+def _common_levels(visits: Sequence[Visit]) -> tuple[list[str], list[DroppedLevel]]:
+    common, dropped = [], []
+    for lv in CLINICAL_LEVELS:
+        where, why = [], []
+        for i, v in enumerate(visits):
+            level = v.level(lv)
+            if level is None or not level.evaluable:
+                where.append(i)
+                why.append(
+                    f"{'baseline' if i == 0 else f'visit {i + 1}'} ({v.source}): "
+                    + (
+                        "not measured"
+                        if level is None or not level.excluded
+                        else f"excluded, {level.reason}"
+                    )
+                )
+        if where:
+            dropped.append(DroppedLevel(lv, tuple(where), tuple(why)))
+        else:
+            common.append(lv)
+    return common, dropped
+
+
+def _region_value(
+    visit: Visit, levels: list[str]
+) -> tuple[float, float | None, float | None] | str:
+    """ΣBMC/ΣArea over ``levels``; the reported composite when BMC/area are absent; or why not."""
+    chosen = [visit.level(lv) for lv in levels]
+    if all(lv.has_mass for lv in chosen):
+        bmc = sum(lv.bmc_g for lv in chosen)
+        area = sum(lv.area_cm2 for lv in chosen)
+        return bmc / area, bmc, area
+    name = region_name(levels)
+    if name in visit.region_bmd_g_cm2:
+        return visit.region_bmd_g_cm2[name], None, None
+    return (
+        f"{visit.source} has no BMC/area for every level of {name} and does not report "
+        f"{name}: the common region cannot be formed"
+    )
+
+
+def _resolve_lsc(lsc, precision, region: str) -> LeastSignificantChange:
+    if isinstance(lsc, LeastSignificantChange):
+        return lsc
+    if lsc is not None:
+        return given_lsc(float(lsc))
+    if isinstance(precision, PrecisionStudy | str | os.PathLike):
+        return lsc_from_precision(precision, region)
+    return maximal_acceptable_lsc()
+
+
+def _verdict(delta: float, lsc: float, significant: bool | None) -> str:
+    if significant is None:
+        return "not judged: different scanner makes (see sBMD)"
+    if not significant:
+        return f"no significant change (|change| < LSC {lsc:.3f} g/cm2)"
+    return f"significant {'loss' if delta < 0 else 'gain'} (|change| >= LSC {lsc:.3f} g/cm2)"
+
+
+def _change(values, visits, i, j, reference, lsc: LeastSignificantChange) -> Change:
+    a, b = values[j], values[i]
+    delta = b.bmd_g_cm2 - a.bmd_g_cm2
+    years = None
+    if a.date and b.date and b.date > a.date:
+        years = (b.date - a.date).days / DAYS_PER_YEAR
+    limit = lsc.g_cm2(a.bmd_g_cm2)
+    same_make = scanner_make(visits[i].manufacturer) == scanner_make(visits[j].manufacturer)
+    significant = (abs(delta) >= limit - _FLOAT_SLACK_G_CM2) if same_make else None
+    sbmd = None
+    if a.sbmd_g_cm2 is not None and b.sbmd_g_cm2 is not None:
+        sbmd = b.sbmd_g_cm2 - a.sbmd_g_cm2
+    pct = 100.0 * delta / a.bmd_g_cm2
+    return Change(
+        i,
+        j,
+        reference,
+        years,
+        delta,
+        pct,
+        delta / years if years else None,
+        pct / years if years else None,
+        limit,
+        significant,
+        _verdict(delta, limit, significant),
+        sbmd,
+    )
+
+
+def compare(
+    visits: Sequence[Visit],
+    lsc: float | LeastSignificantChange | None = None,
+    precision: PrecisionStudy | str | os.PathLike | None = None,
+    *,
+    force: bool = False,
+) -> Comparison:
+    """Compare follow-up visits with the baseline (the first) on the same levels.
+
+    Parameters
+    ----------
+    visits : sequence of Visit
+        Baseline first, then follow-ups, oldest first.
+    lsc : float (g/cm²) or LeastSignificantChange, optional
+        The site's LSC.  Default: from ``precision`` if given, else the ISCD maximal
+        acceptable 5.3 %, labelled as such.
+    precision : PrecisionStudy or path to ``dxaspine precision --json`` output, optional
+        The site's precision study; its LSC for the compared region is used.
+    force : bool
+        Compare even when the visits cannot be confirmed to be one patient.
+
+    Returns
+    -------
+    Comparison
+        ``comparable`` is False (with ``reason``) when fewer than 2 levels are evaluable at
+        every visit or the common region cannot be formed.
+
+    Raises
+    ------
+    InputError
+        Fewer than two visits, visits of different patients (or unverifiable, without
+        ``force``), study dates that go backwards.
+
+    References
+    ----------
+    ISCD Official Positions 2019/2023 (DOMAIN.md §2); Hui SL et al. JBMR 1997 (sBMD, §7).
+
+    Examples
+    --------
+    >>> from dxaspine.clinical.visits import Visit, VisitLevel
+    >>> def visit(date, scale, excluded=()):
+    ...     lv = [VisitLevel(n, 12.0 * scale, 14.0, excluded=n in excluded, reason="user")
+    ...           for n in ("L1", "L2", "L3", "L4")]
+    ...     return Visit("v.json", date, tuple(lv), patient_id_hash="p")
+    >>> import datetime as dt
+    >>> c = compare([visit(dt.date(2020, 1, 1), 1.0), visit(dt.date(2022, 1, 1), 0.95, ["L4"])],
+    ...             lsc=0.03)
+    >>> c.region, round(c.changes[0].delta_g_cm2, 4), c.changes[0].significant
+    ('L1-L3', -0.0429, True)
+    """
+    visits = list(visits)
+    if len(visits) < 2:
+        raise InputError(
+            describe(
+                visits[0].source if visits else "compare",
+                "needs a baseline and at least one follow-up",
+                "give two or more visits",
+            )
+        )
+    warnings = _check_patient(visits, force) + _check_dates(visits) + _differences(visits)
+    common, dropped = _common_levels(visits)
+    notes = [f"{d.level} not used: " + "; ".join(d.reasons) for d in dropped]
+    region = region_name(common) if common else None
+
+    def not_comparable(reason: str) -> Comparison:
+        return Comparison(
+            False,
+            reason,
+            region,
+            tuple(common),
+            tuple(dropped),
+            (),
+            (),
+            _resolve_lsc(lsc, precision, region or "L1-L4"),
+            tuple(warnings),
+            tuple(notes),
+        )
+
+    if len(common) < MIN_COMMON_LEVELS:
+        return not_comparable(
+            f"only {len(common)} level(s) evaluable at every visit "
+            f"({', '.join(common) or 'none'}); ISCD: at least 2, never a "
+            "single vertebra"
+        )
+    values = []
+    makes = {scanner_make(v.manufacturer) for v in visits}
+    for i, v in enumerate(visits):
+        got = _region_value(v, common)
+        if isinstance(got, str):
+            return not_comparable(got)
+        bmd, bmc, area = got
+        if not 0.1 <= bmd <= 3.0:  # not a spine BMD in g/cm2: an error, never a silent result
+            raise InputError(
+                describe(
+                    v.source,
+                    f"{region} BMD {bmd:.3f} is not a spine BMD in g/cm2",
+                    "check the input's units",
+                )
+            )
+        sbmd = standardized_bmd(bmd, v.manufacturer) if len(makes) > 1 else None
+        values.append(
+            VisitValue(
+                i,
+                v.source,
+                v.date,
+                bmd,
+                bmc,
+                area,
+                v.reported_region,
+                v.reported_region != region,
+                sbmd,
+            )
+        )
+    recomputed = [x for x in values if x.recomputed]
+    if recomputed:
+        reported = ", ".join(f"{x.source}: {x.reported_region or 'none'}" for x in values)
+        notes.insert(
+            0,
+            f"reported regions differ from the common set ({reported}); every "
+            f"visit compared on {region} = sum BMC / sum area",
+        )
+    if len(makes) > 1:
+        if None in makes:
+            warnings.append(
+                "sBMD (Hui 1997) not available: a scanner make is not Hologic, Lunar or Norland"
+            )
+        else:
+            warnings.append(
+                f"different scanner makes: raw changes not judged; sBMD (Hui 1997) "
+                f"offered, average individual error {SBMD_INDIVIDUAL_ERROR_PERCENT} "
+                "% (for pooling cohorts, not for one patient's change)"
+            )
+    the_lsc = _resolve_lsc(lsc, precision, region)
+    changes = []
+    for i in range(1, len(values)):
+        changes.append(_change(values, visits, i, 0, "baseline", the_lsc))
+        if i > 1:
+            changes.append(_change(values, visits, i, i - 1, "previous", the_lsc))
+    trend = tuple(p for v in visits for p in v.trend if p.region == region)
+    return Comparison(
+        True,
+        f"compared on {region}",
+        region,
+        tuple(common),
+        tuple(dropped),
+        tuple(values),
+        tuple(changes),
+        the_lsc,
+        tuple(warnings),
+        tuple(notes),
+        trend,
+    )

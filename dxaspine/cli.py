@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "phantom": "dxaspine.commands.phantom",
     "precision": "dxaspine.commands.precision",
     "compare": "dxaspine.commands.compare",
+    "cohort": "dxaspine.commands.cohort",
 }
 
 

@@ -17,9 +17,9 @@ import pytest
 from dxaspine.cli import main
 from dxaspine.clinical.monitoring import compare
 from dxaspine.clinical.precision import precision_study
-from dxaspine.clinical.visit_sources import read_visits
 from dxaspine.phantom import Lesion, PhantomParams, generate_case, write_case
 from dxaspine.pipeline import analyze
+from dxaspine.report.visit import visit_from_scan
 
 # The phantom's precision bound: tests/test_pipeline_accuracy.py asserts L1-L4 CV <= 0.5 %
 # over repositioned rescans (issue 5).  Two scans of one truth then differ by less than
@@ -38,6 +38,11 @@ def _visit_file(tmp_path, name, target, date, noise_seed, seed=21, **extra):
     ds.StudyDate = date  # the phantom writes one fixed date; a visit needs its own
     ds.save_as(path)
     return path, case.truth["composites"]
+
+
+def read_visits(path, exclude=None):
+    """The image as a visit: analyse (with the user's exclusions) -> record -> Visit."""
+    return [visit_from_scan(analyze(str(path), exclude=exclude), path)]
 
 
 def test_known_change_significance_and_common_levels(tmp_path):

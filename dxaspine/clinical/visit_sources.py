@@ -3,32 +3,29 @@
 - ``*.json``: one Contract 2 result object, or JSON Lines (one visit per line);
 - ``*.csv`` / ``*.parquet``: rows of a batch table, all of them or ``TABLE.csv#3,7``
   (1-based data rows);
-- anything else: an image, analysed now with :func:`dxaspine.analyze` (``exclude=`` passed
-  through) and turned into a result by ``result_from_scan``; the image alone knows the
-  PatientID (hashed at once) and the scanner's software version.
-
-This is the only module of the clinical layer that reaches the image pipeline, and it does so
-lazily, so monitoring itself stays a layer that works on numbers.
+- anything else is an image: it must be analysed first, which the clinical layer does not do
+  (it works on numbers; docs/architecture.md).  ``image_reader`` supplies that step: the
+  ``compare`` command passes one that runs :func:`dxaspine.analyze` and
+  :func:`dxaspine.report.visit.visit_from_scan`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dxaspine.clinical.table_files import read_rows
 from dxaspine.clinical.visits import (
     Visit,
     exclude_levels,
-    hash_patient_id,
     visit_from_result,
     visit_from_row,
 )
 from dxaspine.errors import InputError, describe
 
-__all__ = ["is_image", "read_visits", "visit_from_image"]
+__all__ = ["is_image", "read_visits"]
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -38,43 +35,6 @@ def is_image(spec: str | os.PathLike) -> bool:
     """True when :func:`read_visits` would analyse ``spec`` as an image (one visit)."""
     path, rows = _split_rows(os.fspath(spec))
     return rows is None and Path(path).suffix.lower() not in TABLE_SUFFIXES + JSON_SUFFIXES
-
-
-def visit_from_image(path: str | os.PathLike, exclude: Sequence[str] | None = None) -> Visit:
-    """Analyse one image and return its visit.
-
-    Parameters
-    ----------
-    path : path
-        A DXA image dxaspine can analyse (DESIGN.md Contract 1).
-    exclude : sequence of level names, optional
-        Levels to exclude at this visit (as ``dxaspine analyze --exclude``).
-
-    Returns
-    -------
-    Visit
-
-    Raises
-    ------
-    DxaError
-        Whatever :func:`dxaspine.analyze` raises for the file.
-    """
-    from dxaspine.io.result_json import result_from_scan  # the one import (it may move)
-    from dxaspine.pipeline import analyze
-
-    scan_result = analyze(path, exclude=list(exclude) if exclude is not None else None)
-    result = result_from_scan(scan_result, path)
-    scan = scan_result.scan
-    header = scan.header
-    pid = None
-    if header is not None:
-        pid = hash_patient_id(header.get("PatientID"), header.get("IssuerOfPatientID"))
-    visit = visit_from_result(result, str(path), date=scan.study_date, patient_id_hash=pid)
-    if scan.device.software and not visit.software:
-        from dataclasses import replace
-
-        visit = replace(visit, software=str(scan.device.software))
-    return visit
 
 
 def _json_visits(path: Path) -> list[Visit]:
@@ -140,15 +100,21 @@ def _table_visits(path: str, rows: list[int] | None) -> list[Visit]:
     return out
 
 
-def read_visits(spec: str | os.PathLike, exclude: Sequence[str] | None = None) -> list[Visit]:
+def read_visits(
+    spec: str | os.PathLike,
+    exclude: Sequence[str] | None = None,
+    image_reader: Callable[[str, Sequence[str] | None], Visit] | None = None,
+) -> list[Visit]:
     """The visit(s) a command-line input names (module docstring).
 
     Parameters
     ----------
     spec : path, or ``TABLE#rows``
     exclude : sequence of level names, optional
-        Levels the user excludes at this visit: an image is analysed with them excluded;
-        a result or table row gets them marked excluded (:func:`exclude_levels`).
+        Levels the user excludes at this visit: passed to ``image_reader`` for an image; a
+        result or table row gets them marked excluded (:func:`exclude_levels`).
+    image_reader : callable ``(path, exclude) -> Visit``, optional
+        How to turn an image into a visit (analyse it).  Without it an image is refused.
 
     Returns
     -------
@@ -156,8 +122,12 @@ def read_visits(spec: str | os.PathLike, exclude: Sequence[str] | None = None) -
 
     Raises
     ------
-    DxaError
-        Unreadable input, not a dxaspine result/table, analysis failure.
+    InputError
+        Unreadable input, not a dxaspine result or table, an image without ``image_reader``.
+
+    Examples
+    --------
+    >>> visits = read_visits("results.csv#1,3") + read_visits("followup.json")  # doctest: +SKIP
     """
     path, rows = _split_rows(os.fspath(spec))
     suffix = Path(path).suffix.lower()
@@ -173,6 +143,15 @@ def read_visits(spec: str | os.PathLike, exclude: Sequence[str] | None = None) -
         )
     elif suffix in JSON_SUFFIXES:
         visits = _json_visits(Path(path))
+    elif image_reader is None:
+        raise InputError(
+            describe(
+                spec,
+                "an image: it must be analysed before it can be compared",
+                "use dxaspine compare, or visit_from_scan(dxaspine.analyze(path)) from "
+                "dxaspine.report.visit",
+            )
+        )
     else:
-        return [visit_from_image(path, exclude)]
+        return [image_reader(path, exclude)]
     return [exclude_levels(v, exclude) for v in visits] if exclude else visits

@@ -78,6 +78,14 @@ def _exclusions(specs: list[str]) -> dict[int, list[str]]:
     return out
 
 
+def _image_visit(path: str, exclude):
+    """Analyse an image and make its visit (the tool layer drives the pipeline)."""
+    from dxaspine.pipeline import analyze
+    from dxaspine.report.visit import visit_from_scan
+
+    return visit_from_scan(analyze(path, exclude=list(exclude) if exclude else None), path)
+
+
 def _load(args):
     from dataclasses import replace
 
@@ -89,7 +97,7 @@ def _load(args):
     visits = []
     for spec in args.inputs:
         if is_image(spec):  # one visit: exclusions are applied by the analysis itself
-            visits += read_visits(spec, exclude=excl.get(len(visits) + 1))
+            visits += read_visits(spec, excl.get(len(visits) + 1), image_reader=_image_visit)
             continue
         # a table or JSON Lines file may hold several visits: --exclude-at numbers through them
         for v in read_visits(spec):
@@ -137,8 +145,8 @@ def _print(c, stream) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dxaspine.atomic import atomic_write_bytes, atomic_write_text
     from dxaspine.clinical.monitoring import compare
-    from dxaspine.io.atomic import atomic_write_bytes, atomic_write_text
 
     visits = _load(args)
     comparison = compare(visits, lsc=args.lsc, precision=args.lsc_from, force=args.force)

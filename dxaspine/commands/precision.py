@@ -79,8 +79,8 @@ def _print(study, stream) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dxaspine.atomic import atomic_write_text
     from dxaspine.clinical.precision import precision_study
-    from dxaspine.io.atomic import atomic_write_text
 
     study = precision_study(args.table, args.patient_column, args.region)
     _print(study, sys.stderr if args.json == "-" else sys.stdout)

@@ -5,7 +5,7 @@
     outdir/report.md  report.html  figures/*.png
     outdir/tables/paired.csv  reclassification.csv  gradient.csv  exclusion.csv  quality.csv
 
-every file atomically (:mod:`dxaspine.io.atomic`).
+every file atomically (:mod:`dxaspine.atomic`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 import os
 from pathlib import Path
 
+from dxaspine.atomic import atomic_write_bytes, atomic_write_text
 from dxaspine.clinical.cohort.analysis import CohortResult
 from dxaspine.clinical.cohort.exclusion import (
     ISCD_RULE_RATE_NHANES,
@@ -23,7 +24,6 @@ from dxaspine.clinical.cohort.exclusion import (
     TENNE_2013,
 )
 from dxaspine.clinical.cohort.render import Figure, Section, Table, to_html, to_markdown
-from dxaspine.io.atomic import atomic_write_bytes, atomic_write_text
 
 __all__ = ["report_sections", "write_report"]
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import io
 
-from dxaspine.errors import DxaError, describe
+from dxaspine.errors import MissingExtraError, describe
 
 __all__ = ["new_figure", "png_bytes"]
 
 
 def new_figure(width_in: float = 7.0, height_in: float = 4.2):
-    """A fresh ``Figure`` (Agg canvas), or a one-line :class:`DxaError` naming the extra."""
+    """A fresh ``Figure`` (Agg canvas); :class:`MissingExtraError` naming the extra."""
     try:
         from matplotlib.figure import Figure
     except ModuleNotFoundError:
-        raise DxaError(
+        raise MissingExtraError(
             describe("plots", "matplotlib is not installed", "pip install 'dxaspine[report]'")
         ) from None
     return Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
+from dxaspine.clinical.comparison import Change, Comparison, DroppedLevel, VisitValue
 from dxaspine.clinical.lsc import (
     LeastSignificantChange,
     given_lsc,
@@ -29,121 +29,44 @@ from dxaspine.clinical.lsc import (
 from dxaspine.clinical.precision import PrecisionStudy
 from dxaspine.clinical.sbmd import SBMD_INDIVIDUAL_ERROR_PERCENT, scanner_make, standardized_bmd
 from dxaspine.clinical.visit_checks import check_dates, check_patient, differences
-from dxaspine.clinical.visits import Visit
+from dxaspine.clinical.visit_sources import read_visits
+from dxaspine.clinical.visits import (
+    TrendPoint,
+    Visit,
+    VisitLevel,
+    exclude_levels,
+    visit_from_result,
+    visit_from_row,
+)
 from dxaspine.errors import InputError, describe
 from dxaspine.levels import CLINICAL_LEVELS
 from dxaspine.measure.composites import region_name
 
-__all__ = ["Change", "Comparison", "DroppedLevel", "VisitValue", "compare"]
+# The monitoring API in one place (``dxaspine.monitoring``): comparison, the visits it takes
+# and where they come from, the LSC it is judged against, the trend picture.
+__all__ = [
+    "Change",
+    "Comparison",
+    "DroppedLevel",
+    "LeastSignificantChange",
+    "TrendPoint",
+    "Visit",
+    "VisitLevel",
+    "VisitValue",
+    "compare",
+    "exclude_levels",
+    "lsc_from_precision",
+    "read_visits",
+    "trend_png",
+    "visit_from_result",
+    "visit_from_row",
+]
 
 MIN_COMMON_LEVELS = 2  # ISCD: never a single vertebra, for diagnosis or monitoring
 DAYS_PER_YEAR = 365.25
 # |delta| >= LSC is tested with this slack so that a change equal to the LSC on paper is not
 # lost to binary floating point; it is far below the 0.001 g/cm2 print precision of BMD.
 _FLOAT_SLACK_G_CM2 = 1e-9
-
-
-@dataclass(frozen=True)
-class DroppedLevel:
-    level: str
-    visits: tuple[int, ...]  # 0 = baseline
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class VisitValue:
-    index: int
-    source: str
-    date: object  # datetime.date | None
-    bmd_g_cm2: float
-    bmc_g: float | None
-    area_cm2: float | None
-    reported_region: str | None
-    recomputed: bool  # the value is not the visit's own reported region
-    sbmd_g_cm2: float | None = None
-
-
-@dataclass(frozen=True)
-class Change:
-    visit: int
-    against: int
-    reference: str  # "baseline" | "previous"
-    years: float | None
-    delta_g_cm2: float
-    delta_percent: float
-    per_year_g_cm2: float | None
-    per_year_percent: float | None
-    lsc_g_cm2: float
-    significant: bool | None  # None: not judged (different scanner makes)
-    verdict: str
-    sbmd_delta_g_cm2: float | None = None
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Outcome of :func:`compare`; ``comparable`` False carries the ``reason``."""
-
-    comparable: bool
-    reason: str
-    region: str | None
-    levels: tuple[str, ...]
-    dropped: tuple[DroppedLevel, ...]
-    visits: tuple[VisitValue, ...]
-    changes: tuple[Change, ...]
-    lsc: LeastSignificantChange
-    warnings: tuple[str, ...]
-    notes: tuple[str, ...]
-    trend: tuple = ()  # vendor TrendPoints of the compared region, if any
-
-    def to_dict(self) -> dict:
-        """Plain-JSON form (dates ISO); what ``dxaspine compare --json`` writes."""
-        out = asdict(self)
-        out["lsc"] = self.lsc.to_dict()
-        for v in out["visits"]:
-            v["date"] = v["date"].isoformat() if v["date"] else None
-        out["trend"] = [
-            {
-                "date": p.date.isoformat(),
-                "region": p.region,
-                "bmd_g_cm2": p.bmd_g_cm2,
-                "source": p.source,
-            }
-            for p in self.trend
-        ]
-        out["t_scores_compared"] = False  # ISCD: compare g/cm2, never T-scores
-        return out
-
-    def trend_rows(self) -> list[dict]:
-        """One row per visit (the trend as a table; what ``--csv`` writes)."""
-        rows = []
-        for v in self.visits:
-            row = {
-                "visit": v.index + 1,
-                "source": v.source,
-                "date": v.date.isoformat() if v.date else "",
-                "region": self.region,
-                "bmd_g_cm2": v.bmd_g_cm2,
-                "bmc_g": v.bmc_g,
-                "area_cm2": v.area_cm2,
-                "reported_region": v.reported_region,
-                "recomputed": v.recomputed,
-                "sbmd_g_cm2": v.sbmd_g_cm2,
-            }
-            for ref in ("baseline", "previous"):
-                c = next(
-                    (c for c in self.changes if c.visit == v.index and c.reference == ref), None
-                )
-                for key in (
-                    "delta_g_cm2",
-                    "delta_percent",
-                    "per_year_g_cm2",
-                    "per_year_percent",
-                    "lsc_g_cm2",
-                    "significant",
-                ):
-                    row[f"{key}_vs_{ref}"] = getattr(c, key) if c else None
-            rows.append(row)
-        return rows
 
 
 def _common_levels(visits: Sequence[Visit]) -> tuple[list[str], list[DroppedLevel]]:
@@ -386,3 +309,16 @@ def compare(
         tuple(notes),
         trend,
     )
+
+
+def trend_png(comparison: Comparison) -> bytes:
+    """The trend picture as PNG (:func:`dxaspine.clinical.trend_plot.trend_png`; needs the
+    ``report`` extra).
+
+    Examples
+    --------
+    >>> png = trend_png(compare(visits, lsc=0.03))  # doctest: +SKIP
+    """
+    from dxaspine.clinical.trend_plot import trend_png as draw
+
+    return draw(comparison)

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dxaspine.errors import InputError, describe
+from dxaspine.errors import InputError, MissingExtraError, describe
 
 __all__ = ["Table", "cell_number", "read_rows"]
 
@@ -38,7 +38,7 @@ def _parquet_rows(path: Path) -> tuple[tuple[str, ...], list[dict[str, str]]]:
     try:
         import pyarrow.parquet as pq
     except ModuleNotFoundError:
-        raise InputError(
+        raise MissingExtraError(
             describe(path, "reading Parquet needs pyarrow", "pip install 'dxaspine[parquet]'")
         ) from None
     try:

@@ -1,6 +1,6 @@
 """Serial monitoring (``compare``) on numbers: same levels, LSC, warnings, bad input.
 
-Worked examples use the Hologic APEX 13.6 report of DOMAIN.md §1 (L1 13.26 cm2 / 11.58 g,
+Worked examples use the Hologic APEX 13.6 report of docs/domain.md §1 (L1 13.26 cm2 / 11.58 g,
 L2 13.72 / 12.94, L3 14.81 / 13.93, L4 13.97 / 13.40; L1-L4 = 51.85 / 55.77 = 0.930) and
 are computed by hand in the comments.  The four printed areas sum to 55.76 cm2 (the report's
 55.77 is its own total, rounded before the levels were), so L1-L4 here is 51.85 / 55.76.  Tolerance rel 1e-6 where the hand value is written to
@@ -153,7 +153,7 @@ def test_dates_backwards_refused_and_same_date_warned():
 
 
 def test_different_makes_offer_sbmd_and_do_not_judge():
-    # Hui 1997 (DOMAIN.md 7), hand: Hologic 0.930 -> 1.0550 x (0.930 - 0.972) + 1.0436
+    # Hui 1997 (docs/domain.md §7), hand: Hologic 0.930 -> 1.0550 x (0.930 - 0.972) + 1.0436
     # = 0.99929; Lunar 1.050 -> 0.9683 x (1.050 - 1.100) + 1.0436 = 0.995185.
     hologic = {"L1": (0.930 * 20, 20.0), "L2": (0.930 * 20, 20.0)}
     lunar = {"L1": (1.050 * 20, 20.0), "L2": (1.050 * 20, 20.0)}

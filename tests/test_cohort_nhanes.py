@@ -1,6 +1,6 @@
-"""``cohort`` on the NHANES 2017-2020 file against DOMAIN.md §3, and its report in Chromium.
+"""``cohort`` on the NHANES 2017-2020 file against docs/domain.md §3, and its report in Chromium.
 
-Ground truth here is DOMAIN.md §3 (figures computed from this file elsewhere): the level
+Ground truth here is docs/domain.md §3 (figures computed from this file elsewhere): the level
 ratios, the share of spines with an invalid level by age, and the ~6 % ISCD-rule rate; and an
 independent re-derivation of the L1-L4 / L2-L4 WHO table from the raw CSV with the csv module
 and the shipped reference CSV.
@@ -34,8 +34,8 @@ def nhanes():
 
 
 def test_populations_are_the_documented_rows(nhanes):
-    # DOMAIN.md 8 / the NHANES README: 4,593 rows; 2,121 all-valid, of which 63 have a total
-    # that is the sum of a subset of levels -> 2,058 (DOMAIN.md 3's count).
+    # docs/domain.md §8 / the NHANES README: 4,593 rows; 2,121 all-valid, of which 63 have a total
+    # that is the sum of a subset of levels -> 2,058 (docs/domain.md §3's count).
     assert nhanes.n == 4593
     assert nhanes.populations["source_valid"].n == 2121
     assert nhanes.populations["all_valid"].n == 2058
@@ -44,7 +44,7 @@ def test_populations_are_the_documented_rows(nhanes):
 
 
 def test_level_ratios_reproduce_domain(nhanes):
-    # DOMAIN.md 3 is reproduced by the UNWEIGHTED mean of level BMD / L1-L4 BMD over the
+    # docs/domain.md §3 is reproduced by the UNWEIGHTED mean of level BMD / L1-L4 BMD over the
     # 2,058 all-valid rows whose total is the sum of L1-L4 (the 63 subset-total rows out);
     # L1-L4 = sum BMC / sum area (= DXXOSBMD to print precision on these rows).
     # Tolerance 0.002 (the issue's); the level BMDs print to 0.001.
@@ -66,7 +66,7 @@ def test_level_ratios_reproduce_domain(nhanes):
 
 
 def test_invalid_levels_by_age_and_iscd_rule_rate(nhanes):
-    # DOMAIN.md 3: at least one level invalid in 36 % (50-59), 45 % (60-69), 57 % (70-80)
+    # docs/domain.md §3: at least one level invalid in 36 % (50-59), 45 % (60-69), 57 % (70-80)
     # of scanned people, unweighted; tolerance 1 percentage point (the DOMAIN figures are
     # whole percents, so +-0.5 rounding plus slack for which rows count as "scanned").
     scanned = nhanes.populations["scanned"].mask
@@ -75,7 +75,7 @@ def test_invalid_levels_by_age_and_iscd_rule_rate(nhanes):
     for label, expected in (("50-59", 0.36), ("60-69", 0.45), ("70-80", 0.57)):
         sel = scanned & (band == label)
         assert abs(proportion_ci(~valid[sel]).value - expected) <= 0.01, label
-    # DOMAIN.md 3: the ISCD adjacent-T rule fires on "about 6 %" of the 2,121 all-valid
+    # docs/domain.md §3: the ISCD adjacent-T rule fires on "about 6 %" of the 2,121 all-valid
     # scans (young-adult 1.065 x level ratio, SD 0.122: the shipped default reference).
     # "About" is read as +-1 percentage point.
     fires = iscd_rule_fires(nhanes, valid)[valid].mean()
@@ -88,7 +88,7 @@ def _independent_who_table():
     Rows: DXXOSBCC = 0, the total equal to the sum of L1-L4 (0.05 g / cm2), every area > 0
     and sum BMC / sum area within 0.0015 of DXXOSBMD (build_tables' reference set, as the
     cohort's headline population).  T = (BMD - mean) / SD with the T rows of the shipped
-    reference CSV; WHO: normal T >= -1, osteoporosis T <= -2.5 (DOMAIN.md 2).
+    reference CSV; WHO: normal T >= -1, osteoporosis T <= -2.5 (docs/domain.md §2).
     """
     from importlib import resources
 
@@ -151,7 +151,7 @@ def test_reclassification_table_matches_independent_derivation(cli_run):
         line for line in printed.splitlines() if line.strip().startswith("normal") and "(" in line
     )  # not the header
     assert [int(x) for x in re.findall(r"(\d+) \(", first)] == list(expected[0])
-    # the same people: L2-L4 reads higher than L1-L4 (L1 is the least dense level; DOMAIN 3)
+    # the same people: L2-L4 reads higher than L1-L4 (L1 is the least dense level; domain.md §3)
     with open(out / "tables" / "paired.csv", newline="") as fh:
         paired = next(csv.DictReader(fh))
     assert float(paired["difference_g_cm2_ci_low"]) > 0

@@ -152,7 +152,7 @@ def _batch_table(tmp_path, rows):
 
 def test_exclusion_scenarios_follow_the_per_scan_rules(tmp_path):
     # s0: L3 BMD 1.25 between L2 0.95 and L4 0.98.  With the default reference (T mean
-    # 1.065 x NHANES level ratio, SD 0.122; DOMAIN.md 8): T(L2) = (0.95 - 1.057)/0.122 =
+    # 1.065 x NHANES level ratio, SD 0.122; docs/domain.md §8): T(L2) = (0.95 - 1.057)/0.122 =
     # -0.88, T(L3) = (1.25 - 1.096)/0.122 = +1.26: the pair differs by 2.1 > 1.0, and L3
     # deviates from its neighbours -> the ISCD scenario drops L3 (assess attributes it).
     # s1: a smooth spine with an osteophyte flagged on L4 by image evidence.

@@ -23,7 +23,7 @@ from dxaspine.report.visit import visit_from_scan
 
 # The phantom's precision bound: tests/test_pipeline_accuracy.py asserts L1-L4 CV <= 0.5 %
 # over repositioned rescans (issue 5).  Two scans of one truth then differ by less than
-# LSC = 2.77 x 0.5 % x BMD in 95 % of cases (DOMAIN.md 2): that is the tolerance on a
+# LSC = 2.77 x 0.5 % x BMD in 95 % of cases (docs/domain.md §2): that is the tolerance on a
 # measured change against the true change.
 PHANTOM_CV = 0.005
 

@@ -1,4 +1,4 @@
-"""The least significant change a comparison is judged against (DOMAIN.md §2).
+"""The least significant change a comparison is judged against (docs/domain.md §2).
 
 Three sources, always named in the output:
 

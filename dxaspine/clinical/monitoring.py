@@ -1,10 +1,10 @@
 """Serial monitoring: compare follow-up visits with the baseline the way ISCD requires.
 
-Rules (DOMAIN.md §2, docs/monitoring.md "Compare"):
+Rules (docs/domain.md §2, docs/monitoring.md "Compare"):
 
 - **Same levels.**  The comparison uses the L1–L4 levels evaluable at *every* visit.  When a
   visit reported another region, every visit is recomputed on the common set as ΣBMC/ΣArea
-  (DOMAIN.md §1; never a mean of level BMDs) and the output names the dropped levels and
+  (docs/domain.md §1; never a mean of level BMDs) and the output names the dropped levels and
   why.  Fewer than 2 common levels: not comparable (ISCD: never a single vertebra).
 - **Absolute BMD only.**  Changes are in g/cm² and %, per year, against the baseline and the
   previous visit.  T-scores are never compared.
@@ -192,7 +192,7 @@ def compare(
 
     References
     ----------
-    ISCD Official Positions 2019/2023 (DOMAIN.md §2); Hui SL et al. JBMR 1997 (sBMD, §7).
+    ISCD Official Positions 2019/2023 (docs/domain.md §2); Hui SL et al. JBMR 1997 (sBMD, §7).
 
     Examples
     --------

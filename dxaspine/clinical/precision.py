@@ -1,6 +1,6 @@
 """The ISCD precision calculator: RMS-SD, RMS-%CV, LSC and the confidence interval of the error.
 
-Definitions (docs/monitoring.md, "Precision"; DOMAIN.md §2):
+Definitions (docs/monitoring.md, "Precision"; docs/domain.md §2):
 
 - Each patient *j* has ``n_j ≥ 2`` scans (repositioned between scans) with sample SD ``SD_j``
   (``ddof = 1``) and mean ``m_j``.  Degrees of freedom ``df = Σ (n_j − 1)``.
@@ -36,11 +36,11 @@ __all__ = [
     "region_precision",
 ]
 
-LSC_FACTOR = 2.77  # ISCD: LSC = 2.77 x precision error (95 % confidence), DOMAIN.md §2
+LSC_FACTOR = 2.77  # ISCD: LSC = 2.77 x precision error (95 % confidence), docs/domain.md §2
 ISCD_MIN_DF = 30  # ISCD: 30 x 2 or 15 x 3, i.e. at least 30 degrees of freedom
-ISCD_MAX_CV_PERCENT = 1.9  # ISCD minimum acceptable precision, spine (DOMAIN.md §2)
-ISCD_MAX_LSC_PERCENT = 5.3  # the LSC that goes with 1.9 % (DOMAIN.md §2)
-GLUER_MAX_UNDERESTIMATE_PERCENT = 41  # Glüer 1995, arithmetic instead of RMS (DOMAIN.md §2)
+ISCD_MAX_CV_PERCENT = 1.9  # ISCD minimum acceptable precision, spine (docs/domain.md §2)
+ISCD_MAX_LSC_PERCENT = 5.3  # the LSC that goes with 1.9 % (docs/domain.md §2)
+GLUER_MAX_UNDERESTIMATE_PERCENT = 41  # Glüer 1995, arithmetic instead of RMS (docs/domain.md §2)
 # A BMD outside this range is not a lumbar spine BMD in g/cm2 (vendor spine values run
 # ~0.4-1.8; mg/cm2 or a T-score column would fall outside).
 PLAUSIBLE_BMD_G_CM2 = (0.1, 3.0)

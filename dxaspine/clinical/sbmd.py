@@ -1,11 +1,11 @@
-"""Standardized spine BMD (sBMD) across scanner makes (Hui 1997; DOMAIN.md §7).
+"""Standardized spine BMD (sBMD) across scanner makes (Hui 1997; docs/domain.md §7).
 
     Hologic  sBMD = 1.0550 (BMD - 0.972) + 1.0436
     Lunar    sBMD = 0.9683 (BMD - 1.100) + 1.0436
     Norland  sBMD = 0.9743 (BMD - 0.969) + 1.0436      (g/cm²)
 
 The average individual error is 3.5 %: sBMD is good for pooling cohorts, not for judging one
-patient's change between makes (DOMAIN.md §7).  Monitoring therefore *offers* sBMD when
+patient's change between makes (docs/domain.md §7).  Monitoring therefore *offers* sBMD when
 visits come from different makes and says so; it never calls an sBMD change significant.
 """
 
@@ -13,14 +13,14 @@ from __future__ import annotations
 
 __all__ = ["SBMD_INDIVIDUAL_ERROR_PERCENT", "scanner_make", "standardized_bmd"]
 
-# DOMAIN.md §7 (Hui 1997): slope, make-specific centre, common centre (g/cm2).
+# docs/domain.md §7 (Hui 1997): slope, make-specific centre, common centre (g/cm2).
 _HUI_1997 = {
     "Hologic": (1.0550, 0.972),
     "Lunar": (0.9683, 1.100),
     "Norland": (0.9743, 0.969),
 }
 _SBMD_CENTRE_G_CM2 = 1.0436
-SBMD_INDIVIDUAL_ERROR_PERCENT = 3.5  # DOMAIN.md §7
+SBMD_INDIVIDUAL_ERROR_PERCENT = 3.5  # docs/domain.md §7
 
 
 def scanner_make(manufacturer: str | None) -> str | None:

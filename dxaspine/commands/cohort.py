@@ -82,7 +82,7 @@ def _print(r, out) -> None:
         man = f"   Manitoba {g.manitoba_percent:+.1f} %" if g.manitoba_percent is not None else ""
         print(
             f"  {g.level} {g.ratio.value:.4f} [{g.ratio.ci_low:.4f}, {g.ratio.ci_high:.4f}] "
-            f"({g.percent_vs_l1l4:+.1f} %)   NHANES (DOMAIN 3) {g.nhanes_domain:.3f}{man}",
+            f"({g.percent_vs_l1l4:+.1f} %)   NHANES (domain.md §3) {g.nhanes_domain:.3f}{man}",
             file=out,
         )
     print(

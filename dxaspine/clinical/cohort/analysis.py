@@ -31,7 +31,7 @@ from dxaspine.measure.composites import region_levels, region_name
 
 __all__ = ["CohortResult", "analyze_cohort"]
 
-DEFAULT_AGE_BANDS = (50, 60, 70, 81)  # NHANES 2017-2020 covers 50-80 (DOMAIN.md §8)
+DEFAULT_AGE_BANDS = (50, 60, 70, 81)  # NHANES 2017-2020 covers 50-80 (docs/domain.md §8)
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def analyze_cohort(
         if name in pops and pops[name].n:
             rows = pops[name].mask
             fires = iscd_rule_fires(cohort, rows, table)
-            rule.append((name, proportion_ci(fires[rows])))  # unweighted, as DOMAIN.md §3
+            rule.append((name, proportion_ci(fires[rows])))  # unweighted, as docs/domain.md §3
     return CohortResult(
         cohort=cohort,
         a=a,

@@ -1,6 +1,6 @@
 """The exclusion question: how does the osteoporosis rate change with the levels used?
 
-DOMAIN.md §3 (Tenne 2013, women aged 75): osteoporosis 37 % at L1–L4, 47 % after excluding
+docs/domain.md §3 (Tenne 2013, women aged 75): osteoporosis 37 % at L1–L4, 47 % after excluding
 degenerate levels, 46 % with L1–L2 alone.  Each scenario below gives every scan the set of
 levels it would be reported on (or none: not evaluable, fewer than 2 left):
 
@@ -8,7 +8,7 @@ levels it would be reported on (or none: not evaluable, fewer than 2 left):
 - ``source``: the levels the source kept (NHANES invalidity codes and the analyst's subset
   totals; a batch's own exclusions; a table's ``L1_invalid``);
 - ``iscd``: the source's levels minus those the ISCD adjacent-T rule (> 1.0 T between
-  neighbours, DOMAIN.md §2) attributes, ``interlevel``: minus the inter-level deviation
+  neighbours, docs/domain.md §2) attributes, ``interlevel``: minus the inter-level deviation
   rule's, ``image``: minus image evidence (batch tables), ``automatic``: what ``assess``
   excludes with all of them -- each within the ISCD limits (at most 2 excluded, at least 2
   left; :mod:`dxaspine.clinical.flags`);
@@ -52,8 +52,10 @@ SCENARIOS = {
     "L1-L2": "L1-L2 alone",
     "L2-L4": "L2-L4 alone",
 }
-TENNE_2013 = {"L1-L4": 37.0, "automatic": 47.0, "L1-L2": 46.0}  # DOMAIN.md §3, women aged 75
-ISCD_RULE_RATE_NHANES = 0.06  # DOMAIN.md §3: the rule fires on ~6 % of the 2,121 all-valid scans
+TENNE_2013 = {"L1-L4": 37.0, "automatic": 47.0, "L1-L2": 46.0}  # docs/domain.md §3, women aged 75
+ISCD_RULE_RATE_NHANES = (
+    0.06  # docs/domain.md §3: the rule fires on ~6 % of the 2,121 all-valid scans
+)
 
 
 @dataclass(frozen=True)
@@ -224,9 +226,9 @@ def exclusion_rates(
 
 
 def iscd_rule_fires(cohort: CohortTable, rows: np.ndarray, reference=None) -> np.ndarray:
-    """Per row: does any adjacent L1–L4 pair differ by more than 1.0 T (DOMAIN.md §2)?
+    """Per row: does any adjacent L1–L4 pair differ by more than 1.0 T (docs/domain.md §2)?
 
-    The rule on the measured levels alone (the source's exclusions ignored), as DOMAIN.md §3
+    The rule on the measured levels alone (the source's exclusions ignored), as docs/domain.md §3
     reports its rate: rows need all four levels measured; others are False.
     """
     from dxaspine.clinical.cohort.gradient import level_bmd

@@ -4,10 +4,10 @@ Per scan, ratio_i = BMD_level_i / BMD_L1–L4 (L1–L4 = ΣBMC/ΣArea; the level
 printed it, else its BMC/area).  Reported per level: mean ratio with its 95 % CI (weighted or
 not), SD, and the same as a percent difference from L1–L4, next to the published figures:
 
-- NHANES 2017–2020 (DOMAIN.md §3): L1 0.941 ± 0.052, L2 0.993, L3 1.029, L4 1.026 ± 0.047
+- NHANES 2017–2020 (docs/domain.md §3): L1 0.941 ± 0.052, L2 0.993, L3 1.029, L4 1.026 ± 0.047
   (reproduced from the shared file by the unweighted mean over the 2,058 all-valid rows
   whose total is the sum of L1–L4; tests/test_cohort_nhanes.py);
-- Manitoba registry (DOMAIN.md §3; Leslie, J Clin Densitom 2023; 70,762 people): L1 alone
+- Manitoba registry (docs/domain.md §3; Leslie, J Clin Densitom 2023; 70,762 people): L1 alone
   7.6 % below L1–L4, L4 alone 3.6 % above (L2 and L3 not given there).
 """
 
@@ -23,8 +23,8 @@ from dxaspine.levels import CLINICAL_LEVELS
 
 __all__ = ["DOMAIN_NHANES_RATIOS", "MANITOBA_PERCENT", "LevelRatio", "level_gradient"]
 
-DOMAIN_NHANES_RATIOS = {"L1": 0.941, "L2": 0.993, "L3": 1.029, "L4": 1.026}  # DOMAIN.md §3
-MANITOBA_PERCENT = {"L1": -7.6, "L4": +3.6}  # DOMAIN.md §3, Leslie 2023
+DOMAIN_NHANES_RATIOS = {"L1": 0.941, "L2": 0.993, "L3": 1.029, "L4": 1.026}  # docs/domain.md §3
+MANITOBA_PERCENT = {"L1": -7.6, "L4": +3.6}  # docs/domain.md §3, Leslie 2023
 
 
 @dataclass(frozen=True)

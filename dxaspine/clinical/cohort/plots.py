@@ -1,7 +1,7 @@
 """Figures of the cohort report (PNG bytes; matplotlib ``Figure`` objects, Agg, no pyplot).
 
 - Bland–Altman of region b against region a (difference against mean, limits of agreement);
-- the level gradient with 95 % CIs beside the NHANES (DOMAIN.md §3) and Manitoba figures;
+- the level gradient with 95 % CIs beside the NHANES (docs/domain.md §3) and Manitoba figures;
 - the WHO reclassification table as a heat map of counts;
 - the osteoporosis rate per exclusion scenario and age band (women), with CIs.
 """
@@ -47,7 +47,7 @@ def bland_altman_png(p: PairedComparison) -> bytes:
 
 
 def gradient_png(gradient: tuple[LevelRatio, ...]) -> bytes:
-    """Level / L1–L4 BMD ratio per level with CIs, NHANES (DOMAIN.md §3) and Manitoba."""
+    """Level / L1–L4 BMD ratio per level with CIs, NHANES (docs/domain.md §3) and Manitoba."""
     fig = new_figure(6.0, 4.0)
     ax = fig.subplots()
     x = np.arange(len(gradient))
@@ -67,7 +67,7 @@ def gradient_png(gradient: tuple[LevelRatio, ...]) -> bytes:
         marker="D",
         color="#2ca02c",
         zorder=3,
-        label="NHANES 2017-2020 (DOMAIN §3)",
+        label="NHANES 2017-2020 (domain.md §3)",
     )
     man = [
         (i, 1 + g.manitoba_percent / 100)
@@ -152,7 +152,7 @@ def exclusion_png(rows: tuple[ExclusionRate, ...], population: str) -> bytes:
             label=s,
         )
         colors[s] = bars.patches[0].get_facecolor() if bars.patches else None
-    # Tenne 2013 (DOMAIN.md 3, women aged 75) as its own group, hatched: published, no CI
+    # Tenne 2013 (docs/domain.md §3, women aged 75) as its own group, hatched: published, no CI
     x0 = len(bands)
     for k, s in enumerate(scenarios):
         if s in TENNE_2013:

@@ -2,15 +2,15 @@
 
 Layouts, recognised from the header:
 
-- **NHANES** P_DXXSPN joined to P_DEMO (``DXXL1BMC`` …; DOMAIN.md §8): read with the
+- **NHANES** P_DXXSPN joined to P_DEMO (``DXXL1BMC`` …; docs/domain.md §8): read with the
   reference-table builder's own reader and quirk checks (``reference_data/build_tables.py``),
   so both use the same rows.  Populations:
 
   * ``scanned``: a spine scan exists (``DXXOSBCC`` not blank);
   * ``source_valid``: NHANES judged every level valid (``DXXOSBCC`` = 0; 2,121 rows);
   * ``all_valid``: every level valid (``DXXOSBCC`` = 0) minus the 63 rows whose total is
-    the sum of a subset of levels (the analyst judged a level abnormal; DOMAIN.md §8) --
-    the 2,058 rows DOMAIN.md §3's level ratios come from;
+    the sum of a subset of levels (the analyst judged a level abnormal; docs/domain.md §8) --
+    the 2,058 rows docs/domain.md §3's level ratios come from;
   * ``reference``: ``all_valid`` minus a row with a zero-area level and a row whose total
     BMD disagrees with ΣBMC/ΣArea (build_tables' reference set, 2,056 rows).
 
@@ -46,7 +46,7 @@ from dxaspine.levels import CLINICAL_LEVELS
 
 __all__ = ["read_cohort"]
 
-NHANES_WEIGHT = "WTMECPRP"  # NHANES exam weight (DOMAIN.md §8)
+NHANES_WEIGHT = "WTMECPRP"  # NHANES exam weight (docs/domain.md §8)
 _SUM_TOLERANCE = 0.05  # BMC and area print to 0.01: a sum of four is off by at most 0.02
 
 
@@ -103,7 +103,7 @@ def _nhanes(path: Path) -> CohortTable:
         "all_valid": Population(
             "all_valid",
             all_valid & ~quirk,
-            "DXXOSBCC = 0 and the total is the sum of L1-L4 (DOMAIN.md 3: 2,058 rows)",
+            "DXXOSBCC = 0 and the total is the sum of L1-L4 (docs/domain.md §3: 2,058 rows)",
         ),
         "reference": Population(
             "reference",

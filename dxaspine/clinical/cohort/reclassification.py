@@ -1,6 +1,6 @@
 """WHO reclassification between two regions: how many people change category.
 
-For scans where ISCD says to read T with WHO (age ≥ 50, sex known; DOMAIN.md §2) and both
+For scans where ISCD says to read T with WHO (age ≥ 50, sex known; docs/domain.md §2) and both
 regions are usable: the 3 × 3 table of WHO categories (rows: region a, columns: region b),
 counted and (when the cohort has survey weights) as weighted percentages; the share that
 changes category, moves to a worse or a better one, the osteoporosis rate under each region,

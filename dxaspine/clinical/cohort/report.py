@@ -27,7 +27,7 @@ from dxaspine.clinical.cohort.render import Figure, Section, Table, to_html, to_
 
 __all__ = ["report_sections", "write_report"]
 
-DOMAIN_INVALID_BY_AGE = {"50-59": 36.0, "60-69": 45.0, "70-80": 57.0}  # DOMAIN.md §3, %
+DOMAIN_INVALID_BY_AGE = {"50-59": 36.0, "60-69": 45.0, "70-80": 57.0}  # docs/domain.md §3, %
 
 
 def _f(x: float | None, digits: int = 3) -> str:
@@ -154,7 +154,7 @@ def _gradient(r: CohortResult, figures: bool) -> Section:
             "SD",
             "% vs L1–L4",
             "ratio (unweighted)",
-            "NHANES (DOMAIN §3)",
+            "NHANES (domain.md §3)",
             "Manitoba % vs L1–L4",
         ),
         tuple(
@@ -174,7 +174,7 @@ def _gradient(r: CohortResult, figures: bool) -> Section:
     )
     text = (
         "Each level's BMD divided by the L1–L4 composite of the same scan (ΣBMC/ΣArea), "
-        "averaged over scans. DOMAIN §3's NHANES figures are the unweighted means over the "
+        "averaged over scans. domain.md §3's NHANES figures are the unweighted means over the "
         "2,058 all-valid rows whose total is the sum of L1–L4; Manitoba (Leslie 2023, "
         "70,762 people) gives L1 −7.6 % and L4 +3.6 % only."
     )
@@ -215,7 +215,7 @@ def _exclusion(r: CohortResult, figures: bool) -> Section:
             )
         )
     quality = Table(
-        ("measure", "this cohort", "DOMAIN §3"),
+        ("measure", "this cohort", "domain.md §3"),
         tuple(
             (
                 f"≥ 1 level invalid in the source, age {band}",
@@ -232,10 +232,10 @@ def _exclusion(r: CohortResult, figures: bool) -> Section:
             )
             for pop, e in r.iscd_rule
         ),
-        "Data quality against DOMAIN §3",
+        "Data quality against domain.md §3",
     )
     text = (
-        "Tenne 2013 (women aged 75; DOMAIN §3): osteoporosis "
+        "Tenne 2013 (women aged 75; domain.md §3): osteoporosis "
         + ", ".join(f"{k} {v:g} %" for k, v in TENNE_2013.items())
         + " (automatic = after excluding degenerate levels). In all_valid every scan has "
         "all four levels, so the scenarios are compared on the same people; in scanned "

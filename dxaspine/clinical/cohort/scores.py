@@ -2,7 +2,7 @@
 
 T uses the same reference table as ``assess`` (:func:`dxaspine.clinical.reference.load_reference`;
 default ``dxaspine-default``: the White-female young-adult mean × the region's NHANES ratio,
-SD 0.122, for all sexes — ISCD, DOMAIN.md §2 and §8), the WHO categories and the ISCD
+SD 0.122, for all sexes — ISCD, docs/domain.md §2 and §8), the WHO categories and the ISCD
 applicability (T/WHO for women and men aged 50 and over) from :mod:`dxaspine.clinical.scores`.
 """
 
@@ -62,7 +62,7 @@ def t_scores(
 
 
 def who_categories(t: np.ndarray) -> np.ndarray:
-    """``normal`` | ``low_bone_mass`` | ``osteoporosis`` per T (None for NaN; DOMAIN.md §2)."""
+    """``normal`` | ``low_bone_mass`` | ``osteoporosis`` per T (None for NaN; docs/domain.md §2)."""
     out = np.full(t.shape, None, dtype=object)
     finite = np.isfinite(t)
     out[finite & (t >= WHO_NORMAL_MIN_T)] = "normal"
@@ -72,7 +72,7 @@ def who_categories(t: np.ndarray) -> np.ndarray:
 
 
 def t_applicable(cohort: CohortTable) -> np.ndarray:
-    """Rows where ISCD says to read T with WHO (sex known, age ≥ 50; DOMAIN.md §2)."""
+    """Rows where ISCD says to read T with WHO (sex known, age ≥ 50; docs/domain.md §2)."""
     return np.array(
         [
             applicability(s, None if not np.isfinite(a) else float(a)).score == "T"

@@ -68,7 +68,7 @@ class CohortTable:
         return self.measured(level) & ~self.source_excluded[level]
 
     def region_bmd(self, region: str | Iterable[str], rows: np.ndarray | None = None) -> np.ndarray:
-        """ΣBMC/ΣArea over the region's levels (DOMAIN.md §1); NaN where a level is missing.
+        """ΣBMC/ΣArea over the region's levels (docs/domain.md §1); NaN where a level is missing.
 
         Raises
         ------

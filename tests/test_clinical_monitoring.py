@@ -297,3 +297,18 @@ def _assert_png_not_blank(path):
 
     pixels = np.asarray(Image.open(path).convert("L"), dtype=float)
     assert pixels.shape[0] > 100 and pixels.std() > 5  # a plot, not an empty canvas
+
+
+def test_vendor_trend_points_of_the_compared_region_feed_the_trend():
+    from dxaspine.clinical.visits import TrendPoint
+
+    points = (TrendPoint(dt.date(2018, 6, 1), "L1-L4", 0.95), TrendPoint(D0, "L2-L4", 0.97))
+    base = Visit("vendor.dcm", D0, _visit(D0).levels, patient_id_hash="p1", trend=points)
+    c = compare([base, _visit(D1, 0.99)], lsc=0.03)
+    assert [p.region for p in c.trend] == ["L1-L4"]  # only the compared region
+    assert c.to_dict()["trend"][0] == {
+        "date": "2018-06-01",
+        "region": "L1-L4",
+        "bmd_g_cm2": 0.95,
+        "source": "vendor trend",
+    }

@@ -65,7 +65,8 @@ def _print(r, out) -> None:
         file=out,
     )
     names = ("normal", "low bone mass", "osteoporosis")
-    print(f"\nWHO category, {r.a} (rows) vs {r.b} (columns), n (%{w}):", file=out)
+    pct = "weighted %" if r.weighted else "%"
+    print(f"\nWHO category, {r.a} (rows) vs {r.b} (columns), n ({pct}):", file=out)
     print(f"  {'':16}" + "".join(f"{n:>22}" for n in names), file=out)
     for i, name in enumerate(names):
         cells = "".join(f"{f'{rc.counts[i, j]} ({rc.percent[i, j]:.1f} %)':>22}" for j in range(3))
@@ -77,12 +78,14 @@ def _print(r, out) -> None:
             f"[{100 * c.ci_low:.1f}, {100 * c.ci_high:.1f}]",
             file=out,
         )
-    print("\nLevel gradient (level / L1-L4):", file=out)
+    print(f"\nLevel gradient (level / L1-L4){w}, unweighted, and published:", file=out)
+    unweighted = {g.level: g.ratio.value for g in r.gradient_unweighted}
     for g in r.gradient:
         man = f"   Manitoba {g.manitoba_percent:+.1f} %" if g.manitoba_percent is not None else ""
         print(
             f"  {g.level} {g.ratio.value:.4f} [{g.ratio.ci_low:.4f}, {g.ratio.ci_high:.4f}] "
-            f"({g.percent_vs_l1l4:+.1f} %)   NHANES (domain.md §3) {g.nhanes_domain:.3f}{man}",
+            f"({g.percent_vs_l1l4:+.1f} %)  unweighted {unweighted[g.level]:.4f}   "
+            f"NHANES (domain.md §3) {g.nhanes_domain:.3f}{man}",
             file=out,
         )
     print(

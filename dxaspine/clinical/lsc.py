@@ -48,7 +48,13 @@ class LeastSignificantChange:
 
 
 def maximal_acceptable_lsc() -> LeastSignificantChange:
-    """The ISCD 5.3 % ceiling, labelled as not the site's own (module docstring)."""
+    """The ISCD 5.3 % ceiling, labelled as not the site's own (module docstring).
+
+    Examples
+    --------
+    >>> round(maximal_acceptable_lsc().g_cm2(0.900), 4)  # 5.3 % of the earlier BMD
+    0.0477
+    """
     return LeastSignificantChange(
         None,
         ISCD_MAX_LSC_PERCENT,
@@ -59,7 +65,13 @@ def maximal_acceptable_lsc() -> LeastSignificantChange:
 
 
 def given_lsc(value_g_cm2: float) -> LeastSignificantChange:
-    """An LSC the user states (g/cm²)."""
+    """An LSC the user states (g/cm²); :class:`InputError` outside 0–0.5 g/cm².
+
+    Examples
+    --------
+    >>> given_lsc(0.031).g_cm2(1.2)
+    0.031
+    """
     if not 0.0 < value_g_cm2 < 0.5:
         raise InputError(
             describe(

@@ -290,6 +290,14 @@ def read_precision_table(
     ------
     InputError
         Missing patient or BMD columns, a non-numeric cell.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "repeats.csv"
+    >>> _ = p.write_text("patient,scan_1,scan_2\\nA,1.00,1.01\\nB,0.90,0.92\\n")
+    >>> read_precision_table(p)
+    {'L1-L4': {'A': [1.0, 1.01], 'B': [0.9, 0.92]}}
     """
     table = read_rows(path)
     pid = _patient_column(table, patient_column)

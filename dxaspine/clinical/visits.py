@@ -322,6 +322,15 @@ def visit_from_row(row: Mapping[str, str], source: str) -> Visit:
     ------
     InputError
         No per-level columns, or a non-numeric number cell.
+
+    Examples
+    --------
+    >>> row = {"L1_bmc_g": "11.58", "L1_area_cm2": "13.26", "L1_excluded": "False",
+    ...        "L2_bmc_g": "12.94", "L2_area_cm2": "13.72", "L2_excluded": "True",
+    ...        "L2_flags": "osteophyte_suspected", "study_date": "2021-05-04"}
+    >>> v = visit_from_row(row, "results.csv row 1")
+    >>> v.date, v.level("L2").excluded, v.level("L2").reason
+    (datetime.date(2021, 5, 4), True, 'osteophyte_suspected')
     """
     if not any(f"{lv}_bmd_g_cm2" in row or f"{lv}_bmc_g" in row for lv in CLINICAL_LEVELS):
         raise InputError(

@@ -110,7 +110,27 @@ def _chosen(flags_by_level: dict, usable: list[str], kinds: set[str]) -> list[st
 
 
 def scenario_levels(cohort: CohortTable, rows: np.ndarray, reference=None) -> dict[str, np.ndarray]:
-    """Per scenario, per row: the region name reported (None: not evaluable or not in rows)."""
+    """Per scenario, per row: the region name reported (None: not evaluable or not in rows).
+
+    Parameters
+    ----------
+    cohort : CohortTable
+    rows : bool (n,) array
+        Scans to assess (each once, with :func:`dxaspine.clinical.assess`).
+    reference : reference table for the T-scores (default ``dxaspine-default``)
+
+    Returns
+    -------
+    dict
+        ``{scenario: object (n,) array of region names or None}``; keys are
+        :data:`SCENARIOS`.
+
+    Examples
+    --------
+    >>> levels = scenario_levels(nh, nh.populations["all_valid"].mask)  # doctest: +SKIP
+    >>> levels["iscd"][:3]  # doctest: +SKIP
+    array(['L1-L4', None, 'L1-L4'], dtype=object)
+    """
     from dataclasses import replace
 
     from dxaspine.clinical.assessment import assess
@@ -197,6 +217,12 @@ def exclusion_rates(
     Returns
     -------
     list of ExclusionRate
+
+    Examples
+    --------
+    >>> levels = scenario_levels(nh, nh.populations["scanned"].mask)  # doctest: +SKIP
+    >>> rates = exclusion_rates(nh, levels, "scanned", {"women": nh.sex == "F"})  # doctest: +SKIP
+    >>> {r.scenario: round(100 * r.osteoporosis.value, 1) for r in rates}  # doctest: +SKIP
     """
     applicable = t_applicable(cohort)
     w = cohort.weights if weighted and cohort.weights is not None else None
@@ -230,6 +256,12 @@ def iscd_rule_fires(cohort: CohortTable, rows: np.ndarray, reference=None) -> np
 
     The rule on the measured levels alone (the source's exclusions ignored), as docs/domain.md §3
     reports its rate: rows need all four levels measured; others are False.
+
+    Examples
+    --------
+    >>> valid = nh.populations["source_valid"].mask  # doctest: +SKIP
+    >>> round(iscd_rule_fires(nh, valid)[valid].mean(), 3)  # about 6 %, docs/domain.md §3  # doctest: +SKIP
+    0.062
     """
     from dxaspine.clinical.cohort.gradient import level_bmd
     from dxaspine.clinical.flags import ISCD_T_DIFFERENCE

@@ -113,6 +113,13 @@ def test_fewer_than_two_common_levels_not_comparable():
     assert not c.comparable and "single vertebra" in c.reason and c.levels == ("L4",)
 
 
+def test_display_visit_not_comparable_and_says_why():
+    geometry = tuple(VisitLevel(k, None, a, None) for k, (_, a) in HOLOGIC.items())
+    display = Visit("display.dcm", D1, geometry, patient_id_hash="p1", kind="display")
+    c = compare([_visit(D0), display], lsc=0.03)
+    assert not c.comparable and any("no BMD (geometry only" in n for n in c.notes)
+
+
 def test_bmd_only_visit_uses_its_reported_composite_or_says_why_not():
     levels_bmd_only = tuple(VisitLevel(k, None, None, 0.9) for k in HOLOGIC)
     vendor = Visit(

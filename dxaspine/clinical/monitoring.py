@@ -69,6 +69,16 @@ DAYS_PER_YEAR = 365.25
 _FLOAT_SLACK_G_CM2 = 1e-9
 
 
+def _why_not_evaluable(level) -> str:
+    if level is None:
+        return "not measured"
+    if level.excluded:
+        return f"excluded, {level.reason}"
+    if level.area_cm2:  # geometry without BMD: a display image (Contract 1)
+        return "no BMD (geometry only, e.g. a display image)"
+    return "not measured"
+
+
 def _common_levels(visits: Sequence[Visit]) -> tuple[list[str], list[DroppedLevel]]:
     common, dropped = [], []
     for lv in CLINICAL_LEVELS:
@@ -79,11 +89,7 @@ def _common_levels(visits: Sequence[Visit]) -> tuple[list[str], list[DroppedLeve
                 where.append(i)
                 why.append(
                     f"{'baseline' if i == 0 else f'visit {i + 1}'} ({v.source}): "
-                    + (
-                        "not measured"
-                        if level is None or not level.excluded
-                        else f"excluded, {level.reason}"
-                    )
+                    + _why_not_evaluable(level)
                 )
         if where:
             dropped.append(DroppedLevel(lv, tuple(where), tuple(why)))

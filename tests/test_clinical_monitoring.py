@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from dxaspine.cli import main
-from dxaspine.clinical.monitoring import compare
-from dxaspine.clinical.visits import Visit, VisitLevel, visit_from_result, visit_from_row
+from dxaspine.clinical.monitoring.compare import compare
+from dxaspine.clinical.monitoring.visits import Visit, VisitLevel, visit_from_result, visit_from_row
 from dxaspine.errors import DxaError
 
 HOLOGIC = {"L1": (11.58, 13.26), "L2": (12.94, 13.72), "L3": (13.93, 14.81), "L4": (13.40, 13.97)}
@@ -307,7 +307,7 @@ def _assert_png_not_blank(path):
 
 
 def test_vendor_trend_points_of_the_compared_region_feed_the_trend():
-    from dxaspine.clinical.visits import TrendPoint
+    from dxaspine.clinical.monitoring.visits import TrendPoint
 
     points = (TrendPoint(dt.date(2018, 6, 1), "L1-L4", 0.95), TrendPoint(D0, "L2-L4", 0.97))
     base = Visit("vendor.dcm", D0, _visit(D0).levels, patient_id_hash="p1", trend=points)

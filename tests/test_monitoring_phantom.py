@@ -15,7 +15,7 @@ import pydicom
 import pytest
 
 from dxaspine.cli import main
-from dxaspine.clinical.monitoring import compare
+from dxaspine.clinical.monitoring.compare import compare
 from dxaspine.clinical.precision import precision_study
 from dxaspine.phantom import Lesion, PhantomParams, generate_case, write_case
 from dxaspine.pipeline import analyze

@@ -89,8 +89,8 @@ def _image_visit(path: str, exclude):
 def _load(args):
     from dataclasses import replace
 
-    from dxaspine.clinical.visit_sources import is_image, read_visits
-    from dxaspine.clinical.visits import exclude_levels, parse_date
+    from dxaspine.clinical.monitoring.sources import is_image, read_visits
+    from dxaspine.clinical.monitoring.visits import exclude_levels, parse_date
     from dxaspine.errors import InputError, describe
 
     excl = _exclusions(args.exclude_at)
@@ -146,7 +146,7 @@ def _print(c, stream) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dxaspine.atomic import atomic_write_bytes, atomic_write_text
-    from dxaspine.clinical.monitoring import compare
+    from dxaspine.clinical.monitoring.compare import compare
 
     visits = _load(args)
     comparison = compare(visits, lsc=args.lsc, precision=args.lsc_from, force=args.force)
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
                 writer.writerow({k: "" if v is None else v for k, v in row.items()})
         atomic_write_text(args.csv, buf.getvalue())
     if args.plot and comparison.comparable:
-        from dxaspine.clinical.trend_plot import trend_png
+        from dxaspine.clinical.monitoring.trend_plot import trend_png
 
         atomic_write_bytes(args.plot, trend_png(comparison))
     return 0

@@ -1,4 +1,4 @@
-"""A monitoring :class:`~dxaspine.clinical.visits.Visit` from one analysed scan.
+"""A monitoring :class:`~dxaspine.clinical.monitoring.visits.Visit` from one analysed scan.
 
 The result record (:func:`dxaspine.report.record.record_from_scan`) carries the numbers; the
 scan adds what only the image knows: the study date, the PatientID (hashed at once, never
@@ -13,7 +13,7 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from dxaspine.clinical.visits import Visit, hash_patient_id, visit_from_result
+from dxaspine.clinical.monitoring.visits import Visit, hash_patient_id, visit_from_result
 from dxaspine.report.record import record_from_scan
 
 __all__ = ["visit_from_scan"]

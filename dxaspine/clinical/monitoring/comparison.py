@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from dxaspine.clinical.lsc import LeastSignificantChange
+from dxaspine.clinical.monitoring.lsc import LeastSignificantChange
 
 __all__ = ["Change", "Comparison", "DroppedLevel", "VisitValue"]
 

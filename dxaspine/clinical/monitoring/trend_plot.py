@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from dxaspine.clinical._figures import new_figure, png_bytes
-from dxaspine.clinical.monitoring import Comparison
+from dxaspine.clinical.monitoring.comparison import Comparison
 
 __all__ = ["trend_png"]
 

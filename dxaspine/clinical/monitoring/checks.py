@@ -2,14 +2,14 @@
 
 Each returns the warnings it has for the output; what cannot be compared at all is an
 :class:`~dxaspine.errors.InputError` naming the visit's file (never the patient's ID, which
-travels only as a hash, :func:`dxaspine.clinical.visits.hash_patient_id`).
+travels only as a hash, :func:`dxaspine.clinical.monitoring.visits.hash_patient_id`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dxaspine.clinical.visits import ANALYSIS_KEYS, Visit
+from dxaspine.clinical.monitoring.visits import ANALYSIS_KEYS, Visit
 from dxaspine.errors import InputError, describe
 
 __all__ = ["check_dates", "check_patient", "differences"]

@@ -1,4 +1,4 @@
-"""Turn what a user names on the command line into :class:`~dxaspine.clinical.visits.Visit` s.
+"""Turn what a user names on the command line into :class:`~dxaspine.clinical.monitoring.visits.Visit` s.
 
 - ``*.json``: one Contract 2 result object, or JSON Lines (one visit per line);
 - ``*.csv`` / ``*.parquet``: rows of a batch table, all of them or ``TABLE.csv#3,7``
@@ -16,13 +16,13 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dxaspine.clinical.table_files import read_rows
-from dxaspine.clinical.visits import (
+from dxaspine.clinical.monitoring.visits import (
     Visit,
     exclude_levels,
     visit_from_result,
     visit_from_row,
 )
+from dxaspine.clinical.table_files import read_rows
 from dxaspine.errors import InputError, describe
 
 __all__ = ["is_image", "read_visits"]

@@ -8,10 +8,10 @@ Rules (docs/domain.md §2, docs/monitoring.md "Compare"):
   why.  Fewer than 2 common levels: not comparable (ISCD: never a single vertebra).
 - **Absolute BMD only.**  Changes are in g/cm² and %, per year, against the baseline and the
   previous visit.  T-scores are never compared.
-- **Significant only when |Δ| ≥ LSC** in g/cm² (:mod:`dxaspine.clinical.lsc`).
+- **Significant only when |Δ| ≥ LSC** in g/cm² (:mod:`dxaspine.clinical.monitoring.lsc`).
 - **Warnings** when visits differ in scanner, software, analysis conventions or input kind: a
   change may then not be biological.  Across scanner makes the raw change is not judged and
-  sBMD (Hui 1997) is offered with its 3.5 % individual error (:mod:`dxaspine.clinical.sbmd`).
+  sBMD (Hui 1997) is offered with its 3.5 % individual error (:mod:`dxaspine.clinical.monitoring.sbmd`).
 """
 
 from __future__ import annotations
@@ -19,48 +19,26 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from dxaspine.clinical.comparison import Change, Comparison, DroppedLevel, VisitValue
-from dxaspine.clinical.lsc import (
+from dxaspine.clinical.monitoring.checks import check_dates, check_patient, differences
+from dxaspine.clinical.monitoring.comparison import Change, Comparison, DroppedLevel, VisitValue
+from dxaspine.clinical.monitoring.lsc import (
     LeastSignificantChange,
     given_lsc,
     lsc_from_precision,
     maximal_acceptable_lsc,
 )
-from dxaspine.clinical.precision import PrecisionStudy
-from dxaspine.clinical.sbmd import SBMD_INDIVIDUAL_ERROR_PERCENT, scanner_make, standardized_bmd
-from dxaspine.clinical.visit_checks import check_dates, check_patient, differences
-from dxaspine.clinical.visit_sources import read_visits
-from dxaspine.clinical.visits import (
-    TrendPoint,
-    Visit,
-    VisitLevel,
-    exclude_levels,
-    visit_from_result,
-    visit_from_row,
+from dxaspine.clinical.monitoring.sbmd import (
+    SBMD_INDIVIDUAL_ERROR_PERCENT,
+    scanner_make,
+    standardized_bmd,
 )
+from dxaspine.clinical.monitoring.visits import Visit
+from dxaspine.clinical.precision import PrecisionStudy
 from dxaspine.errors import InputError, describe
 from dxaspine.levels import CLINICAL_LEVELS
 from dxaspine.measure.composites import region_name
 
-# The monitoring API in one place (``dxaspine.monitoring``): comparison, the visits it takes
-# and where they come from, the LSC it is judged against, the trend picture.
-__all__ = [
-    "Change",
-    "Comparison",
-    "DroppedLevel",
-    "LeastSignificantChange",
-    "TrendPoint",
-    "Visit",
-    "VisitLevel",
-    "VisitValue",
-    "compare",
-    "exclude_levels",
-    "lsc_from_precision",
-    "read_visits",
-    "trend_png",
-    "visit_from_result",
-    "visit_from_row",
-]
+__all__ = ["compare"]
 
 MIN_COMMON_LEVELS = 2  # ISCD: never a single vertebra, for diagnosis or monitoring
 DAYS_PER_YEAR = 365.25
@@ -202,7 +180,7 @@ def compare(
 
     Examples
     --------
-    >>> from dxaspine.clinical.visits import Visit, VisitLevel
+    >>> from dxaspine.clinical.monitoring.visits import Visit, VisitLevel
     >>> def visit(date, scale, excluded=()):
     ...     lv = [VisitLevel(n, 12.0 * scale, 14.0, excluded=n in excluded, reason="user")
     ...           for n in ("L1", "L2", "L3", "L4")]
@@ -315,16 +293,3 @@ def compare(
         tuple(notes),
         trend,
     )
-
-
-def trend_png(comparison: Comparison) -> bytes:
-    """The trend picture as PNG (:func:`dxaspine.clinical.trend_plot.trend_png`; needs the
-    ``report`` extra).
-
-    Examples
-    --------
-    >>> png = trend_png(compare(visits, lsc=0.03))  # doctest: +SKIP
-    """
-    from dxaspine.clinical.trend_plot import trend_png as draw
-
-    return draw(comparison)

@@ -156,3 +156,12 @@ def test_bad_tables_are_one_line_errors(tmp_path, capsys):
     text.write_text("patient_id,L1-L4\nA,abc\nA,1.0\n")
     with pytest.raises(DxaError, match=r"text\.csv row 1: L1-L4 is not a number"):
         precision_study(text)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["precision", "--help"], ["compare", "--help"],
+                                  ["cohort", "--help"]])  # fmt: skip
+def test_help_renders(argv, capsys):
+    # argparse %-formats help strings: a bare "%" (as in "%CV") once broke `dxaspine --help`
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0 and "usage:" in capsys.readouterr().out

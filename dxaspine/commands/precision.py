@@ -16,7 +16,7 @@ import sys
 
 __all__ = ["HELP", "configure", "run"]
 
-HELP = "ISCD precision calculator: RMS-SD, RMS-%CV, LSC and its CI from repeated scans"
+HELP = "ISCD precision calculator: RMS-SD, RMS-%%CV, LSC and its CI from repeated scans"
 CSV_COLUMNS = (
     "region",
     "n_patients",

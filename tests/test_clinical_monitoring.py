@@ -177,18 +177,18 @@ def test_different_makes_offer_sbmd_and_do_not_judge():
 
 def test_convention_software_and_kind_differences_warned():
     a = _visit(
-        D0, analysis={"box_convention": "axis+7mm", "physics_model": "two-material"}, software="1.0"
+        D0, analysis={"box": "L4 width + 7 mm", "physics_model": "two-material"}, software="1.0"
     )
     b = _visit(
-        D1, analysis={"box_convention": "vendor", "physics_model": "two-material"}, software="2.0"
+        D1, analysis={"box": "L4 width + 5 mm", "physics_model": "two-material"}, software="2.0"
     )
     w = compare([a, b], lsc=0.03).warnings
-    assert any("analysis box_convention differs" in x for x in w)
+    assert any("analysis box differs" in x for x in w)
     assert not any("physics_model" in x for x in w)  # same at both visits
     assert any("scanner software differs" in x for x in w)
     # a convention recorded at one visit only is a difference too (cannot be checked)
-    w = compare([_visit(D0, analysis={"edge_convention": "0.1"}), _visit(D1)], lsc=0.03).warnings
-    assert any("edge_convention differs" in x and "not recorded" in x for x in w)
+    w = compare([_visit(D0, analysis={"edge": "relative:0.1"}), _visit(D1)], lsc=0.03).warnings
+    assert any("analysis edge differs" in x and "not recorded" in x for x in w)
 
 
 def test_visit_from_result_and_row():
@@ -210,13 +210,13 @@ def test_visit_from_result_and_row():
         "exclusion": {"mode": "automatic"},
         "reported_region": "L1-L3",
         "software": {"name": "dxaspine", "version": "0.1.0"},
-        "analysis": {"box_convention": "axis+7mm"},
+        "analysis": {"box": "L4 width + 7 mm"},
     }
     v = visit_from_result(result, "r.json")
     assert v.date == dt.date(2021, 5, 4) and v.sex == "F" and v.manufacturer == "HOLOGIC"
     assert v.level("L4").excluded and v.level("L4").reason == "adjacent_t_difference"
     assert v.region_bmd_g_cm2 == {"L1-L3": 0.920}
-    assert v.analysis == {"box_convention": "axis+7mm", "analysis_software": "dxaspine 0.1.0"}
+    assert v.analysis == {"box": "L4 width + 7 mm", "analysis_software": "dxaspine 0.1.0"}
     row = {
         "L1_bmc_g": "11.58",
         "L1_area_cm2": "13.26",

@@ -52,6 +52,8 @@ def test_known_change_significance_and_common_levels(tmp_path):
     visits = (
         read_visits(base) + read_visits(small) + read_visits(large, exclude=["L4"])
     )  # L4 excluded at the last visit
+    # the result's analysis block (schema 1.1) travels with each visit
+    assert {"physics_model", "edge", "box", "segmenter"} <= set(visits[0].analysis)
     c = compare(visits, lsc=0.03)
     # Same levels: L4 is not evaluable at visit 3, so every visit is compared on L1-L3.
     assert c.region == "L1-L3" and c.visits[0].recomputed and c.visits[1].recomputed

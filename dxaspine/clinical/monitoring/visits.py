@@ -8,7 +8,7 @@ and need not care where the numbers came from; what it must know travels with th
 date, who the patient is (a hash of the PatientID, never the ID), the scanner and its
 software, the input kind, per-level BMC/area/BMD with exclusions and their reasons, the
 composites as reported, and the analysis conventions (``result["analysis"]`` when present:
-``physics_model``, ``box_convention``, ``edge_convention`` …).
+``physics_model``, ``edge``, ``box``, ``segmenter`` in schema 1.1 …).
 
 A vendor adapter fills the same fields: ``date`` = study date, ``levels`` from the vendor's
 per-level BMC/area/BMD (``excluded`` from the vendor's exclusions), ``region_bmd_g_cm2`` from
@@ -42,7 +42,7 @@ __all__ = [
 
 # Conventions compared between visits when the result records them (other keys are
 # compared too; these are the ones named in the result contract's "analysis" block).
-ANALYSIS_KEYS = ("physics_model", "box_convention", "edge_convention")
+ANALYSIS_KEYS = ("physics_model", "edge", "box", "segmenter")
 
 
 @dataclass(frozen=True)
@@ -309,8 +309,8 @@ def visit_from_row(row: Mapping[str, str], source: str) -> Visit:
         ``<region>_bmd_g_cm2``, ``reported_region``, ``patient_sex``, ``patient_age_years``,
         ``kind``; and, when present, ``study_date``, ``patient_id_hash``, ``manufacturer``
         (or ``device_manufacturer``), ``model`` (``device_model``), ``software_version``,
-        and analysis-convention columns (``physics_model``, ``box_convention``,
-        ``edge_convention``).
+        and analysis-convention columns (``physics_model``, ``edge``, ``box``, ``segmenter``,
+        also spelled ``analysis_edge`` …).
     source : str
         ``file row N``, for messages.
 
@@ -378,5 +378,9 @@ def visit_from_row(row: Mapping[str, str], source: str) -> Visit:
         kind=_first(row.get("kind")),
         reported_region=_first(row.get("reported_region")),
         region_bmd_g_cm2=regions,
-        analysis={k: row[k] for k in ANALYSIS_KEYS if row.get(k)},
+        analysis={
+            k: row.get(k) or row.get(f"analysis_{k}")
+            for k in ANALYSIS_KEYS
+            if row.get(k) or row.get(f"analysis_{k}")
+        },
     )

@@ -63,7 +63,7 @@ def failure_row(segmenter: str, case: BenchCase, stage: str, exc: BaseException,
     """The row of a case the segmenter (or the input) failed on: it counts as labels wrong."""
     message = " ".join(str(exc).split()) or type(exc).__name__
     row = dict.fromkeys(row_columns())
-    row.update(segmenter=segmenter, case=case.id, group=case.group, kind=case.kind,
+    row.update(segmenter=segmenter, case=case.id, group=case.group, kind=case.kind or "unknown",
                status="failed", stage=stage, error_class=type(exc).__name__, error=message,
                labels_scan_correct=False)  # fmt: skip
     row.update(extra)
@@ -105,7 +105,7 @@ def score_case(
                                   f"{truth.label_image.shape[1]}, the image {shape[0]} x {shape[1]}",
                                   "write the label image on the stored image grid"))  # fmt: skip
     spacing = truth.pixel_spacing_mm or tuple(scan.pixel_spacing_mm)
-    flags = [f.code for f in result.image_flags]
+    flags = [f.code for f in seg.qc_flags]  # the segmenter's own labelling doubts
     row = dict.fromkeys(row_columns())
     row.update(segmenter=segmenter, case=case.id, group=case.group,
                kind=case.kind or scan.kind, status="ok", **runtime)  # fmt: skip
@@ -122,7 +122,7 @@ def score_case(
     wrong = outcome.wrong
     row.update(
         labels_scan_correct=outcome.scan_correct,
-        scan_warned=scan_warned(conf, [f.code for f in seg.qc_flags]),
+        scan_warned=scan_warned(conf, flags),
         min_label_confidence=min(conf, default=None),
         levels_n=len(labels),
         levels_correct_n=sum(lv.correct is True for lv in outcome.levels),

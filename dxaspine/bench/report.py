@@ -95,7 +95,7 @@ def _label(name: str, results: dict) -> str:
 
 def _figures(rows: Sequence[dict], results: dict) -> list[tuple[str, str, bytes]]:
     from dxaspine.bench import plots
-    from dxaspine.bench.results import _json
+    from dxaspine.bench.results import json_column
 
     def per_group(extract) -> dict:
         out: dict = {}
@@ -104,9 +104,9 @@ def _figures(rows: Sequence[dict], results: dict) -> list[tuple[str, str, bytes]
                 out.setdefault(r["segmenter"], {}).setdefault(r["group"], []).extend(extract(r))
         return out
 
-    lines = per_group(lambda r: [ln["midpoint_mm"] for ln in _json(r, "lines_json")
+    lines = per_group(lambda r: [ln["midpoint_mm"] for ln in json_column(r, "lines_json")
                                  if ln.get("midpoint_mm") is not None])  # fmt: skip
-    dice = per_group(lambda r: [m["dice"] for m in (_json(r, "masks_json") or {}).values()])
+    dice = per_group(lambda r: [m["dice"] for m in (json_column(r, "masks_json") or {}).values()])
     bmd = per_group(lambda r: [r["L1-L4_bmd_error_percent"]]
                     if r.get("L1-L4_bmd_error_percent") is not None else [])  # fmt: skip
     figures = [

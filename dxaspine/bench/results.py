@@ -31,6 +31,7 @@ __all__ = [
     "aggregates",
     "calibration",
     "confusion",
+    "json_column",
     "load_run",
     "write_rows",
     "write_results_json",
@@ -45,7 +46,8 @@ _BOOLS = {"labels_scan_correct", "scan_warned", "reported_region_agrees", "who_c
           *(f"{n}_label_correct" for n in CLINICAL_LEVELS)}  # fmt: skip
 
 
-def _json(row: dict, key: str):
+def json_column(row: dict, key: str):
+    """A JSON column of a per-case row, parsed ([] when empty)."""
     text = row.get(key)
     return json.loads(text) if text else []
 
@@ -68,10 +70,12 @@ def _rate(values) -> float | None:
 def aggregate(rows: Sequence[dict]) -> dict:
     """The figures of one set of rows (one segmenter, one scope)."""
     ok = [r for r in rows if r["status"] == "ok"]
-    levels = [lv for r in ok for lv in _json(r, "levels_json")]
+    levels = [lv for r in ok for lv in json_column(r, "levels_json")]
     judged = [lv for lv in levels if lv["predicted"] is not None and lv["truth"] is not None]
     wrong = [lv for lv in judged if lv["predicted"] != lv["truth"]]
-    lines = [ln for r in ok for ln in _json(r, "lines_json") if ln.get("midpoint_mm") is not None]
+    lines = [
+        ln for r in ok for ln in json_column(r, "lines_json") if ln.get("midpoint_mm") is not None
+    ]
     masks = [
         m for r in ok for m in (json.loads(r["masks_json"]) if r.get("masks_json") else {}).values()
     ]
@@ -152,7 +156,7 @@ def calibration(rows: Sequence[dict]) -> dict:
     """``{segmenter: Reliability JSON}`` over every judged level label."""
     out = {}
     for name, these in _by(rows, "segmenter").items():
-        judged = [lv for r in these if r["status"] == "ok" for lv in _json(r, "levels_json")
+        judged = [lv for r in these if r["status"] == "ok" for lv in json_column(r, "levels_json")
                   if lv["predicted"] is not None and lv["truth"] is not None]  # fmt: skip
         out[name] = reliability([lv["confidence"] for lv in judged],
                                 [lv["predicted"] == lv["truth"] for lv in judged]).to_json()  # fmt: skip
@@ -167,7 +171,7 @@ def confusion(rows: Sequence[dict]) -> dict:
         for r in these:
             if r["status"] != "ok":
                 continue
-            for lv in _json(r, "levels_json"):
+            for lv in json_column(r, "levels_json"):
                 if lv["truth"] is None:
                     continue
                 cell = table.setdefault(lv["truth"], {})

@@ -332,6 +332,7 @@ def ensure_suite(
         write_phantom_suite(spec, tmp, seed=seed, count=count, workers=workers, key=key)
         if folder.exists():
             shutil.rmtree(folder)
+        tmp.chmod(0o755)  # mkdtemp makes 0700; a cache may be shared by a group
         os.replace(tmp, folder)  # the folder appears whole or not at all
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -27,9 +27,11 @@ def main() -> None:
     parser.add_argument("--suite", default="mixed")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--references", action="store_true", help="also run oracle and naive")
+    parser.add_argument("--cache", help="suite cache to use (default: a fresh one, so the "
+                        "generation is timed)")  # fmt: skip
     args = parser.parse_args()
 
-    cache = tempfile.mkdtemp(prefix="dxaspine-bench-cache-")
+    cache = args.cache or tempfile.mkdtemp(prefix="dxaspine-bench-cache-")
     os.environ["DXASPINE_BENCH_CACHE"] = cache
     import dxaspine
     from dxaspine.bench.report import write_report

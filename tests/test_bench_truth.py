@@ -136,3 +136,14 @@ def test_index_folder_writes_the_sha256_of_every_file(user_folder):
 def test_missing_folder_is_one_line():
     with pytest.raises(InputError, match="no such suite folder"):
         open_folder("/nonexistent/suite")
+
+
+def test_make_suite_from_a_folder_writes_its_manifest(user_folder, capsys):
+    from dxaspine.cli import main
+
+    assert main(["bench", "make-suite", "--from", str(user_folder)]) == 0
+    manifest = json.loads((user_folder / MANIFEST_NAME).read_text())
+    assert [c["id"] for c in manifest["cases"]] == ["scan1"]
+    assert len(manifest["skipped"]) == 3  # listed, with reasons, for the user to fix
+    assert "1 cases indexed" in capsys.readouterr().out
+    assert [c.id for c in open_folder(user_folder).cases] == ["scan1"]  # now read from it

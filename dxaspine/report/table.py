@@ -20,6 +20,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 __all__ = [
     "format_report",
+    "label_confidence_text",
+    "LABEL_CONFIDENCE_LEGEND",
     "merged_flags",
     "render_table_panel",
     "shown_excluded",
@@ -52,11 +54,37 @@ def _flag_text(flags: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _level_marker(level: Mapping[str, Any]) -> str:
-    confidence = level.get("label_confidence")
-    mark = ""
-    if confidence is not None and confidence < 1.0:
-        mark = f" ({confidence:.2f})"
-    return f"{level['label']}{mark}"
+    return str(level["label"])
+
+
+# What a label confidence means, said once wherever it is shown (issue 18: a bare "(0.95)"
+# after every label had no legend).  The values are the classical labeller's outcome classes
+# (dxaspine/segment/labelling.py): one number for the whole labelling, so every level of a
+# scan normally carries the same one.
+LABEL_CONFIDENCE_LEGEND = (
+    "how sure the labeller is of the vertebra names, one value for the whole count "
+    "(classical labeller: 0.95 iliac crests and lowest rib agree, 0.6 crests alone, "
+    "below 0.5 cues missing or in conflict: check the labels on the picture)"
+)
+
+
+def label_confidence_text(result: Mapping[str, Any]) -> str | None:
+    """One line on the label confidences of a result, or None when no level has one.
+
+    ``"label confidence 0.95 (all levels)"`` when the levels share one value (the
+    classical labeller's case), else ``"label confidence L1 0.95, L2 0.60 ..."``.
+    """
+    values = [
+        (lv["label"], lv.get("label_confidence"))
+        for lv in result.get("levels", ())
+        if lv.get("label_confidence") is not None
+    ]
+    if not values:
+        return None
+    distinct = {round(float(c), 2) for _, c in values}
+    if len(distinct) == 1:
+        return f"label confidence {distinct.pop():.2f} (all levels)"
+    return "label confidence " + ", ".join(f"{label} {c:.2f}" for label, c in values)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
@@ -141,8 +169,8 @@ def format_report(result: Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        The table, without a trailing newline.  A level label followed by a number in
-        parentheses is a label with confidence below 1.
+        The table, without a trailing newline.  The labels' confidence is one line below
+        the tables, with its legend.
     """
     lines = [_input_line(result), _patient_line(result), ""]
     levels = result["levels"]
@@ -172,6 +200,9 @@ def format_report(result: Mapping[str, Any]) -> str:
         header = ["region", "area cm2", "BMC g", "BMD g/cm2", "T", "Z", "WHO"]
         lines += _table(header, rows, right={1, 2, 3, 4, 5})
     lines.append("")
+    confidence = label_confidence_text(result)
+    if confidence is not None:
+        lines += textwrap.wrap(f"{confidence}: {LABEL_CONFIDENCE_LEGEND}", 100)
     lines.append(_reported_line(result))
     for code, where, detail in merged_flags(result):
         at = f" [{', '.join(where)}]" if where else ""

@@ -43,6 +43,9 @@ class ScanOutput:
     result: Any  # dxaspine.pipeline.ScanResult
     record: dict  # full-precision Contract 2 record (dxaspine.report.record.record_from_scan)
     cache: dict = field(default_factory=dict)  # shared by the writers of this scan
+    # Follow-up points for the report page's trend chart (dxaspine.report.page_trend.Trend,
+    # e.g. from monitoring's comparison via trend_from_comparison); None: no trend chart.
+    trend: Any = None
 
     @property
     def source_path(self) -> str | None:
@@ -197,6 +200,24 @@ register(
     )
 )
 register(Writer("overlay", ".png", "picture with levels, lines and results", _write_overlay))
+
+
+def _write_report(output: ScanOutput, destination: Path) -> None:
+    from dxaspine.report.page import write_report_page
+
+    write_report_page(destination, output.record, output.result, trend=output.trend)
+
+
+register(
+    Writer(
+        "report",
+        ".pdf",
+        "vendor-style report page: PDF, or PNG when the name ends in .png",
+        _write_report,
+        extra="report",
+        modules=("matplotlib",),
+    )
+)
 register(
     Writer(
         "sr",

@@ -33,6 +33,7 @@ __all__ = [
     "register",
     "require",
     "write_outputs",
+    "write_result",
 ]
 
 
@@ -148,6 +149,40 @@ def write_outputs(output: ScanOutput, destinations: Mapping[str, str | os.PathLi
                 )
             ) from exc
         logger.debug("wrote %s output %s", name, path)
+
+
+def write_result(result: Any, trend: Any = None, **destinations: str | os.PathLike | None) -> dict:
+    """Write the outputs of one analysis by writer name; returns its full-precision record.
+
+    The Python form of ``dxaspine analyze FILE --json ... --overlay ... --report ...``::
+
+        result = dxaspine.analyze("scan.dcm")
+        write_result(result, json="scan.json", overlay="scan.png", report="scan.pdf")
+
+    Parameters
+    ----------
+    result : dxaspine.pipeline.ScanResult
+    trend : dxaspine.report.page_trend.Trend, optional
+        Follow-up points for the report page's trend chart.
+    **destinations
+        Writer name (``json``, ``overlay``, ``report``, ``sr``, ``sc`` …) to path.
+
+    Raises
+    ------
+    MissingExtraError
+        A named writer's pip extra is not installed.
+    OutputError, DxaError
+        As :func:`write_outputs`.
+    """
+    from dxaspine.report.record import record_from_scan
+
+    unknown = [name for name in destinations if name not in WRITERS]
+    if unknown:
+        raise TypeError(f"no writer named {', '.join(unknown)}; known: {', '.join(WRITERS)}")
+    require([name for name, path in destinations.items() if path is not None], lambda n: n)
+    record = record_from_scan(result)
+    write_outputs(ScanOutput(result, record, trend=trend), destinations)
+    return record
 
 
 # --- the built-in writers ------------------------------------------------------------------

@@ -77,12 +77,36 @@ def test_schema_minor_version_moved_and_old_fields_kept():
 def test_label_confidence_is_one_line_with_a_legend():
     text = format_report(_record())
     assert "(0.95)" not in text  # no bare number after each label
-    assert "label confidence 0.95 (all levels): how sure the labeller is" in " ".join(
-        text.split()
-    )
+    assert "label confidence 0.95 (all levels): how sure the labeller is" in " ".join(text.split())
     mixed = format_report(_record(confidences=(0.6, 0.6, 0.95, 0.95)))
     assert "label confidence L1 0.60, L2 0.60, L3 0.95, L4 0.95" in mixed
     assert LABEL_CONFIDENCE_LEGEND.split()[0] in mixed
+
+
+def test_terminal_table_gives_who_on_the_reported_region_only():
+    from dxaspine.clinical import assess
+    from dxaspine.report.record import record_from_assessment, round_for_output
+
+    # Hologic APEX levels (docs/domain.md §1), woman 61: T/WHO apply (ISCD, docs/domain.md §2);
+    # every composite is low bone mass, but the category belongs to the reported region.
+    levels = [{"label": k, "bmc_g": b, "area_cm2": a} for k, b, a in
+              (("L1", 11.58, 13.26), ("L2", 12.94, 13.72), ("L3", 13.93, 14.81),
+               ("L4", 13.40, 13.97))]  # fmt: skip
+    info = {"path": "vendor.csv", "kind": "bmd_map", "pixel_spacing_mm": [1.0, 1.0],
+            "pixel_spacing_source": "default", "quantitative": True}  # fmt: skip
+
+    def table(patient):
+        return format_report(round_for_output(record_from_assessment(assess(levels, patient),
+                                                                     input_info=info)))  # fmt: skip
+
+    text = table({"sex": "F", "age_years": 61})
+    region_rows = [ln for ln in text.splitlines() if ln.startswith(("L1-", "L1,", "L2", "L3-"))]
+    assert len(region_rows) >= 11
+    assert [ln.split()[0] for ln in region_rows if "osteopenia" in ln] == ["L1-L4"]
+    assert "WHO category: low bone mass (osteopenia)" in text
+    # a man of 45: Z applies, no WHO anywhere
+    text = table({"sex": "M", "age_years": 45})
+    assert "osteopenia" not in text and "WHO category: not determined" in text
 
 
 def test_public_api_lists_the_pipeline_functions():

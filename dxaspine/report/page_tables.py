@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dxaspine.report.table import WHO_TEXT, is_quantitative, shown_excluded
+from dxaspine.report.table import WHO_TEXT, is_quantitative, shown_excluded, who_shown
 
 __all__ = [
     "FLAG_SHORT",
@@ -118,7 +118,6 @@ def region_table(record: Mapping[str, Any]) -> TableRows | None:
     if not regions:
         return None
     reported = record.get("reported_region")
-    who = (record.get("interpretation") or {}).get("who_category")
     rows, emphasis = [], []
     for region in regions:
         is_reported = region["name"] == reported
@@ -132,7 +131,7 @@ def region_table(record: Mapping[str, Any]) -> TableRows | None:
                 _fmt(region.get("young_adult_percent"), 0),
                 _fmt(region.get("z_score"), 1),
                 _fmt(region.get("age_matched_percent"), 0),
-                (WHO_TEXT.get(who, str(who)) if who else "") if is_reported else "",
+                WHO_TEXT.get(who_shown(record, region), "") if is_reported else "",
             )
         )
         emphasis.append(is_reported)

@@ -27,6 +27,7 @@ __all__ = [
     "shown_excluded",
     "font",
     "WHO_TEXT",
+    "who_shown",
 ]
 
 WHO_TEXT = {
@@ -193,11 +194,11 @@ def format_report(result: Mapping[str, Any]) -> str:
                 _num(region["bmd_g_cm2"], 3, 0),
                 _num(region["t_score"], 1, 0),
                 _num(region["z_score"], 1, 0),
-                WHO_TEXT.get(region["who_category"], str(region["who_category"])),
+                _who_text(result, region, WHO_TEXT),
             ]
             for region in result["regions"]
         ]
-        header = ["region", "area cm2", "BMC g", "BMD g/cm2", "T", "Z", "WHO"]
+        header = ["region", "area cm2", "BMC g", "BMD g/cm2", "T", "Z", "WHO (reported)"]
         lines += _table(header, rows, right={1, 2, 3, 4, 5})
     lines.append("")
     confidence = label_confidence_text(result)
@@ -235,8 +236,28 @@ def _reported_line(result: Mapping[str, Any]) -> str:
         return f"reported region: {name}"
     bmd = _num(region["bmd_g_cm2"], 3, 0)
     t = _num(region["t_score"], 1, 0)
-    who = WHO_TEXT.get(region["who_category"], str(region["who_category"]))
+    who = _who_text(result, region, WHO_TEXT) or WHO_TEXT[None]
     return f"reported region: {name}  BMD {bmd} g/cm2  T {t}  WHO category: {who}"
+
+
+def who_shown(result: Mapping[str, Any], region: Mapping[str, Any]) -> str | None:
+    """The WHO category to show beside ``region``: on the reported region only (None else).
+
+    ISCD classifies the reported region, and only for women >= 50 and men >= 50
+    (docs/domain.md §2); the clinical layer's ``interpretation.who_category`` says whether it
+    applies.  Records without an interpretation block fall back to the region's own field.
+    """
+    if region.get("name") != result.get("reported_region"):
+        return None
+    interpretation = result.get("interpretation")
+    if interpretation is not None:
+        return interpretation.get("who_category")
+    return region.get("who_category")
+
+
+def _who_text(result: Mapping[str, Any], region: Mapping[str, Any], words: Mapping) -> str:
+    who = who_shown(result, region)
+    return words.get(who, str(who)) if who is not None else ""
 
 
 def is_quantitative(result: Mapping[str, Any]) -> bool:
@@ -370,7 +391,9 @@ def render_table_panel(
     reported = result.get("reported_region")
     if quantitative and result["regions"]:
         columns = (-18, 250, 330, 400, -425)
-        panel.row(["Region", "BMD g/cm2", "T", "Z", "WHO"], columns, size=15, fill=dark_grey)
+        panel.row(
+            ["Region", "BMD g/cm2", "T", "Z", "WHO (reported)"], columns, size=15, fill=dark_grey
+        )
         panel.rule()
         for region in result["regions"]:
             highlight = (255, 236, 179) if region["name"] == reported else None
@@ -380,7 +403,7 @@ def render_table_panel(
                     _fmt(region["bmd_g_cm2"], 3),
                     _fmt(region["t_score"], 1),
                     _fmt(region["z_score"], 1),
-                    _WHO.get(region["who_category"], "-"),
+                    _who_text(result, region, _WHO),
                 ],
                 columns,
                 size=15,
@@ -397,7 +420,9 @@ def render_table_panel(
             gap=4,
         )
         panel.text(
-            f"WHO category: {_WHO.get(region['who_category'], 'not determined')}", size=20, gap=12
+            f"WHO category: {_who_text(result, region, _WHO) or 'not determined'}",
+            size=20,
+            gap=12,
         )
     else:
         why = "no BMD in a display image" if not quantitative else "fewer than 2 evaluable levels"

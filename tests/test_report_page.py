@@ -342,3 +342,44 @@ def test_sr_and_sc_keep_the_single_component_name_warning_off(demo, caplog):
         build_sc(render_overlay(record, result), header)
     assert not [w for w in caught if "person name" in str(w.message)]
     assert not [m for m in caplog.messages if '"ap"' in m or "'ap'" in m]
+
+
+def _without_matplotlib(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real(name, *a),
+    )
+
+
+def test_core_install_report_option_is_a_usage_error(demo, tmp_path, monkeypatch, capsys):
+    from dxaspine.cli import main
+
+    _without_matplotlib(monkeypatch)
+    dcm, _, _ = demo
+    assert main(["analyze", str(dcm), "--report", str(tmp_path / "r.pdf")]) == 2  # Contract 3
+    assert "--report needs matplotlib: pip install 'dxaspine[report]'" in capsys.readouterr().err
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_demo_on_a_core_install_skips_the_page_in_one_line(tmp_path, monkeypatch, capsys):
+    from dxaspine.cli import main
+
+    _without_matplotlib(monkeypatch)
+    overlay, page = tmp_path / "d.png", tmp_path / "d.pdf"
+    assert main(["demo", "--overlay", str(overlay), "--report", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert "report page skipped: it needs matplotlib (pip install 'dxaspine[report]')" in out
+    assert overlay.exists() and not page.exists()
+
+
+def test_demo_writes_the_report_page(tmp_path, capsys):
+    from dxaspine.cli import main
+
+    page = tmp_path / "d.pdf"
+    assert main(["demo", "--overlay", str(tmp_path / "d.png"), "--report", str(page)]) == 0
+    assert f"report page written to {page}" in capsys.readouterr().out
+    assert page.read_bytes()[:5] == b"%PDF-"

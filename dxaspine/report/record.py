@@ -54,8 +54,8 @@ DECIMALS_BY_KEY: dict[str, int] = {
     # pixel spacing to 0.1 um: far below any header's precision, and no binary-float tail
     # (0.25256410256410255 from ExposedArea / Columns) in the JSON (issue 18)
     "pixel_spacing_mm": 4,
-    # vendors print the young-adult and age-matched percentages as whole numbers (GE enCORE
-    # "Young-Adult %", Hologic "PR %"/"AM %"; docs/report_page.md)
+    # whole per cents, as vendor pages print them beside T and Z (issue 18; the vendors'
+    # exact column names are unverified here: docs/report_page.md, "Percentages")
     "young_adult_percent": 0,
     "age_matched_percent": 0,
     "height_cm": 1,
@@ -129,8 +129,8 @@ def _percentages(a, name: str, bmd_g_cm2: float | None) -> dict:
 
     100 x BMD / the mean of the same reference row the T- (resp. Z-) score used: the table's
     own lookups (``t_reference``/``z_reference``), so a percentage exists exactly when its
-    score does (GE enCORE "Young-Adult %" / "Age-Matched %", Hologic "PR %" / "AM %";
-    docs/report_page.md, "Percentages").
+    score does (the young-adult and age-matched percentages vendor pages print beside T
+    and Z; docs/report_page.md, "Percentages").
     """
     out: dict = {"young_adult_percent": None, "age_matched_percent": None}
     table = getattr(a, "reference", None)

@@ -383,3 +383,32 @@ def test_demo_writes_the_report_page(tmp_path, capsys):
     assert main(["demo", "--overlay", str(tmp_path / "d.png"), "--report", str(page)]) == 0
     assert f"report page written to {page}" in capsys.readouterr().out
     assert page.read_bytes()[:5] == b"%PDF-"
+
+
+@needs_poppler
+def test_trend_from_a_real_monitoring_comparison(tmp_path):
+    """Two visits through dxaspine.clinical.monitoring.compare, then onto the page."""
+    from dxaspine.clinical.monitoring import compare, visit_from_result
+
+    def visit(bmc_factor: float, date: str):
+        levels = [{**lv, "bmc_g": lv["bmc_g"] * bmc_factor} for lv in _levels()]
+        a = assess(levels, {"sex": "F", "age_years": 61})
+        record = record_from_assessment(a, input_info={"study_date": date, "kind": "bmd_map"})
+        return record, a
+
+    baseline, _ = visit(1.0, "2022-03-10")
+    follow_up, a = visit(0.97, "2024-03-12")  # every level's BMC 3 % lower
+    comparison = compare(
+        [visit_from_result(baseline, "base.json"), visit_from_result(follow_up, "now.json")],
+        lsc=0.030,
+        force=True,  # the hand-made visits carry no patient key
+    )
+    trend = trend_from_comparison(comparison)
+    assert trend is not None and trend.region == "L1-L4"
+    pdf = tmp_path / "page.pdf"
+    pdf.write_bytes(report_page_bytes(follow_up, reference=a.reference, trend=trend))
+    text = " ".join(_pdf_text(pdf).split())
+    # L1-L4: 51.85 / 55.76 = 0.92988 g/cm2, then x 0.97 = 0.90198: -0.0279 g/cm2 (-3.0 %),
+    # below the 0.030 LSC: "within" (ISCD: only a change >= LSC counts).
+    assert "-0.028 g/cm² (-3.0 %), within the LSC 0.030 g/cm²" in text
+    assert "points: dxaspine compare" in text

@@ -1,13 +1,14 @@
 """The report page's trend chart: BMD of the same region over the patient's visits.
 
 The page draws it only when follow-up points are given (:class:`Trend`); where they come from
-is serial monitoring's business (``dxaspine/clinical/monitoring.py``, built separately):
+is serial monitoring's business (``dxaspine/clinical/monitoring/``, ``dxaspine compare``):
 :func:`trend_from_comparison` adapts its comparison, and any caller may build a
 :class:`Trend` by hand.  ISCD monitoring rules shape what is drawn (docs/domain.md §2):
 
 - **absolute BMD in g/cm²**, never T-scores;
-- **the same levels** at every visit: points of another region are left out, and the chart
-  says how many;
+- **the same levels** at every visit: a comparison's region (the levels evaluable at every
+  visit) is drawn under its own name and the page says when it differs from this scan's
+  reported region; points of another region are left out, and the chart says how many;
 - a change **counts only if it is at least the LSC**: when the LSC is known, the band
   baseline ± LSC is shaded and each change is marked as beyond it or not.
 """
@@ -38,6 +39,7 @@ class Trend:
     points: tuple[TrendPoint, ...]
     lsc_g_cm2: float | None = None  # least significant change of this region, if known
     source: str = ""  # where the points come from, printed under the chart
+    region: str | None = None  # the compared levels (a comparison's); None: the reported region
 
     def for_region(self, region: str) -> tuple[list[TrendPoint], int]:
         """Points of ``region`` sorted by date, and how many points of other regions were left out."""
@@ -64,13 +66,25 @@ def trend_from_comparison(comparison: Any) -> Trend | None:
     lsc_object = getattr(comparison, "lsc", None)
     if lsc_object is not None and hasattr(lsc_object, "g_cm2"):
         lsc = float(lsc_object.g_cm2(points[0].bmd_g_cm2))
-    return Trend(points, lsc_g_cm2=lsc, source="dxaspine compare")
+    return Trend(points, lsc_g_cm2=lsc, source="dxaspine compare", region=region)
 
 
 def draw_trend_chart(
     ax, trend: Trend | None, region: str | None, this_date: _dt.date | None = None
 ) -> list[str]:
-    """Draw BMD over time for ``region``; returns the sentences to print beside it."""
+    """Draw BMD over time for ``region``; returns the sentences to print beside it.
+
+    ``region`` is this scan's reported region; a trend that names its own (the levels a
+    comparison found evaluable at every visit) is drawn on that one, and the note says so.
+    """
+    notes = []
+    if trend is not None and trend.region is not None:
+        if trend.region != region:
+            notes.append(
+                f"compared on {trend.region}, the levels evaluable at every visit "
+                f"(this scan reports {region or 'no region'})"
+            )
+        region = trend.region
     ax.set_title(f"Trend: {region or 'no reported region'} BMD", fontsize=7.5, loc="left")
     ax.tick_params(labelsize=6)
     if trend is None or region is None:
@@ -80,9 +94,8 @@ def draw_trend_chart(
             0.5, 0.5, "no follow-up scans given", transform=ax.transAxes,
             ha="center", va="center", fontsize=7, color="0.35",
         )  # fmt: skip
-        return []
+        return notes
     points, left_out = trend.for_region(region)
-    notes = []
     if left_out:
         notes.append(
             f"{left_out} point(s) of other regions not drawn (ISCD: compare the same levels)"

@@ -107,7 +107,12 @@ def dual_energy_counts(masses: dict[str, np.ndarray], params: CtPhantomParams, r
     two-material decomposition would report for the metal (for the BMD map).
     """
     xraydb = xraydb_module()
-    att = physics.attenuate(masses["mineral"], masses["lean"], masses["fat"], params.energies_kev)
+    with np.errstate(invalid="ignore", divide="ignore"):  # rays through air only: R is 0/0
+        att = physics.attenuate(
+            masses["mineral"], masses["lean"], masses["fat"], params.energies_kev
+        )
+    lean_r = physics.attenuate(1.0, 1.0, 0.0, params.energies_kev).r_st
+    r_st = np.where(np.isfinite(att.r_st), att.r_st, lean_r)  # no tissue: any R; lean's
     mu_metal = np.array([xraydb.material_mu(METAL_ELEMENT, e * 1000.0, density=1.0)
                          for e in params.energies_kev])  # fmt: skip
     log_low = att.log_low + mu_metal[0] * masses["metal"]
@@ -120,10 +125,8 @@ def dual_energy_counts(masses: dict[str, np.ndarray], params: CtPhantomParams, r
         low = physics.poisson_counts(low, rng)
         high = physics.poisson_counts(high, rng)
     mu_b = coefficient_pair("hydroxyapatite", params.energies_kev)
-    apparent = (
-        masses["metal"] * (mu_metal[0] - att.r_st * mu_metal[1]) / (mu_b[0] - att.r_st * mu_b[1])
-    )
-    return low, high, att.r_st, i0, apparent
+    apparent = masses["metal"] * (mu_metal[0] - r_st * mu_metal[1]) / (mu_b[0] - r_st * mu_b[1])
+    return low, high, r_st, i0, apparent
 
 
 def generate_ct_case(params: CtPhantomParams, volume: CtVolume | None = None) -> PhantomCase:
@@ -148,7 +151,7 @@ def generate_ct_case(params: CtPhantomParams, volume: CtVolume | None = None) ->
         rng_noise = np.random.default_rng([params.noise_seed, 0x0015E])
     spacing = params.pixel_spacing_mm
     projector = Projector(volume.affine, spine_centre(volume, bodies), params.pose)
-    grid, field_record = place_field(projector, volume, bodies, spacing, params.field_height_mm,
+    grid, field_record = place_field(projector, volume, bodies, materials.body, spacing, params.field_height_mm,
                                      params.field_width_mm)  # fmt: skip
     maps = _project_materials(projector, volume, materials, bodies, grid)
     added = params.added_soft_tissue_cm
@@ -190,23 +193,24 @@ def generate_ct_case(params: CtPhantomParams, volume: CtVolume | None = None) ->
 
 
 def _project_materials(projector, volume, materials: Materials, bodies, grid) -> dict:
-    occupied = (materials.mineral > 0) | (materials.lean > 0) | (materials.fat > 0)
-    occupied |= materials.metal > 0
-    ijk = np.argwhere(occupied)
-    sel = tuple(ijk.T)
     vol = volume.voxel_volume_cm3
+    soft = np.argwhere((materials.lean > 0) | (materials.fat > 0))
+    sel = tuple(soft.T)
+    maps = project_channels(projector, soft, {"lean": materials.lean[sel] * vol,
+                                              "fat": materials.fat[sel] * vol}, grid)  # fmt: skip
+    dense = np.argwhere((materials.mineral > 0) | (materials.metal > 0))
+    sel = tuple(dense.T)
     # non-vertebral bone below the L3 body's centre: the pelvis (its top is the iliac crest)
     l3 = bodies.names.index("L3") + 1 if "L3" in bodies.names else None
     k_l3 = np.argwhere(bodies.body == l3)[:, 2].mean() if l3 else volume.shape[2] / 2
-    below = (ijk[:, 2] < k_l3) & materials.other_bone[sel]
+    below = (dense[:, 2] < k_l3) & materials.other_bone[sel]
     masses = {
         "mineral": materials.mineral[sel] * vol,
-        "lean": materials.lean[sel] * vol,
-        "fat": materials.fat[sel] * vol,
         "metal": materials.metal[sel] * vol,
         "pelvis": np.where(below, materials.mineral[sel], 0.0) * vol,
     }
-    return project_channels(projector, ijk, masses, grid)
+    maps.update(project_channels(projector, dense, masses, grid))
+    return maps
 
 
 def _extended(grid: Grid) -> tuple[Grid, int, int]:

@@ -7,9 +7,9 @@ T12/L1 line lies 13 mm below the field top and the L4/L5 level 162 mm below it, 
 field centre is 11 mm below their midpoint).  Pose shifts then move the anatomy within it.
 
 Rays through the CT's top or bottom face see only part of the body, so the field must stay
-inside the posed CT: the CT box is projected on a coarse grid, and the field is moved (then,
-if the CT is shorter than the field, shortened) until every ray's path through the CT box is
-at least ``MIN_COVERAGE`` of the full path.  What was done is recorded in the truth.
+inside the posed CT: it is moved (then, if the CT is shorter than the field, shortened; if
+the CT is narrower, narrowed) until every ray stays inside the CT box.  What was done is
+recorded in the truth.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from dxaspine.phantom.ct.volume import CtVolume
 log = logging.getLogger(__name__)
 
 FIELD_OFFSET_MM = 11.0
-MIN_COVERAGE = 0.98  # of the full path: rays clipped by more would miss tissue
 COARSE_MM = 2.0
 MIN_MARGIN_MM = 5.0  # the field must reach at least this far beyond L1 top and L4 bottom
 
@@ -41,6 +40,7 @@ def place_field(
     projector: Projector,
     volume: CtVolume,
     bodies: Bodies,
+    body_mask: np.ndarray,
     spacing_mm: tuple[float, float],
     height_mm: float,
     width_mm: float,
@@ -71,8 +71,13 @@ def place_field(
     )
     v_centre = 0.5 * (v_top + v_bottom) + FIELD_OFFSET_MM
     u_centre = 0.0
-    low_v, high_v, low_u, high_u = _covered(projector, volume, width_mm, u_centre)
-    record = {"nominal_centre_mm": [0.0, round(float(v_centre), 3)]}
+    truncated = _truncated(body_mask, volume, projector, v_centre, height_mm)
+    record = {"nominal_centre_mm": [0.0, round(float(v_centre), 3)], "body_truncated": truncated}
+    if truncated["lateral"] or truncated["anteroposterior"]:
+        log.warning("the patient's body touches the CT's side faces: the projection misses tissue")
+    low_v, high_v, low_u, high_u = _covered(
+        projector, volume, width_mm, u_centre, truncated["lateral"]
+    )
     half_h = height_mm / 2
     if high_u - low_u < width_mm:  # a narrow CT field of view: narrow the DXA field too
         width_mm = float(high_u - low_u)
@@ -116,38 +121,59 @@ def place_field(
     return grid, record
 
 
-def _covered(projector: Projector, volume: CtVolume, width_mm: float, u_centre: float):
-    """(v_low, v_high, u_low, u_high): the posed extent where rays cross the whole CT."""
+def _truncated(body_mask, volume: CtVolume, projector: Projector, v_centre, height_mm) -> dict:
+    """Whether the body touches the CT's lateral or front/back faces near the field's slices."""
+    reach = height_mm / 2 + 20.0  # the field, and a margin for tilt and shifts
+    ks = np.arange(volume.shape[2])
+    z = volume.world_mm(np.stack([np.zeros_like(ks), np.zeros_like(ks), ks], axis=1))[:, 2]
+    v = -(z - projector.centre[2])
+    near = body_mask[:, :, np.abs(v - v_centre) <= reach]
+    lateral = bool(near[0].any() or near[-1].any())
+    ap = bool(near[:, 0].any() or near[:, -1].any())
+    return {"lateral": lateral, "anteroposterior": ap}
+
+
+def _covered(
+    projector: Projector, volume: CtVolume, width_mm: float, u_centre: float, lateral: bool
+):
+    """(v_low, v_high, u_low, u_high): the posed extent whose rays stay inside the CT.
+
+    Neither pose rotation tilts the beam against the long axis (the axial rotation is about
+    it, the in-plane tilt about the beam), so a ray keeps one height z: it is inside the CT
+    when z lies one voxel within the CT's top and bottom faces (the footprint's reach).
+    When the body touches the CT's side faces (``lateral``) the ray must also stay within
+    them over the CT's whole depth; otherwise rays leave through air and lose nothing.
+    """
     ni, nj, nk = volume.shape
-    corners = np.array([[i, j, k] for i in (0, ni - 1) for j in (0, nj - 1) for k in (0, nk - 1)])
-    u, v = projector.uv(corners)
-    margin = 10.0
-    grid = Grid(
-        u0_mm=float(u.min() - margin),
-        v0_mm=float(v.min() - margin),
-        spacing_mm=(COARSE_MM, COARSE_MM),
-        shape=(
-            int(math.ceil((v.max() - v.min() + 2 * margin) / COARSE_MM)) + 1,
-            int(math.ceil((u.max() - u.min() + 2 * margin) / COARSE_MM)) + 1,
-        ),
-    )
-    # every voxel of the CT box, weight 1: the path length of each ray through the box
-    ii, jj, kk = np.meshgrid(np.arange(ni), np.arange(nj), np.arange(nk), indexing="ij")
-    ijk = np.stack([ii.ravel(), jj.ravel(), kk.ravel()], axis=1)
-    path = projector.project(ijk, np.ones(len(ijk)), grid, fine_step_mm=1.0)[0]
-    full = np.percentile(path[path > 0], 99) if (path > 0).any() else 0.0
-    ok = path >= MIN_COVERAGE * full
-    rows_v = grid.v0_mm + np.arange(grid.shape[0]) * COARSE_MM
-    cols_u = grid.u0_mm + np.arange(grid.shape[1]) * COARSE_MM
-    centre_row = ok[:, np.argmin(np.abs(cols_u - u_centre))]
+    corners = np.array([[i, j, k] for i in (-0.5, ni - 0.5) for j in (-0.5, nj - 0.5)
+                        for k in (-0.5, nk - 0.5)])  # fmt: skip
+    world = volume.world_mm(corners) - projector.centre
+    sx, _, sz = projector.spacing_mm
+    z_lo, z_hi = world[:, 2].min() + sz, world[:, 2].max() - sz
+    x_lo, x_hi = world[:, 0].min() + sx, world[:, 0].max() - sx
+    y_lo, y_hi = world[:, 1].min(), world[:, 1].max()
+    pose = projector.pose
+    reach = 400.0
+    u = np.arange(-reach, reach + COARSE_MM, COARSE_MM)[None, :] + u_centre
+    v = np.arange(-reach, reach + COARSE_MM, COARSE_MM)[:, None]
+    p, t = math.radians(pose.tilt_deg), math.radians(pose.rotation_deg)
+    du, dv = u - pose.lateral_shift_mm, v - pose.longitudinal_shift_mm
+    u0 = du * math.cos(p) - dv * math.sin(p)  # undo the tilt (project.Projector.uv)
+    v0 = du * math.sin(p) + dv * math.cos(p)
+    z = -v0
+    x_rot = -u0
+    ok = (z >= z_lo) & (z <= z_hi)
+    for y in (y_lo, y_hi) if lateral else ():  # x at the CT's front and back: x_rot = x c + y s
+        x = (x_rot - y * math.sin(t)) / math.cos(t)
+        ok &= (x >= x_lo) & (x <= x_hi)
+    rows_v, cols_u = v[:, 0], u[0]
     in_field = np.abs(cols_u - u_centre) <= width_mm / 2
-    rows_ok = ok[:, in_field].all(axis=1) if in_field.any() else centre_row
+    rows_ok = ok[:, in_field].all(axis=1)
     if not rows_ok.any():  # the CT is narrower than the field: judge rows at the centre
-        rows_ok = centre_row
+        rows_ok = ok[:, np.argmin(np.abs(cols_u - u_centre))]
     if not rows_ok.any():
-        raise InputError(describe(volume.ct_path, "no ray crosses the whole CT"))
+        raise InputError(describe(volume.ct_path, "no ray crosses the CT"))
     v_ok = rows_v[rows_ok]
     best_row = int(np.argmin(np.abs(rows_v - np.median(v_ok))))
     cols_ok = cols_u[ok[best_row]]
-    half = COARSE_MM / 2
-    return v_ok.min() - half, v_ok.max() + half, cols_ok.min() - half, cols_ok.max() + half
+    return v_ok.min(), v_ok.max(), cols_ok.min(), cols_ok.max()

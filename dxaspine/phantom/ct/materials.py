@@ -94,7 +94,8 @@ class Materials:
     """Volumetric densities (g/cm3, float32, the CT grid) and the bone bookkeeping.
 
     ``vertebra`` holds ``i + 1`` for voxels of ``vertebra_names[i]`` (0 elsewhere);
-    ``other_bone`` marks bone that is not a vertebra (ribs, pelvis, femurs).
+    ``other_bone`` marks bone that is not a vertebra (ribs, pelvis, femurs); ``body`` the
+    patient.
     """
 
     mineral: np.ndarray
@@ -104,6 +105,7 @@ class Materials:
     vertebra: np.ndarray
     vertebra_names: tuple[str, ...]
     other_bone: np.ndarray
+    body: np.ndarray
     record: dict
 
 
@@ -290,6 +292,7 @@ def decompose_hu(
         vertebra=vertebra,
         vertebra_names=names,
         other_bone=(other_bone & core) | (fringe & ~ndi.binary_dilation(is_vertebra)),
+        body=body,
         record=record,
     )
 

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise DxaError(
             describe(args.suite, f"--count {args.count} is not positive", "give 1 or more")
         )
-    if args.from_ct or args.labels:
+    if getattr(args, "from_ct", None) or getattr(args, "labels", None):  # a Namespace may lack them
         manifest = _write_ct_family(args)
     else:
         if args.suite not in SUITES:

@@ -74,7 +74,7 @@ def place_field(
     truncated = _truncated(body_mask, volume, projector, v_centre, height_mm)
     record = {"nominal_centre_mm": [0.0, round(float(v_centre), 3)], "body_truncated": truncated}
     if truncated["lateral"] or truncated["anteroposterior"]:
-        log.warning("the patient's body touches the CT's side faces: the projection misses tissue")
+        log.info("the body touches the CT's side faces near the field: rays kept inside them")
     low_v, high_v, low_u, high_u = _covered(
         projector, volume, width_mm, u_centre, truncated["lateral"]
     )
@@ -89,7 +89,7 @@ def place_field(
         record["shortened_to_height_mm"] = round(height_mm, 3)
     clamped = float(np.clip(v_centre, low_v + half_h, high_v - half_h))
     if clamped != v_centre:
-        record["moved_mm"] = round(clamped - v_centre, 3)
+        record["moved_mm"] = round(float(clamped - v_centre), 3)
         log.info("field moved %.1f mm to stay inside the CT", clamped - v_centre)
     v_centre = clamped
     shifted_top = v_top + pose.longitudinal_shift_mm

@@ -65,17 +65,17 @@ FRINGE_HU = 100.0  # a bone's partial-volume ring (a modelling choice: 55 HU abo
 class MaterialModel:
     """The HU -> materials rules (module docstring); every field is a stated threshold."""
 
-    body_hu: float = -500.0
-    fat_hu: float = -100.0
-    lean_hu: float = 45.0
-    bone_hu: float = 200.0
-    bone_min_cm3: float = 2.0
-    metal_hu: float = 2000.0
-    metal_density_g_cm3: float = 4.43
-    ct_effective_kev: float = 70.0
+    body_hu: float = -500.0  # midway between air (-1000, by definition) and fat (~-100)
+    fat_hu: float = -100.0  # adipose mode, inside the -190..-30 HU adipose window
+    lean_hu: float = 45.0  # skeletal muscle of lean adults 49 +- 3 HU (Goodpaster 2000)
+    bone_hu: float = 200.0  # above the -29..+150 HU skeletal-muscle window
+    bone_min_cm3: float = 2.0  # between contrast blobs (0.3-0.8 cm3) and ribs (2.3-5 cm3)
+    metal_hu: float = 2000.0  # above cortical bone (~+1600 HU) and the CT's densest bone (1262)
+    metal_density_g_cm3: float = 4.43  # Ti-6Al-4V; metal HU saturate, density is assumed
+    ct_effective_kev: float = 70.0  # of a 120 kVp beam after the patient: a modelling choice
     max_mineral_g_cm3: float = 1.3  # fully mineralised cortical bone, about 1.2 g/cm3 HA
-    marrow: str = "fat"
-    marrow_fat_fraction: float | None = None
+    marrow: str = "fat"  # "fat" (age/sex), "lean" or "none" (the patient's soft tissue)
+    marrow_fat_fraction: float | None = None  # overrides the marrow model's fraction
 
     def validate(self) -> None:
         if self.marrow not in MARROW_MODELS:

@@ -34,6 +34,9 @@ from dxaspine.phantom.suites import SUITES
 
 CLINICAL = ("L1", "L2", "L3", "L4")
 KINDS = ("dual_energy", "bmd_map", "display")
+# lesion evidence (dxaspine/evidence/lesions.py); labelling flags such as lumbar_rib are not
+LESION_CODES = ("osteophyte_suspected", "sclerosis_suspected", "facet_arthrosis_suspected",
+                "fracture_suspected")  # fmt: skip
 
 
 def evaluate(case, paths, kind) -> dict:
@@ -96,7 +99,7 @@ def evaluate(case, paths, kind) -> dict:
     flags = [(f.code, f.level) for f in result.image_flags if f.level is not None]
     out["level_flags"] = [f"{c}@{lvl}" for c, lvl in flags]
     out["flagged_lesion_free_levels"] = sorted(
-        {lvl for c, lvl in flags if c.endswith("_suspected") and lvl in lesion_free}
+        {lvl for c, lvl in flags if c in LESION_CODES and lvl in lesion_free}
     )
     out["assessed_levels"] = sorted(set(seg.labels) & lesion_free & set(CLINICAL))
     out["scan_flags"] = [f.code for f in result.image_flags if f.level is None]

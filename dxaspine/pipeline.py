@@ -7,6 +7,7 @@ the file.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -42,6 +43,17 @@ class ScanResult:
         return own + (tuple(self.evidence.flags) if self.evidence is not None else ())
 
 
+def _conventions(edge: str | None, box_margin_mm: float | None) -> dict:
+    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
+
+    out = {}
+    if edge is not None:
+        out["edge"] = EdgeConvention.parse(edge)
+    if box_margin_mm is not None:
+        out["box"] = BoxConvention(margin_mm=float(box_margin_mm))
+    return out
+
+
 def analyze(
     source: Source,
     *,
@@ -49,6 +61,8 @@ def analyze(
     reference=None,
     exclude: Sequence[str] | None = None,
     auto_exclude: bool = True,
+    edge: str | None = None,
+    box_margin_mm: float | None = None,
 ) -> ScanResult:
     """Analyse one DXA lumbar spine scan.
 
@@ -64,6 +78,11 @@ def analyze(
         Levels the user excludes; overrides automatic exclusion for those levels.
     auto_exclude : bool
         Apply the automatic ISCD exclusion proposals (default True).
+    edge : str, optional
+        Bone-edge convention of the classical segmenter, ``"relative:0.1"`` (default) or
+        ``"absolute:0.1"`` (:mod:`dxaspine.segment.conventions`).
+    box_margin_mm : float, optional
+        Analysis-box margin beyond half the L4 body width (default 7 mm).
 
     Raises
     ------
@@ -83,7 +102,10 @@ def analyze(
         stage = "decompose"
         density_map = decompose(scan)
         stage = "segment"
-        segment = segmenter if segmenter is not None else segment_spine
+        if segmenter is not None:
+            segment = segmenter
+        else:
+            segment = functools.partial(segment_spine, **_conventions(edge, box_margin_mm))
         segmentation = segment(density_map, scan)
         stage = "evidence"
         evidence = find_evidence(density_map, segmentation)

@@ -37,6 +37,7 @@ class BatchOptions:
     reference: str | None = None
     # writer name -> folder for one file per scan (dxaspine.report.writers: json, overlay, sr ...)
     output_dirs: tuple[tuple[str, str], ...] = ()
+    conventions: tuple[tuple[str, object], ...] = ()  # dxaspine.analyze keywords
     quiet: bool = False
     chunk_size: int = 50
 
@@ -64,7 +65,7 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     total = 0 if options.quiet else count_inputs(options.input, options.glob)
     progress = Progress(total=total, quiet=options.quiet, already=len(done_keys))
     writer = ledger.ChunkWriter(out, size=options.chunk_size)
-    worker_options = WorkerOptions(options.reference, options.output_dirs)
+    worker_options = WorkerOptions(options.reference, options.output_dirs, options.conventions)
     for _, folder in options.output_dirs:
         os.makedirs(folder, exist_ok=True)
 

@@ -209,6 +209,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE:CALLABLE",
         help="a callable (DensityMap, Scan) -> Segmentation replacing the default",
     )
+    add_convention_options(parser)
+
+
+def add_convention_options(parser: argparse.ArgumentParser) -> None:
+    """``--edge`` and ``--box-margin-mm`` (docs/architecture.md, Conventions)."""
+    parser.add_argument(
+        "--edge",
+        metavar="RULE[:VALUE]",
+        help="bone edge: relative[:0.1] (default; fraction of the spine core density) or "
+        "absolute[:0.1] (g/cm2 above soft tissue)",
+    )
+    parser.add_argument(
+        "--box-margin-mm",
+        type=float,
+        metavar="MM",
+        help="analysis box: half the L4 body width plus this margin (default 7)",
+    )
+
+
+def parse_conventions(args: argparse.Namespace) -> dict:
+    """The convention keywords of :func:`dxaspine.analyze` from the options (validated)."""
+    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
+
+    out: dict = {}
+    try:
+        if getattr(args, "edge", None):
+            out["edge"] = str(EdgeConvention.parse(args.edge))
+        if getattr(args, "box_margin_mm", None) is not None:
+            out["box_margin_mm"] = BoxConvention(margin_mm=args.box_margin_mm).margin_mm
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -227,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         segmenter = parse_segmenter(args.segmenter)
         exclude = parse_exclude(args.exclude or [])
+        conventions = parse_conventions(args)
         require(wanted)
     except (UsageError, MissingExtraError) as exc:
         print(f"dxaspine analyze: {exc}", file=sys.stderr)
@@ -248,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
         given = list(source) if isinstance(source, tuple) else source
         try:
             scan_result = analyze(given, segmenter=segmenter, reference=reference,
-                                  exclude=exclude or None)  # fmt: skip
+                                  exclude=exclude or None, **conventions)  # fmt: skip
             record = record_from_scan(scan_result, given)
             plain = round_for_output(record)
             validate_result(plain)

@@ -235,6 +235,7 @@ def record_from_scan(scan_result: Any, path: str | os.PathLike | None = None) ->
     }
     if paths:
         input_info["paths"] = paths
+    conventions = dict(getattr(scan_result.segmentation, "conventions", None) or {})
     if header is not None and not input_info["sop_instance_uid"]:
         input_info["sop_instance_uid"] = str(header.get("SOPInstanceUID", "")) or None
     extras = {
@@ -251,6 +252,13 @@ def record_from_scan(scan_result: Any, path: str | os.PathLike | None = None) ->
     result = record_from_assessment(
         scan_result.assessment, input_info=input_info, level_extras=extras
     )
+    # How the numbers were made: a change in any of these changes BMD without any change in bone.
+    result["analysis"] = {
+        "physics_model": getattr(scan_result.density_map, "physics_model", None) or "unstated",
+        "edge": conventions.get("edge", "unstated"),
+        "box": conventions.get("box", "unstated"),
+        "segmenter": conventions.get("segmenter", "unstated"),
+    }
     for level in result["levels"]:  # levels the assessment knows but no measurement had
         for key in ("upper_line_px", "lower_line_px", "label_confidence"):
             level.setdefault(key, None)

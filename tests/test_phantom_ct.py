@@ -27,11 +27,9 @@ from dxaspine.errors import DxaError, InputError  # noqa: E402
 from dxaspine.io import load  # noqa: E402
 from dxaspine.phantom import write_case  # noqa: E402
 from dxaspine.phantom.ct import (  # noqa: E402
-    CONVENTIONS,
     LAYOUTS,
     CtPhantomParams,
     Pose,
-    TruthConvention,
     ct_family,
     detect_layout,
     generate_ct_case,
@@ -109,12 +107,8 @@ def case_v2(volume_v2):
     return generate_ct_case(params(), volume_v2)
 
 
-@pytest.fixture
-def all_mineral(monkeypatch):
-    """A convention counting every mineral pixel (no 0.1 g/cm2 edge), for mass bookkeeping."""
-    convention = TruthConvention(name="test_all_mineral", bone_threshold_g_cm2=0.0)
-    monkeypatch.setitem(CONVENTIONS, convention.name, convention)
-    return convention.name
+# An edge counting every mineral pixel (no 0.1 g/cm2 cut-off), for mass bookkeeping.
+ALL_MINERAL = "absolute:1e-9"
 
 
 # -- label layouts ------------------------------------------------------------------------
@@ -318,8 +312,8 @@ def test_box_and_label_image(case_v2):
     assert all(lv["complete"] for lv in t["levels"][1:])
 
 
-def test_level_bmc_is_the_vertebra_mineral(volume_v2, all_mineral):
-    case = generate_ct_case(params(convention=all_mineral), volume_v2)
+def test_level_bmc_is_the_vertebra_mineral(volume_v2):
+    case = generate_ct_case(params(edge=ALL_MINERAL), volume_v2)
     want = vertebra_mass_g()  # 5.53 g: every vertebra's mineral lies between its mid-disc lines
     for level in case.truth["levels"][1:]:
         assert level["bmc_g"] == pytest.approx(want, rel=2e-3)
@@ -328,8 +322,8 @@ def test_level_bmc_is_the_vertebra_mineral(volume_v2, all_mineral):
     assert l1_l4["bmc_g"] == pytest.approx(4 * want, rel=2e-3)
 
 
-def test_rotated_and_tilted_case_keeps_each_vertebra_in_its_level(volume_v2, all_mineral):
-    posed = params(convention=all_mineral, rotation_deg=8.0, tilt_deg=4.0, lateral_shift_mm=5.0)
+def test_rotated_and_tilted_case_keeps_each_vertebra_in_its_level(volume_v2):
+    posed = params(edge=ALL_MINERAL, rotation_deg=8.0, tilt_deg=4.0, lateral_shift_mm=5.0)
     case = generate_ct_case(posed, volume_v2)
     pixel_cm2 = 1.05 * 0.6 / 100
     assert case.bone_density_g_cm2.sum() * pixel_cm2 == pytest.approx(
@@ -341,6 +335,19 @@ def test_rotated_and_tilted_case_keeps_each_vertebra_in_its_level(volume_v2, all
     slope = (line["right"][1] - line["left"][1]) / (line["right"][0] - line["left"][0])
     # a 4 degree tilt: rows fall by tan(4 deg) x (0.6 / 1.05) per column towards the left
     assert slope == pytest.approx(-math.tan(math.radians(4.0)) * 0.6 / 1.05, abs=0.01)
+
+
+def test_truth_uses_the_pipelines_named_edge(case_v2, volume_v2):
+    t = case_v2.truth
+    assert t["conventions"]["edge"] == "relative:0.1" and t["conventions"]["box"].startswith("L4")
+    # 10 % of the core density: the core band holds body (0.249 g/cm3 x 3 cm = 0.747 g/cm2)
+    # alone or with the posterior elements on top (+ 0.401 x 0.9 = 0.361 g/cm2)
+    assert 0.0747 <= t["bone_threshold_g_cm2"] <= 0.1108
+    legacy = t["levels_by_edge"]["absolute:0.1"]
+    assert [lv["label"] for lv in legacy] == [lv["label"] for lv in t["levels"]]
+    absolute = generate_ct_case(params(edge="absolute:0.1"), volume_v2).truth
+    assert absolute["bone_threshold_g_cm2"] == 0.1
+    assert [lv["bmc_g"] for lv in absolute["levels"]] == [lv["bmc_g"] for lv in legacy]
 
 
 def test_findings_clear_the_lesion_free_flag(volume_v2):

@@ -21,11 +21,10 @@ from dxaspine.phantom.ct.labels import LAYOUTS, LabelLayout, detect_layout, layo
 from dxaspine.phantom.ct.materials import MaterialModel, marrow_fat_fraction
 from dxaspine.phantom.ct.params import CtPhantomParams
 from dxaspine.phantom.ct.project import Pose
-from dxaspine.phantom.ct.truth import CONVENTIONS, TruthConvention
+from dxaspine.phantom.ct.truth import TruthConvention
 from dxaspine.phantom.ct.volume import CtVolume, load_ct, volume_from_arrays
 
 __all__ = [
-    "CONVENTIONS",
     "LAYOUTS",
     "CtPhantomParams",
     "CtVolume",

@@ -28,10 +28,12 @@ from dxaspine.phantom.ct.materials import MaterialModel, Materials, decompose_hu
 from dxaspine.phantom.ct.params import CtPhantomParams
 from dxaspine.phantom.ct.project import Grid, Projector, project_channels, project_windowed
 from dxaspine.phantom.ct.truth import (
-    CONVENTIONS,
+    LEGACY_EDGE,
     BodyView,
+    edge_threshold_g_cm2,
     level_composites,
     level_geometry,
+    levels_under_edge,
     truth_levels,
 )
 from dxaspine.phantom.ct.volume import CtVolume, load_ct
@@ -144,7 +146,7 @@ def generate_ct_case(params: CtPhantomParams, volume: CtVolume | None = None) ->
         volume, layout, materials, bodies = prepare(params)
     else:
         layout, materials, bodies = prepare_volume(volume, params)
-    convention = CONVENTIONS[params.convention]
+    convention = params.convention
     seeds = np.random.SeedSequence([params.seed, 0xC7]).spawn(2)
     rng_noise, rng_strips = (np.random.default_rng(s) for s in seeds)
     if params.noise_seed is not None:
@@ -164,15 +166,19 @@ def generate_ct_case(params: CtPhantomParams, volume: CtVolume | None = None) ->
     findings: dict[str, list[str]] = {}
     for level, finding in params.findings:
         findings.setdefault(level, []).append(finding)
-    levels, lines = truth_levels(geometry, maps["mineral"], own, spacing, convention,
+    threshold = edge_threshold_g_cm2(maps["mineral"], geometry, spacing, convention.edge)
+    levels, lines = truth_levels(geometry, maps["mineral"], own, spacing, threshold,
                                  bodies.clipped, findings)  # fmt: skip
+    legacy = edge_threshold_g_cm2(maps["mineral"], geometry, spacing, LEGACY_EDGE)
+    by_edge = {str(LEGACY_EDGE): levels_under_edge(geometry, maps["mineral"], spacing, legacy)}
 
     low, high, r_st, i0, apparent_metal = dual_energy_counts(maps, params, rng_noise)
     slope = physics.rescale_slope(max(low.max(), high.max()))
     bone_map = maps["mineral"] + apparent_metal
     strip_left, strip_right = _strips(grid.shape, spacing, rng_strips)
     truth = _truth(params, volume, layout, materials, bodies, geometry, levels, lines, maps,
-                   grid, field_record, i0, slope, strip_left, strip_right, convention)  # fmt: skip
+                   grid, field_record, i0, slope, strip_left, strip_right, convention,
+                   threshold, by_edge)  # fmt: skip
     return PhantomCase(
         params=params,
         truth=truth,
@@ -181,7 +187,7 @@ def generate_ct_case(params: CtPhantomParams, volume: CtVolume | None = None) ->
         counts_high=high,
         r_st_truth=r_st,
         label_image=geometry.label_image,
-        bone_mask=maps["mineral"] > convention.bone_threshold_g_cm2,
+        bone_mask=maps["mineral"] > threshold,
         pixel_spacing_mm=spacing,
         lean_g_cm2=maps["lean"],
         fat_g_cm2=maps["fat"],
@@ -268,10 +274,11 @@ def _crest_rows(pelvis_g_cm2, geometry, threshold: float) -> dict:
 
 
 def _truth(params, volume, layout, materials, bodies, geometry, levels, lines, maps, grid,
-           field_record, i0, slope, strip_left, strip_right, convention) -> dict:  # fmt: skip
+           field_record, i0, slope, strip_left, strip_right, convention, threshold,
+           by_edge) -> dict:  # fmt: skip
     shape = grid.shape
     spacing = params.pixel_spacing_mm
-    crests = _crest_rows(maps["pelvis"], geometry, convention.bone_threshold_g_cm2)
+    crests = _crest_rows(maps["pelvis"], geometry, LEGACY_EDGE.value)
     crest_values = [v for v in crests.values() if v is not None]
     tissue_cm = maps["lean"] / LEAN_DENSITY_G_CM3 + maps["fat"] / FAT_DENSITY_G_CM3
     fat_cm = maps["fat"] / FAT_DENSITY_G_CM3
@@ -294,9 +301,10 @@ def _truth(params, volume, layout, materials, bodies, geometry, levels, lines, m
         "i0_counts": [_r(i0[0], 3), _r(i0[1], 3)],
         "bone_mu_cm2_g": [float(mu_b[0]), float(mu_b[1])],
         "rescale_slope": float(slope),
-        "bone_threshold_g_cm2": convention.bone_threshold_g_cm2,
+        "bone_threshold_g_cm2": _r(threshold),
+        "conventions": convention.to_json(),
+        "levels_by_edge": by_edge,
         "box_half_width_mm": _r(geometry.half_width_px * spacing[1]),
-        "convention": convention.to_json(),
         "flip": [],
         "label_codes": {str(i + 1): n for i, n in enumerate(geometry.levels)},
         "levels": levels,

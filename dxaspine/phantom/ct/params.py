@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from dxaspine.phantom.ct.materials import MARROW_MODELS, MaterialModel
 from dxaspine.phantom.ct.project import Pose
-from dxaspine.phantom.ct.truth import CONVENTIONS
+from dxaspine.phantom.ct.truth import TruthConvention
 from dxaspine.phantom.params import SCANNERS, _lists
 from dxaspine.physics.attenuation import TABULATED_ENERGIES_KEV
+from dxaspine.segment.conventions import DEFAULT_BOX, DEFAULT_EDGE, BoxConvention, EdgeConvention
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,10 @@ class CtPhantomParams:
     marrow: str = "fat"
     marrow_fat_fraction: float | None = None
     ct_effective_kev: float = 70.0
-    convention: str = "dxaspine_box_v1"
+    # truth conventions, shared with the pipeline (segment/conventions.py; analyze --edge,
+    # --box-margin-mm)
+    edge: str = str(DEFAULT_EDGE)
+    box_margin_mm: float = DEFAULT_BOX.margin_mm
     # known findings on this CT, as (level, finding) pairs; a level without one is lesion-free
     findings: tuple[tuple[str, str], ...] = ()
     # patient header
@@ -83,6 +87,12 @@ class CtPhantomParams:
             ct_effective_kev=self.ct_effective_kev,
         )
 
+    @property
+    def convention(self) -> TruthConvention:
+        return TruthConvention(
+            edge=EdgeConvention.parse(self.edge), box=BoxConvention(margin_mm=self.box_margin_mm)
+        )
+
     def replace(self, **changes) -> CtPhantomParams:
         return dataclasses.replace(self, **changes)
 
@@ -104,8 +114,7 @@ class CtPhantomParams:
                 )
         if self.marrow not in MARROW_MODELS:
             raise ValueError(f"marrow {self.marrow!r}: use one of {MARROW_MODELS}")
-        if self.convention not in CONVENTIONS:
-            raise ValueError(f"convention {self.convention!r}: use one of {sorted(CONVENTIONS)}")
+        self.convention  # noqa: B018  (parses edge and box; ValueError names a bad one)
         if not 0.05 <= self.dose_factor <= 20.0:
             raise ValueError(f"dose_factor {self.dose_factor}: use 0.05-20")
         if not 0.0 <= self.added_soft_tissue_cm <= 25.0:

@@ -1,7 +1,8 @@
-"""Per-level truth of a projected CT under a declared convention.
+"""Per-level truth of a projected CT under the pipeline's named conventions.
 
-The convention is the drawn phantom's (:mod:`dxaspine.phantom.truth`), named so it can
-change (``TruthConvention``, recorded in every truth file):
+The conventions are the drawn phantom's and the pipeline's (:mod:`dxaspine.segment.conventions`,
+:mod:`dxaspine.phantom.truth`), recorded in every truth file; ``TruthConvention`` bundles them
+with the one rule only the CT needs, how a mid-disc line is found:
 
 - **mid-disc lines** from the label map: in the PA projection of each vertebral *body*
   (:mod:`dxaspine.phantom.ct.anatomy`), per image column, the upper body's inferior edge
@@ -10,10 +11,14 @@ change (``TruthConvention``, recorded in every truth file):
   fit of those points over the central ``disc_fit_fraction`` of the narrower body (the
   rounded endplate corners are left out);
 - **spine axis**: straight segments through the bodies' projected centres;
-- **analysis box**: axis +- (half the width of the ``box_width_level`` body + ``box_margin_mm``),
-  the width being the 90th percentile of the body's row-wise half-maximum widths (the
-  endplate width, not the waist);
-- **bone pixels**: mineral areal density above ``bone_threshold_g_cm2``;
+- **analysis box** (``BoxConvention``, default L4 + 7 mm): axis +- (half the width of the
+  ``width_level`` body + ``margin_mm``), the width being the 90th percentile of the body's
+  row-wise half-maximum widths (the endplate width, not the waist);
+- **bone pixels** (``EdgeConvention``, default ``relative:0.1``): mineral above the edge's
+  threshold, for a relative edge that fraction of the spine's core density measured as the
+  pipeline measures it (:func:`~dxaspine.segment.conventions.spine_core_density`, +-5 mm of
+  the axis from the upper line of L1 to the lower line of L4); the legacy ``absolute:0.1``
+  figures are written too, as the drawn phantom does;
 - **a level** is the box between its two mid-disc lines; BMC is all mineral in its bone
   pixels (its own vertebra, and ribs, ilium or a neighbour's processes that project there,
   as on a real scan), area = bone pixels x pixel area, BMD = BMC / area; composites are
@@ -26,32 +31,37 @@ is marked incomplete, as is a level whose body is cut by the CT's top or bottom 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from dxaspine.levels import LEVEL_ORDER, disc_name
 from dxaspine.phantom.truth import _r, composites
+from dxaspine.segment.conventions import (
+    DEFAULT_BOX,
+    DEFAULT_EDGE,
+    BoxConvention,
+    EdgeConvention,
+    spine_core_density,
+)
 
+LEGACY_EDGE = EdgeConvention("absolute", 0.1)  # phantom/truth.py BONE_THRESHOLD_G_CM2
 HALF = 0.5  # half-maximum edge of a body's projected thickness
 _MIN_COLUMN_SHARE = 0.3  # a column counts for an edge if its thickness is >= 30 % of the peak
 
 
 @dataclass(frozen=True)
 class TruthConvention:
-    """How truth is measured; ``dxaspine_box_v1`` is the drawn phantom's convention."""
+    """The edge and box conventions (shared with the pipeline) and the disc-line rule."""
 
-    name: str = "dxaspine_box_v1"
-    box_margin_mm: float = 7.0  # phantom/truth.py BOX_MARGIN_MM
-    box_width_level: str = "L4"
-    bone_threshold_g_cm2: float = 0.1  # phantom/truth.py BONE_THRESHOLD_G_CM2
+    edge: EdgeConvention = DEFAULT_EDGE
+    box: BoxConvention = DEFAULT_BOX
     disc_fit_fraction: float = 0.6
+    disc_lines: str = field(default="half_maximum_body_edges", init=False)
 
     def to_json(self) -> dict:
-        return asdict(self)
-
-
-CONVENTIONS: dict[str, TruthConvention] = {"dxaspine_box_v1": TruthConvention()}
+        return {"edge": str(self.edge), "box": str(self.box), "disc_lines": self.disc_lines,
+                "disc_fit_fraction": self.disc_fit_fraction}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -168,10 +178,10 @@ def level_geometry(
     centres = np.array([shapes[n].centre for n in names])  # (col, row)
     axis_rows = np.arange(shape[0], dtype=float)
     axis_cols = _axis(centres, axis_rows)
-    ref = shapes.get(convention.box_width_level)
+    ref = shapes.get(convention.box.width_level)
     if ref is None:
-        raise ValueError(f"no {convention.box_width_level} body to set the box width")
-    half_width_px = ref.width_px / 2 + convention.box_margin_mm / spacing_mm[1]
+        raise ValueError(f"no {convention.box.width_level} body to set the box width")
+    half_width_px = convention.box.half_width_mm(ref.width_px * spacing_mm[1]) / spacing_mm[1]
     gaps = [g for _, _, g in discs.values()]
     mean_gap = float(np.mean(gaps)) if gaps else 0.0
     levels, uppers, lowers, extra = [], [], [], []
@@ -237,12 +247,44 @@ def _line_px(line, axis_col: float, half_width_px: float) -> list[list[float]]:
     return [[_r(c), _r(a + b * c)] for c in (axis_col - half_width_px, axis_col + half_width_px)]
 
 
+def _axis_at(geometry: LevelGeometry, line) -> float:
+    """The column where ``line`` (intercept, slope) crosses the axis (a fixed point)."""
+    a, b = line
+    col = float(np.median(geometry.axis_cols))
+    for _ in range(4):
+        col = float(np.interp(a + b * col, geometry.axis_rows, geometry.axis_cols))
+    return col
+
+
+def edge_threshold_g_cm2(
+    mineral_g_cm2: np.ndarray, geometry: LevelGeometry, spacing_mm, edge: EdgeConvention
+) -> float:
+    """The bone threshold (g/cm2) of the true mineral map under ``edge``.
+
+    A relative edge takes its fraction of the spine's core density, measured as the pipeline
+    and the drawn phantom measure it: +-5 mm of the true axis, from the upper mid-disc line of
+    L1 to the lower one of L4 (the outermost levels present if those are missing).
+    """
+    if edge.rule == "absolute" or not geometry.levels:
+        return edge.value if edge.rule == "absolute" else LEGACY_EDGE.value
+    names = list(geometry.levels)
+    first = names.index("L1") if "L1" in names else 0
+    last = names.index("L4") if "L4" in names else len(names) - 1
+
+    def row(line):
+        return line[0] + line[1] * _axis_at(geometry, line)
+
+    span = (row(geometry.upper[first]), row(geometry.lower[last]))
+    core = spine_core_density(mineral_g_cm2, geometry.axis_cols, span, spacing_mm[1])
+    return edge.threshold(core) if np.isfinite(core) else LEGACY_EDGE.value
+
+
 def truth_levels(
     geometry: LevelGeometry,
     mineral_g_cm2: np.ndarray,
     own_mineral_g: dict[str, np.ndarray],
     spacing_mm,
-    convention: TruthConvention,
+    threshold_g_cm2: float,
     clipped: dict[str, bool],
     findings: dict[str, list[str]],
 ) -> tuple[list[dict], list[dict]]:
@@ -251,16 +293,12 @@ def truth_levels(
     pixel_area = spacing_mm[0] * spacing_mm[1] / 100.0
     n = len(geometry.levels)
     bmc, area, bmd = level_stats(mineral_g_cm2, geometry.label_image, n, pixel_area,
-                                 convention.bone_threshold_g_cm2)  # fmt: skip
-    bone = mineral_g_cm2 > convention.bone_threshold_g_cm2
+                                 threshold_g_cm2)  # fmt: skip
+    bone = mineral_g_cm2 > threshold_g_cm2
     hw = geometry.half_width_px
 
-    def axis_at(line):  # the column where the line crosses the axis (a fixed point)
-        a, b = line
-        col = float(np.median(geometry.axis_cols))
-        for _ in range(4):
-            col = float(np.interp(a + b * col, geometry.axis_rows, geometry.axis_cols))
-        return col
+    def axis_at(line):
+        return _axis_at(geometry, line)
 
     levels = []
     for i, name in enumerate(geometry.levels):
@@ -289,6 +327,15 @@ def truth_levels(
             lines.append({"name": disc, "left": [c0, r0], "right": [c1, r1],
                           "gap_mm": _r(gap * spacing_mm[0])})  # fmt: skip
     return levels, lines
+
+
+def levels_under_edge(geometry, mineral_g_cm2, spacing_mm, threshold_g_cm2: float) -> list[dict]:
+    """Per-level BMC, area and BMD under another edge (the ``levels_by_edge`` entries)."""
+    pixel_area = spacing_mm[0] * spacing_mm[1] / 100.0
+    bmc, area, bmd = level_stats(mineral_g_cm2, geometry.label_image, len(geometry.levels),
+                                 pixel_area, threshold_g_cm2)  # fmt: skip
+    return [{"label": n, "bmc_g": _r(bmc[i]), "area_cm2": _r(area[i]), "bmd_g_cm2": _r(bmd[i])}
+            for i, n in enumerate(geometry.levels)]  # fmt: skip
 
 
 def level_composites(levels: list[dict]) -> dict:

@@ -33,6 +33,7 @@ from dxaspine.phantom.ct import (  # noqa: E402
     ct_family,
     detect_layout,
     generate_ct_case,
+    layout_from_option,
     load_ct,
     marrow_fat_fraction,
     volume_from_arrays,
@@ -154,6 +155,20 @@ def test_layout_detection_refuses_what_it_cannot_explain():
     upside_down = {v: -h for v, h in _heights(TOTALSEG_V2).items()}  # S1 on top: not a spine
     with pytest.raises(InputError, match="--label-layout"):
         detect_layout(set(TOTALSEG_V2.values()), upside_down, "x.nii.gz")
+
+
+def test_layout_options_name_json_and_errors(tmp_path):
+    assert layout_from_option("ctspine1k").name == "ctspine1k"
+    assert layout_from_option("auto") is None
+    mapping = tmp_path / "mine.json"
+    mapping.write_text(json.dumps({"7": "L1", "8": "L2"}))
+    mine = layout_from_option(str(mapping))
+    assert mine.vertebra_values({7, 8}) == {"L1": 7, "L2": 8}
+    mapping.write_text(json.dumps({"7": "liver"}))
+    with pytest.raises(InputError, match="not a vertebra"):
+        layout_from_option(str(mapping))
+    with pytest.raises(InputError, match="unknown label layout"):
+        layout_from_option("nnunet")
 
 
 def test_verse_and_totalseg_maps_of_one_anatomy_give_one_truth(case_v2):

@@ -153,8 +153,8 @@ def generate_ct_case(params: CtPhantomParams, volume: CtVolume | None = None) ->
         rng_noise = np.random.default_rng([params.noise_seed, 0x0015E])
     spacing = params.pixel_spacing_mm
     projector = Projector(volume.affine, spine_centre(volume, bodies), params.pose)
-    grid, field_record = place_field(projector, volume, bodies, materials.body, spacing, params.field_height_mm,
-                                     params.field_width_mm)  # fmt: skip
+    grid, field_record = place_field(projector, volume, bodies, materials.body, spacing,
+                                     params.field_height_mm, params.field_width_mm)  # fmt: skip
     maps = _project_materials(projector, volume, materials, bodies, grid)
     added = params.added_soft_tissue_cm
     maps["lean"] = maps["lean"] + LEAN_DENSITY_G_CM3 * (1 - params.added_fat_fraction) * added

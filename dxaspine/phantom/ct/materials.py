@@ -18,10 +18,10 @@ are nothing.  The rules, each threshold with its source (docs/ct_phantom.md, "Ma
   (a TotalSegmentator ``total`` map: ribs, hips, femurs, sacrum), and otherwise every 3-D
   region above ``bone_hu`` = +200 HU (above the +150 HU top of the skeletal-muscle window, so
   no unenhanced soft tissue qualifies) that holds at least ``bone_min_cm3`` = 2 cm3 or touches
-  a vertebra.  Contrast blobs (renal pelvis, ureters: 0.3-0.8 cm3 in the shared CT) stay soft
+  a vertebra.  Contrast blobs (excreted contrast in the shared CT: 0.3-0.8 cm3) stay soft
   tissue; the ribs (2.3-5 cm3 each) and the pelvis are bone.  Every bone also gets its
   one-voxel partial-volume ring above ``FRINGE_HU`` = +100 HU: at 3 mm the cortex smears
-  into the voxel beside the label (about 9 % of the L1-L5 mineral of the shared CT lies there).
+  into the voxel beside the label (the ring adds 7.8 % to the L1-L5 mineral of the shared CT).
 - A bone voxel is mineral in marrow: mineral = (HU - HU_marrow) / k, clipped to
   0..``max_mineral_g_cm3``, the rest of the voxel is marrow (fat and red marrow, red marrow
   taken as lean); in a ring voxel the rest is lean tissue (HU_lean replaces HU_marrow).

@@ -57,7 +57,8 @@ class CtVolume:
 
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
-        return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+        sx, sy, sz = np.linalg.norm(self.affine[:3, :3], axis=0)
+        return float(sx), float(sy), float(sz)
 
     @property
     def voxel_volume_cm3(self) -> float:

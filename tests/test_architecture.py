@@ -182,3 +182,14 @@ def test_evidence_reads_only_the_segmentation(classical):
     assert [(f.code, f.level) for f in ours.flags] == [
         (f.code, f.level) for f in reference.evidence.flags
     ]
+
+
+def test_results_name_their_conventions(classical):
+    """The analysis block names the conventions used (docs/architecture.md, Conventions)."""
+    from dxaspine.report.record import record_from_scan
+
+    _, reference = classical
+    analysis = record_from_scan(reference)["analysis"]
+    assert analysis["edge"] == "relative:0.1"
+    assert analysis["box"] == "L4 body width + 7 mm"
+    assert analysis["segmenter"] == "dxaspine classical"

@@ -35,6 +35,8 @@ class ScanResult:
     levels: tuple[Any, ...]  # dxaspine.measure.LevelMeasurement, top to bottom
     assessment: Any  # dxaspine.clinical.Assessment
     evidence: Any = None  # dxaspine.evidence.Evidence
+    # dxaspine.clinical.vendor_reading.VendorReading per vendor results object of the study
+    vendor: tuple[Any, ...] = ()
 
     @property
     def image_flags(self) -> tuple:
@@ -63,6 +65,8 @@ def analyze(
     auto_exclude: bool = True,
     edge: str | None = None,
     box_margin_mm: float | None = None,
+    vendor: Sequence[Any] = (),
+    vendor_area_model: Any = None,
 ) -> ScanResult:
     """Analyse one DXA lumbar spine scan.
 
@@ -83,6 +87,13 @@ def analyze(
         ``"absolute:0.1"`` (:mod:`dxaspine.segment.conventions`).
     box_margin_mm : float, optional
         Analysis-box margin beyond half the L4 body width (default 7 mm).
+    vendor : sequence of path, Dataset or VendorResults, optional
+        The vendor's own results objects of the same study (GE/Hologic SR or XML, TID 1500):
+        each is read, checked against this analysis (second reading) and assessed with the
+        ISCD rules on its numbers together with this image's evidence
+        (``ScanResult.vendor``).
+    vendor_area_model : dxaspine.clinical.area_sequence.AreaModel, optional
+        The area-comparison model of the second reading (a batch calibrates it per device).
 
     Raises
     ------
@@ -120,9 +131,46 @@ def analyze(
             auto_exclude=auto_exclude,
             image_flags=tuple(segmentation.qc_flags) + evidence.flags,
         )
+        stage = "vendor"
+        readings = read_study_vendor(
+            vendor,
+            levels=levels,
+            image_flags=tuple(segmentation.qc_flags) + evidence.flags,
+            patient=scan.patient,
+            reference=reference,
+            model=vendor_area_model,
+        )
     except Exception as exc:
         # The batch runner reports which stage failed (errors.csv "stage" column).
         if not hasattr(exc, "stage"):
             exc.stage = stage
         raise
-    return ScanResult(scan, density_map, segmentation, levels, assessment, evidence)
+    return ScanResult(scan, density_map, segmentation, levels, assessment, evidence, readings)
+
+
+def read_study_vendor(
+    vendor: Sequence[Any],
+    *,
+    levels: Sequence[Any] = (),
+    image_flags: Sequence[Any] = (),
+    patient: Any = None,
+    reference=None,
+    model: Any = None,
+) -> tuple[Any, ...]:
+    """Read and check a study's vendor results objects (paths, datasets or VendorResults).
+
+    Without ``levels`` (a study with results only) only the number checks and the ISCD rules
+    on the vendor's numbers run.  Returns ``VendorReading`` objects.
+    """
+    if not vendor:
+        return ()
+    from dxaspine.clinical.vendor_reading import read_vendors
+    from dxaspine.io.vendor import VendorResults, read_vendor_results
+
+    objects = [v if isinstance(v, VendorResults) else read_vendor_results(v) for v in vendor]
+    demographics = None
+    if patient is not None and (patient.sex or patient.age_years is not None):
+        demographics = {"sex": patient.sex, "age_years": patient.age_years,
+                        "ethnicity": patient.ethnicity}  # fmt: skip
+    return read_vendors(objects, levels, image_flags, patient=demographics, reference=reference,
+                        model=model)  # fmt: skip

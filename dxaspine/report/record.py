@@ -313,6 +313,10 @@ def record_from_scan(scan_result: Any, path: str | os.PathLike | None = None) ->
         "box": conventions.get("box", "unstated"),
         "segmenter": conventions.get("segmenter", "unstated"),
     }
+    if getattr(scan_result, "vendor", ()):
+        from dxaspine.report.vendor import vendor_records
+
+        result["vendor"] = vendor_records(scan_result.vendor)
     for level in result["levels"]:  # levels the assessment knows but no measurement had
         for key in ("upper_line_px", "lower_line_px", "label_confidence"):
             level.setdefault(key, None)

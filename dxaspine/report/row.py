@@ -25,7 +25,7 @@ __all__ = [
 SCAN_HEAD = ("path", "sop_instance_uid", "kind")
 LEVEL_FIELDS = ("bmc_g", "area_cm2", "bmd_g_cm2", "t_score", "z_score", "excluded", "flags")
 _REGION_FIELDS = ("bmd_g_cm2", "t_score", "z_score")
-# Appended after ``flags`` (schema 1.2, issue 18) so that every earlier column keeps its
+# Appended after ``flags`` (schema 1.3, issue 18) so that every earlier column keeps its
 # position: the scan's date, scanner and spacing source, then the per-level geometry a
 # display input has instead of BMD (height, width, density index).
 SCAN_FACTS = ("study_date", "manufacturer", "model", "software_version", "pixel_spacing_source")

@@ -174,3 +174,47 @@ def read_study_vendor(
                         "ethnicity": patient.ethnicity}  # fmt: skip
     return read_vendors(objects, levels, image_flags, patient=demographics, reference=reference,
                         model=model)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VendorOnlyResult:
+    """A study with a vendor's results and no image: the vendor's numbers, checked and assessed."""
+
+    paths: tuple[str, ...]
+    vendor: tuple[Any, ...]  # VendorReading per results object
+
+    @property
+    def assessment(self) -> Any:
+        """The ISCD assessment of the first results object that has numbers."""
+        return next((r.assessment for r in self.vendor if r.assessment is not None), None)
+
+
+def analyze_vendor_only(paths: Sequence[str | os.PathLike], *, reference=None) -> VendorOnlyResult:
+    """Assess a study from its vendor results objects alone (no image).
+
+    The number checks of the second reading and the ISCD rules on the vendor's numbers run;
+    the image checks (labels on the right vertebrae, area agreement) need the study's image.
+
+    Raises
+    ------
+    DxaError
+        A results object cannot be read, or none of them holds per-level numbers.
+    """
+    from dxaspine.errors import VendorResultsError, describe
+
+    names = tuple(os.fspath(p) for p in paths)
+    try:
+        readings = read_study_vendor(list(names), reference=reference)
+    except Exception as exc:
+        if not hasattr(exc, "stage"):
+            exc.stage = "vendor"
+        raise
+    if not any(r.assessment is not None for r in readings):
+        raise VendorResultsError(
+            describe(
+                " + ".join(names),
+                "no per-level spine numbers in the vendor results",
+                "pass the AP spine report, or analyse it together with the study's image",
+            )
+        )
+    return VendorOnlyResult(names, readings)

@@ -412,3 +412,20 @@ def test_trend_from_a_real_monitoring_comparison(tmp_path):
     # below the 0.030 LSC: "within" (ISCD: only a change >= LSC counts).
     assert "-0.028 g/cm² (-3.0 %), within the LSC 0.030 g/cm²" in text
     assert "points: dxaspine compare" in text
+
+
+def test_analysis_box_names_the_conventions_and_hides_unstated_ones():
+    from dxaspine.report.page_facts import analysis_rows
+
+    record = {
+        "software": {"name": "dxaspine", "version": "9"},
+        "analysis": {"segmenter": "dxaspine classical", "edge": "relative:0.1",
+                     "box": "L4 body width + 7 mm", "physics_model": "unstated"},
+        "exclusion": {"mode": "user", "excluded": ["L4"]},
+        "reference": {"name": "dxaspine-default"},
+    }  # fmt: skip
+    rows = dict(analysis_rows(record, "label confidence 0.95 (all levels)"))
+    assert rows["Segmenter"] == "dxaspine classical"
+    assert rows["Conventions"] == "bone edge relative:0.1; box L4 body width + 7 mm"
+    assert "physics" not in rows["Conventions"]  # "unstated" is not a setting
+    assert (rows["Exclusion"], rows["Excluded"]) == ("chosen by the user", "L4")

@@ -39,7 +39,7 @@ _KIND_TEXT = {
     "display": "display image: geometry only, no BMD",
 }
 _EXCLUSION_TEXT = {
-    "automatic": "automatic by ISCD rules and image evidence (no operator edits)",
+    "automatic": "automatic (ISCD + image evidence)",
     "user": "chosen by the user",
     "none": "none applied (flags reported only)",
 }
@@ -152,8 +152,25 @@ def analysis_rows(record: Mapping[str, Any], label_confidence: str | None) -> li
     mode = exclusion.get("mode")
     excluded = ", ".join(exclusion.get("excluded") or ()) or "none"
     software = record.get("software") or {}
-    return [
+    conventions = record.get("analysis") or {}  # schema 1.1: how the numbers were made
+
+    def said(key: str) -> str | None:
+        value = conventions.get(key)
+        return None if value in (None, "", "unstated") else str(value)
+
+    rows = [
         ("Analysis", f"{software.get('name', 'dxaspine')} {software.get('version', '')}".strip()),
+    ]
+    if said("segmenter"):
+        rows.append(("Segmenter", said("segmenter")))
+    made = "; ".join(
+        f"{label} {said(key)}"
+        for key, label in (("edge", "bone edge"), ("box", "box"), ("physics_model", "physics"))
+        if said(key)
+    )
+    if made:
+        rows.append(("Conventions", made))
+    return rows + [
         ("Exclusion", _EXCLUSION_TEXT.get(mode, str(mode))),
         ("Excluded", excluded),
         ("Reference", (record.get("reference") or {}).get("name") or _NOT_GIVEN),

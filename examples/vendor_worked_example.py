@@ -10,7 +10,7 @@ export plus the vendor's results object, then reads the folder the way a batch d
    (``dxaspine.analyze``: geometry and labels from the display export);
 3. give the second reading (``second_reading``) and the ISCD rules on the vendor's numbers
    with dxaspine's image evidence (``assess_vendor``);
-4. print one row per study (``flat_columns`` gives the same columns for CSV/Parquet).
+4. print one row per study (``dxaspine.report.vendor.flat_columns`` gives the same columns for CSV/Parquet).
 """
 
 from __future__ import annotations

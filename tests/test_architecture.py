@@ -122,8 +122,9 @@ def test_every_kind_says_what_its_frames_mean():
 
     for name in kind_names():
         kind = get_kind(name)
-        assert kind.content in ("counts", "areal_bmd", "display_grey"), name
+        assert kind.content in ("counts", "areal_bmd", "display_grey", "results"), name
         assert kind.quantitative == (kind.content != "display_grey"), name
+        assert (kind.role == "results") == (kind.content == "results") == (kind.read is not None)
         assert kind.picture_frame is None or kind.picture_frame in kind.frames, name
 
 

@@ -8,14 +8,7 @@ import json
 import jsonschema
 
 from dxaspine.clinical.second_reading import second_reading
-from dxaspine.io.vendor import (
-    flat_columns,
-    group_by_study,
-    read_vendor_results,
-    trend_rows,
-    vendor_block,
-)
-from dxaspine.io.vendor.record import load_block_schema
+from dxaspine.io.vendor import group_by_study, read_vendor_results
 from dxaspine.phantom import write_case
 from dxaspine.phantom.dicom_writer import uid
 from dxaspine.phantom.vendor_results import (
@@ -24,6 +17,7 @@ from dxaspine.phantom.vendor_results import (
     vendor_numbers,
     write_vendor_results,
 )
+from dxaspine.report.vendor import flat_columns, load_block_schema, trend_rows, vendor_block
 from tests._vendor_cases import standard_cases
 
 

@@ -50,11 +50,11 @@ __all__ = [
     "second_reading",
 ]
 
-RULE_COMPOSITE = "docs/domain.md 1: a composite is total BMC over total area"
-RULE_BMD = "BMD = BMC / area (docs/domain.md 1)"
-RULE_EXCLUSION = "ISCD 2019/2023: at most 2 excluded, at least 2 evaluable, never one vertebra (docs/domain.md 2)"
-RULE_T = "ISCD 2019/2023: exclude a vertebra > 1.0 T-score from its neighbour (docs/domain.md 2)"
-RULE_AREA = "second reading: vendor area vs dxaspine area (docs/vendor_results.md 8)"
+RULE_COMPOSITE = "docs/domain.md §1: a composite is total BMC over total area"
+RULE_BMD = "BMD = BMC / area (docs/domain.md §1)"
+RULE_EXCLUSION = "ISCD 2019/2023: at most 2 excluded, at least 2 evaluable, never one vertebra (docs/domain.md §2)"
+RULE_T = "ISCD 2019/2023: exclude a vertebra > 1.0 T-score from its neighbour (docs/domain.md §2)"
+RULE_AREA = "second reading: vendor area vs dxaspine area (docs/vendor_results.md §8)"
 # Print precision vendors use when the text of a number is not available (docs/domain.md §1
 # reports: BMD 3 decimals, BMC and area 2).
 _DEFAULT_DECIMALS = {"bmd_g_cm2": 3, "bmc_g": 2, "area_cm2": 2}
@@ -170,7 +170,7 @@ def _unit_flag(vendor: VendorResults) -> Flag | None:
                 f"{len(assumed)} number(s) without a unit; {assumed[0].unit_note} "
                 f"(first at {assumed[0].source})",
                 evidence={"count": len(assumed), "sources": [v.source for v in assumed]},
-                rule="docs/vendor_results.md 2: a missing unit is inferred only where unambiguous")  # fmt: skip
+                rule="docs/vendor_results.md §2: a missing unit is inferred only where unambiguous")  # fmt: skip
 
 
 def cross_check(a: VendorResults, b: VendorResults) -> list[Flag]:
@@ -281,7 +281,7 @@ def _area_flags(
         flags.append(Flag("vendor_labels_shifted", detail,
                           evidence={**evidence, "confidence": match.posterior[match.best],
                                     "our_label_confidence": low_conf},
-                          rule="docs/domain.md 3: mislabelling by one level; area sequence match"))  # fmt: skip
+                          rule="docs/domain.md §3: mislabelling by one level; area sequence match"))  # fmt: skip
     if not match.fits:
         flags.append(Flag("vendor_areas_unmatched",
                           f"the vendor's areas fit our levels at no offset (best RMS "

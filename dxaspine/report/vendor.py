@@ -1,9 +1,11 @@
-"""VendorResults as plain data for the outputs: the result JSON's ``vendor`` block and the
-flat row's vendor columns (DESIGN.md Contract 2: additions are new fields).
+"""A study's vendor results as plain data for the outputs: the result record's ``vendor``
+blocks and the flat row's vendor columns (docs/architecture.md, Contract 2: additions are new
+fields; docs/vendor_results.md).
 
-These shape data only; the writers (JSON, CSV/Parquet, overlay, SR) decide where it goes.
-The block's JSON Schema ships beside this module (``vendor_block.schema.json``) for the
-integrator to merge into the result schema with a minor ``schema_version`` bump.
+These shape data only (duck-typed on ``dxaspine.io.vendor.VendorResults`` and
+``dxaspine.clinical.vendor_reading.VendorReading``: the report layer never imports io); the
+writers decide where it goes.  The block's schema (``vendor_block.schema.json``) is the ``items``
+of the result schema's ``vendor`` array.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ import importlib.resources
 import json
 from collections.abc import Iterable, Mapping
 
-from dxaspine.io.vendor.results import TrendPoint, VendorRegion, VendorResults, VendorValue
-
-__all__ = ["VALUE_KEYS", "flat_columns", "load_block_schema", "trend_rows", "vendor_block"]
+__all__ = [
+    "VALUE_KEYS",
+    "flat_columns",
+    "load_block_schema",
+    "trend_rows",
+    "vendor_block",
+    "vendor_records",
+]
 
 VALUE_KEYS = ("bmd_g_cm2", "bmc_g", "area_cm2", "t_score", "z_score")
 _TREND_KEYS = ("age_years", "bmd_g_cm2", "t_score", "z_score", "change_vs_previous_g_cm2",
@@ -23,7 +30,7 @@ _TREND_KEYS = ("age_years", "bmd_g_cm2", "t_score", "z_score", "change_vs_previo
                "pchange_vs_baseline_percent")  # fmt: skip
 
 
-def _provenance(v: VendorValue) -> dict:
+def _provenance(v) -> dict:
     out = {
         "source": v.source,
         "unit": v.unit,
@@ -35,7 +42,7 @@ def _provenance(v: VendorValue) -> dict:
     return out
 
 
-def _region(r: VendorRegion) -> dict:
+def _region(r) -> dict:
     out: dict = {"name": r.name, "name_as_read": r.name_as_read, "levels": list(r.levels),
                  "body_part": r.body_part, "excluded": r.excluded, "source": r.source}  # fmt: skip
     provenance = {}
@@ -49,7 +56,7 @@ def _region(r: VendorRegion) -> dict:
     return out
 
 
-def _trend(p: TrendPoint) -> dict:
+def _trend(p) -> dict:
     out: dict = {"region": p.region, "region_as_read": p.region_as_read,
                  "date": p.date.isoformat() if p.date else None, "date_text": p.date_text,
                  "body_part": p.body_part, "source": p.source}  # fmt: skip
@@ -69,9 +76,7 @@ def _flag(f) -> dict:
     }
 
 
-def vendor_block(
-    results: VendorResults, flags: Iterable[object] = (), summary: Mapping | None = None
-) -> dict:
+def vendor_block(results, flags: Iterable[object] = (), summary: Mapping | None = None) -> dict:
     """The ``vendor`` block of a study's result (plain JSON types).
 
     Parameters
@@ -111,7 +116,7 @@ def vendor_block(
     }
 
 
-def flat_columns(results: VendorResults | None, flags: Iterable[object] = ()) -> dict:
+def flat_columns(results, flags: Iterable[object] = ()) -> dict:
     """Vendor columns of the flat row: per level and composite numbers, join keys, flags.
 
     Columns: ``study_date``, ``device_manufacturer``, ``device_model``, ``software_versions``,
@@ -142,7 +147,7 @@ def flat_columns(results: VendorResults | None, flags: Iterable[object] = ()) ->
     return out
 
 
-def trend_rows(results: VendorResults) -> list[dict]:
+def trend_rows(results) -> list[dict]:
     """One row per trend point, with the study's join keys: the per-patient serial table."""
     keys = {"study_instance_uid": results.study_instance_uid, "vendor_sop_instance_uid": results.sop_instance_uid,
             "study_date": results.study_date.isoformat() if results.study_date else None}  # fmt: skip
@@ -153,8 +158,36 @@ def trend_rows(results: VendorResults) -> list[dict]:
 def load_block_schema() -> dict:
     """The JSON Schema of :func:`vendor_block`."""
     text = (
-        importlib.resources.files("dxaspine.io.vendor")
+        importlib.resources.files("dxaspine.report")
         .joinpath("vendor_block.schema.json")
         .read_text()
     )
     return json.loads(text)
+
+
+def _assessment_summary(assessment) -> dict | None:
+    """The parts of an assessment record that say what the ISCD rules made of the numbers."""
+    if assessment is None:
+        return None
+    from dxaspine.report.record import record_from_assessment
+
+    full = record_from_assessment(assessment)
+    keep = ("levels", "regions", "reported_region", "interpretation", "exclusion", "flags",
+            "notes", "reference")  # fmt: skip
+    return {k: full[k] for k in keep if k in full}
+
+
+def vendor_records(readings) -> list[dict]:
+    """The record's ``vendor`` array: one block per vendor results object of the study.
+
+    Parameters
+    ----------
+    readings : iterable of VendorReading
+        ``ScanResult.vendor`` (:mod:`dxaspine.clinical.vendor_reading`).
+    """
+    out = []
+    for reading in readings:
+        block = vendor_block(reading.results, reading.flags, reading.summary)
+        block["assessment"] = _assessment_summary(reading.assessment)
+        out.append(block)
+    return out

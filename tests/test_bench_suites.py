@@ -85,3 +85,9 @@ def test_bench_suites_lists_every_suite(registered, capsys):
     for name in ("standard", "hard", "transitional", "pathology", "display", "scanners", "ct"):
         assert f"\n{name} " in "\n" + out
     assert "not generated yet" in out
+
+
+def test_run_on_a_suite_that_does_not_exist_is_bad_usage(tmp_path, capsys):
+    assert main(["bench", "run", "--suite", str(tmp_path / "nope"), "--segmenter", "oracle"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no such suite folder" in err and "\n" not in err

@@ -135,6 +135,7 @@ def _run(args) -> int:
     from dxaspine.bench.runner import run_suite
     from dxaspine.bench.segmenters import REFERENCES, SegmenterImportError, parse_spec
     from dxaspine.bench.suites import open_suite
+    from dxaspine.errors import InputError
 
     try:
         specs = [parse_spec(s) for s in args.segmenter]
@@ -147,7 +148,11 @@ def _run(args) -> int:
         print("dxaspine bench run: give --segmenter (or drop --no-references)", file=sys.stderr)
         return EXIT_USAGE
     workers = _workers(args.workers)
-    suite = open_suite(args.suite, seed=args.seed, count=args.count, workers=workers)
+    try:
+        suite = open_suite(args.suite, seed=args.seed, count=args.count, workers=workers)
+    except InputError as exc:  # no such suite or folder, or a suite that cannot be made here
+        print(f"dxaspine bench run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     for _item, reason in suite.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
     out = args.out or f"bench-{os.path.basename(os.path.normpath(args.suite))}"

@@ -12,7 +12,9 @@ docs/architecture.md ("Segmenters"):
   endpoints, ordered top to bottom, left endpoint left of the right one;
 - labels from the vertebra vocabulary (``dxaspine.levels.LEVEL_ORDER``), no repeats, in
   cranio-caudal order; one confidence per label, in [0, 1];
-- ``axis_rows`` and ``axis_columns`` 1-D of equal length with at least two finite points.
+- ``axis_rows`` and ``axis_columns`` 1-D of equal length with at least two finite points, one
+  column for every image row ("axis column per row": the evidence stage reads
+  ``axis_columns`` by image row).
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ def contract_problems(seg: object, shape: tuple[int, int]) -> list[str]:
             ok = np.zeros(0, dtype=bool)
         if ok.sum() < 2:
             problems.append("the axis has fewer than 2 finite points")
+        elif axis_c.size != shape[0]:
+            # docs/architecture.md: "axis column per row"; the evidence stage reads
+            # axis_columns by image row (evidence/rotation.py)
+            problems.append(f"axis_columns has {axis_c.size} values for {shape[0]} image rows")
     return problems
 
 

@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "assess": "dxaspine.commands.assess",
     "batch": "dxaspine.commands.batch",
     "phantom": "dxaspine.commands.phantom",
+    "listen": "dxaspine.commands.listen",
+    "watch-orthanc": "dxaspine.commands.watch_orthanc",
 }
 
 

@@ -105,7 +105,7 @@ class OrthancServer:
 
     AET = "ORTHANC"
 
-    def __init__(self, folder: Path, *, dxaspine_port: int | None = None, stable_age_s: int = 2):
+    def __init__(self, folder: Path, *, dxaspine_port: int | None = None, stable_age_s: int = 1):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.dicom_port = free_port()
@@ -214,7 +214,7 @@ def node_config_text(
     port: int,
     allowed=("STORESCU", "ORTHANC", "PYTEST"),
     stability_delay_s: float = 1.0,
-    workers: int = 2,
+    workers: int = 1,
     destinations: list[dict] | None = None,
     retry: dict | None = None,
     extra_node: dict | None = None,

@@ -182,3 +182,21 @@ def sr_evidence_uids(ds: Dataset) -> set[str]:
             for ref in series.get("ReferencedSOPSequence", []):
                 uids.add(str(ref.ReferencedSOPInstanceUID))
     return uids
+
+
+# Tolerances: tests/test_pipeline_accuracy.py holds the pipeline to per-level BMD within 2 %
+# of truth (95th percentile) and L1-L4 within 1 % on standard dual-energy phantoms; the SR
+# stores BMD rounded to 0.001 g/cm2 (Contract 2), which adds at most 0.0005 g/cm2.
+LEVEL_TOLERANCE, COMPOSITE_TOLERANCE, ROUNDING_G_CM2 = 0.02, 0.01, 0.0005
+
+
+def assert_bmd_matches_truth(sr: Dataset, truth: dict) -> None:
+    """Per-level and L1-L4 BMD in a dxaspine SR against the phantom truth."""
+    measured = sr_level_bmd(sr)
+    true_levels = {lv["label"]: lv["bmd_g_cm2"] for lv in truth["levels"]}
+    for level in LEVELS:
+        allowed = LEVEL_TOLERANCE * true_levels[level] + ROUNDING_G_CM2
+        assert abs(measured[level] - true_levels[level]) <= allowed, (level, measured, true_levels)
+    composite = sr_measurements(sr)["L1-L4"]["24966-4"]
+    true_composite = truth["composites"]["L1-L4"]["bmd_g_cm2"]
+    assert abs(composite - true_composite) <= COMPOSITE_TOLERANCE * true_composite + ROUNDING_G_CM2

@@ -91,7 +91,10 @@ class DicomSender:
             reason = f"cannot connect ({type(exc).__name__})"
             return {**results, **dict.fromkeys(datasets, reason)}
         if not assoc.is_established:
-            reason = "association rejected or not established"
+            if assoc.is_rejected:
+                reason = "association rejected by the destination (check its AE settings)"
+            else:  # pynetdicom reports a refused TCP connection as an aborted association
+                reason = "cannot connect or aborted (nothing listening, network, or peer)"
             return {**results, **dict.fromkeys(datasets, reason)}
         try:
             for path, ds in datasets.items():

@@ -163,6 +163,8 @@ class OrthancWatcher:
         atomic_write_text(self.state_path, text)
 
     def start(self) -> None:
+        if self.last is not None:
+            logger.info("orthanc watch: continuing after change %d", self.last)
         self._thread = threading.Thread(target=self._run, name="orthanc-watch", daemon=True)
         self._thread.start()
 

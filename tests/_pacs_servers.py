@@ -16,6 +16,7 @@ Every wait is a poll with a deadline (:func:`wait_until`); nothing sleeps foreve
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pydicom
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -372,3 +374,35 @@ def echo(port: int, calling="PYTEST", called="DXASPINE", timeout_s: float = 5.0)
     if status is None or getattr(status, "Status", None) != 0:
         return None
     return time.perf_counter() - start
+
+
+SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
+SC_CLASS = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture
+
+
+def storescu(port, files, calling="STORESCU"):
+    result = subprocess.run(
+        [dcmtk("storescu"), "-aet", calling, "-aec", "DXASPINE", LOOPBACK, str(port), *map(str, files)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def dxaspine_outputs(orthanc: OrthancServer, study_uid: str) -> dict[str, list]:
+    """dxaspine's SRs and SCs in the study, as datasets fetched from Orthanc."""
+    out = {"sr": [], "sc": []}
+    for item in orthanc.instances_of(study_uid):
+        if item.get("Manufacturer") != "dxaspine":
+            continue
+        ds = pydicom.dcmread(io.BytesIO(orthanc.file(item["id"])))
+        out["sr" if ds.SOPClassUID == SR_CLASS else "sc"].append(ds)
+    return out
+
+
+def wait_for_outputs(orthanc, study_uid, n_sr, n_sc, timeout_s=120):
+    def ready():
+        found = dxaspine_outputs(orthanc, study_uid)
+        return found if len(found["sr"]) >= n_sr and len(found["sc"]) >= n_sc else None
+
+    return wait_until(ready, timeout_s, interval_s=0.5, what=f"{n_sr} SR + {n_sc} SC in Orthanc")

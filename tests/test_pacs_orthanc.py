@@ -18,9 +18,7 @@ file kinds (a display export has no BMD).
 
 from __future__ import annotations
 
-import io
 import json
-import subprocess
 
 import pydicom
 import pytest
@@ -28,13 +26,15 @@ from _pacs_servers import (
     LOOPBACK,
     NodeProcess,
     OrthancServer,
-    dcmtk,
+    dxaspine_outputs,
     echo,
     free_port,
     needs_dcmtk,
     needs_orthanc,
     node_config_text,
+    storescu,
     study_states,
+    wait_for_outputs,
     wait_until,
 )
 from _pacs_studies import (
@@ -50,37 +50,6 @@ from _pacs_studies import (
 pytest.importorskip("pynetdicom")
 # Real Orthanc + node subprocesses + full analyses: 10-50 s each on a shared 2-core machine.
 pytestmark = [needs_orthanc, needs_dcmtk, pytest.mark.slow]
-
-SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"
-SC_CLASS = "1.2.840.10008.5.1.4.1.1.7"
-
-
-def storescu(port, files, calling="STORESCU"):
-    result = subprocess.run(
-        [dcmtk("storescu"), "-aet", calling, "-aec", "DXASPINE", LOOPBACK, str(port), *map(str, files)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def dxaspine_outputs(orthanc: OrthancServer, study_uid: str) -> dict[str, list]:
-    """dxaspine's SRs and SCs in the study, as datasets fetched from Orthanc."""
-    out = {"sr": [], "sc": []}
-    for item in orthanc.instances_of(study_uid):
-        if item.get("Manufacturer") != "dxaspine":
-            continue
-        ds = pydicom.dcmread(io.BytesIO(orthanc.file(item["id"])))
-        out["sr" if ds.SOPClassUID == SR_CLASS else "sc"].append(ds)
-    return out
-
-
-def wait_for_outputs(orthanc, study_uid, n_sr, n_sc, timeout_s=120):
-    def ready():
-        found = dxaspine_outputs(orthanc, study_uid)
-        return found if len(found["sr"]) >= n_sr and len(found["sc"]) >= n_sc else None
-
-    return wait_until(ready, timeout_s, interval_s=0.5, what=f"{n_sr} SR + {n_sc} SC in Orthanc")
 
 
 def in_process_bmd(path) -> dict[str, float]:

@@ -85,8 +85,17 @@ class DicomSender:
         for sop_class in sorted({str(ds.SOPClassUID) for ds in datasets.values()}):
             ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
         dest = self.destination
+        from pynetdicom import evt
+
+        from dxaspine.pacs.scp import _no_delay
+
         try:
-            assoc = ae.associate(dest.host, dest.port, ae_title=dest.ae_title)
+            assoc = ae.associate(
+                dest.host,
+                dest.port,
+                ae_title=dest.ae_title,
+                evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay)],
+            )
         except (OSError, RuntimeError) as exc:
             reason = f"cannot connect ({type(exc).__name__})"
             return {**results, **dict.fromkeys(datasets, reason)}

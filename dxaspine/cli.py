@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "assess": "dxaspine.commands.assess",
     "batch": "dxaspine.commands.batch",
     "phantom": "dxaspine.commands.phantom",
+    "warmup": "dxaspine.commands.warmup",
     "listen": "dxaspine.commands.listen",
     "watch-orthanc": "dxaspine.commands.watch_orthanc",
 }

@@ -1,4 +1,4 @@
-"""One exception tree for everything dxaspine rejects (DESIGN.md, Errors).
+"""One exception tree for everything dxaspine rejects (docs/architecture.md, Errors).
 
 A batch runner catches ``DxaError`` to mean "this file is bad, go on with the next";
 anything else escaping is a bug in dxaspine.  Messages are one line: the file, what is
@@ -19,6 +19,8 @@ __all__ = [
     "CorruptDicomError",
     "SegmentationError",
     "ReferenceDataError",
+    "OutputError",
+    "MissingExtraError",
     "describe",
 ]
 
@@ -68,3 +70,11 @@ class SegmentationError(DxaError):
 
 class ReferenceDataError(DxaError):
     """A reference table is missing or malformed."""
+
+
+class OutputError(DxaError):
+    """An output could not be written (folder missing or read-only, disk full ...)."""
+
+
+class MissingExtraError(DxaError):
+    """An output or command needs an optional dependency (a pip extra) that is not installed."""

@@ -1,11 +1,13 @@
-"""``analyze``: load -> decompose -> segment -> measure -> assess, as plain functions.
+"""``analyze``: load -> decompose -> segment -> evidence -> measure -> assess, as plain functions.
 
-The CLI, the batch runner and PACS scripts all call :func:`analyze` (DESIGN.md).  Each stage
-takes the previous stage's typed object; no stage re-reads the file.
+The CLI, the batch runner, the benchmark harness and the PACS node all call :func:`analyze`
+(docs/architecture.md).  Each stage takes the previous stage's typed object; no stage re-reads
+the file.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -32,6 +34,24 @@ class ScanResult:
     segmentation: Segmentation
     levels: tuple[Any, ...]  # dxaspine.measure.LevelMeasurement, top to bottom
     assessment: Any  # dxaspine.clinical.Assessment
+    evidence: Any = None  # dxaspine.evidence.Evidence
+
+    @property
+    def image_flags(self) -> tuple:
+        """The segmenter's own flags and the evidence stage's, as the clinical layer got them."""
+        own = tuple(self.segmentation.qc_flags)
+        return own + (tuple(self.evidence.flags) if self.evidence is not None else ())
+
+
+def _conventions(edge: str | None, box_margin_mm: float | None) -> dict:
+    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
+
+    out = {}
+    if edge is not None:
+        out["edge"] = EdgeConvention.parse(edge)
+    if box_margin_mm is not None:
+        out["box"] = BoxConvention(margin_mm=float(box_margin_mm))
+    return out
 
 
 def analyze(
@@ -41,6 +61,8 @@ def analyze(
     reference=None,
     exclude: Sequence[str] | None = None,
     auto_exclude: bool = True,
+    edge: str | None = None,
+    box_margin_mm: float | None = None,
 ) -> ScanResult:
     """Analyse one DXA lumbar spine scan.
 
@@ -48,13 +70,19 @@ def analyze(
     ----------
     source : path, pydicom.Dataset, or a pair of paths (low/high single-frame files)
     segmenter : callable ``(DensityMap, Scan) -> Segmentation``, optional
-        Replaces the classical segmenter (DESIGN.md: segmenters are pluggable).
+        Replaces the classical segmenter (segmenters are pluggable; the evidence stage then
+        reads the plugged-in segmentation exactly as it reads the classical one).
     reference : str, path or Reference, optional
         Reference table name or CSV for T/Z-scores; the package default when None.
     exclude : sequence of level names, optional
         Levels the user excludes; overrides automatic exclusion for those levels.
     auto_exclude : bool
         Apply the automatic ISCD exclusion proposals (default True).
+    edge : str, optional
+        Bone-edge convention of the classical segmenter, ``"relative:0.1"`` (default) or
+        ``"absolute:0.1"`` (:mod:`dxaspine.segment.conventions`).
+    box_margin_mm : float, optional
+        Analysis-box margin beyond half the L4 body width (default 7 mm).
 
     Raises
     ------
@@ -62,6 +90,7 @@ def analyze(
         Any input, segmentation or reference problem, with a one-line message.
     """
     from dxaspine.clinical import assess
+    from dxaspine.evidence import find_evidence
     from dxaspine.io import load
     from dxaspine.measure import measure_levels
     from dxaspine.physics import decompose
@@ -73,8 +102,13 @@ def analyze(
         stage = "decompose"
         density_map = decompose(scan)
         stage = "segment"
-        segment = segmenter if segmenter is not None else segment_spine
+        if segmenter is not None:
+            segment = segmenter
+        else:
+            segment = functools.partial(segment_spine, **_conventions(edge, box_margin_mm))
         segmentation = segment(density_map, scan)
+        stage = "evidence"
+        evidence = find_evidence(density_map, segmentation)
         stage = "measure"
         levels = measure_levels(density_map, segmentation)
         stage = "assess"
@@ -84,11 +118,11 @@ def analyze(
             reference=reference,
             exclude=exclude,
             auto_exclude=auto_exclude,
-            image_flags=segmentation.qc_flags,
+            image_flags=tuple(segmentation.qc_flags) + evidence.flags,
         )
     except Exception as exc:
         # The batch runner reports which stage failed (errors.csv "stage" column).
         if not hasattr(exc, "stage"):
             exc.stage = stage
         raise
-    return ScanResult(scan, density_map, segmentation, levels, assessment)
+    return ScanResult(scan, density_map, segmentation, levels, assessment, evidence)

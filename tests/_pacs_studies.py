@@ -26,7 +26,7 @@ from dxaspine.phantom import PhantomParams, generate_case, write_case
 
 ENHANCED_SR = "1.2.840.10008.5.1.4.1.1.88.22"
 LEVELS = ("L1", "L2", "L3", "L4")
-BMD_CODE = "24966-4"  # LOINC DXA lumbar spine BMD (DOMAIN.md 6b)
+BMD_CODE = "24966-4"  # LOINC DXA lumbar spine BMD (docs/domain.md §6b)
 TRACKING_ID = "112039"  # DCM Tracking Identifier
 
 
@@ -53,7 +53,7 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
 
 
 def vendor_sr(reference_image: Path, target: Path, bmd_by_level: dict[str, float]) -> Path:
-    """An Enhanced SR shaped like GE enCORE's (DOMAIN.md 6b) in the image's study."""
+    """An Enhanced SR shaped like GE enCORE's (docs/domain.md §6b) in the image's study."""
     ref = pydicom.dcmread(reference_image, stop_before_pixels=True)
     ds = Dataset()
     ds.SOPClassUID = ENHANCED_SR

@@ -24,9 +24,10 @@ engineer's work in progress): they are stored, passed here, and listed in
 ``StudyReport.vendor_results``, so the hook where they will join the assessment is
 :func:`_vendor_numbers`.
 
-The writers are imported here and nowhere else in :mod:`dxaspine.pacs`: they are moving
-from ``dxaspine/io/`` into the writers registry in ``dxaspine/report/``, and this module is
-the one place to follow them.
+The writers (:mod:`dxaspine.report`) are imported here and nowhere else in
+:mod:`dxaspine.pacs`: the result JSON goes through the writers registry; the SR and SC are
+built with the functions the registry's ``sr``/``sc`` writers wrap, because the node sets
+their UIDs, InstanceNumber and predecessor itself (see :func:`_analyse_input`).
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def _header(path: str):
 
 def is_own_output(header) -> bool:
     """True for dxaspine's SR or SC (by SOP class, Manufacturer and series number)."""
-    from dxaspine.io.dicom_sc import SC_SERIES_NUMBER
-    from dxaspine.io.dicom_sr import SR_SERIES_NUMBER
+    from dxaspine.report.dicom_sc import SC_SERIES_NUMBER
+    from dxaspine.report.dicom_sr import SR_SERIES_NUMBER
 
     sop_class = str(header.get("SOPClassUID", ""))
     manufacturer = str(header.get("Manufacturer", "") or "")
@@ -197,28 +198,31 @@ def _predecessor(job: StudyJob, previous: dict):
 
 
 def _save(dataset, path: Path) -> None:
-    from dxaspine.io.atomic import atomic_open
+    from dxaspine.atomic import atomic_open
 
     with atomic_open(path, "wb") as handle:
         dataset.save_as(handle, enforce_file_format=True)
 
 
 def _analyse_input(job: StudyJob, sources: tuple[str, ...], source: Any) -> list[dict]:
-    from dxaspine.io.dicom_sc import SC_SERIES_NUMBER, build_sc
-    from dxaspine.io.dicom_sr import SR_SERIES_NUMBER, build_sr
-    from dxaspine.io.overlay import render_overlay
-    from dxaspine.io.result_json import result_from_scan, write_results_json
     from dxaspine.pipeline import analyze
+    from dxaspine.report import WRITERS, ScanOutput, record_from_scan
+    from dxaspine.report.dicom_sc import SC_SERIES_NUMBER, build_sc
+    from dxaspine.report.dicom_sr import SR_SERIES_NUMBER, build_sr
+    from dxaspine.report.overlay import render_overlay
 
     key = sources[0]  # the low half's UID for a pair
     scan_result = analyze(source, reference=job.reference or None)
-    result = result_from_scan(scan_result, source)
+    output = ScanOutput(scan_result, record_from_scan(scan_result, source))
     header = scan_result.scan.header
     out_dir = Path(job.output_dir)
     outputs = []
 
+    # The registry's "sr" and "sc" writers wrap build_sr/build_sc with fresh UIDs; the node
+    # needs derived UIDs, the generation as InstanceNumber and the predecessor reference,
+    # which Writer.write(output, destination) does not carry, so it calls the builders.
     sr = build_sr(
-        result,
+        output.record,
         header,
         series_number=SR_SERIES_NUMBER,
         series_instance_uid=derived_uid(job.study_uid, key, "sr series"),
@@ -228,8 +232,9 @@ def _analyse_input(job: StudyJob, sources: tuple[str, ...], source: Any) -> list
     previous = _previous_sr(job, key)
     if previous is not None:
         sr.PredecessorDocumentsSequence = _predecessor(job, previous)
+    output.cache.setdefault("overlay", render_overlay(output.record, scan_result))
     sc = build_sc(
-        render_overlay(result, scan_result),
+        output.cache["overlay"],
         header,
         source_path=None,
         series_number=SC_SERIES_NUMBER,
@@ -251,11 +256,12 @@ def _analyse_input(job: StudyJob, sources: tuple[str, ...], source: Any) -> list
             }
         )
     json_path = out_dir / f"result_{key}.json"
-    write_results_json(json_path, [result], lines=False)
+    WRITERS["json"].write(output, json_path)
     outputs.append({"kind": "json", "path": str(json_path), "source": key, "sop_instance_uid": ""})
     if job.json_dir:
-        target = Path(job.json_dir) / job.study_uid / f"{key}.g{job.generation}.json"
-        write_results_json(target, [result], lines=False)
+        WRITERS["json"].write(
+            output, Path(job.json_dir) / job.study_uid / f"{key}.g{job.generation}.json"
+        )
     return outputs
 
 

@@ -101,7 +101,7 @@ class NodeConfig:
     allowed_peers: tuple[str, ...] = ()
     max_associations: int = 16
     min_free_disk_mb: int = 512
-    # Orthanc's StableAge default is 60 s (DOMAIN.md 6c); the same quiet time is the default.
+    # Orthanc's StableAge default is 60 s (docs/domain.md §6c); the same quiet time is the default.
     stability_delay_s: float = 60.0
     workers: int = 2
     inbox: str = "dxaspine-node/inbox"

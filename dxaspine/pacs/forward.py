@@ -37,8 +37,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from dxaspine.atomic import atomic_write_text
 from dxaspine.errors import DxaError
-from dxaspine.io.atomic import atomic_write_text
 from dxaspine.pacs.config import Destination, RetryPolicy
 from dxaspine.pacs.logs import uid_tag
 

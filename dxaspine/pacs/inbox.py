@@ -4,7 +4,7 @@
   digits and dots, and the resolved path is checked to lie inside the inbox as well, so no
   peer can write anywhere else.
 - **Atomic**: the bytes go to a temp file in the study folder, are fsynced and renamed
-  (:mod:`dxaspine.io.atomic`); a kill leaves either the whole instance or nothing (a stray
+  (:mod:`dxaspine.atomic`); a kill leaves either the whole instance or nothing (a stray
   ``.tmp`` file, ignored and cleaned up on the next start).
 - **Idempotent duplicates**: the same SOP Instance UID with the same bytes is ``duplicate``
   and changes nothing.  The same UID with different bytes (a corrected re-send) replaces the
@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dxaspine.io.atomic import atomic_write_bytes, atomic_write_text
+from dxaspine.atomic import atomic_write_bytes, atomic_write_text
 from dxaspine.pacs.logs import uid_tag
 from dxaspine.pacs.uids import is_valid_uid, validate_uid
 

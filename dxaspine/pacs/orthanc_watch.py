@@ -1,7 +1,7 @@
 """Pull mode: follow an Orthanc server's ``/changes`` and analyse every ``StableStudy``.
 
 Orthanc numbers every change (``Seq``) and reports ``StableStudy`` once a study has received
-nothing for ``StableAge`` seconds (DOMAIN.md 6c).  The watcher:
+nothing for ``StableAge`` seconds (docs/domain.md §6c).  The watcher:
 
 1. asks ``GET /changes?since=<last>&limit=100`` until ``Done``, then waits
    ``poll_interval_s``;
@@ -33,8 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dxaspine.atomic import atomic_write_text
 from dxaspine.errors import DxaError, describe
-from dxaspine.io.atomic import atomic_write_text
 from dxaspine.pacs.inbox import Inbox
 from dxaspine.pacs.logs import uid_tag
 from dxaspine.pacs.uids import is_valid_uid

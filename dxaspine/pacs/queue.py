@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dxaspine.io.atomic import atomic_write_text
+from dxaspine.atomic import atomic_write_text
 from dxaspine.pacs.logs import uid_tag
 from dxaspine.pacs.uids import is_valid_uid, validate_uid
 

@@ -1,6 +1,6 @@
 """Study completeness as a quiet-time heuristic after association release.
 
-A Storage SCP is never told that a study is complete (pynetdicom #369/#702; DOMAIN.md 6c).
+A Storage SCP is never told that a study is complete (pynetdicom #369/#702; docs/domain.md §6c).
 Like Orthanc's ``StableAge``, a study is *ready* when:
 
 1. no open association has sent an instance of it, and

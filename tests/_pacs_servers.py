@@ -380,10 +380,15 @@ SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
 SC_CLASS = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture
 
 
+# dcmtk 3.6.7 keeps Nagle's algorithm on unless TCP_NODELAY=1: each C-STORE then waits for a
+# delayed ACK (~40 ms).  The senders in the tests switch it off, as a site would.
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+
+
 def storescu(port, files, calling="STORESCU"):
     result = subprocess.run(
         [dcmtk("storescu"), "-aet", calling, "-aec", "DXASPINE", LOOPBACK, str(port), *map(str, files)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env=DCMTK_ENV,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result

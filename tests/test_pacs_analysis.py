@@ -11,6 +11,7 @@ import shutil
 import pydicom
 import pytest
 from _pacs_studies import (
+    ACCURACY_CASES,
     assert_bmd_matches_truth,
     femur_image,
     phantom_study,
@@ -33,7 +34,8 @@ def _instances(paths) -> tuple[tuple[str, str], ...]:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("analysis")
-    s = phantom_study(folder / "src", seed=31)
+    seed, scanner = ACCURACY_CASES[2]
+    s = phantom_study(folder / "src", seed=seed, scanner=scanner, suite="acc")
     true_bmd = {lv["label"]: lv["bmd_g_cm2"] for lv in s["truth"]["levels"]}
     s["vendor"] = vendor_sr(s["dual_energy"], folder / "src" / "vendor.dcm", true_bmd)
     s["femur"] = femur_image(s["display"], folder / "src" / "femur.dcm", 0)

@@ -21,6 +21,7 @@ import time
 
 import pytest
 from _pacs_servers import (
+    DCMTK_ENV,
     LOOPBACK,
     NodeProcess,
     dcmtk,
@@ -111,6 +112,7 @@ def test_eight_concurrent_senders(tmp_path, batches):
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
+                    env=DCMTK_ENV,
                 )  # fmt: skip
                 for b in batches
             ]
@@ -145,7 +147,7 @@ def test_eight_concurrent_senders(tmp_path, batches):
             result = subprocess.run(
                 [dcmtk("storescu"), "-aet", "STORESCU", "-aec", "DXASPINE", LOOPBACK, str(port),
                  *map(str, late.values())],
-                capture_output=True, text=True, timeout=60,
+                capture_output=True, text=True, timeout=60, env=DCMTK_ENV,
             )  # fmt: skip
             assert result.returncode == 0, result.stderr
             wait_until(lambda: all_done(dict.fromkeys(late, 2)), 120, interval_s=0.5,

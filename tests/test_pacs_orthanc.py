@@ -38,6 +38,7 @@ from _pacs_servers import (
     wait_until,
 )
 from _pacs_studies import (
+    ACCURACY_CASES,
     assert_bmd_matches_truth,
     phantom_study,
     reuid_study,
@@ -96,10 +97,11 @@ def assert_log_is_shippable(log_text: str, studies: list[dict]) -> None:
 def studies(tmp_path_factory):
     folder = tmp_path_factory.mktemp("orthanc_src")
     out = []
-    for seed, scanner in ((61, "prodigy"), (62, "idxa")):
+    for seed, scanner in ACCURACY_CASES[:2]:  # one Prodigy-size, one iDXA-size case
         s = phantom_study(
-            folder, seed=seed, kinds=("dual_energy", "display", "bmd_map"), scanner=scanner
-        )
+            folder, seed=seed, kinds=("dual_energy", "display", "bmd_map"), scanner=scanner,
+            suite="acc",
+        )  # fmt: skip
         true_bmd = {lv["label"]: round(lv["bmd_g_cm2"], 3) for lv in s["truth"]["levels"]}
         s["vendor"] = vendor_sr(s["dual_energy"], folder / f"vendor{seed}.dcm", true_bmd)
         out.append(s)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from _pacs_servers import LOOPBACK, dcmtk, echo, needs_dcmtk
+from _pacs_servers import DCMTK_ENV, LOOPBACK, dcmtk, echo, needs_dcmtk
 from _pacs_studies import phantom_study, vendor_sr
 from pydicom import config as pydicom_config
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
@@ -57,7 +57,7 @@ def study(tmp_path_factory):
 def storescu(port, files, calling="STORESCU"):
     return subprocess.run(
         [dcmtk("storescu"), "-aet", calling, "-aec", "DXASPINE", LOOPBACK, str(port), *map(str, files)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, env=DCMTK_ENV,
     )  # fmt: skip
 
 

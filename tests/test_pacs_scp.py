@@ -249,3 +249,33 @@ def test_a_node_with_no_allow_list_does_not_start(tmp_path):
     with pytest.raises(PacsConfigError, match="allowed_calling_aes is empty"):
         StorageSCP(NodeConfig(port=0), Inbox(tmp_path), StabilityTracker(1.0))
     assert Path(tmp_path).exists()
+
+
+def test_sop_class_uids_are_the_standards():
+    # pydicom's UID dictionary is generated from PS3.6: every UID must carry the name we give.
+    from pydicom.uid import UID
+
+    from dxaspine.pacs.scp import STORAGE_SOP_CLASSES
+
+    for uid, name in STORAGE_SOP_CLASSES.items():
+        assert UID(uid).name == name, uid
+
+
+def test_an_undecodable_data_set_is_cannot_understand():
+    from pydicom.dataset import Dataset
+
+    from dxaspine.pacs.instance_check import STATUS_CANNOT_UNDERSTAND, Refusal, check_instance
+
+    class Broken(Dataset):
+        def get_item(self, key, *, keep_deferred=False):
+            raise ValueError("bad element length")  # what a corrupt stream raises on access
+
+    with pytest.raises(Refusal) as info:
+        check_instance(
+            Broken(),
+            affected_sop_class="1.2.840.10008.5.1.4.1.1.7",
+            affected_sop_instance="1.2.3",
+            transfer_syntax=ExplicitVRLittleEndian,
+            is_image=True,
+        )
+    assert info.value.status == STATUS_CANNOT_UNDERSTAND == 0xC210

@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DicomSender", "ForwardError", "Forwarder", "OrthancSender", "make_sender"]
 
-_OK_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}  # success and the Storage warnings (PS3.4 GG.4)
+_OK_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}  # success and the Storage warnings (PS3.4 B.2.3)
 
 
 class ForwardError(DxaError):

@@ -13,7 +13,7 @@ quoting the value) never runs on untrusted text:
   complaint;
 - for encapsulated (compressed) Pixel Data: an undefined length and at least one fragment.
 
-A failure is a :class:`Refusal` with the DIMSE status to answer (PS3.4 Annex GG.4, copied in
+A failure is a :class:`Refusal` with the DIMSE status to answer (PS3.4 Annex B.2.3, copied in
 docs/pacs.md "Status codes"): 0xA900 "data set does not match SOP class" for a missing,
 invalid or inconsistent attribute (this includes path-like UIDs), 0xC210 "cannot
 understand" when the stream cannot be decoded at all (pynetdicom's own code for that case).

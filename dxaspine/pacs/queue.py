@@ -124,6 +124,8 @@ class StudyQueue:
                 state.generation += 1
                 state.status, state.attempts, state.error = "ready", 0, ""
                 state.queued_at = time.time()
+            else:  # already ready: nothing changes
+                return state
             self._states[study_uid] = state
             self._save(state)
             return state

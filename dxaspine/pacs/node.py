@@ -162,9 +162,11 @@ class Node:
             self.scp.stop()
         if self.watcher is not None:
             self.watcher.stop()
+        logger.debug("stop: receiver stopped")
         self._stop.set()
         if self._scheduler is not None:
             self._scheduler.join(timeout_s)
+        logger.debug("stop: scheduler stopped")
         deadline = time.monotonic() + timeout_s
         while self._running and time.monotonic() < deadline:
             self._collect(block_s=0.2)
@@ -175,6 +177,7 @@ class Node:
                 for process in list(getattr(self._pool, "_processes", {}).values()):
                     process.terminate()
             self._pool.shutdown(wait=True, cancel_futures=True)
+        logger.debug("stop: worker pool stopped")
         for forwarder in self.forwarders:
             forwarder.stop()
         logger.info("node stopped")

@@ -106,6 +106,10 @@ class Node:
         ]
         self.scp = None
         self.watcher = None
+        if mode == "listen":  # built now: a config it refuses stops the node before any start
+            from dxaspine.pacs.scp import StorageSCP
+
+            self.scp = StorageSCP(config, self.inbox, self.tracker)
         self._arrivals: queue_module.SimpleQueue[str] = queue_module.SimpleQueue()
         self._running: dict[Future, StudyJob] = {}
         self._pool: ProcessPoolExecutor | None = None
@@ -115,10 +119,21 @@ class Node:
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop(timeout_s=5.0)  # e.g. the port is taken: leave no worker behind
+            raise
+
+    def _start(self) -> None:
         removed = self.inbox.clean_temp_files()
         if removed:
             logger.info("removed %d partial file(s) left by an interrupted write", removed)
         self._recover()
+        # The receiver first: a port that is taken fails the start before any worker exists.
+        # Studies it reports wait in the tracker until the scheduler runs, a moment later.
+        if self.scp is not None:
+            self.scp.start()
         for forwarder in self.forwarders:
             forwarder.start()
         self._pool = self._new_pool()
@@ -128,12 +143,7 @@ class Node:
             self._pool.submit(_worker_pid)
         self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
         self._scheduler.start()
-        if self.mode == "listen":
-            from dxaspine.pacs.scp import StorageSCP
-
-            self.scp = StorageSCP(self.config, self.inbox, self.tracker)
-            self.scp.start()
-        else:
+        if self.scp is None:
             from dxaspine.pacs.orthanc_watch import OrthancClient, OrthancWatcher
 
             self.watcher = OrthancWatcher(

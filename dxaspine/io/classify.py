@@ -222,6 +222,12 @@ def classify(ds: Dataset, pixel: PixelElement, source: object = None) -> Recogni
     """
     from dxaspine.io.kinds import registered
 
+    kinds = registered()
+    for kind in kinds:  # results kinds need no pixel data: asked first
+        if kind.role == "results":
+            recognition = kind.recognise(ds, pixel, source)
+            if recognition is not None:
+                return recognition
     if pixel.tag is None:
         modality = _text(ds, "Modality").upper()
         sop_class = _text(ds, "SOPClassUID")
@@ -229,7 +235,9 @@ def classify(ds: Dataset, pixel: PixelElement, source: object = None) -> Recogni
         raise NotDxaError(
             describe(source, f"no pixel data ({what}): not an image", "pass a DXA image file")
         )
-    for kind in registered():
+    for kind in kinds:
+        if kind.role != "image":
+            continue
         recognition = kind.recognise(ds, pixel, source)
         if recognition is not None:
             return recognition

@@ -64,6 +64,7 @@ class PhantomCase:
     strip_left_px: np.ndarray  # per row: columns [0, n) are outside the scanned field
     strip_right_px: np.ndarray  # per row: the last n columns are outside the scanned field
     rescale_slope: float
+    source: str = "drawn"  # "drawn" (this module) or "ct" (projected CT, phantom/ct/)
 
     @property
     def name(self) -> str:

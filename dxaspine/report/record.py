@@ -31,6 +31,7 @@ __all__ = [
     "DISPLAY_NO_BMD_REASON",
     "record_from_assessment",
     "record_from_scan",
+    "record_from_vendor_only",
     "round_for_output",
 ]
 
@@ -259,7 +260,56 @@ def record_from_scan(scan_result: Any, path: str | os.PathLike | None = None) ->
         "box": conventions.get("box", "unstated"),
         "segmenter": conventions.get("segmenter", "unstated"),
     }
+    if getattr(scan_result, "vendor", ()):
+        from dxaspine.report.vendor import vendor_records
+
+        result["vendor"] = vendor_records(scan_result.vendor)
     for level in result["levels"]:  # levels the assessment knows but no measurement had
+        for key in ("upper_line_px", "lower_line_px", "label_confidence"):
+            level.setdefault(key, None)
+    return result
+
+
+def record_from_vendor_only(vendor_only: Any) -> dict:
+    """The Contract 2 result of a study with vendor results and no image.
+
+    The levels and regions are the vendor's numbers as the ISCD rules assessed them; the
+    ``input`` block names the results object; the ``vendor`` blocks keep every number with its
+    source.
+
+    Parameters
+    ----------
+    vendor_only : dxaspine.pipeline.VendorOnlyResult
+    """
+    from dxaspine.report.vendor import vendor_records
+
+    first = next(r for r in vendor_only.vendor if r.assessment is not None)
+    results = first.results
+    input_info = {
+        "path": vendor_only.paths[0],
+        "kind": results.kind,
+        "sop_instance_uid": results.sop_instance_uid,
+        "study_instance_uid": results.study_instance_uid,
+        "series_instance_uid": results.series_instance_uid,
+        "pixel_spacing_mm": None,
+        "pixel_spacing_source": None,
+        "recognised_by": f"vendor results ({results.kind})",
+        "manufacturer": results.manufacturer,
+        "model": results.model,
+        "quantitative": True,
+        "bmd_unavailable_reason": None,
+    }
+    if len(vendor_only.paths) > 1:
+        input_info["paths"] = list(vendor_only.paths)
+    result = record_from_assessment(first.assessment, input_info=input_info)
+    result["analysis"] = {
+        "physics_model": "vendor",
+        "edge": "vendor",
+        "box": "vendor",
+        "segmenter": "none (no image in the study)",
+    }
+    result["vendor"] = vendor_records(vendor_only.vendor)
+    for level in result["levels"]:  # no image: no lines, no label confidence of ours
         for key in ("upper_line_px", "lower_line_px", "label_confidence"):
             level.setdefault(key, None)
     return result

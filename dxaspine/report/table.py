@@ -77,6 +77,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
 def _input_line(result: Mapping[str, Any]) -> str:
     info = result["input"]
     paths = info.get("paths") or [info.get("path") or "<dataset>"]
+    if info.get("pixel_spacing_mm") is None:  # a study with vendor results and no image
+        return f"{' + '.join(str(p) for p in paths)}  [{info['kind']}; vendor results, no image]"
     row_mm, col_mm = info["pixel_spacing_mm"]
     return (
         f"{' + '.join(str(p) for p in paths)}  [{info['kind']}; pixel spacing "
@@ -176,7 +178,44 @@ def format_report(result: Mapping[str, Any]) -> str:
     for code, where, detail in merged_flags(result):
         at = f" [{', '.join(where)}]" if where else ""
         lines.append(f"flag {code}{at}: {detail}")
+    for block in result.get("vendor") or ():
+        lines += vendor_lines(block)
     return "\n".join(lines)
+
+
+def vendor_lines(block: Mapping[str, Any]) -> list[str]:
+    """The table of one vendor results object of the study: its numbers, what the ISCD rules
+    make of them (with dxaspine's image evidence), and the second reading's flags."""
+    device = block.get("device") or {}
+    made_by = " ".join(str(v) for v in (device.get("manufacturer"), device.get("model")) if v)
+    name = os.path.basename(str(block.get("path") or ""))
+    lines = ["", f"vendor results: {block['kind']} {name} ({made_by or 'device unknown'})"]
+    assessment = block.get("assessment") or {}
+    assessed = {lv["label"]: lv for lv in assessment.get("levels", ())}
+    rows = []
+    for level in block.get("levels", ()):
+        ours = assessed.get(level["name"], {})
+        status = "EXCLUDED" if ours.get("excluded") else ""
+        if level.get("excluded"):
+            status = (status + " (vendor excluded)").strip()
+        rows.append([
+            level["name"], _num(level.get("area_cm2"), 2, 0), _num(level.get("bmc_g"), 2, 0),
+            _num(level.get("bmd_g_cm2"), 3, 0), _num(level.get("t_score"), 1, 0),
+            _num(level.get("z_score"), 1, 0), status,
+        ])  # fmt: skip
+    header = ["level", "area cm2", "BMC g", "BMD g/cm2", "T", "Z", ""]
+    lines += _table(header, rows, right={1, 2, 3, 4, 5})
+    if assessment:
+        lines.append(
+            "ISCD rules on the vendor's numbers with dxaspine's image evidence: "
+            + _reported_line(assessment)
+        )
+    if block.get("reported_region"):
+        lines.append(f"the vendor reported: {block['reported_region']}")
+    for flag in (block.get("second_reading") or {}).get("flags", ()):
+        at = f" [{flag['level']}]" if flag.get("level") else ""
+        lines.append(f"second reading {flag['code']}{at}: {flag['detail']}")
+    return lines
 
 
 def merged_flags(result: Mapping[str, Any]) -> list[tuple[str, list[str], str]]:

@@ -187,7 +187,7 @@ def segment_spine(
     axis_col, lo, hi = box_mod.box_bounds(
         work, axis, half_width, shape, density_map.pixel_spacing_mm[1], (row_lo, row_hi)
     )
-    box = box_mod.box_mask(shape, lo, hi)
+    box_pixels = box_mod.box_mask(shape, lo, hi)
     label_image = rasterize_levels(
         shape,
         lo,
@@ -208,7 +208,7 @@ def segment_spine(
         bone_mask=mask,
         axis_rows=np.arange(shape[0], dtype=float),
         axis_columns=axis_col,
-        box_mask=box,
+        box_mask=box_pixels,
         lines=tuple(lines),
         labels=tuple(labels),
         label_confidence=tuple(float(c) for c in confidence),

@@ -2,10 +2,10 @@
 
 - :func:`phantom_study` writes one phantom case's files (dual-energy interchange file,
   display export, optionally BMD map) plus its truth, all in one study (the phantom writer
-  gives every kind of a case the same StudyInstanceUID).
-- :func:`vendor_sr` builds a stand-in for a vendor's Enhanced SR in the same study: the
-  real vendor SR inputs are another engineer's work in progress, so this object only has
-  to be a valid SR instance that the node must store and pass to the analysis adapter.
+  gives every kind of a case the same StudyInstanceUID), and optionally the case's vendor
+  results objects (:mod:`dxaspine.phantom.vendor_results`: GE Enhanced SR, GE STR XML,
+  Hologic XML page, TID 1500) in the same study, whose numbers are the truth as a vendor
+  prints it.
 - :func:`femur_image` turns a display export into a hip image (ProtocolName "Left Femur",
   new UIDs) that the node must store but not analyse.
 - :func:`reuid_study` copies files into a new study (new study, series and instance UIDs).
@@ -19,87 +19,50 @@ import json
 from pathlib import Path
 
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 from dxaspine.phantom import PhantomParams, generate_case, write_case
+from dxaspine.phantom.vendor_results import write_vendor_results
 
-ENHANCED_SR = "1.2.840.10008.5.1.4.1.1.88.22"
 LEVELS = ("L1", "L2", "L3", "L4")
 BMD_CODE = "24966-4"  # LOINC DXA lumbar spine BMD (docs/domain.md §6b)
 TRACKING_ID = "112039"  # DCM Tracking Identifier
 
 
-def phantom_study(folder: Path, seed: int, kinds=("dual_energy", "display"), **params) -> dict:
-    """Write one phantom study; returns {kind: path, "truth": dict, "study_uid": str, ...}."""
+def _sop(path) -> str:
+    return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
+def phantom_study(
+    folder: Path, seed: int, kinds=("dual_energy", "display"), vendor=(), **params
+) -> dict:
+    """Write one phantom study.
+
+    Returns ``{kind: path, "vendor": {variant: path}, "truth": dict, "study_uid": str,
+    "sop_uids": {kind or "vendor:<variant>": SOP UID}}``.
+    """
     case = generate_case(PhantomParams(seed=seed, **params))
-    paths = write_case(case, Path(folder) / f"seed{seed}", kinds=kinds)
+    target = Path(folder) / f"seed{seed}"
+    paths = write_case(case, target, kinds=kinds)
     out = {k: v for k, v in paths.items() if k in kinds}
+    out["vendor"] = write_vendor_results(case, target, variants=vendor) if vendor else {}
     out["truth"] = json.loads(Path(paths["truth"]).read_text())
     first = next(iter(out[k] for k in kinds if k != "dual_energy_pair"))
     out["study_uid"] = str(pydicom.dcmread(first, stop_before_pixels=True).StudyInstanceUID)
-    out["sop_uids"] = {
-        k: str(pydicom.dcmread(out[k], stop_before_pixels=True).SOPInstanceUID)
-        for k in kinds
-        if k != "dual_energy_pair"
-    }
+    out["sop_uids"] = {k: _sop(out[k]) for k in kinds if k != "dual_energy_pair"}
+    out["sop_uids"].update({f"vendor:{k}": _sop(v) for k, v in out["vendor"].items()})
     return out
 
 
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
-    item = Dataset()
-    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
-    return item
-
-
-def vendor_sr(reference_image: Path, target: Path, bmd_by_level: dict[str, float]) -> Path:
-    """An Enhanced SR shaped like GE enCORE's (docs/domain.md §6b) in the image's study."""
-    ref = pydicom.dcmread(reference_image, stop_before_pixels=True)
-    ds = Dataset()
-    ds.SOPClassUID = ENHANCED_SR
-    ds.SOPInstanceUID = generate_uid()
-    for keyword in ("StudyInstanceUID", "PatientName", "PatientID", "PatientBirthDate",
-                    "PatientSex", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
-                    "ReferringPhysicianName"):  # fmt: skip
-        setattr(ds, keyword, ref.get(keyword, ""))
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SeriesNumber = 500
-    ds.InstanceNumber = 1
-    ds.Modality = "SR"
-    ds.Manufacturer = "GE Healthcare"
-    ds.ContentDate, ds.ContentTime = ref.StudyDate, ref.StudyTime
-    ds.ValueType = "CONTAINER"
-    ds.ContinuityOfContent = "SEPARATE"
-    ds.CompletionFlag, ds.VerificationFlag = "COMPLETE", "UNVERIFIED"
-    ds.ConceptNameCodeSequence = [_code("DXA Report", "99GEMS", "DXA Report")]
-    regions = []
-    for level, bmd in bmd_by_level.items():
-        num = Dataset()
-        num.RelationshipType, num.ValueType = "CONTAINS", "NUM"
-        num.ConceptNameCodeSequence = [_code("BMD", "99GEMS", "BMD")]
-        value = Dataset()
-        value.NumericValue = f"{bmd:.3f}"
-        value.MeasurementUnitsCodeSequence = [_code("g/cm2", "UCUM", "g/cm2")]
-        num.MeasuredValueSequence = [value]
-        region = Dataset()
-        region.RelationshipType, region.ValueType = "CONTAINS", "CONTAINER"
-        region.ContinuityOfContent = "SEPARATE"
-        region.ConceptNameCodeSequence = [_code(level, "99GEMS", level)]
-        region.ContentSequence = [num]
-        regions.append(region)
-    spine = Dataset()
-    spine.RelationshipType, spine.ValueType = "CONTAINS", "CONTAINER"
-    spine.ContinuityOfContent = "SEPARATE"
-    spine.ConceptNameCodeSequence = [_code("AP Spine", "99GEMS", "AP Spine")]
-    spine.ContentSequence = regions
-    ds.ContentSequence = [spine]
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(target, enforce_file_format=True)
-    return target
+def vendor_printed_bmd(truth: dict) -> dict[str, float]:
+    """Per-level BMD as the phantom's vendor objects print it: round(BMC / area, 3) of truth
+    (dxaspine/phantom/vendor_results.py; tests/test_vendor_roundtrip.py checks the writer)."""
+    return {
+        lv["label"]: round(lv["bmc_g"] / lv["area_cm2"], 3)
+        for lv in truth["levels"]
+        if lv["label"] in LEVELS and lv.get("complete", True)
+    }
 
 
 def femur_image(display_path: Path, target: Path, index: int) -> Path:

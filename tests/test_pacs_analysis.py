@@ -1,11 +1,13 @@
 """The analysis adapter on phantom studies, in-process (no servers).
 
-Truth is the phantom's: per-level BMD of the drawn anatomy (``truth.json``), the kind of each
-file the phantom wrote, and which instances are not AP spines (a hip image, a vendor SR).
+Truth is the phantom's: per-level BMD of the drawn anatomy (``truth.json``), the numbers its
+vendor objects print (truth rounded as a vendor rounds), the kind of each file the phantom
+wrote, and which instances are not AP spines (a hip image, the vendor results).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pydicom
@@ -17,7 +19,7 @@ from _pacs_studies import (
     phantom_study,
     sr_evidence_uids,
     sr_level_bmd,
-    vendor_sr,
+    vendor_printed_bmd,
 )
 
 from dxaspine.pacs.analysis import SC_CLASS, SR_CLASS, StudyJob, analyse_study
@@ -35,9 +37,8 @@ def _instances(paths) -> tuple[tuple[str, str], ...]:
 def study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("analysis")
     seed, scanner = ACCURACY_CASES[2]
-    s = phantom_study(folder / "src", seed=seed, scanner=scanner, suite="acc")
-    true_bmd = {lv["label"]: lv["bmd_g_cm2"] for lv in s["truth"]["levels"]}
-    s["vendor"] = vendor_sr(s["dual_energy"], folder / "src" / "vendor.dcm", true_bmd)
+    s = phantom_study(folder / "src", seed=seed, scanner=scanner, suite="acc",
+                      vendor=("ge_sr", "hologic_xml_0019"))  # fmt: skip
     s["femur"] = femur_image(s["display"], folder / "src" / "femur.dcm", 0)
     s["folder"] = folder
     return s
@@ -54,14 +55,19 @@ def _job(study, generation, paths, previous=()):
 
 
 def test_one_sr_and_sc_per_ap_spine_image_others_kept_or_skipped(study):
-    paths = [study["dual_energy"], study["display"], study["femur"], study["vendor"]]
+    vendor = list(study["vendor"].values())  # a GE SR and a Hologic XML page
+    paths = [study["dual_energy"], study["display"], study["femur"], *vendor]
     report = analyse_study(_job(study, 1, paths))
-    assert len(report.analysed) == 4  # every instance was looked at
+    assert len(report.analysed) == 5  # every instance was looked at
     assert [i["status"] for i in report.inputs] == ["analysed", "analysed"]
-    # The vendor SR is passed on as a vendor result (not interpreted yet), the hip skipped.
-    vendor_uid = str(pydicom.dcmread(study["vendor"]).SOPInstanceUID)
-    assert report.vendor_results == (vendor_uid,)
+    # The vendor objects are the study's vendor results (the Hologic page is an SC image, but
+    # a results object, not a spine); the hip is skipped.
+    assert sorted(report.vendor_results) == sorted(
+        study["sop_uids"][f"vendor:{v}"] for v in study["vendor"]
+    )
+    assert sorted(report.vendor_kinds) == ["ge_sr", "hologic_xml"]
     assert len(report.skipped) == 1 and "hip/femur" in report.skipped[0]["reason"]
+    assert {i["vendor_read"] for i in report.inputs} == {2}
 
     by_source: dict[str, dict] = {}
     for output in report.outputs:
@@ -79,6 +85,12 @@ def test_one_sr_and_sc_per_ap_spine_image_others_kept_or_skipped(study):
         assert sr.InstanceNumber == sc.InstanceNumber == 1
         assert sc.Rows > 0 and sc.SamplesPerPixel == 3
     assert_bmd_matches_truth(pydicom.dcmread(by_source[de_uid]["sr"]["path"]), study["truth"])
+    # The result JSON carries each vendor's numbers exactly as printed (truth, vendor-rounded).
+    record = json.loads(open(by_source[de_uid]["json"]["path"]).read())
+    assert sorted(block["kind"] for block in record["vendor"]) == ["ge_sr", "hologic_xml"]
+    printed = vendor_printed_bmd(study["truth"])
+    for block in record["vendor"]:
+        assert {lv["name"]: lv["bmd_g_cm2"] for lv in block["levels"]} == printed
     # A display export has no BMD (DESIGN.md Contract 1): its SR must carry none.
     assert sr_level_bmd(pydicom.dcmread(by_source[display_uid]["sr"]["path"])) == {}
 
@@ -136,4 +148,30 @@ def test_a_damaged_image_fails_alone_and_the_study_goes_on(study):
     assert error["error_class"] == "CorruptDicomError"
     # Messages name instances by tag: no inbox path (made of UIDs) in the record.
     assert str(damaged) not in error["message"] and ds.SOPInstanceUID not in error["message"]
+    assert sum(1 for o in report.outputs if o["kind"] == "sr") == 1
+
+
+def test_a_study_with_vendor_results_only_is_assessed_on_them(study):
+    report = analyse_study(_job(study, 5, [study["vendor"]["ge_sr"], study["femur"]]))
+    assert [i["status"] for i in report.inputs] == ["vendor results only"]
+    assert [o["kind"] for o in report.outputs] == ["json"]  # no image: no SR region, no SC
+    record = json.loads(open(report.outputs[0]["path"]).read())
+    printed = vendor_printed_bmd(study["truth"])
+    assert {lv["label"]: lv["bmd_g_cm2"] for lv in record["levels"]} == printed
+
+
+def test_vendor_results_that_fail_do_not_cost_the_image_its_analysis(study, monkeypatch):
+    import dxaspine.pipeline
+    from dxaspine.errors import InputError
+
+    def unreadable(vendor, *args, **kwargs):  # reading the study's vendor objects fails
+        if vendor:
+            raise InputError("vendor.dcm: results tree cannot be read; re-export it")
+        return ()
+
+    monkeypatch.setattr(dxaspine.pipeline, "read_study_vendor", unreadable)
+    report = analyse_study(_job(study, 6, [study["dual_energy"], study["vendor"]["ge_sr"]]))
+    (record,) = report.inputs
+    assert record["status"] == "analysed" and record["vendor_read"] == 0
+    assert record["vendor_error"].startswith("InputError: vendor.dcm: results tree")
     assert sum(1 for o in report.outputs if o["kind"] == "sr") == 1

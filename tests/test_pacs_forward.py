@@ -22,7 +22,7 @@ from _pacs_servers import (
     needs_orthanc,
     wait_until,
 )
-from _pacs_studies import phantom_study, vendor_sr
+from _pacs_studies import phantom_study
 
 from dxaspine.pacs.config import Destination, RetryPolicy
 from dxaspine.pacs.forward import DicomSender, Forwarder, OrthancSender
@@ -36,8 +36,8 @@ FAST = RetryPolicy(attempts=30, initial_delay_s=0.2, max_delay_s=1.0)
 def outputs(tmp_path_factory):
     """Two files named as the analysis names its outputs (``<kind>_<SOPInstanceUID>.dcm``)."""
     folder = tmp_path_factory.mktemp("fwd_src")
-    study = phantom_study(folder, seed=51, kinds=("display",))
-    sr = vendor_sr(study["display"], folder / "tmp_sr.dcm", {"L1": 0.9})
+    study = phantom_study(folder, seed=51, kinds=("display",), vendor=("tid1500_sr",))
+    sr = study["vendor"]["tid1500_sr"]  # a Comprehensive SR, as the node forwards
     files = []
     for kind, path in (("sr", sr), ("sc", study["display"])):
         uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)

@@ -1,9 +1,10 @@
 """End to end against a real Orthanc on 127.0.0.1 (issue 14 "Tests").
 
 - Round trip: dcmtk ``storescu`` sends phantom studies (dual-energy image, display export,
-  a vendor-style SR) to ``dxaspine listen --orthanc URL``; Orthanc then holds, in each
-  study, an SR per AP-spine image whose per-level BMD matches the phantom's truth, and the
-  Secondary Capture of each.
+  and the vendor results variants GE SR, GE XML and Hologic XML page) to ``dxaspine listen
+  --orthanc URL``; Orthanc then holds, in each study, an SR per AP-spine image whose
+  per-level BMD matches the phantom's truth, and the Secondary Capture of each; the result
+  JSON carries the vendors' numbers as they printed them.
 - Late instances: an image sent after the study was analysed starts generation 2, whose SRs
   supersede generation 1's (PredecessorDocumentsSequence, same series, InstanceNumber 2).
 - The other direction: Orthanc sends a study to dxaspine (``/modalities/dxaspine/store``)
@@ -45,7 +46,7 @@ from _pacs_studies import (
     sr_evidence_uids,
     sr_level_bmd,
     sr_measurements,
-    vendor_sr,
+    vendor_printed_bmd,
 )
 
 pytest.importorskip("pynetdicom")
@@ -98,12 +99,12 @@ def studies(tmp_path_factory):
     folder = tmp_path_factory.mktemp("orthanc_src")
     out = []
     for seed, scanner in ACCURACY_CASES[:2]:  # one Prodigy-size, one iDXA-size case
+        # Vendor results variants in the same study: GE Enhanced SR, GE STR XML (Raw Data
+        # Storage) and a Hologic XML report page (Secondary Capture).
         s = phantom_study(
             folder, seed=seed, kinds=("dual_energy", "display", "bmd_map"), scanner=scanner,
-            suite="acc",
+            suite="acc", vendor=("ge_sr", "ge_xml", "hologic_xml_0019"),
         )  # fmt: skip
-        true_bmd = {lv["label"]: round(lv["bmd_g_cm2"], 3) for lv in s["truth"]["levels"]}
-        s["vendor"] = vendor_sr(s["dual_energy"], folder / f"vendor{seed}.dcm", true_bmd)
         out.append(s)
     return out
 
@@ -124,7 +125,7 @@ def push_setup(tmp_path_factory):
 def test_round_trip_storescu_listen_orthanc(push_setup, studies):
     orthanc, port = push_setup["orthanc"], push_setup["port"]
     for s in studies:  # one association per study, as a modality sends
-        storescu(port, [s["dual_energy"], s["display"], s["vendor"]])
+        storescu(port, [s["dual_energy"], s["display"], *s["vendor"].values()])
     for s in studies:
         outputs = wait_for_outputs(orthanc, s["study_uid"], n_sr=2, n_sc=2)
         de_sr = sr_for_source(outputs, s["sop_uids"]["dual_energy"])
@@ -145,11 +146,19 @@ def test_round_trip_storescu_listen_orthanc(push_setup, studies):
         assert state["status"] == "done" and state["generation"] == 1
         assert len(state["history"]) == 1  # analysed exactly once
         summary = state["history"][0]
-        # The vendor SR was stored and handed to the adapter (not interpreted yet).
-        assert summary["vendor_results"] == 1 and summary["instances"] == 3
-        assert sorted(state["analysed"]) == sorted([*s["sop_uids"].values()][:2] + [
-            str(pydicom.dcmread(s["vendor"], stop_before_pixels=True).SOPInstanceUID)
-        ])  # fmt: skip
+        # The vendor objects were stored, recognised and read with the study's images.
+        assert summary["instances"] == 5 and summary["vendor_results"] == 3
+        assert summary["vendor_kinds"] == ["ge_sr", "ge_xml", "hologic_xml"]
+        sent = [s["sop_uids"][k] for k in ("dual_energy", "display")]
+        sent += [s["sop_uids"][f"vendor:{v}"] for v in s["vendor"]]
+        assert sorted(state["analysed"]) == sorted(sent)
+        # The result JSON beside the SR carries each vendor's numbers as printed.
+        json_path = push_setup["folder"] / "json" / s["study_uid"]
+        record = json.loads((json_path / f"{s['sop_uids']['dual_energy']}.g1.json").read_text())
+        printed = vendor_printed_bmd(s["truth"])
+        assert len(record["vendor"]) == 3
+        for block in record["vendor"]:
+            assert {lv["name"]: lv["bmd_g_cm2"] for lv in block["levels"]} == printed
     assert_log_is_shippable(push_setup["node"].log_text(), studies)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from _pacs_servers import DCMTK_ENV, LOOPBACK, dcmtk, echo, needs_dcmtk
-from _pacs_studies import phantom_study, vendor_sr
+from _pacs_studies import phantom_study
 from pydicom import config as pydicom_config
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
@@ -49,9 +49,9 @@ def scp_factory(tmp_path):
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scp_src")
-    s = phantom_study(folder, seed=41, kinds=("dual_energy", "display"))
-    s["vendor"] = vendor_sr(s["dual_energy"], folder / "vendor.dcm", {"L1": 0.9})
-    return s
+    # Vendor results in their SOP classes: Enhanced SR (GE), Raw Data Storage (GE STR XML).
+    return phantom_study(folder, seed=41, kinds=("dual_energy", "display"),
+                         vendor=("ge_sr", "ge_xml"))  # fmt: skip
 
 
 def storescu(port, files, calling="STORESCU"):
@@ -90,11 +90,11 @@ def pynetdicom_store(port, datasets, contexts=None, calling="PYTEST"):
 def test_echo_and_store_a_study_byte_for_byte(scp_factory, study):
     scp, inbox, tracker, port = scp_factory()
     assert echo(port) is not None
-    files = [study["dual_energy"], study["display"], study["vendor"]]
+    files = [study["dual_energy"], study["display"], *study["vendor"].values()]
     result = storescu(port, files)
     assert result.returncode == 0, result.stderr
     stored = inbox.instances(study["study_uid"])
-    assert len(stored) == 3
+    assert len(stored) == 4
     for path in files:
         sent = pydicom.dcmread(path)
         received = pydicom.dcmread(stored[str(sent.SOPInstanceUID)])
@@ -109,8 +109,8 @@ def test_echo_and_store_a_study_byte_for_byte(scp_factory, study):
     # A duplicate re-send succeeds and changes nothing.
     again = storescu(port, [study["dual_energy"]])
     assert again.returncode == 0 and "Failed" not in again.stderr
-    assert len(inbox.instances(study["study_uid"])) == 3
-    assert scp.counters["duplicates"] == 1 and scp.counters["stored"] == 3
+    assert len(inbox.instances(study["study_uid"])) == 4
+    assert scp.counters["duplicates"] == 1 and scp.counters["stored"] == 4
 
 
 @needs_dcmtk

@@ -4,12 +4,20 @@ Runs in a worker process (:func:`analyse_study` is what the node submits).  For 
 instances on disk it:
 
 1. sorts them: dxaspine's own earlier outputs (recognised by Manufacturer ``dxaspine`` and
-   the SR/SC series numbers) are skipped; non-image instances (the SR classes) are *vendor
-   results*, kept and listed in the report; images are classified from their headers
-   (:func:`dxaspine.io.peek`), single-energy halves are paired, and anything that is not a
-   PA lumbar spine is skipped with its reason;
-2. analyses every AP-spine input with :func:`dxaspine.analyze`, and builds, per input, the
-   Comprehensive SR and the Secondary Capture of the overlay, plus the result JSON;
+   the SR/SC series numbers) are skipped; the study's **vendor results** (GE Enhanced SR and
+   STR XML, Hologic XML, TID 1500 reports) are recognised from their headers by
+   :mod:`dxaspine.io.vendor` (``group_by_study``, the entry point ``dxaspine analyze`` uses);
+   images are classified (:func:`dxaspine.io.peek`), single-energy halves are paired, and
+   anything that is not a PA lumbar spine, or a non-image object that is not vendor results,
+   is skipped with its reason;
+2. analyses every AP-spine input with ``dxaspine.analyze(image, vendor=<the study's vendor
+   results>)``, so the result carries the vendor's numbers, the ISCD rules on them with our
+   image evidence, and the second reading (docs/vendor_results.md); vendor results that
+   cannot be read are recorded and the image is analysed without them.  Per input it builds
+   the Comprehensive SR and the Secondary Capture of the overlay, plus the result JSON.  A
+   study with vendor results and no AP-spine image is assessed on the vendor's numbers
+   (``analyze_vendor_only``) and gets the result JSON only (the SR places every level on an
+   image region);
 3. writes them atomically into the generation's output folder and returns a plain
    :class:`StudyReport` (picklable; no patient data in it, messages sanitised).
 
@@ -18,11 +26,6 @@ one series per kind whose UID is derived from (study, source), so all generation
 image's SR sit in one series; InstanceNumber is the generation; a newer SR lists the one it
 replaces in PredecessorDocumentsSequence (PS3.3 C.17.2).  Output UIDs are derived from
 (study, source, generation), so re-running a generation after a crash gives the same UIDs.
-
-**Vendor results** are not interpreted yet (the vendor-results reader is another
-engineer's work in progress): they are stored, passed here, and listed in
-``StudyReport.vendor_results``, so the hook where they will join the assessment is
-:func:`_vendor_numbers`.
 
 The writers (:mod:`dxaspine.report`) are imported here and nowhere else in
 :mod:`dxaspine.pacs`: the result JSON goes through the writers registry; the SR and SC are
@@ -35,7 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +52,13 @@ __all__ = ["StudyJob", "StudyReport", "analyse_study", "is_own_output", "SR_CLAS
 
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR Storage
 SC_CLASS = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
-_SR_CLASSES = {
+# SR classes and Raw Data Storage (the class dxaspine's GE "STR" fixture uses): no pixels.
+_NON_IMAGE_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.88.11",
     "1.2.840.10008.5.1.4.1.1.88.22",
     "1.2.840.10008.5.1.4.1.1.88.33",
     "1.2.840.10008.5.1.4.1.1.88.34",
+    "1.2.840.10008.5.1.4.1.1.66",
 }
 _OWN_MANUFACTURER = "dxaspine"
 
@@ -79,8 +84,8 @@ class StudyReport:
     outputs: tuple[dict, ...] = ()  # kind, path, sop/series/class UIDs, source
     inputs: tuple[dict, ...] = ()  # per AP-spine input: sources, kind, status, error
     skipped: tuple[dict, ...] = ()  # per instance not analysed: sop tag, reason
-    vendor_results: tuple[str, ...] = ()  # SOP UIDs of non-image instances passed on
-    notes: tuple[str, ...] = field(default=())
+    vendor_results: tuple[str, ...] = ()  # SOP UIDs of the study's vendor results objects
+    vendor_kinds: tuple[str, ...] = ()  # their kinds (ge_sr, ge_xml, hologic_xml, tid1500_sr)
 
     def summary(self) -> dict:
         """What the queue keeps in the study's history (tags and counts, no UIDs' text)."""
@@ -90,6 +95,7 @@ class StudyReport:
             "outputs": len(self.outputs),
             "skipped": len(self.skipped),
             "vendor_results": len(self.vendor_results),
+            "vendor_kinds": sorted(self.vendor_kinds),
         }
 
 
@@ -127,12 +133,14 @@ def _sanitise(message: str, paths: dict[str, str]) -> str:
     return " ".join(message.split())
 
 
-def _sort_instances(job: StudyJob) -> tuple[list, list[str], list[dict]]:
-    """(AP-spine inputs as sources, vendor result SOP UIDs, skipped records)."""
+def _sort_instances(job: StudyJob) -> tuple[list, list[tuple[str, str]], list[dict]]:
+    """(AP-spine inputs as sources, vendor results as (SOP UID, kind), skipped records)."""
     from dxaspine.io import pair_dual_energy, peek
+    from dxaspine.io.vendor.study import group_by_study
 
     paths = dict(job.instances)
-    vendor, skipped, peeked = [], [], []
+    sop_of = {path: sop for sop, path in job.instances}
+    skipped, candidates = [], []
     for sop, path in job.instances:
         try:
             header = _header(path)
@@ -141,20 +149,32 @@ def _sort_instances(job: StudyJob) -> tuple[list, list[str], list[dict]]:
                 {"instance": uid_tag(sop), "reason": f"unreadable ({type(exc).__name__})"}
             )
             continue
-        if is_own_output(header):
+        if is_own_output(header):  # before vendor detection: ours is a TID 1500 SR too
             skipped.append({"instance": uid_tag(sop), "reason": "dxaspine output"})
+        else:
+            candidates.append((path, str(header.get("SOPClassUID", ""))))
+    # Vendor results (GE SR/XML, Hologic XML, TID 1500) are recognised from the header by
+    # dxaspine.io.vendor, the same entry point ``dxaspine analyze`` uses for a study.
+    studies, unreadable = group_by_study([path for path, _ in candidates])
+    for path, reason in unreadable:
+        skipped.append({"instance": uid_tag(sop_of[path]), "reason": _sanitise(reason, paths)})
+    vendor = [(sop_of[p], kind) for study in studies.values() for p, kind in study.vendor]
+    others = {p for study in studies.values() for p in study.others}
+    peeked = []
+    for path, sop_class in candidates:
+        if path not in others:
             continue
-        if str(header.get("SOPClassUID", "")) in _SR_CLASSES:
-            vendor.append(sop)
+        if sop_class in _NON_IMAGE_CLASSES:
+            reason = "a non-image object not recognised as vendor results"
+            skipped.append({"instance": uid_tag(sop_of[path]), "reason": reason})
             continue
         result = peek(path)
         if result.kind is None:
             reason = _sanitise(result.reason or "not a DXA spine image", paths)
-            skipped.append({"instance": uid_tag(sop), "reason": reason})
+            skipped.append({"instance": uid_tag(sop_of[path]), "reason": reason})
             continue
         peeked.append(result)
     pairs, singles = pair_dual_energy(peeked)
-    sop_of = {path: sop for sop, path in job.instances}
     inputs: list = []
     for low, high in pairs:
         inputs.append(((sop_of[low.path], sop_of[high.path]), [low.path, high.path]))
@@ -166,13 +186,6 @@ def _sort_instances(job: StudyJob) -> tuple[list, list[str], list[dict]]:
             continue
         inputs.append(((sop_of[single.path],), single.path))
     return inputs, vendor, skipped
-
-
-def _vendor_numbers(vendor_paths: list[str]) -> None:
-    """Hook for vendor results (SR/XML numbers) once their reader exists; None for now."""
-    if vendor_paths:
-        logger.info("%d vendor result instance(s) stored, not yet interpreted", len(vendor_paths))
-    return None
 
 
 def _previous_sr(job: StudyJob, source: str) -> dict | None:
@@ -204,15 +217,32 @@ def _save(dataset, path: Path) -> None:
         dataset.save_as(handle, enforce_file_format=True)
 
 
-def _analyse_input(job: StudyJob, sources: tuple[str, ...], source: Any) -> list[dict]:
+def _analyse(source: Any, job: StudyJob, vendor_paths: list[str], record: dict):
+    """``dxaspine.analyze`` with the study's vendor results; without them if they fail."""
     from dxaspine.pipeline import analyze
+
+    reference = job.reference or None
+    try:
+        return analyze(source, reference=reference, vendor=vendor_paths)
+    except DxaError as exc:
+        if not vendor_paths or getattr(exc, "stage", None) != "vendor":
+            raise
+        # Bad vendor numbers must not cost the site our own analysis of the image.
+        record["vendor_error"] = f"{type(exc).__name__}: {_sanitise(str(exc), {})}"
+        return analyze(source, reference=reference)
+
+
+def _analyse_input(
+    job: StudyJob, sources: tuple[str, ...], source: Any, vendor_paths: list[str], record: dict
+) -> list[dict]:
     from dxaspine.report import WRITERS, ScanOutput, record_from_scan
     from dxaspine.report.dicom_sc import SC_SERIES_NUMBER, build_sc
     from dxaspine.report.dicom_sr import SR_SERIES_NUMBER, build_sr
     from dxaspine.report.overlay import render_overlay
 
     key = sources[0]  # the low half's UID for a pair
-    scan_result = analyze(source, reference=job.reference or None)
+    scan_result = _analyse(source, job, vendor_paths, record)
+    record["vendor_read"] = len(getattr(scan_result, "vendor", ()) or ())
     output = ScanOutput(scan_result, record_from_scan(scan_result, source))
     header = scan_result.scan.header
     out_dir = Path(job.output_dir)
@@ -265,6 +295,28 @@ def _analyse_input(job: StudyJob, sources: tuple[str, ...], source: Any) -> list
     return outputs
 
 
+def _vendor_only(job: StudyJob, vendor_paths: list[str], key: str, record: dict) -> list[dict]:
+    """A study with vendor results and no AP-spine image: the vendor's numbers assessed.
+
+    Only the result JSON is written: the SR writer places every level on an image region,
+    and there is no image (``dxaspine analyze`` does the same for a results-only study).
+    """
+    from dxaspine.pipeline import analyze_vendor_only
+    from dxaspine.report import WRITERS, ScanOutput
+    from dxaspine.report.record import record_from_vendor_only
+
+    vendor_result = analyze_vendor_only(vendor_paths, reference=job.reference or None)
+    output = ScanOutput(vendor_result, record_from_vendor_only(vendor_result))
+    record["vendor_read"] = len(vendor_result.vendor)
+    path = Path(job.output_dir) / f"result_{key}.json"
+    WRITERS["json"].write(output, path)
+    if job.json_dir:
+        WRITERS["json"].write(
+            output, Path(job.json_dir) / job.study_uid / f"{key}.g{job.generation}.json"
+        )
+    return [{"kind": "json", "path": str(path), "source": key, "sop_instance_uid": ""}]
+
+
 def analyse_study(job: StudyJob) -> StudyReport:
     """Analyse one generation of one study (in a worker); never raises for a bad image."""
     from dxaspine.batch.worker import init_worker
@@ -273,13 +325,19 @@ def analyse_study(job: StudyJob) -> StudyReport:
     Path(job.output_dir).mkdir(parents=True, exist_ok=True)
     paths = dict(job.instances)
     inputs, vendor, skipped = _sort_instances(job)
-    _vendor_numbers([paths[sop] for sop in vendor])
+    vendor_paths = [paths[sop] for sop, _ in vendor]
     outputs: list[dict] = []
     records: list[dict] = []
+    if not inputs and vendor:  # results only: assessed on the vendor's numbers
+        inputs = [((vendor[0][0],), None)]
     for sources, source in inputs:
         record = {"sources": list(sources), "instance": uid_tag(sources[0]), "status": "analysed"}
         try:
-            produced = _analyse_input(job, sources, source)
+            if source is None:
+                produced = _vendor_only(job, vendor_paths, sources[0], record)
+                record["status"] = "vendor results only"
+            else:
+                produced = _analyse_input(job, sources, source, vendor_paths, record)
             outputs.extend(produced)
         except DxaError as exc:
             record.update(status="error", error_class=type(exc).__name__,
@@ -310,7 +368,8 @@ def analyse_study(job: StudyJob) -> StudyReport:
         outputs=tuple(outputs),
         inputs=tuple(records),
         skipped=tuple(skipped),
-        vendor_results=tuple(vendor),
+        vendor_results=tuple(sop for sop, _ in vendor),
+        vendor_kinds=tuple(kind for _, kind in vendor),
     )
 
 

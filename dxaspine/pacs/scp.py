@@ -2,14 +2,15 @@
 
 **SOP classes** (:data:`STORAGE_SOP_CLASSES`; docs/pacs.md "What the SCP accepts"): the
 classes DXA arrives in, i.e. CR, DX (for presentation and for processing), Secondary Capture
-and the four multi-frame SC classes, and the SR classes (Basic Text, Enhanced, Comprehensive,
-Comprehensive 3D) that carry vendor results.  "OT" is not a storage class: it is a Modality
-value, and OT images travel as Secondary Capture (PS3.3 A.8), so they are covered.
+and the four multi-frame SC classes, plus the classes that carry vendor results: the SR
+classes (Basic Text, Enhanced, Comprehensive, Comprehensive 3D) and Raw Data Storage.  "OT"
+is not a storage class: it is a Modality value, and OT images travel as Secondary Capture
+(PS3.3 A.8), so they are covered.
 
 **Transfer syntaxes**: image classes accept the uncompressed syntaxes plus every compressed
 syntax for which pydicom has a working decoder *in this environment* (asked at start-up via
 ``pydicom.pixels.get_decoder(uid).is_available``), so the SCP never accepts pixels the
-analysis cannot read; SR classes (no pixel data) accept the uncompressed syntaxes.
+analysis cannot read; the results classes (no pixel data) accept the uncompressed syntaxes.
 
 **Access**: the calling AE title must be in ``allowed_calling_aes`` (pynetdicom's
 ``require_calling_aet`` rejects others at association, "calling AE title not recognised"),
@@ -52,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "IMAGE_SOP_CLASSES",
+    "RESULT_SOP_CLASSES",
     "SR_SOP_CLASSES",
     "STORAGE_SOP_CLASSES",
     "StorageSCP",
@@ -76,7 +78,10 @@ SR_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.88.33": "Comprehensive SR Storage",
     "1.2.840.10008.5.1.4.1.1.88.34": "Comprehensive 3D SR Storage",
 }
-STORAGE_SOP_CLASSES = {**IMAGE_SOP_CLASSES, **SR_SOP_CLASSES}
+# GE enCORE's "STR" results object: its SOP class is not public; dxaspine's vendor fixture
+# uses Raw Data Storage (docs/vendor_results.md), which carries no pixels.
+RESULT_SOP_CLASSES = {**SR_SOP_CLASSES, "1.2.840.10008.5.1.4.1.1.66": "Raw Data Storage"}
+STORAGE_SOP_CLASSES = {**IMAGE_SOP_CLASSES, **RESULT_SOP_CLASSES}
 VERIFICATION = "1.2.840.10008.1.1"
 
 
@@ -198,7 +203,7 @@ class StorageSCP:
         images, plain = image_transfer_syntaxes(), uncompressed_transfer_syntaxes()
         for sop_class in IMAGE_SOP_CLASSES:
             ae.add_supported_context(sop_class, images)
-        for sop_class in SR_SOP_CLASSES:
+        for sop_class in RESULT_SOP_CLASSES:
             ae.add_supported_context(sop_class, plain)
         return ae
 

@@ -69,8 +69,9 @@ def make_files(folder: Path, n: int) -> list[Path]:
 
 
 # dcmtk 3.6.7 leaves Nagle's algorithm on unless TCP_NODELAY=1 is in the environment; with
-# it on, every C-STORE waits for a delayed ACK (~40 ms here: 22 instances/s whatever the
-# receiver).  Both dcmtk tools run with it off, as the node's sockets do.
+# it on, every C-STORE waits for a delayed ACK (~40 ms on Linux, ~22 instances/s whatever
+# the receiver; docs/pacs.md section 10).  Both dcmtk tools run with it off, as the node's
+# sockets do.
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
 

@@ -70,12 +70,13 @@ def run_batch(options: BatchOptions) -> BatchSummary:
         os.makedirs(folder, exist_ok=True)
 
     summary = BatchSummary(out=str(out))
+    files_of: dict[str, int] = {}  # key -> input files of the work in flight (pairs: 2)
     try:
         records = discover(iter_input_paths(options.input, options.glob))
-        work = _route(records, done_keys, writer, progress)
+        work = _route(records, done_keys, writer, progress, files_of)
         for record in _execute(work, worker_options, options):
             writer.add(record)
-            progress.update(record["type"])
+            progress.update(record["type"], files=files_of.pop(record["key"], 1))
     except KeyboardInterrupt:
         summary.interrupted = True
         logger.warning("interrupted: finished work is committed; rerun with --resume to continue")
@@ -89,13 +90,25 @@ def run_batch(options: BatchOptions) -> BatchSummary:
 
 
 def _route(
-    records, done_keys: set[str], writer: ledger.ChunkWriter, progress: Progress
+    records,
+    done_keys: set[str],
+    writer: ledger.ChunkWriter,
+    progress: Progress,
+    files_of: dict[str, int] | None = None,
 ) -> Iterator[Work]:
-    """Pass work on to the executor; commit skips and discovery failures directly."""
+    """Pass work on to the executor; commit skips and discovery failures directly.
+
+    ``files_of`` receives the number of input files of each multi-file work item (a
+    dual-energy pair), so that the progress bar, which counts files, reaches its total.
+    """
     for record in records:
         if record.key in done_keys:
+            if isinstance(record, Work) and len(record.paths) > 1:
+                progress.forget(len(record.paths) - 1)  # `already` counted the pair once
             continue
         if isinstance(record, Work):
+            if files_of is not None and len(record.paths) > 1:
+                files_of[record.key] = len(record.paths)
             yield record
         elif isinstance(record, Skip):
             writer.add(

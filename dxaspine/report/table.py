@@ -20,11 +20,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 __all__ = [
     "format_report",
+    "label_confidence_text",
+    "LABEL_CONFIDENCE_LEGEND",
     "merged_flags",
     "render_table_panel",
     "shown_excluded",
     "font",
     "WHO_TEXT",
+    "who_shown",
 ]
 
 WHO_TEXT = {
@@ -52,11 +55,37 @@ def _flag_text(flags: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _level_marker(level: Mapping[str, Any]) -> str:
-    confidence = level.get("label_confidence")
-    mark = ""
-    if confidence is not None and confidence < 1.0:
-        mark = f" ({confidence:.2f})"
-    return f"{level['label']}{mark}"
+    return str(level["label"])
+
+
+# What a label confidence means, said once wherever it is shown (issue 18: a bare "(0.95)"
+# after every label had no legend).  The values are the classical labeller's outcome classes
+# (dxaspine/segment/labelling.py): one number for the whole labelling, so every level of a
+# scan normally carries the same one.
+LABEL_CONFIDENCE_LEGEND = (
+    "how sure the labeller is of the vertebra names, one value for the whole count "
+    "(classical labeller: 0.95 iliac crests and lowest rib agree, 0.6 crests alone, "
+    "below 0.5 cues missing or in conflict: check the labels on the picture)"
+)
+
+
+def label_confidence_text(result: Mapping[str, Any]) -> str | None:
+    """One line on the label confidences of a result, or None when no level has one.
+
+    ``"label confidence 0.95 (all levels)"`` when the levels share one value (the
+    classical labeller's case), else ``"label confidence L1 0.95, L2 0.60 ..."``.
+    """
+    values = [
+        (lv["label"], lv.get("label_confidence"))
+        for lv in result.get("levels", ())
+        if lv.get("label_confidence") is not None
+    ]
+    if not values:
+        return None
+    distinct = {round(float(c), 2) for _, c in values}
+    if len(distinct) == 1:
+        return f"label confidence {distinct.pop():.2f} (all levels)"
+    return "label confidence " + ", ".join(f"{label} {c:.2f}" for label, c in values)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
@@ -143,8 +172,8 @@ def format_report(result: Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        The table, without a trailing newline.  A level label followed by a number in
-        parentheses is a label with confidence below 1.
+        The table, without a trailing newline.  The labels' confidence is one line below
+        the tables, with its legend.
     """
     lines = [_input_line(result), _patient_line(result), ""]
     levels = result["levels"]
@@ -167,13 +196,16 @@ def format_report(result: Mapping[str, Any]) -> str:
                 _num(region["bmd_g_cm2"], 3, 0),
                 _num(region["t_score"], 1, 0),
                 _num(region["z_score"], 1, 0),
-                WHO_TEXT.get(region["who_category"], str(region["who_category"])),
+                _who_text(result, region, WHO_TEXT),
             ]
             for region in result["regions"]
         ]
-        header = ["region", "area cm2", "BMC g", "BMD g/cm2", "T", "Z", "WHO"]
+        header = ["region", "area cm2", "BMC g", "BMD g/cm2", "T", "Z", "WHO (reported)"]
         lines += _table(header, rows, right={1, 2, 3, 4, 5})
     lines.append("")
+    confidence = label_confidence_text(result)
+    if confidence is not None:
+        lines += textwrap.wrap(f"{confidence}: {LABEL_CONFIDENCE_LEGEND}", 100)
     lines.append(_reported_line(result))
     for code, where, detail in merged_flags(result):
         at = f" [{', '.join(where)}]" if where else ""
@@ -243,8 +275,28 @@ def _reported_line(result: Mapping[str, Any]) -> str:
         return f"reported region: {name}"
     bmd = _num(region["bmd_g_cm2"], 3, 0)
     t = _num(region["t_score"], 1, 0)
-    who = WHO_TEXT.get(region["who_category"], str(region["who_category"]))
+    who = _who_text(result, region, WHO_TEXT) or WHO_TEXT[None]
     return f"reported region: {name}  BMD {bmd} g/cm2  T {t}  WHO category: {who}"
+
+
+def who_shown(result: Mapping[str, Any], region: Mapping[str, Any]) -> str | None:
+    """The WHO category to show beside ``region``: on the reported region only (None else).
+
+    ISCD classifies the reported region, and only for women >= 50 and men >= 50
+    (docs/domain.md §2); the clinical layer's ``interpretation.who_category`` says whether it
+    applies.  Records without an interpretation block fall back to the region's own field.
+    """
+    if region.get("name") != result.get("reported_region"):
+        return None
+    interpretation = result.get("interpretation")
+    if interpretation is not None:
+        return interpretation.get("who_category")
+    return region.get("who_category")
+
+
+def _who_text(result: Mapping[str, Any], region: Mapping[str, Any], words: Mapping) -> str:
+    who = who_shown(result, region)
+    return words.get(who, str(who)) if who is not None else ""
 
 
 def is_quantitative(result: Mapping[str, Any]) -> bool:
@@ -378,7 +430,9 @@ def render_table_panel(
     reported = result.get("reported_region")
     if quantitative and result["regions"]:
         columns = (-18, 250, 330, 400, -425)
-        panel.row(["Region", "BMD g/cm2", "T", "Z", "WHO"], columns, size=15, fill=dark_grey)
+        panel.row(
+            ["Region", "BMD g/cm2", "T", "Z", "WHO (reported)"], columns, size=15, fill=dark_grey
+        )
         panel.rule()
         for region in result["regions"]:
             highlight = (255, 236, 179) if region["name"] == reported else None
@@ -388,7 +442,7 @@ def render_table_panel(
                     _fmt(region["bmd_g_cm2"], 3),
                     _fmt(region["t_score"], 1),
                     _fmt(region["z_score"], 1),
-                    _WHO.get(region["who_category"], "-"),
+                    _who_text(result, region, _WHO),
                 ],
                 columns,
                 size=15,
@@ -405,7 +459,9 @@ def render_table_panel(
             gap=4,
         )
         panel.text(
-            f"WHO category: {_WHO.get(region['who_category'], 'not determined')}", size=20, gap=12
+            f"WHO category: {_who_text(result, region, _WHO) or 'not determined'}",
+            size=20,
+            gap=12,
         )
     else:
         why = "no BMD in a display image" if not quantitative else "fewer than 2 evaluable levels"

@@ -12,7 +12,7 @@ __all__ = ["Scan", "Patient", "Device", "load", "peek", "PeekResult", "pair_dual
 
 def __getattr__(name: str):
     if name == "load":
-        from dxaspine.io.load import load
+        from dxaspine.io.loader import load
 
         return load
     raise AttributeError(f"module 'dxaspine.io' has no attribute {name!r}")

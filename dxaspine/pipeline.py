@@ -41,6 +41,7 @@ def analyze(
     reference=None,
     exclude: Sequence[str] | None = None,
     auto_exclude: bool = True,
+    marrow: str = "none",
 ) -> ScanResult:
     """Analyse one DXA lumbar spine scan.
 
@@ -55,6 +56,9 @@ def analyze(
         Levels the user excludes; overrides automatic exclusion for those levels.
     auto_exclude : bool
         Apply the automatic ISCD exclusion proposals (default True).
+    marrow : {"none", "lean"}
+        Bone-basis model of the decomposition: ``"none"`` (default) is the vendors'
+        two-material model; ``"lean"`` the lean-marrow model assumption (docs/physics.md).
 
     Raises
     ------
@@ -71,7 +75,7 @@ def analyze(
     try:
         scan = load(source)
         stage = "decompose"
-        density_map = decompose(scan)
+        density_map = decompose(scan, marrow=marrow)
         stage = "segment"
         segment = segmenter if segmenter is not None else segment_spine
         segmentation = segment(density_map, scan)

@@ -29,7 +29,7 @@ from dxaspine.io.demographics import parse_date, read_patient
 from dxaspine.io.display_field import display_field_mask
 from dxaspine.io.orientation import apply_flips, orientation_flips
 from dxaspine.io.pixels import decode_frames, stored_value_range, to_bone_bright
-from dxaspine.io.private_block import PrivateBlock, read_private_block
+from dxaspine.io.private_block import PrivateBlock, calibration_table, read_private_block
 from dxaspine.io.reading import PIXEL_TAGS, PixelElement, file_boundary, read_dataset
 from dxaspine.io.scan import Device, Scan
 from dxaspine.io.spacing import resolve_spacing
@@ -142,7 +142,7 @@ def _pair_values(
 def _physics(block: PrivateBlock | None, name: str | None) -> dict:
     if block is None:
         logger.warning("%s: no DXASPINE private block; energies and I0 unknown", name)
-        return {"energies_kev": None, "i0_counts": None, "bone_mu_cm2_g": None}
+        return {"energies_kev": None, "i0_counts": None, "bone_mu_cm2_g": None, "calibration": None}
     energies = _pair_values(block.energies_kev, "energies_kev", name)
     if energies is not None and not energies[0] < energies[1]:
         raise CorruptDicomError(
@@ -156,6 +156,7 @@ def _physics(block: PrivateBlock | None, name: str | None) -> dict:
         "energies_kev": energies,
         "i0_counts": _pair_values(block.i0_counts, "I0", name),
         "bone_mu_cm2_g": _pair_values(block.bone_mu_cm2_g, "bone coefficients", name),
+        "calibration": calibration_table(block, name),
     }
 
 

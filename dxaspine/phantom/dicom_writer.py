@@ -6,7 +6,8 @@
   value 3 ``LOW_ENERGY`` / ``HIGH_ENERGY``;
 - ``bmd_map``: one frame, value after the Modality LUT = HA areal density (g/cm2).
 All carry the private block ``DXASPINE 1`` in group 0x0071 (energies, I0, content, bone-basis
-coefficients).  Everything is deterministic: UIDs are hashed from the case name and kind,
+coefficients) and, for a polyenergetic beam, the beam-hardening calibration table
+(elements 0x05-0x0C, docs/interchange.md).  Everything is deterministic: UIDs are hashed from the case name and kind,
 dates are fixed, nothing reads the clock.
 
 Quantisation: counts are stored as round(counts / RescaleSlope) with a power-of-two slope
@@ -23,6 +24,7 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from dxaspine import __version__
+from dxaspine.io.private_block import CALIBRATION_ELEMENTS
 from dxaspine.phantom.case import STUDY_DATE, PhantomCase, patient_dates
 from dxaspine.phantom.params import SCANNERS
 
@@ -98,6 +100,14 @@ def _private_block(ds: Dataset, case: PhantomCase, content: str) -> None:
     block.add_new(0x02, "FD", [float(v) for v in t["i0_counts"]])
     block.add_new(0x03, "CS", content)
     block.add_new(0x04, "FD", [float(v) for v in t["bone_mu_cm2_g"]])
+    table = case.calibration
+    if table is not None and content == "DE_COUNTS":
+        for name, element in CALIBRATION_ELEMENTS.items():
+            value = getattr(table, name)
+            if name == "identifier":
+                block.add_new(element, "LO", value[:64])
+            else:
+                block.add_new(element, "FD", [float(v) for v in np.ravel(value)])
 
 
 def _word_pixels(ds: Dataset, frames: list[np.ndarray], slope: float, labels: list[str]) -> None:

@@ -26,7 +26,7 @@ from dxaspine.phantom.spectra import Beam
 
 REFERENCE_TISSUE = "soft_tissue"
 FAT_TISSUE = "adipose"
-FAT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)  # adipose mass fraction of the reference tissues
+FAT_GRID = tuple(i / 10 for i in range(11))  # adipose mass fraction of the reference tissues
 SOFT_TISSUE_GRID_G_CM2 = tuple(float(v) for v in (*range(0, 30, 2), *range(30, 53, 3)))
 BONE_GRID_G_CM2 = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
 # Tangent at sigma = 0 by a central difference: the error is O(h^2) relative (~1e-9).

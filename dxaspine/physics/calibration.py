@@ -32,7 +32,7 @@ LEAN_DENSITY_G_CM3 = 1.06  # ICRU-44 soft tissue
 FAT_DENSITY_G_CM3 = 0.95  # ICRU-44 adipose
 # Fixed-point steps: the coefficients depend weakly on (a, sigma); after 4 steps the change
 # is below 1e-6 relative on every phantom beam (tests/test_physics_calibration.py).
-ITERATIONS = 6
+ITERATIONS = 8
 
 
 def describe_calibration(table: CalibrationTable | None) -> str:

@@ -189,14 +189,15 @@ GE_FILTERS = (Filter("aluminium", 2.5), Filter("cerium", 0.5))
 GE_WINDOWS_KEV = ((25.0, 45.0), (45.0, 100.0))
 GE_FWHM_AT_60_KEV = 6.0  # energy resolution of the counting (CZT-like) detector; modelling choice
 
-# Hologic-like: 100 / 140 kVp switching (DOMAIN.md §5) on the same tube model, 3 mm Al, the
-# high pulse through another 1 mm Cu (a modelling choice that separates the two spectra; the
-# real pulse-synchronous filtration is not published).  No K edge: this beam hardens far more
-# than the GE-like one (docs/physics.md, "Beam hardening").
+# Hologic-like: 100 / 140 kVp switching (DOMAIN.md §5) on the same tube model, 2.5 mm Al, the
+# high pulse through another 3 mm Cu (a modelling choice that separates the two spectra as
+# far as copper reasonably can: with 1 mm the HA denominator is 0.10 and the noise of sigma_b
+# 40 % higher; the real pulse-synchronous filtration is not published).  No K edge: this beam
+# hardens far more than the GE-like one (docs/physics.md, "Beam hardening").
 HOLOGIC_KVP = (100.0, 140.0)
 HOLOGIC_FILTERS = (
-    (Filter("aluminium", 3.0),),
-    (Filter("aluminium", 3.0), Filter("copper", 1.0)),
+    (Filter("aluminium", 2.5),),
+    (Filter("aluminium", 2.5), Filter("copper", 3.0)),
 )
 
 

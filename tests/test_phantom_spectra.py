@@ -37,7 +37,7 @@ def test_ge_like_beam_hardening_matches_domain_magnitude():
 
 def test_hologic_like_beam_hardens_more_than_the_k_edge_beam():
     # No K-edge filter and an energy-integrating detector that weights the hard tail: the
-    # denominator falls much more (38 % here; docs/physics.md) -- why kVp-switching systems
+    # denominator falls much more (40 % here; docs/physics.md) -- why kVp-switching systems
     # calibrate continuously.  The 8 % of DOMAIN.md is a K-edge figure.
     drop = {}
     for name in ("ge", "hologic"):

@@ -1,6 +1,6 @@
 """dxaspine: DXA lumbar spine analysis.
 
-Pipeline (DESIGN.md): load -> decompose -> segment -> measure -> assess -> write.
+Pipeline (docs/architecture.md): load -> decompose -> segment -> measure -> assess -> write.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from dxaspine.errors import (
     CorruptDicomError,
     DxaError,
     InputError,
+    MissingExtraError,
     MissingSpacingError,
     NotDicomError,
     NotDxaError,
+    OutputError,
     ReferenceDataError,
     SegmentationError,
     UnsupportedPixelDataError,
+    VendorResultsError,
 )
 
 __version__ = "0.1.0"
@@ -24,8 +27,18 @@ __version__ = "0.1.0"
 # Library code never prints; the CLI configures handlers (pydicom's convention).
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
+_LAZY = ("load", "peek", "analyze", "assess")
+# Modules of the public API, imported on first use (docs/monitoring.md).
+_LAZY_MODULES = {
+    "monitoring": "dxaspine.clinical.monitoring",
+    "precision": "dxaspine.clinical.precision",
+    "cohort": "dxaspine.clinical.cohort",
+}
+
 __all__ = [
     "__version__",
+    *_LAZY,
+    *_LAZY_MODULES,
     "DxaError",
     "InputError",
     "NotDicomError",
@@ -33,9 +46,16 @@ __all__ = [
     "UnsupportedPixelDataError",
     "MissingSpacingError",
     "CorruptDicomError",
+    "VendorResultsError",
     "SegmentationError",
     "ReferenceDataError",
+    "OutputError",
+    "MissingExtraError",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str):
@@ -52,4 +72,8 @@ def __getattr__(name: str):
         from dxaspine.clinical import assess
 
         return assess
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(_LAZY_MODULES[name])
     raise AttributeError(f"module 'dxaspine' has no attribute {name!r}")

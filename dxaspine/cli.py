@@ -29,6 +29,12 @@ COMMANDS: dict[str, str] = {
     "assess": "dxaspine.commands.assess",
     "batch": "dxaspine.commands.batch",
     "phantom": "dxaspine.commands.phantom",
+    "warmup": "dxaspine.commands.warmup",
+    "precision": "dxaspine.commands.precision",
+    "compare": "dxaspine.commands.compare",
+    "cohort": "dxaspine.commands.cohort",
+    "listen": "dxaspine.commands.listen",
+    "watch-orthanc": "dxaspine.commands.watch_orthanc",
 }
 
 

@@ -1,4 +1,4 @@
-"""One exception tree for everything dxaspine rejects (DESIGN.md, Errors).
+"""One exception tree for everything dxaspine rejects (docs/architecture.md, Errors).
 
 A batch runner catches ``DxaError`` to mean "this file is bad, go on with the next";
 anything else escaping is a bug in dxaspine.  Messages are one line: the file, what is
@@ -17,8 +17,11 @@ __all__ = [
     "UnsupportedPixelDataError",
     "MissingSpacingError",
     "CorruptDicomError",
+    "VendorResultsError",
     "SegmentationError",
     "ReferenceDataError",
+    "OutputError",
+    "MissingExtraError",
     "describe",
 ]
 
@@ -62,9 +65,21 @@ class CorruptDicomError(InputError):
     """DICOM whose header or pixel data is damaged or inconsistent."""
 
 
+class VendorResultsError(InputError):
+    """A vendor results object (SR or XML) that cannot be read or is unsafe to parse."""
+
+
 class SegmentationError(DxaError):
     """The spine could not be found or too few levels are visible."""
 
 
 class ReferenceDataError(DxaError):
     """A reference table is missing or malformed."""
+
+
+class OutputError(DxaError):
+    """An output could not be written (folder missing or read-only, disk full ...)."""
+
+
+class MissingExtraError(DxaError):
+    """An output or command needs an optional dependency (a pip extra) that is not installed."""

@@ -1,11 +1,13 @@
-"""``analyze``: load -> decompose -> segment -> measure -> assess, as plain functions.
+"""``analyze``: load -> decompose -> segment -> evidence -> measure -> assess, as plain functions.
 
-The CLI, the batch runner and PACS scripts all call :func:`analyze` (DESIGN.md).  Each stage
-takes the previous stage's typed object; no stage re-reads the file.
+The CLI, the batch runner, the benchmark harness and the PACS node all call :func:`analyze`
+(docs/architecture.md).  Each stage takes the previous stage's typed object; no stage re-reads
+the file.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -32,6 +34,26 @@ class ScanResult:
     segmentation: Segmentation
     levels: tuple[Any, ...]  # dxaspine.measure.LevelMeasurement, top to bottom
     assessment: Any  # dxaspine.clinical.Assessment
+    evidence: Any = None  # dxaspine.evidence.Evidence
+    # dxaspine.clinical.vendor_reading.VendorReading per vendor results object of the study
+    vendor: tuple[Any, ...] = ()
+
+    @property
+    def image_flags(self) -> tuple:
+        """The segmenter's own flags and the evidence stage's, as the clinical layer got them."""
+        own = tuple(self.segmentation.qc_flags)
+        return own + (tuple(self.evidence.flags) if self.evidence is not None else ())
+
+
+def _conventions(edge: str | None, box_margin_mm: float | None) -> dict:
+    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
+
+    out = {}
+    if edge is not None:
+        out["edge"] = EdgeConvention.parse(edge)
+    if box_margin_mm is not None:
+        out["box"] = BoxConvention(margin_mm=float(box_margin_mm))
+    return out
 
 
 def analyze(
@@ -41,6 +63,10 @@ def analyze(
     reference=None,
     exclude: Sequence[str] | None = None,
     auto_exclude: bool = True,
+    edge: str | None = None,
+    box_margin_mm: float | None = None,
+    vendor: Sequence[Any] = (),
+    vendor_area_model: Any = None,
     marrow: str = "none",
 ) -> ScanResult:
     """Analyse one DXA lumbar spine scan.
@@ -49,13 +75,26 @@ def analyze(
     ----------
     source : path, pydicom.Dataset, or a pair of paths (low/high single-frame files)
     segmenter : callable ``(DensityMap, Scan) -> Segmentation``, optional
-        Replaces the classical segmenter (DESIGN.md: segmenters are pluggable).
+        Replaces the classical segmenter (segmenters are pluggable; the evidence stage then
+        reads the plugged-in segmentation exactly as it reads the classical one).
     reference : str, path or Reference, optional
         Reference table name or CSV for T/Z-scores; the package default when None.
     exclude : sequence of level names, optional
         Levels the user excludes; overrides automatic exclusion for those levels.
     auto_exclude : bool
         Apply the automatic ISCD exclusion proposals (default True).
+    edge : str, optional
+        Bone-edge convention of the classical segmenter, ``"relative:0.1"`` (default) or
+        ``"absolute:0.1"`` (:mod:`dxaspine.segment.conventions`).
+    box_margin_mm : float, optional
+        Analysis-box margin beyond half the L4 body width (default 7 mm).
+    vendor : sequence of path, Dataset or VendorResults, optional
+        The vendor's own results objects of the same study (GE/Hologic SR or XML, TID 1500):
+        each is read, checked against this analysis (second reading) and assessed with the
+        ISCD rules on its numbers together with this image's evidence
+        (``ScanResult.vendor``).
+    vendor_area_model : dxaspine.clinical.area_sequence.AreaModel, optional
+        The area-comparison model of the second reading (a batch calibrates it per device).
     marrow : {"none", "lean"}
         Bone-basis model of the decomposition: ``"none"`` (default) is the vendors'
         two-material model; ``"lean"`` the lean-marrow model assumption (docs/physics.md).
@@ -66,6 +105,7 @@ def analyze(
         Any input, segmentation or reference problem, with a one-line message.
     """
     from dxaspine.clinical import assess
+    from dxaspine.evidence import find_evidence
     from dxaspine.io import load
     from dxaspine.measure import measure_levels
     from dxaspine.physics import decompose
@@ -77,8 +117,13 @@ def analyze(
         stage = "decompose"
         density_map = decompose(scan, marrow=marrow)
         stage = "segment"
-        segment = segmenter if segmenter is not None else segment_spine
+        if segmenter is not None:
+            segment = segmenter
+        else:
+            segment = functools.partial(segment_spine, **_conventions(edge, box_margin_mm))
         segmentation = segment(density_map, scan)
+        stage = "evidence"
+        evidence = find_evidence(density_map, segmentation)
         stage = "measure"
         levels = measure_levels(density_map, segmentation)
         stage = "assess"
@@ -88,11 +133,92 @@ def analyze(
             reference=reference,
             exclude=exclude,
             auto_exclude=auto_exclude,
-            image_flags=segmentation.qc_flags,
+            image_flags=tuple(segmentation.qc_flags) + evidence.flags,
+        )
+        stage = "vendor"
+        readings = read_study_vendor(
+            vendor,
+            levels=levels,
+            image_flags=tuple(segmentation.qc_flags) + evidence.flags,
+            patient=scan.patient,
+            reference=reference,
+            model=vendor_area_model,
         )
     except Exception as exc:
         # The batch runner reports which stage failed (errors.csv "stage" column).
         if not hasattr(exc, "stage"):
             exc.stage = stage
         raise
-    return ScanResult(scan, density_map, segmentation, levels, assessment)
+    return ScanResult(scan, density_map, segmentation, levels, assessment, evidence, readings)
+
+
+def read_study_vendor(
+    vendor: Sequence[Any],
+    *,
+    levels: Sequence[Any] = (),
+    image_flags: Sequence[Any] = (),
+    patient: Any = None,
+    reference=None,
+    model: Any = None,
+) -> tuple[Any, ...]:
+    """Read and check a study's vendor results objects (paths, datasets or VendorResults).
+
+    Without ``levels`` (a study with results only) only the number checks and the ISCD rules
+    on the vendor's numbers run.  Returns ``VendorReading`` objects.
+    """
+    if not vendor:
+        return ()
+    from dxaspine.clinical.vendor_reading import read_vendors
+    from dxaspine.io.vendor import VendorResults, read_vendor_results
+
+    objects = [v if isinstance(v, VendorResults) else read_vendor_results(v) for v in vendor]
+    demographics = None
+    if patient is not None and (patient.sex or patient.age_years is not None):
+        demographics = {"sex": patient.sex, "age_years": patient.age_years,
+                        "ethnicity": patient.ethnicity}  # fmt: skip
+    return read_vendors(objects, levels, image_flags, patient=demographics, reference=reference,
+                        model=model)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VendorOnlyResult:
+    """A study with a vendor's results and no image: the vendor's numbers, checked and assessed."""
+
+    paths: tuple[str, ...]
+    vendor: tuple[Any, ...]  # VendorReading per results object
+
+    @property
+    def assessment(self) -> Any:
+        """The ISCD assessment of the first results object that has numbers."""
+        return next((r.assessment for r in self.vendor if r.assessment is not None), None)
+
+
+def analyze_vendor_only(paths: Sequence[str | os.PathLike], *, reference=None) -> VendorOnlyResult:
+    """Assess a study from its vendor results objects alone (no image).
+
+    The number checks of the second reading and the ISCD rules on the vendor's numbers run;
+    the image checks (labels on the right vertebrae, area agreement) need the study's image.
+
+    Raises
+    ------
+    DxaError
+        A results object cannot be read, or none of them holds per-level numbers.
+    """
+    from dxaspine.errors import VendorResultsError, describe
+
+    names = tuple(os.fspath(p) for p in paths)
+    try:
+        readings = read_study_vendor(list(names), reference=reference)
+    except Exception as exc:
+        if not hasattr(exc, "stage"):
+            exc.stage = "vendor"
+        raise
+    if not any(r.assessment is not None for r in readings):
+        raise VendorResultsError(
+            describe(
+                " + ".join(names),
+                "no per-level spine numbers in the vendor results",
+                "pass the AP spine report, or analyse it together with the study's image",
+            )
+        )
+    return VendorOnlyResult(names, readings)

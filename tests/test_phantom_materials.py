@@ -1,6 +1,6 @@
 """Materials and marrow of the polyenergetic phantom against published values.
 
-NIST values: DOMAIN.md §5 table (XCOM).  Marrow: Woodard & White 1986 compositions and the
+NIST values: docs/domain.md §5 table (XCOM).  Marrow: Woodard & White 1986 compositions and the
 MR fat-fraction studies cited in dxaspine/phantom/marrow.py (docs/physics.md, "Marrow").
 """
 
@@ -12,14 +12,15 @@ import pytest
 from dxaspine.phantom.marrow import lipid_mass_fraction, marrow_material, vertebral_marrow_pdff
 from dxaspine.phantom.materials import MATERIALS, mass_attenuation_cm2_g, material
 from dxaspine.physics.attenuation import MATERIALS as TABLE_MATERIALS
-from dxaspine.physics.attenuation import TABULATED_ENERGIES_KEV, mass_attenuation_cm2_g as nist
+from dxaspine.physics.attenuation import TABULATED_ENERGIES_KEV
+from dxaspine.physics.attenuation import mass_attenuation_cm2_g as nist
 
 pytest.importorskip("xraydb")
 
 
 @pytest.mark.parametrize("name", TABLE_MATERIALS)
 def test_xraydb_mixture_rule_reproduces_the_nist_table(name):
-    # DOMAIN.md §5 (NIST/XCOM) at every grid energy.  The table has 4 significant digits, so
+    # docs/domain.md §5 (NIST/XCOM) at every grid energy.  The table has 4 significant digits, so
     # rounding alone is up to 0.05 % (0.1855 +- 0.00005 is 0.027 %); Elam and XCOM share the
     # cross-section sources below 100 keV.  Measured: at most 0.04 %.  0.1 % bounds both.
     got = mass_attenuation_cm2_g(name, TABULATED_ENERGIES_KEV)

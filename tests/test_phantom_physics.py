@@ -9,7 +9,6 @@ from PIL import Image
 
 from dxaspine.phantom import NHANES_LEVEL_RATIOS, Lesion, PhantomParams, generate_case, write_case
 from dxaspine.phantom.physics import poisson_counts
-from dxaspine.phantom.truth import BONE_THRESHOLD_G_CM2
 from dxaspine.physics.attenuation import coefficient_pair
 
 
@@ -22,14 +21,15 @@ def clean_case():
 
 
 def _decompose(low, high, i0, mu_bone, r_st):
-    """DOMAIN.md §5: sigma_b = (A_L - R A_H) / (mu_b,L - R mu_b,H)."""
+    """docs/domain.md §5: sigma_b = (A_L - R A_H) / (mu_b,L - R mu_b,H)."""
     a_low = np.log(i0[0] / low)
     a_high = np.log(i0[1] / high)
     return (a_low - r_st * a_high) / (mu_bone[0] - r_st * mu_bone[1])
 
 
-def _level_bmc(bone, labels, codes, pixel_area_cm2):
-    mask = bone > BONE_THRESHOLD_G_CM2
+def _level_bmc(bone, labels, codes, pixel_area_cm2, threshold_g_cm2):
+    """Per-level BMC over the bone pixels of the truth's own edge (truth["bone_threshold_g_cm2"])."""
+    mask = bone > threshold_g_cm2
     return np.array([bone[(labels == c) & mask].sum() * pixel_area_cm2 for c in codes])
 
 
@@ -60,7 +60,7 @@ def test_file_decomposed_with_header_values_reproduces_truth_bmc(tmp_path, scann
     labels = np.asarray(Image.open(paths["labels"]))
     codes = [lv["code"] for lv in case.truth["levels"]]
     area_cm2 = float(ds.PixelSpacing[0]) * float(ds.PixelSpacing[1]) / 100
-    bmc = _level_bmc(bone, labels, codes, area_cm2)
+    bmc = _level_bmc(bone, labels, codes, area_cm2, case.truth["bone_threshold_g_cm2"])
     truth_bmc = np.array([lv["bmc_g"] for lv in case.truth["levels"]])
     np.testing.assert_allclose(bmc, truth_bmc, rtol=0.005)
 
@@ -69,7 +69,9 @@ def test_level_bmc_is_conserved_and_bmd_is_bmc_over_area(clean_case):
     c = clean_case
     pixel_area = c.pixel_spacing_mm[0] * c.pixel_spacing_mm[1] / 100
     codes = [lv["code"] for lv in c.truth["levels"]]
-    bmc = _level_bmc(c.bone_density_g_cm2, c.label_image, codes, pixel_area)
+    bmc = _level_bmc(
+        c.bone_density_g_cm2, c.label_image, codes, pixel_area, c.truth["bone_threshold_g_cm2"]
+    )
     # truth values are rounded to 6 decimals in the JSON -> 1e-5 g absolute
     np.testing.assert_allclose(bmc, [lv["bmc_g"] for lv in c.truth["levels"]], atol=1e-5)
     for lv in c.truth["levels"]:
@@ -82,7 +84,7 @@ def test_level_bmc_is_conserved_and_bmd_is_bmc_over_area(clean_case):
 def test_composites_are_total_bmc_over_total_area(clean_case):
     by = {lv["label"]: lv for lv in clean_case.truth["levels"]}
     comps = clean_case.truth["composites"]
-    assert len(comps) == 11  # DOMAIN.md §1: Hologic's 11 sets of 2+ of L1-L4
+    assert len(comps) == 11  # docs/domain.md §1: Hologic's 11 sets of 2+ of L1-L4
     for name, comp in comps.items():
         bmc = sum(by[n]["bmc_g"] for n in comp["levels"])
         area = sum(by[n]["area_cm2"] for n in comp["levels"])
@@ -103,7 +105,7 @@ def test_level_ratios_follow_nhanes_and_composite_hits_target(scanner, target):
     assert composite == pytest.approx(target, rel=1e-4)
     for level, ratio in NHANES_LEVEL_RATIOS.items():
         # level = c * ratio with c = target / (area-weighted mean ratio), which is within
-        # 0.5 % of 1 for the phantom's area shares (DOMAIN.md §3 ratios average ~1).
+        # 0.5 % of 1 for the phantom's area shares (docs/domain.md §3 ratios average ~1).
         assert by[level]["bmd_g_cm2"] / composite == pytest.approx(ratio, rel=0.005), level
 
 
@@ -127,7 +129,7 @@ def test_case_noise_is_poisson_around_the_noise_free_counts(clean_case):
         # 56,400 pixels: mean(z^2) has SD ~ sqrt(2/N) = 0.006 -> 0.03 is 5 sigma
         assert np.mean(z**2) == pytest.approx(1.0, abs=0.03)
         assert abs(np.mean(z)) < 0.03  # SD 0.004
-    # DOMAIN.md §5: 5-7e5 photons per 0.25 mm pixel -> scaled with pixel area
+    # docs/domain.md §5: 5-7e5 photons per 0.25 mm pixel -> scaled with pixel area
     i0_low, i0_high = noisy.truth["i0_counts"]
     per_quarter_mm = np.array([i0_low, i0_high]) / (1.05 * 0.6 / 0.0625)
     assert np.all((per_quarter_mm >= 5e5) & (per_quarter_mm <= 7e5))
@@ -138,7 +140,7 @@ def test_r_st_is_physical(clean_case):
 
     r = clean_case.r_st_truth
     # the ratio of sums of positive terms lies between the extreme ratios of its terms (the
-    # mediant inequality): lean ~1.40 (DOMAIN.md §5), fat lower, marrow's lipid lowest
+    # mediant inequality): lean ~1.40 (docs/domain.md §5), fat lower, marrow's lipid lowest
     ratios = []
     for name in clean_case.areal_g_cm2:
         if name != "hydroxyapatite":
@@ -185,9 +187,9 @@ def test_lesion_adds_mineral_on_its_level_and_is_recorded(lesion):
     assert [e["level"] for e in sick.truth["lesions"]] == ["L3"]
     assert sick.truth["lesions"][0]["bmc_g"] > 0
     gain = after["L3"]["bmd_g_cm2"] / before["L3"]["bmd_g_cm2"] - 1
-    assert gain > 0.005, gain  # each lesion raises its level's BMD (DOMAIN.md §3)
+    assert gain > 0.005, gain  # each lesion raises its level's BMD (docs/domain.md §3)
     if lesion == "osteophyte":
-        assert gain < 0.20  # DOMAIN.md §3: osteophytes raise BMD by up to ~14 %
+        assert gain < 0.20  # docs/domain.md §3: osteophytes raise BMD by up to ~14 %
     if lesion == "fracture":
         # 20-40 % height loss (severity 0.8 -> 36 %)
         assert after["L3"]["height_mm"] == pytest.approx(before["L3"]["height_mm"] * 0.64, rel=1e-6)

@@ -1,4 +1,4 @@
-"""Spectra, projection and detector noise of the polyenergetic phantom (DOMAIN.md §5)."""
+"""Spectra, projection and detector noise of the polyenergetic phantom (docs/domain.md §5)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dxaspine.phantom.physics import attenuate, detected_counts, project_areal_m
 from dxaspine.phantom.spectra import beam_for, ge_lunar_like, hologic_like, tungsten_spectrum
 
 pytest.importorskip("xraydb")
+
 
 def _log(beam, masses):
     shaped = {k: np.array([[v]]) for k, v in masses.items()}
@@ -26,7 +27,7 @@ def _ha_denominator(beam, water_cm):
 
 
 def test_ge_like_beam_hardening_matches_domain_magnitude():
-    # DOMAIN.md §5: "From 10 to 30 cm of water the HA denominator drops about 8 %".  "About"
+    # docs/domain.md §5: "From 10 to 30 cm of water the HA denominator drops about 8 %".  "About"
     # is taken as 5-11 %; the GE-like beam gives 7.9 %.
     beam = ge_lunar_like()
     d10, r10 = _ha_denominator(beam, 10)
@@ -38,7 +39,7 @@ def test_ge_like_beam_hardening_matches_domain_magnitude():
 def test_hologic_like_beam_hardens_more_than_the_k_edge_beam():
     # No K-edge filter and an energy-integrating detector that weights the hard tail: the
     # denominator falls much more (40 % here; docs/physics.md) -- why kVp-switching systems
-    # calibrate continuously.  The 8 % of DOMAIN.md is a K-edge figure.
+    # calibrate continuously.  The 8 % of docs/domain.md is a K-edge figure.
     drop = {}
     for name in ("ge", "hologic"):
         beam = beam_for(name)
@@ -47,7 +48,7 @@ def test_hologic_like_beam_hardens_more_than_the_k_edge_beam():
 
 
 def test_ge_like_windows_sit_at_domain_energies():
-    # DOMAIN.md §5: GE Lunar about 38-40 and 70 keV, split by the cerium K-edge (40.4 keV)
+    # docs/domain.md §5: GE Lunar about 38-40 and 70 keV, split by the cerium K-edge (40.4 keV)
     case = generate_case(PhantomParams(seed=1, beam="ge", noise=False))
     low, high = case.truth["energies_kev"]
     assert 36.0 <= low <= 41.0 and 60.0 <= high <= 72.0
@@ -105,7 +106,7 @@ def test_energy_integrating_noise_is_compound_poisson():
 
 @pytest.mark.parametrize("beam, scanner", [("ge", "idxa"), ("hologic", "hologic")])
 def test_default_i0_stays_in_the_domain_range(beam, scanner):
-    # DOMAIN.md §5: 5-7 x 10^5 photons per 0.25 mm pixel, unattenuated
+    # docs/domain.md §5: 5-7 x 10^5 photons per 0.25 mm pixel, unattenuated
     case = generate_case(PhantomParams(seed=2, beam=beam, scanner=scanner, noise=False))
     area_mm2 = case.pixel_spacing_mm[0] * case.pixel_spacing_mm[1]
     per_quarter_mm = np.array(case.truth["i0_counts"]) / area_mm2 * 0.0625

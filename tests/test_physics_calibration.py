@@ -55,7 +55,11 @@ def test_table_recovers_bone_off_its_grid_points(beam_and_table):
     # (Hologic-like, whose secant coefficients bend most with bone); bounds 0.1 % / 0.5 %.
     beam, table = beam_and_table
     rng = np.random.default_rng(0)
-    fat, soft, bone = rng.uniform(0.05, 0.7, 500), rng.uniform(10, 40, 500), rng.uniform(0.2, 2.5, 500)
+    fat, soft, bone = (
+        rng.uniform(0.05, 0.7, 500),
+        rng.uniform(10, 40, 500),
+        rng.uniform(0.2, 2.5, 500),
+    )
     a_low, a_high, r = _rays(beam, fat, soft, bone)
     sigma, off = calibrated_areal_density(a_low, a_high, r, table)
     bound = 0.001 if beam.name == "ge" else 0.005
@@ -97,7 +101,9 @@ def test_kernel_matches_numpy_reference(beam_and_table):
         want = calibrated_areal_density_reference(one * 2.0, one, one, table)
         np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
     with pytest.raises(TypeError, match="float64"):
-        calibrated_areal_density(np.ones((2, 2), np.float32), np.ones((2, 2)), np.ones((2, 2)), table)
+        calibrated_areal_density(
+            np.ones((2, 2), np.float32), np.ones((2, 2)), np.ones((2, 2)), table
+        )
 
 
 def test_table_travels_in_the_file_and_bad_tables_are_rejected(tmp_path):
@@ -105,7 +111,9 @@ def test_table_travels_in_the_file_and_bad_tables_are_rejected(tmp_path):
     path = write_case(case, tmp_path, kinds=("dual_energy",))["dual_energy"]
     table = load(str(path)).calibration
     for field in dataclasses.fields(table):
-        np.testing.assert_array_equal(getattr(table, field.name), getattr(case.calibration, field.name))
+        np.testing.assert_array_equal(
+            getattr(table, field.name), getattr(case.calibration, field.name)
+        )
     ds = pydicom.dcmread(path)
     block = ds.private_block(0x0071, "DXASPINE 1")
     del ds[block.get_tag(0x0C)]  # high-energy coefficients gone
@@ -164,12 +172,14 @@ def test_calibration_holds_from_12_to_35_cm(beam, scanner):
 def _two_material_prediction(case) -> float:
     """L1-L4 BMC error that the two-material arithmetic predicts for the case's rays at its
     effective energies: sigma = (A_L - R A_H) / (mu_bL - R mu_bH), R of the lean/fat tissue,
-    every material of the ray (marrow included) in A (DOMAIN.md §5)."""
+    every material of the ray (marrow included) in A (docs/domain.md §5)."""
     energies = np.array(case.truth["energies_kev"])
     beam = monoenergetic(tuple(energies))
     mu = {k: mass_attenuation(k, beam, energies) for k in case.areal_g_cm2}
     a = [sum(mu[k][i] * v for k, v in case.areal_g_cm2.items()) for i in (0, 1)]
-    soft = [mu["soft_tissue"][i] * case.lean_g_cm2 + mu["adipose"][i] * case.fat_g_cm2 for i in (0, 1)]
+    soft = [
+        mu["soft_tissue"][i] * case.lean_g_cm2 + mu["adipose"][i] * case.fat_g_cm2 for i in (0, 1)
+    ]
     r = soft[0] / np.maximum(soft[1], 1e-12)
     ha = mu["hydroxyapatite"]
     density = type("D", (), {})()
@@ -184,11 +194,13 @@ def test_fat_marrow_error_is_the_two_material_models_own(age, sex):
     # the decomposition reads what the two-material arithmetic predicts for the marrow's
     # composition (+0.7 % / -0.8 % / -2.9 %; measured +0.8 % / -0.6 % / -2.7 %).  The
     # remaining 0.15-0.25 % is the spectrum (the prediction uses the effective energies);
-    # 0.4 % bounds it.  This is DXA's fat error (DOMAIN.md §5), not a decomposition fault.
+    # 0.4 % bounds it.  This is DXA's fat error (docs/domain.md §5), not a decomposition fault.
     params = PhantomParams(seed=1, beam="ge", noise=False, midline_fat_excess=0.0,
                            fat_fraction_variation=0.0, age_years=age, sex=sex)  # fmt: skip
     case = generate_case(params)
-    measured = _truth_mask_error(case, decompose(case.dual_energy_scan("c.dcm"), poisson_counts=False))
+    measured = _truth_mask_error(
+        case, decompose(case.dual_energy_scan("c.dcm"), poisson_counts=False)
+    )
     predicted = _two_material_prediction(case)
     assert measured == pytest.approx(predicted, abs=0.004), (measured, predicted)
     if case.truth["physics"]["marrow_pdff"] > 0.5:

@@ -1,4 +1,4 @@
-"""``decompose`` against the phantom's ground truth (DESIGN.md, Ground truth: the phantom).
+"""``decompose`` against the phantom's ground truth (docs/architecture.md, Ground truth: the phantom).
 
 Per-level BMC is the decomposed map summed over the truth level's bone pixels (truth label
 image and bone mask), compared with the truth BMC; with the truth area, the BMD error equals
@@ -54,7 +54,7 @@ def test_noise_free_uniform_fat_is_exact_per_level():
     # (fatter flanks; no fattier midline), bone mineral only (no marrow displacement),
     # noise-free, on the default polyenergetic beams (GE-like on Prodigy/iDXA geometry) with
     # the file's calibration table.  What remains is R_st bridging, partial volume and the
-    # table's interpolation: 0.5 % per level is the brief's bound.
+    # table's interpolation: 0.5 % per level is a quarter of the 2 % per-level target.
     for params in _standard(
         6, noise=False, fat_fraction_variation=0.0, marrow="none", midline_fat_excess=0.0
     ):
@@ -78,7 +78,7 @@ def test_noise_free_lean_marrow_per_level(beam):
     # The lean-marrow model against a phantom that makes the same assumption (marrow="lean":
     # bone displaces fatty tissue by lean marrow; asked for explicitly, it is no longer the
     # default).  Without the marrow model this over-reads by ~3-4 %; with it, what is left
-    # is the apparent-density estimate (vertebral depth 30-35 mm, DOMAIN.md §4) and, for the
+    # is the apparent-density estimate (vertebral depth 30-35 mm, docs/domain.md §4) and, for the
     # polyenergetic beam, the first-order displacement terms: 1.5 % per level.
     for params in _standard(
         6, noise=False, fat_fraction_variation=0.0, marrow="lean", midline_fat_excess=0.0,
@@ -103,7 +103,7 @@ def test_standard_suite_bmd_accuracy():
     # scales, and the physics the two-material model assumes: mineral added to the tissue
     # (marrow="none"), no fattier midline.  The error is dominated by fat inhomogeneity under
     # the spine, which no projection measures (per-level spread ~1 %); noise adds < 0.1 % per
-    # level (DOMAIN.md §5).
+    # level (docs/domain.md §5).
     # These bounds do NOT hold on the default phantom physics (fat marrow of the age/sex PDFF,
     # +0.03 fat over the spine), and should not: there the two-material model carries DXA's
     # fat error (tests/test_physics_calibration.py::test_fat_marrow_error_is_the_two_material_

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dxaspine import __version__
+from dxaspine.atomic import atomic_write_text
 from dxaspine.batch import ledger
 from dxaspine.batch.discovery import Failure, Skip, Work, count_inputs, discover, iter_input_paths
 from dxaspine.batch.progress import Progress
 from dxaspine.batch.worker import WorkerOptions
 from dxaspine.errors import DxaError
-from dxaspine.io.atomic import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +35,9 @@ class BatchOptions:
     resume: bool = False
     glob: str | None = None
     reference: str | None = None
-    json_dir: str | None = None
-    overlay_dir: str | None = None
+    # writer name -> folder for one file per scan (dxaspine.report.writers: json, overlay, sr ...)
+    output_dirs: tuple[tuple[str, str], ...] = ()
+    conventions: tuple[tuple[str, object], ...] = ()  # dxaspine.analyze keywords
     quiet: bool = False
     chunk_size: int = 50
 
@@ -64,18 +65,18 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     total = 0 if options.quiet else count_inputs(options.input, options.glob)
     progress = Progress(total=total, quiet=options.quiet, already=len(done_keys))
     writer = ledger.ChunkWriter(out, size=options.chunk_size)
-    worker_options = WorkerOptions(options.reference, options.json_dir, options.overlay_dir)
-    for folder in (options.json_dir, options.overlay_dir):
-        if folder:
-            os.makedirs(folder, exist_ok=True)
+    worker_options = WorkerOptions(options.reference, options.output_dirs, options.conventions)
+    for _, folder in options.output_dirs:
+        os.makedirs(folder, exist_ok=True)
 
     summary = BatchSummary(out=str(out))
+    files_of: dict[str, int] = {}  # key -> input files of the work in flight (pairs: 2)
     try:
         records = discover(iter_input_paths(options.input, options.glob))
-        work = _route(records, done_keys, writer, progress)
+        work = _route(records, done_keys, writer, progress, files_of)
         for record in _execute(work, worker_options, options):
             writer.add(record)
-            progress.update(record["type"])
+            progress.update(record["type"], files=files_of.pop(record["key"], 1))
     except KeyboardInterrupt:
         summary.interrupted = True
         logger.warning("interrupted: finished work is committed; rerun with --resume to continue")
@@ -89,13 +90,25 @@ def run_batch(options: BatchOptions) -> BatchSummary:
 
 
 def _route(
-    records, done_keys: set[str], writer: ledger.ChunkWriter, progress: Progress
+    records,
+    done_keys: set[str],
+    writer: ledger.ChunkWriter,
+    progress: Progress,
+    files_of: dict[str, int] | None = None,
 ) -> Iterator[Work]:
-    """Pass work on to the executor; commit skips and discovery failures directly."""
+    """Pass work on to the executor; commit skips and discovery failures directly.
+
+    ``files_of`` receives the number of input files of each multi-file work item (a
+    dual-energy pair), so that the progress bar, which counts files, reaches its total.
+    """
     for record in records:
         if record.key in done_keys:
+            if isinstance(record, Work) and len(record.paths) > 1:
+                progress.forget(len(record.paths) - 1)  # `already` counted the pair once
             continue
         if isinstance(record, Work):
+            if files_of is not None and len(record.paths) > 1:
+                files_of[record.key] = len(record.paths)
             yield record
         elif isinstance(record, Skip):
             writer.add(
@@ -133,7 +146,7 @@ def _execute(work: Iterator[Work], worker_options: WorkerOptions, options: Batch
 
 
 def result_columns() -> list[str]:
-    from dxaspine.clinical.records import row_columns
+    from dxaspine.report.row import row_columns
 
     return row_columns()
 

@@ -8,48 +8,44 @@ Behaviour:
   written ``LOW+HIGH`` (no spaces; a name containing ``+`` that exists as a file is a file),
   or auto-paired: among the FILEs given, the LOW_ENERGY and HIGH_ENERGY halves of one series
   (same study, series and size; read from the headers) are analysed together.
+- **Studies.** A vendor's own results objects among the FILEs (GE/Hologic SR or XML, TID 1500;
+  recognised from the header) are read together with the image of their study
+  (StudyInstanceUID): the result carries our analysis, the vendor's numbers, the ISCD rules on
+  them with our image evidence, and the second reading's flags.  Results whose study has no
+  image among the FILEs are assessed on their own (their numbers, no image outputs).
 - **JSON.** ``--json PATH`` writes one indented object when there is one input (counted
   after pairing; nothing is written if it failed) and JSON Lines when there are several
   (one object per input that succeeded, in input order); ``-`` is stdout.  An input
   succeeds only when all its requested outputs were written.  ``--csv`` writes one row per
-  succeeded input (columns: :func:`dxaspine.clinical.records.row_columns`).
-- **Per-file names.** ``--overlay``, ``--sr`` and ``--sc`` name one file per input.  With
-  one input the name is used as given.  With several, an existing directory (or a name
-  ending in ``/``) receives ``<stem>.png``, ``<stem>_sr.dcm`` and ``<stem>_sc.dcm``, and any
-  other name ``out.png`` becomes ``out_<stem>.png``; ``<stem>`` is the input's file name
-  without ``.dcm`` (the low file's for a pair), with ``_2``, ``_3`` … added on clashes.
+  succeeded input (columns: :func:`dxaspine.report.row.row_columns`).
+- **Per-file names.** Every registered writer (:mod:`dxaspine.report.writers`: ``--overlay``,
+  ``--sr``, ``--sc`` …) names one file per input.  With one input the name is used as given.
+  With several, an existing directory (or a name ending in ``/``) receives ``<stem>`` plus the
+  writer's suffix (``<stem>.png``, ``<stem>_sr.dcm`` …), and any other name ``out.png``
+  becomes ``out_<stem>.png``; ``<stem>`` is the input's file name without ``.dcm`` (the low
+  file's for a pair), with ``_2``, ``_3`` … added on clashes.
 - **Errors.** A file that fails prints one line ``error: <file>: <reason>; <fix>`` on stderr
   and the others still complete; the exit status is then 1.  Bad usage (bad
-  ``--segmenter``, unknown ``--exclude`` level, ``--sr``/``--sc`` without highdicom) exits
-  2.  ``--debug`` adds tracebacks.
-- Every file is written atomically (:mod:`dxaspine.io.atomic`).
+  ``--segmenter``, unknown ``--exclude`` level, a writer whose extra is not installed, e.g.
+  ``--sr`` without highdicom) exits 2.  ``--debug`` adds tracebacks.
+- Every file is written atomically (:mod:`dxaspine.atomic`).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib
-import io
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dxaspine.errors import DxaError
-from dxaspine.io.atomic import atomic_write_text
-from dxaspine.io.report_table import format_report
-from dxaspine.io.result_json import (
-    result_from_scan,
-    results_json_text,
-    round_for_output,
-    validate_result,
-    write_results_json,
-)
-from dxaspine.segment.segmentation import LEVEL_ORDER
+from dxaspine.errors import DxaError, MissingExtraError
+from dxaspine.levels import LEVEL_ORDER
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +123,59 @@ def group_inputs(items: Sequence[str]) -> list[str | tuple[str, str]]:
     return grouped
 
 
+@dataclass(frozen=True)
+class StudyInput:
+    """One analysis: an image source (or None: the study has only results) and the vendor
+    results objects of its study."""
+
+    image: str | tuple[str, str] | None
+    vendor: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return _display(self.image) if self.image is not None else "+".join(self.vendor)
+
+
+def study_inputs(items: Sequence[str]) -> list[StudyInput]:
+    """The FILE arguments as analyses: images (pairs grouped) with their study's vendor results.
+
+    Vendor results objects are recognised from their header (``peek``); each goes with every
+    image of the same StudyInstanceUID, and a study with results but no image becomes one
+    results-only input, at the position of its first results file.
+    """
+    from dxaspine.io import peek
+    from dxaspine.io.kinds import get_kind
+
+    grouped = group_inputs(items)
+    study_of: dict[str, str | None] = {}
+    vendor_by_study: dict[str | None, list[str]] = {}
+    images: list[str | tuple[str, str]] = []
+    order: list[tuple[str, str | tuple[str, str] | str | None]] = []
+    for source in grouped:
+        first = source[0] if isinstance(source, tuple) else source
+        info = peek(first) if os.path.isfile(first) else None
+        study = info.study_instance_uid if info is not None else None
+        if info is not None and info.kind is not None and get_kind(info.kind).role == "results":
+            if study not in vendor_by_study:
+                order.append(("results", study))
+            vendor_by_study.setdefault(study, []).append(first)
+            continue
+        study_of[first] = study
+        images.append(source)
+        order.append(("image", source))
+    studies_with_image = {study_of[s[0] if isinstance(s, tuple) else s] for s in images}
+    out = []
+    for what, value in order:
+        if what == "image":
+            first = value[0] if isinstance(value, tuple) else value
+            study = study_of[first]
+            vendor = tuple(vendor_by_study.get(study, ())) if study is not None else ()
+            out.append(StudyInput(value, vendor))
+        elif value not in studies_with_image or value is None:
+            out.append(StudyInput(None, tuple(vendor_by_study[value])))
+    return out
+
+
 def _stem(source: str | tuple[str, str]) -> str:
     first = source[0] if isinstance(source, tuple) else source
     name = Path(first).name
@@ -165,57 +214,16 @@ def _display(source: str | tuple[str, str]) -> str:
     return "+".join(source) if isinstance(source, tuple) else source
 
 
-def _csv_text(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
-    return buffer.getvalue()
+def _analyze_writers():
+    from dxaspine.report.writers import WRITERS
 
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-def _needs_highdicom(args: argparse.Namespace) -> None:
-    if not (args.sr or args.sc):
-        return
-    try:
-        import highdicom  # noqa: F401
-    except ModuleNotFoundError as exc:
-        raise UsageError("--sr/--sc need highdicom: pip install 'dxaspine[pacs]'") from exc
-
-
-def _write_outputs(result: dict, scan_result: Any, names: dict[str, Path | None]) -> None:
-    picture = None
-    if names["overlay"] is not None or names["sc"] is not None:
-        from dxaspine.io.overlay import render_overlay, write_overlay
-
-        if names["overlay"] is not None:
-            write_overlay(names["overlay"], result, scan_result)
-        if names["sc"] is not None:
-            picture = render_overlay(result, scan_result)
-    if names["sr"] is not None:
-        from dxaspine.io.dicom_sr import write_sr
-
-        write_sr(names["sr"], result, scan_result.scan.header)
-    if names["sc"] is not None:
-        from dxaspine.io.dicom_sc import write_sc
-
-        write_sc(names["sc"], picture, scan_result.scan.header, source_path=result["input"]["path"])
+    return [w for w in WRITERS.values() if w.analyze_option]
 
 
 def _fail(source: str | tuple[str, str], exc: BaseException, debug: bool) -> None:
     name = _display(source)
     if isinstance(exc, DxaError):
         message = str(exc)
-    elif isinstance(exc, OSError):
-        message = f"cannot write an output: {exc.strerror or exc}"
     else:  # a dxaspine bug: still one line, so the other files' lines stay readable
         message = f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it"
     message = " ".join(message.split())
@@ -243,9 +251,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="result JSON (JSON Lines for several inputs); - = stdout, table to stderr",
     )
     parser.add_argument("--csv", metavar="PATH", help="one flat row per analysed scan")
-    parser.add_argument("--overlay", metavar="PNG", help="picture with levels, lines and results")
-    parser.add_argument("--sr", metavar="DCM", help="DICOM Comprehensive SR (TID 1500)")
-    parser.add_argument("--sc", metavar="DCM", help="DICOM Secondary Capture of the overlay")
+    for writer in _analyze_writers():
+        parser.add_argument(
+            f"--{writer.name}", metavar=f"FILE{writer.suffix}".upper(), help=writer.help
+        )
     parser.add_argument(
         "--exclude",
         action="append",
@@ -259,18 +268,59 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE:CALLABLE",
         help="a callable (DensityMap, Scan) -> Segmentation replacing the default",
     )
+    add_convention_options(parser)
+
+
+def add_convention_options(parser: argparse.ArgumentParser) -> None:
+    """``--edge`` and ``--box-margin-mm`` (docs/architecture.md, Conventions)."""
+    parser.add_argument(
+        "--edge",
+        metavar="RULE[:VALUE]",
+        help="bone edge: relative[:0.1] (default; fraction of the spine core density) or "
+        "absolute[:0.1] (g/cm2 above soft tissue)",
+    )
+    parser.add_argument(
+        "--box-margin-mm",
+        type=float,
+        metavar="MM",
+        help="analysis box: half the L4 body width plus this margin (default 7)",
+    )
+
+
+def parse_conventions(args: argparse.Namespace) -> dict:
+    """The convention keywords of :func:`dxaspine.analyze` from the options (validated)."""
+    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
+
+    out: dict = {}
+    try:
+        if getattr(args, "edge", None):
+            out["edge"] = str(EdgeConvention.parse(args.edge))
+        if getattr(args, "box_margin_mm", None) is not None:
+            out["box_margin_mm"] = BoxConvention(margin_mm=args.box_margin_mm).margin_mm
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``dxaspine analyze``; returns the exit status (0 all analysed, 1 any failed, 2 usage)."""
-    from dxaspine.pipeline import analyze
+    from dxaspine.pipeline import analyze, analyze_vendor_only
+    from dxaspine.report.json_output import results_json_text, write_results_json
+    from dxaspine.report.record import record_from_scan, record_from_vendor_only, round_for_output
+    from dxaspine.report.row import row_columns, row_from_record
+    from dxaspine.report.schema import validate_result
+    from dxaspine.report.table import format_report
+    from dxaspine.report.tabular import write_csv
+    from dxaspine.report.writers import ScanOutput, require, write_outputs
 
     debug = bool(getattr(args, "debug", False))
+    wanted = [w.name for w in _analyze_writers() if getattr(args, w.name, None)]
     try:
         segmenter = parse_segmenter(args.segmenter)
         exclude = parse_exclude(args.exclude or [])
-        _needs_highdicom(args)
-    except UsageError as exc:
+        conventions = parse_conventions(args)
+        require(wanted)
+    except (UsageError, MissingExtraError) as exc:
         print(f"dxaspine analyze: {exc}", file=sys.stderr)
         return EXIT_USAGE
     reference = None
@@ -280,57 +330,53 @@ def run(args: argparse.Namespace) -> int:
 
         reference = load_reference(args.reference)
 
-    sources = group_inputs(args.files)
+    studies = study_inputs(args.files)
+    sources = [st.image if st.image is not None else st.vendor[0] for st in studies]
     names = {
-        "overlay": output_names(args.overlay, sources, ".png"),
-        "sr": output_names(args.sr, sources, "_sr.dcm"),
-        "sc": output_names(args.sc, sources, "_sc.dcm"),
+        w.name: output_names(getattr(args, w.name), sources, w.suffix) for w in _analyze_writers()
     }
     table_stream = sys.stderr if args.json == "-" else sys.stdout
     results, rows, failed = [], [], 0
-    for index, source in enumerate(sources):
+    for index, study in enumerate(studies):
         try:
-            scan_result = analyze(
-                list(source) if isinstance(source, tuple) else source,
-                segmenter=segmenter,
-                reference=reference,
-                exclude=exclude or None,
-            )
-            result = result_from_scan(
-                scan_result, list(source) if isinstance(source, tuple) else source
-            )
-            validate_result(round_for_output(result))
-            _write_outputs(result, scan_result, {k: v[index] for k, v in names.items()})
-        except Exception as exc:  # DxaError, OSError, or a bug: this file fails, others go on
+            if study.image is None:
+                record = record_from_vendor_only(
+                    analyze_vendor_only(study.vendor, reference=reference)
+                )
+                wanted_here = [k for k, v in names.items() if v[index] is not None]
+                if wanted_here:
+                    logger.warning("%s: results only, no image: no %s written", study.name,
+                                   ", ".join(wanted_here))  # fmt: skip
+                scan_result = None
+            else:
+                given = list(study.image) if isinstance(study.image, tuple) else study.image
+                scan_result = analyze(given, segmenter=segmenter, reference=reference,
+                                      exclude=exclude or None, vendor=study.vendor,
+                                      **conventions)  # fmt: skip
+                record = record_from_scan(scan_result, given)
+            plain = round_for_output(record)
+            validate_result(plain)
+            if scan_result is not None:
+                write_outputs(
+                    ScanOutput(scan_result, record), {k: v[index] for k, v in names.items()}
+                )
+        except Exception as exc:  # DxaError, or a bug: this input fails, the others go on
             failed += 1
-            _fail(source, exc, debug)
+            _fail(study.image if study.image is not None else study.name, exc, debug)
             continue
-        results.append(result)
-        rows.append(_row(scan_result, result))
-        print(format_report(round_for_output(result)), file=table_stream, end="\n\n")
+        results.append(record)
+        rows.append(row_from_record(plain))
+        print(format_report(plain), file=table_stream, end="\n\n")
 
     if args.json:
-        several = len(sources) > 1
+        several = len(studies) > 1
         if args.json == "-":
             if results or several:
                 sys.stdout.write(results_json_text(results, lines=several))
         elif results or several:
             write_results_json(args.json, results, lines=several)
     if args.csv:
-        from dxaspine.clinical.records import row_columns
-
-        atomic_write_text(args.csv, _csv_text(rows, row_columns()))
+        write_csv(args.csv, rows, row_columns())
     if failed:
-        logger.info("%d of %d input(s) failed", failed, len(sources))
+        logger.info("%d of %d input(s) failed", failed, len(studies))
     return EXIT_FAILED if failed else EXIT_OK
-
-
-def _row(scan_result: Any, result: dict) -> dict:
-    from dxaspine.clinical.records import assessment_to_row
-
-    head = {
-        "path": result["input"]["path"],
-        "sop_instance_uid": result["input"]["sop_instance_uid"],
-        "kind": result["input"]["kind"],
-    }
-    return assessment_to_row(scan_result.assessment, head=head)

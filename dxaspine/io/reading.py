@@ -3,13 +3,13 @@
 Everything that touches a file's bytes runs inside :func:`file_boundary`, which
 
 - turns every exception a damaged file can provoke in pydicom or numpy into a
-  :class:`~dxaspine.errors.DxaError` subclass with a one-line message (DESIGN.md, Errors),
+  :class:`~dxaspine.errors.DxaError` subclass with a one-line message (docs/architecture.md, Errors),
 - records the warnings pydicom emits about the file and logs them instead, so that a
   caller with ``-W error`` (our pytest config) does not crash on a slightly odd header.
 
 Files without the DICOM Part 10 header (no preamble, no File Meta Information) are rejected
 rather than read by guessing: the transfer syntax, and with it the byte order of the
-pixels, would be a guess (the brief's "missing transfer syntax" case).
+pixels, would be a guess (a file without a transfer syntax cannot be read safely).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 def _redact(message: str) -> str:
     # pydicom quotes offending element values in its warnings; a value may be a patient
-    # name, and logs must carry no patient identifiers (common.md).
+    # name, and logs must carry no patient identifiers (docs/architecture.md, Errors).
     return _QUOTED.sub("'…'", message)[:300]
 
 

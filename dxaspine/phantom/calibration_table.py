@@ -12,7 +12,7 @@ with which sigma = (A_L - R A_H) / (mu_bL - R mu_bH) is exact for a ray of refer
 plus bone, whatever its thickness and fat content (:mod:`dxaspine.physics.calibration`).
 The fat axis matters: the secant coefficients depend on the spectrum the tissue leaves, and
 without it 30 % fat reads +1.2 % (GE-like) to +7.0 % (Hologic-like) high on a thickness-only
-table.  The grids cover 0-52 g/cm2 of tissue (DOMAIN.md range 12-35 cm with margin), 0-100 %
+table.  The grids cover 0-52 g/cm2 of tissue (docs/domain.md range 12-35 cm with margin), 0-100 %
 fat and 0-4 g/cm2 of bone (vertebrae with osteophytes or sclerosis reach ~2).
 """
 

@@ -6,7 +6,7 @@ the case's beam (:mod:`spectra`, :mod:`physics`), with the beam-hardening calibr
 vendor would measure (:mod:`calibration_table`) written into the file.
 
 The per-vertebra density scale is calibrated (fixed-point iteration) so that the *truth*
-per-level BMD of L1-L4 equals ``target_bmd_g_cm2`` times the NHANES level ratios (DOMAIN.md
+per-level BMD of L1-L4 equals ``target_bmd_g_cm2`` times the NHANES level ratios (docs/domain.md
 §3), before lesions are added; the truth then records what was actually produced, lesions
 included.
 """
@@ -33,6 +33,7 @@ from dxaspine.phantom.params import SCANNERS, PhantomParams
 from dxaspine.phantom.render import Canvas
 from dxaspine.phantom.skeleton import render_skeleton
 from dxaspine.phantom.soft_tissue import make_soft_tissue
+from dxaspine.segment.conventions import DEFAULT_EDGE, EdgeConvention
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,11 @@ class PhantomCase:
     """One simulated case.  Arrays are head-up, patient's left on the image right.
 
     ``areal_g_cm2`` is what each ray crosses, per material (:mod:`composition`); the counts
-    are its projection through ``beam``.  ``r_st_truth`` is A_L / A_H of *all* non-mineral
-    material along each ray (the overlying tissue plus the bone's marrow) projected through
-    the same beam: with it and the true bone coefficients the decomposition of noise-free
-    counts is exact for ``beam="mono"``.  ``calibration`` is the beam-hardening table of a
-    polyenergetic beam (None for "mono").
+    are its projection through ``beam``; ``lean_g_cm2`` / ``fat_g_cm2`` are its soft tissue
+    and adipose.  ``r_st_truth`` is A_L / A_H of *all* non-mineral material along each ray (the
+    overlying tissue plus the bone's marrow) through the same beam: with it and the true bone
+    coefficients the decomposition of noise-free counts is exact for ``beam="mono"``.
+    ``calibration`` is the beam-hardening table of a polyenergetic beam (None for "mono").
     """
 
     params: PhantomParams
@@ -61,35 +62,25 @@ class PhantomCase:
     bone_density_g_cm2: np.ndarray
     counts_low: np.ndarray
     counts_high: np.ndarray
+    r_st_truth: np.ndarray
     label_image: np.ndarray
     bone_mask: np.ndarray
     pixel_spacing_mm: tuple[float, float]
-    areal_g_cm2: dict
-    beam: spectra.Beam
+    lean_g_cm2: np.ndarray
+    fat_g_cm2: np.ndarray
     strip_left_px: np.ndarray  # per row: columns [0, n) are outside the scanned field
     strip_right_px: np.ndarray  # per row: the last n columns are outside the scanned field
     rescale_slope: float
-    calibration: CalibrationTable | None = None
+    source: str = "drawn"  # "drawn" (this module) or "ct" (projected CT, phantom/ct/)
+    # every material along each ray, g/cm2 (None when a caller built the case without it)
+    areal_g_cm2: dict | None = field(default=None, repr=False)
+    beam: spectra.Beam | None = field(default=None, repr=False)
+    calibration: CalibrationTable | None = field(default=None, repr=False)
     expected: physics.ExpectedCounts | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.truth["case"]
-
-    @property
-    def lean_g_cm2(self) -> np.ndarray:
-        return self.areal_g_cm2["soft_tissue"]
-
-    @property
-    def fat_g_cm2(self) -> np.ndarray:
-        return self.areal_g_cm2["adipose"]
-
-    @functools.cached_property
-    def r_st_truth(self) -> np.ndarray:
-        soft = physics.project_areal_masses(
-            composition.non_mineral(self.areal_g_cm2), self.beam, (1.0, 1.0)
-        )
-        return soft.log_low / soft.log_high
 
     def dual_energy_scan(self, path: str | None = None):
         """The counts as an in-memory ``Scan`` (no DICOM round trip), for tests and benchmarks;
@@ -104,7 +95,9 @@ class PhantomCase:
             field_mask=np.ones(self.counts_low.shape, dtype=bool),
             energies_kev=tuple(self.truth["energies_kev"]),
             i0_counts=tuple(self.truth["i0_counts"]),
-            bone_mu_cm2_g=tuple(self.truth["bone_mu_cm2_g"]),
+            bone_mu_cm2_g=tuple(self.truth["bone_mu_cm2_g"])
+            if "bone_mu_cm2_g" in self.truth
+            else None,
             calibration=self.calibration,
             path=path,
         )
@@ -152,10 +145,13 @@ def generate_case(params: PhantomParams) -> PhantomCase:
 
     half_width = tr.box_half_width_mm(sk)
     level_names, labels = tr.label_regions(sk, shape, spacing, half_width)
-    scales = _calibrate(params, canvas, sk, labels, level_names, pixel_area_cm2)
+    scales = _calibrate(
+        params, canvas, sk, labels, level_names, pixel_area_cm2, spacing, half_width
+    )
     for group, lesion in zip(lesion_groups, params.lesions, strict=True):
         scales[group] = scales[lesion.level] if lesion.type == "fracture" else 1.0
     bone, chord = canvas.compose(scales)
+    threshold = tr.edge_threshold_g_cm2(bone, sk, spacing, half_width)
 
     rows_mm = (np.arange(shape[0]) + 0.5) * spacing[0]
     tissue = make_soft_tissue(
@@ -166,7 +162,7 @@ def generate_case(params: PhantomParams) -> PhantomCase:
     masses = composition.areal_masses(bone, chord, tissue, params.marrow, pdff)
     beam = spectra.beam_for(params.beam_name, params.energies_kev)
     i0 = physics.i0_per_pixel(params.i0_photons_per_mm2, spacing)
-    expected = physics.project_areal_masses(masses, beam, i0)
+    expected = physics.project_areal_masses(masses, beam, i0, ratio_without=physics.MINERAL)
     if params.noise:
         low, high = physics.detected_counts(expected, rng_noise)
     else:
@@ -175,7 +171,7 @@ def generate_case(params: PhantomParams) -> PhantomCase:
 
     strip_left, strip_right = _strips(shape, spacing, rng_strips)
     truth = _truth(params, sk, canvas, scales, bone, labels, level_names, half_width, lesion_groups,
-                   shape, spacing, i0, slope, strip_left, strip_right, tissue)  # fmt: skip
+                   shape, spacing, i0, slope, strip_left, strip_right, tissue, threshold)  # fmt: skip
     truth.update(_physics_truth(params, beam, pdff))
     return PhantomCase(
         params=params,
@@ -183,14 +179,17 @@ def generate_case(params: PhantomParams) -> PhantomCase:
         bone_density_g_cm2=bone,
         counts_low=low,
         counts_high=high,
+        r_st_truth=expected.soft_ratio,
         label_image=labels,
-        bone_mask=bone > tr.BONE_THRESHOLD_G_CM2,
+        bone_mask=bone > threshold,
         pixel_spacing_mm=spacing,
-        areal_g_cm2=masses,
-        beam=beam,
+        lean_g_cm2=masses["soft_tissue"],
+        fat_g_cm2=masses["adipose"],
         strip_left_px=strip_left,
         strip_right_px=strip_right,
         rescale_slope=slope,
+        areal_g_cm2=masses,
+        beam=beam,
         calibration=_calibration(beam.name) if beam.name != "mono" else None,
         expected=expected,
     )
@@ -226,12 +225,16 @@ def _physics_truth(params: PhantomParams, beam: spectra.Beam, pdff: float) -> di
             "marrow_pdff": r(pdff, 4) if params.marrow == "fat" else None,
             "midline_fat_excess": params.midline_fat_excess,
             "calibration_table": beam.name != "mono",
-            "attenuation": "NIST table (DOMAIN.md §5)" if beam.name == "mono" else "xraydb (Elam)",
+            "attenuation": "NIST table (docs/domain.md §5)"
+            if beam.name == "mono"
+            else "xraydb (Elam)",
         },
     }
 
 
-def _calibrate(params, canvas, sk, labels, level_names, pixel_area_cm2) -> dict[str, float]:
+def _calibrate(
+    params, canvas, sk, labels, level_names, pixel_area_cm2, spacing, half_width
+) -> dict[str, float]:
     """Per-vertebra density scales so that truth BMD(L1..L4) = target x NHANES ratio."""
     targets = dict(
         zip(_CALIBRATED, np.asarray(params.level_ratios) * params.target_bmd_g_cm2, strict=True)
@@ -242,7 +245,8 @@ def _calibrate(params, canvas, sk, labels, level_names, pixel_area_cm2) -> dict[
     present = [n for n in _CALIBRATED if n in level_names]
     for _ in range(12):
         bone, _ = canvas.compose(scales, groups=skeleton_groups)
-        _, area, bmd = tr.level_stats(bone, labels, len(level_names), pixel_area_cm2)
+        threshold = tr.edge_threshold_g_cm2(bone, sk, spacing, half_width)
+        _, area, bmd = tr.level_stats(bone, labels, len(level_names), pixel_area_cm2, threshold)
         # the level targets are ratio x c, with c chosen so the composite hits the target
         codes = [level_names.index(n) for n in present]
         ratio_area = sum(targets[n] * area[k] for n, k in zip(present, codes, strict=True))
@@ -291,10 +295,15 @@ def patient_dates(age_years: float) -> tuple[dt.date, int]:
 
 
 def _truth(params, sk: Skeleton, canvas, scales, bone, labels, level_names, half_width,
-           lesion_groups, shape, spacing, i0, slope, strip_left, strip_right, tissue) -> dict:  # fmt: skip
+           lesion_groups, shape, spacing, i0, slope, strip_left, strip_right, tissue,
+           threshold) -> dict:  # fmt: skip
     r = tr._r
     pixel_area = spacing[0] * spacing[1] / 100.0
-    bmc, area, bmd = tr.level_stats(bone, labels, len(level_names), pixel_area)
+    bmc, area, bmd = tr.level_stats(bone, labels, len(level_names), pixel_area, threshold)
+    # the legacy absolute edge, for figures quoted without the shared relative convention
+    bmc_abs, area_abs, bmd_abs = tr.level_stats(
+        bone, labels, len(level_names), pixel_area, tr.BONE_THRESHOLD_G_CM2
+    )
     discs = {d.lower: d for d in sk.discs}
     discs_below = {d.upper: d for d in sk.discs}
     lesions_at: dict[str, list[str]] = {}
@@ -319,7 +328,7 @@ def _truth(params, sk: Skeleton, canvas, scales, bone, labels, level_names, half
         (c0, r0), (c1, r1) = tr.line_px(d, half_width, spacing)
         if 0 <= (r0 + r1) / 2 <= rows - 1:
             lines.append({"name": d.name, "left": [r(c0), r(r0)], "right": [r(c1), r(r1)]})
-    bone_mask = bone > tr.BONE_THRESHOLD_G_CM2
+    bone_mask = bone > threshold
     lesions = []
     for group, lesion in zip(lesion_groups, params.lesions, strict=True):
         m, _ = canvas.compose(scales, groups=[group])
@@ -342,7 +351,19 @@ def _truth(params, sk: Skeleton, canvas, scales, bone, labels, level_names, half
         "pixel_spacing_verified": bool(SCANNERS[params.scanner]["verified"]),
         "i0_counts": [r(i0[0], 3), r(i0[1], 3)],
         "rescale_slope": float(slope),
-        "bone_threshold_g_cm2": tr.BONE_THRESHOLD_G_CM2,
+        "bone_threshold_g_cm2": float(threshold),
+        "conventions": {"edge": str(DEFAULT_EDGE), "box": "L4 body width + 7 mm"},
+        "levels_by_edge": {
+            str(EdgeConvention("absolute", tr.BONE_THRESHOLD_G_CM2)): [
+                {
+                    "label": n,
+                    "bmc_g": r(bmc_abs[i]),
+                    "area_cm2": r(area_abs[i]),
+                    "bmd_g_cm2": r(bmd_abs[i]),
+                }
+                for i, n in enumerate(level_names)
+            ],
+        },  # fmt: skip
         "box_half_width_mm": r(half_width),
         "flip": [],
         "label_codes": {str(i + 1): n for i, n in enumerate(level_names)},

@@ -3,13 +3,13 @@
 Compositions are elemental mass fractions with their sources (docs/physics.md, "Materials");
 coefficients come from ``xraydb`` (the Elam, Ravel & Sieber tables, which carry the
 NIST/XCOM photo-absorption, coherent and incoherent cross-sections) by the mixture rule
-mu/rho = sum_i w_i (mu/rho)_i.  Against the NIST table of DOMAIN.md §5 they agree within
+mu/rho = sum_i w_i (mu/rho)_i.  Against the NIST table of docs/domain.md §5 they agree within
 0.05 % at every grid energy (tests/test_phantom_materials.py).
 
 xraydb is a *phantom* dependency (extra ``phantom``): the pipeline never imports this module;
 its decomposition uses the file's coefficients or :mod:`dxaspine.physics.attenuation`.
 
-Materials named here (``MATERIALS``): the DOMAIN.md §5 five (water, ICRU-44 soft tissue,
+Materials named here (``MATERIALS``): the docs/domain.md §5 five (water, ICRU-44 soft tissue,
 ICRU-44 adipose, ICRU-44 cortical bone, hydroxyapatite), Woodard & White red and yellow
 marrow, triglyceride (triolein) and the fat-free part of marrow (the two components the
 age-dependent marrow of :mod:`dxaspine.phantom.marrow` is mixed from), dry air, and for CT

@@ -16,7 +16,7 @@ Stated simplifications:
 - the value of a pixel is Beer-Lambert of the *pixel-averaged* areal masses (partial volume
   linear in the log domain, exact for a monoenergetic beam, slightly off for a spectrum);
 - no scatter, no detector blur, ideal collimation (a pencil/fan beam with a narrow slit);
-- ``beam="mono"`` uses the DOMAIN.md §5 NIST table for the materials it lists, so the
+- ``beam="mono"`` uses the docs/domain.md §5 NIST table for the materials it lists, so the
   pipeline's arithmetic is exact on it; other materials and every spectrum use xraydb.
 
 The older monoenergetic helpers (:func:`attenuate`, :func:`expected_counts`,
@@ -51,6 +51,8 @@ class ExpectedCounts:
     variance_low: np.ndarray
     variance_high: np.ndarray
     i0_counts: tuple[float, float]
+    # A_L / A_H of the same rays without one material (``ratio_without``), noise-free
+    soft_ratio: np.ndarray | None = None
 
     @property
     def log_low(self) -> np.ndarray:
@@ -81,6 +83,7 @@ def project_areal_masses(
     areal_g_cm2: Mapping[str, np.ndarray],
     beam: Beam,
     i0_counts: tuple[float, float],
+    ratio_without: str | None = None,
 ) -> ExpectedCounts:
     """Expected low/high detector values of rays through the given areal masses.
 
@@ -92,13 +95,16 @@ def project_areal_masses(
     beam : Beam
         :func:`dxaspine.phantom.spectra.beam_for` ("mono", "ge", "hologic") or any Beam.
     i0_counts : (float, float)
-        Unattenuated value per pixel of the low and high frame (DOMAIN.md §5: 5-7 x 10^5
+        Unattenuated value per pixel of the low and high frame (docs/domain.md §5: 5-7 x 10^5
         photons per 0.25 mm pixel; :func:`i0_per_pixel` scales a fluence to a pixel).
+    ratio_without : str, optional
+        Also return A_L / A_H of the rays without this material (``"hydroxyapatite"``: the
+        soft-tissue ratio R_st the decomposition should find), in ``soft_ratio``.
 
     Returns
     -------
     ExpectedCounts
-        Means and variances per pixel, and ``i0_counts`` as given.
+        Means and variances per pixel, ``i0_counts`` as given, and ``soft_ratio``.
 
     Raises
     ------
@@ -123,6 +129,8 @@ def project_areal_masses(
     energies = beam.energies_kev
     mu = np.array([mass_attenuation(name, beam, energies) for name in names])  # (M, E)
     sums = {f.name: [np.zeros(shape), np.zeros(shape)] for f in beam.frames}
+    dropped = names.index(ratio_without) if ratio_without in names else None
+    without = {f.name: np.zeros(shape) for f in beam.frames} if ratio_without else None
     lookup = {
         f.name: dict(zip(f.energies_kev.tolist(), zip(f.weights, f.noise_gain, strict=True),
                          strict=True))
@@ -133,18 +141,30 @@ def project_areal_masses(
         # reproducible across machines
         exponent = np.zeros(shape)
         for m in range(len(names)):
-            if mu[m, k] != 0.0:
+            if mu[m, k] != 0.0 and m != dropped:
                 exponent += mu[m, k] * masses[m]
-        transmitted = np.exp(-exponent)
+        if without is not None:
+            transmitted_without = np.exp(-exponent)
+            if dropped is not None and mu[dropped, k] != 0.0:
+                exponent += mu[dropped, k] * masses[dropped]
+        transmitted = (
+            np.exp(-exponent) if dropped is not None or without is None else transmitted_without
+        )
         for frame_name, table in lookup.items():
             if energy in table:
                 weight, gain = table[energy]
                 mean, var = sums[frame_name]
                 mean += weight * transmitted
                 var += (weight * gain) * transmitted
+                if without is not None:
+                    without[frame_name] += weight * transmitted_without
     low_mean, low_var = (i0[0] * a for a in sums["low"])
     high_mean, high_var = (i0[1] * a for a in sums["high"])
-    return ExpectedCounts(low_mean, high_mean, low_var, high_var, (i0[0], i0[1]))
+    ratio = None
+    if without is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):  # rays through nothing: 0/0
+            ratio = np.log(without["low"]) / np.log(without["high"])
+    return ExpectedCounts(low_mean, high_mean, low_var, high_var, (i0[0], i0[1]), ratio)
 
 
 def detected_counts(

@@ -1,8 +1,9 @@
 """Soft tissue over the spine: thickness, fat fraction and bowel gas as smooth fields.
 
-The abdomen is 12-35 cm thick (the brief's range) and thins towards the flanks; the fat
-volume fraction varies smoothly (a low-frequency random field), which makes R_st vary
-across the image as it does in vivo (DOMAIN.md §5: R_st varies with fat fraction).  Over the
+The abdomen is 12-35 cm thick (the range of the accuracy targets; docs/physics.md) and thins
+towards the flanks; the fat volume fraction varies smoothly (a low-frequency random field),
+which makes R_st vary across the image as it does in vivo (docs/domain.md §5: R_st varies with
+fat fraction).  Over the
 spine the tissue is fattier than in the side windows beside it (``midline_fat_excess``, a
 Gaussian of ``MIDLINE_FAT_SIGMA_MM`` around the spine axis row by row): the ray through the
 vertebra crosses retroperitoneal fat and the great vessels where the rays beside it cross the
@@ -22,7 +23,7 @@ from dxaspine.phantom.params import PhantomParams
 # ICRU-44 densities (g/cm3): soft tissue 1.06, adipose 0.95.
 LEAN_DENSITY_G_CM3 = 1.06
 FAT_DENSITY_G_CM3 = 0.95
-# Width of the fattier band over the spine: about a vertebral body's width (DOMAIN.md §4:
+# Width of the fattier band over the spine: about a vertebral body's width (docs/domain.md §4:
 # 40-50 mm), so the side windows 5-10 mm beside the body see much less of it.
 MIDLINE_FAT_SIGMA_MM = 20.0
 

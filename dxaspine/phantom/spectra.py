@@ -16,7 +16,7 @@ Beams (docs/physics.md, "Spectra"):
 - ``ge_lunar_like()``: 76 kV constant potential, tungsten anode, cerium K-edge filter, a
   photon-counting, energy-discriminating detector with two windows split at the Ce K-edge;
 - ``hologic_like()``: 100/140 kVp switching, the same tube, an energy-integrating detector;
-- ``monoenergetic(energies)``: the two effective energies of DOMAIN.md §5, for arithmetic.
+- ``monoenergetic(energies)``: the two effective energies of docs/domain.md §5, for arithmetic.
 
 Tube model: Kramers' law for the thick-target bremsstrahlung photon spectrum,
 dN/dE ~ (E0 - E) / E (Kramers 1923), plus the tungsten K lines (energies and relative line
@@ -182,14 +182,14 @@ def _frame(name, energies, signal, noise_gain, description) -> Frame:
 # total inherent filtration (the IEC 60601-1-3 minimum above 70 kV), a cerium K-edge filter
 # and two counting windows split just above the Ce K-edge (40.4 keV).  The Ce thickness and
 # the split are modelling choices: with them the window mean energies behind 20 cm of soft
-# tissue are about 39 and 66 keV (DOMAIN.md §5: "about 38-40 and 70 keV") and the HA
-# denominator falls 7.9 % from 10 to 30 cm of water (DOMAIN.md §5: "about 8 %").
+# tissue are about 39 and 66 keV (docs/domain.md §5: "about 38-40 and 70 keV") and the HA
+# denominator falls 7.9 % from 10 to 30 cm of water (docs/domain.md §5: "about 8 %").
 GE_KVP = 76.0
 GE_FILTERS = (Filter("aluminium", 2.5), Filter("cerium", 0.5))
 GE_WINDOWS_KEV = ((25.0, 45.0), (45.0, 100.0))
 GE_FWHM_AT_60_KEV = 6.0  # energy resolution of the counting (CZT-like) detector; modelling choice
 
-# Hologic-like: 100 / 140 kVp switching (DOMAIN.md §5) on the same tube model, 2.5 mm Al, the
+# Hologic-like: 100 / 140 kVp switching (docs/domain.md §5) on the same tube model, 2.5 mm Al, the
 # high pulse through another 3 mm Cu (a modelling choice that separates the two spectra as
 # far as copper reasonably can: with 1 mm the HA denominator is 0.10 and the noise of sigma_b
 # 40 % higher; the real pulse-synchronous filtration is not published).  No K edge: this beam

@@ -1,7 +1,7 @@
 """Beam-hardening calibration: sigma_b with thickness- and density-dependent coefficients.
 
 With a polyenergetic beam the effective bone-basis coefficients fall as the beam hardens:
-with more soft tissue in the ray and with more bone (DOMAIN.md §5: the HA denominator drops
+with more soft tissue in the ray and with more bone (docs/domain.md §5: the HA denominator drops
 about 8 % from 10 to 30 cm of water; far more for a kVp-switching beam, docs/physics.md).
 Vendors calibrate against thickness.  A file of the interchange profile may carry the table
 (``Scan.calibration``, elements (0071,xx05-0C), docs/interchange.md): for reference soft
@@ -14,7 +14,7 @@ by fixed-point steps, R the soft-tissue ratio of the baseline (measured beside t
 in the uncalibrated two-material model), which also picks the table's lean/fat reference
 tissue.  For reference tissue plus bone it is exact up to the table's interpolation; the soft
 tissue *under* the bone is still assumed to be the tissue beside it, the two-material model's
-own assumption (DOMAIN.md §5).  ``lean_kappa`` and ``displaced_cm3_g`` add the optional
+own assumption (docs/domain.md §5).  ``lean_kappa`` and ``displaced_cm3_g`` add the optional
 lean-marrow model of :mod:`dxaspine.physics.bone_basis` with the reference tissues' tangent
 coefficients (lean marrow added, the surrounding mix displaced; in a polyenergetic beam the
 displaced mix no longer cancels, because tangent and secant ratios differ).

@@ -1,7 +1,7 @@
-"""``decompose``: Scan -> DensityMap, the physics stage of the pipeline (DESIGN.md).
+"""``decompose``: Scan -> DensityMap, the physics stage of the pipeline (docs/architecture.md).
 
 - ``dual_energy``: counts -> log attenuations -> R_st from bone-free pixels (iterated baseline)
-  -> sigma_b in g/cm2 (DOMAIN.md §5): the vendors' two-material model by default, with the
+  -> sigma_b in g/cm2 (docs/domain.md §5): the vendors' two-material model by default, with the
   file's beam-hardening calibration table when it carries one (:mod:`.calibration`), and the
   lean-marrow correction only on request (``marrow="lean"``, :mod:`.bone_basis`).  The map
   records both choices (``DensityMap.physics_model``, ``DensityMap.calibration``).
@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 
 from dxaspine.errors import InputError, describe
+from dxaspine.io.kinds import get_kind
 from dxaspine.io.scan import Scan
 from dxaspine.physics.bone_basis import (
     DEFAULT_BONE_APPARENT_DENSITY_G_CM3,
@@ -83,7 +84,7 @@ def decompose(
         Lowest bone threshold of the baseline iteration (noise-free data).
     marrow : {"none", "lean"}
         Bone-basis model (:mod:`dxaspine.physics.bone_basis`).  ``"none"`` (default): the
-        vendors' two-material model, pure mineral over a soft-tissue baseline (DOMAIN.md §5),
+        vendors' two-material model, pure mineral over a soft-tissue baseline (docs/domain.md §5),
         which carries DXA's inherent fat error.  ``"lean"``: a model assumption that the
         bone's non-mineral volume is lean tissue displacing the fat/lean mix (docs/physics.md).
     calibration : {"auto", "table", "none"}
@@ -123,7 +124,15 @@ def decompose(
         raise ValueError(f"calibration must be one of {CALIBRATION_MODES}, got {calibration!r}")
     baseline_options = BaselineOptions(**options)
     field = _field_mask(scan)
-    if scan.kind == "dual_energy":
+    try:
+        content = get_kind(scan.kind).content
+    except KeyError:
+        raise InputError(
+            describe(
+                scan.path, f"unknown scan kind {scan.kind!r}", "load the file with dxaspine.load"
+            )
+        ) from None
+    if content == "counts":
         return _decompose_dual_energy(
             scan,
             field,
@@ -135,15 +144,11 @@ def decompose(
             bone_apparent_density_g_cm3,
             POISSON_LOG_OFFSET if poisson_counts else 0.0,
         )
-    if scan.kind == "bmd_map":
+    if content == "areal_bmd":
         return _pass_through_bmd_map(scan, field)
-    if scan.kind == "display":
-        grey = _frame(scan, "display")
-        density = relative_density(grey, field, scan.pixel_spacing_mm, baseline_options)
-        return dataclasses.replace(density, physics_model="display-relative")
-    raise InputError(
-        describe(scan.path, f"unknown scan kind {scan.kind!r}", "load the file with dxaspine.load")
-    )
+    grey = _frame(scan, "display")  # display grey: a relative index, never g/cm2
+    density = relative_density(grey, field, scan.pixel_spacing_mm, baseline_options)
+    return dataclasses.replace(density, physics_model="display-relative")
 
 
 def _frame(scan: Scan, name: str) -> np.ndarray:
@@ -370,7 +375,7 @@ def _pass_through_bmd_map(scan: Scan, field: np.ndarray) -> DensityMap:
     if n_bad:
         logger.warning("%d non-finite BMD-map pixels in the field set to 0", n_bad)
     values = np.where(field & finite, bmd, 0.0)
-    # A hint for the segmenter: the same "just above the soft-tissue peak" rule (DOMAIN.md §5).
+    # A hint for the segmenter: the same "just above the soft-tissue peak" rule (docs/domain.md §5).
     peak, width = soft_tissue_peak(values[field & finite])
     hint = field & (values > peak + max(4.0 * width, 0.03))
     return DensityMap(

@@ -1,8 +1,11 @@
-"""The default classical segmenter: bone mask -> axis -> box -> discs -> labels -> QC.
+"""The default classical segmenter: bone mask -> axis -> box -> discs -> labels.
 
-``segment_spine(density_map, scan) -> Segmentation`` is a segmenter in the DESIGN.md sense
+``segment_spine(density_map, scan) -> Segmentation`` is a segmenter in the docs/architecture.md sense
 (any callable ``(DensityMap, Scan) -> Segmentation``).  Coordinates in the result are those of
-the loaded (head-up) image.
+the loaded (head-up) image.  Its ``qc_flags`` are about the labelling (cues that disagree,
+clipped ribs, transitional anatomy); the image evidence (lesions, metal, rotation, positioning)
+is the evidence stage's (:mod:`dxaspine.evidence`), computed from the result like any
+segmenter's.
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ import numpy as np
 
 from dxaspine.errors import SegmentationError, describe
 from dxaspine.io.scan import Scan
+from dxaspine.levels import LUMBAR, disc_name
 from dxaspine.physics.density_map import DensityMap
 from dxaspine.segment import box as box_mod
-from dxaspine.segment import qc
 from dxaspine.segment.axis import rescale_axis, track_axis
 from dxaspine.segment.bone_mask import bone_mask, bone_threshold, make_work_image, refine_contrast
+from dxaspine.segment.conventions import (
+    DEFAULT_BOX,
+    DEFAULT_EDGE,
+    BoxConvention,
+    EdgeConvention,
+    spine_core_density,
+)
+from dxaspine.segment.dense import dense_pixels
 from dxaspine.segment.discs import find_discs
 from dxaspine.segment.kernels import rasterize_levels
 from dxaspine.segment.labelling import assign_labels
@@ -28,7 +39,6 @@ from dxaspine.segment.landmarks import (
     lateral_bone,
     lumbar_rib_suspected,
 )
-from dxaspine.segment.rotation import estimate_rotation, rotation_flag
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag, Segmentation
 
 logger = logging.getLogger(__name__)
@@ -40,7 +50,13 @@ MIN_FIELD_HEIGHT_MM = 60.0
 MIN_SPINE_RESPONSE = 0.25
 
 
-def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
+def segment_spine(
+    density_map: DensityMap,
+    scan: Scan,
+    *,
+    edge: EdgeConvention = DEFAULT_EDGE,
+    box: BoxConvention = DEFAULT_BOX,
+) -> Segmentation:
     """Segment and label the lumbar spine (T12-L5) of one scan.
 
     Parameters
@@ -49,6 +65,9 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
         g/cm2 or relative density, head-up (the decomposition's output).
     scan : Scan
         The loaded scan (used for its path in messages).
+    edge, box : EdgeConvention, BoxConvention
+        The bone-edge and analysis-box conventions (:mod:`dxaspine.segment.conventions`),
+        recorded in ``Segmentation.conventions``.
 
     Returns
     -------
@@ -105,7 +124,7 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
             )
         )
     half_width = box_mod.preliminary_half_width_mm(axis)
-    metal, metal_flags = qc.metal_mask_work(work, density_map, scan)
+    metal, _ = dense_pixels(work, density_map)  # discs are not read through metal
     discs = find_discs(work, axis, half_width, exclude=metal)
     if len(discs) < 3:
         raise SegmentationError(
@@ -145,12 +164,13 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
         flags.append(stub)
         confidence = [min(c, 0.45) for c in confidence]
 
-    # final box from the L4 body width (the phantom/vendor convention), else the preliminary
-    if "L4" in labels:
-        i = labels.index("L4")
+    # final box from the convention's level width (L4 by default), else the preliminary
+    if box.width_level in labels:
+        i = labels.index(box.width_level)
         width = box_mod.level_body_width_mm(axis, disc_rows[i], disc_rows[i + 1])
-        half_width = box_mod.half_width_from_level(width, half_width)
-    lumbar = [name for name in labels if name in ("L1", "L2", "L3", "L4", "L5", "L6")]
+        if np.isfinite(width):
+            half_width = box.half_width_mm(width)
+    lumbar = [name for name in labels if name in LUMBAR]
     if len(lumbar) < 2:
         raise SegmentationError(
             describe(
@@ -167,7 +187,7 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
     axis_col, lo, hi = box_mod.box_bounds(
         work, axis, half_width, shape, density_map.pixel_spacing_mm[1], (row_lo, row_hi)
     )
-    box = box_mod.box_mask(shape, lo, hi)
+    box_pixels = box_mod.box_mask(shape, lo, hi)
     label_image = rasterize_levels(
         shape,
         lo,
@@ -176,31 +196,33 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
         np.array([ln.midpoint[1] for ln in lines]),
         np.array([(ln.right[1] - ln.left[1]) / (ln.right[0] - ln.left[0]) for ln in lines]),
     )
-    contrast, soft_level = bone_threshold(density_map, work)
+    core = spine_core_density(
+        values, axis_col, _core_span(lines, labels), density_map.pixel_spacing_mm[1],
+        density_map.field_mask,
+    )  # fmt: skip
+    contrast, soft_level = bone_threshold(density_map, work, edge, core)
     mask = bone_mask(density_map, contrast, soft_level, lo, hi)
 
-    flags += metal_flags
-    flags += qc.global_flags(work, axis, discs, half_width)
-    flags += qc.level_flags(work, axis, discs, labels, metal)
-    rotated = rotation_flag(
-        estimate_rotation(values, density_map.pixel_spacing_mm, axis_col, lines, labels)
-    )
-    if rotated is not None:
-        flags.append(rotated)
-    if len([n for n in labels if n in ("L1", "L2", "L3", "L4")]) < 4:
-        flags.append(QcFlag("few_lumbar_levels", "fewer than 4 of L1-L4 are in the field"))
     logger.debug("segmented %d levels: %s", len(labels), labels)
     return Segmentation(
         bone_mask=mask,
         axis_rows=np.arange(shape[0], dtype=float),
         axis_columns=axis_col,
-        box_mask=box,
+        box_mask=box_pixels,
         lines=tuple(lines),
         labels=tuple(labels),
         label_confidence=tuple(float(c) for c in confidence),
         label_image=label_image,
         qc_flags=tuple(flags),
+        conventions={"edge": str(edge), "box": str(box), "segmenter": "dxaspine classical"},
     )
+
+
+def _core_span(lines, labels) -> tuple[float, float]:
+    """Rows from the upper line of L1 to the lower line of L4 (all levels when either is absent)."""
+    top = labels.index("L1") if "L1" in labels else 0
+    bottom = labels.index("L4") + 1 if "L4" in labels else len(lines) - 1
+    return lines[top].midpoint[1], lines[min(bottom, len(lines) - 1)].midpoint[1]
 
 
 def _rib_search_limit(crest_row: float | None, disc_rows: np.ndarray) -> float:
@@ -216,12 +238,7 @@ def _full_resolution_lines(work, discs, half_width_mm, col_spacing_mm, labels):
     for i in range(len(discs)):
         upper = labels[i - 1] if 0 < i <= len(labels) else None
         lower = labels[i] if i < len(labels) else None
-        if upper and lower:
-            names[i] = f"{upper}/{lower}"
-        elif lower:
-            names[i] = f"{_previous(lower)}/{lower}"
-        elif upper:
-            names[i] = f"{upper}/{_next(upper)}"
+        names[i] = disc_name(upper, lower)
     lines = []
     for disc, name in zip(discs, names, strict=True):
         row = float(work.to_full_rows(disc.row))
@@ -233,14 +250,3 @@ def _full_resolution_lines(work, discs, half_width_mm, col_spacing_mm, labels):
             )
         )
     return lines
-
-
-_SEQ = ("T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1")
-
-
-def _previous(name: str) -> str:
-    return _SEQ[_SEQ.index(name) - 1] if name in _SEQ[1:] else "?"
-
-
-def _next(name: str) -> str:
-    return _SEQ[_SEQ.index(name) + 1] if name in _SEQ[:-1] else "?"

@@ -1,0 +1,138 @@
+"""Plain numpy references of the kernels in ``_kernels.py`` (parity tests and benchmarks).
+
+They are written for clarity, not speed, and define the semantics the kernels must match.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def masked_block_mean_reference(
+    image: np.ndarray, valid: np.ndarray, factor_rows: int, factor_cols: int
+) -> np.ndarray:
+    out_rows = image.shape[0] // factor_rows
+    out_cols = image.shape[1] // factor_cols
+    crop = image[: out_rows * factor_rows, : out_cols * factor_cols]
+    ok = valid[: out_rows * factor_rows, : out_cols * factor_cols] & np.isfinite(crop)
+    blocks = np.where(ok, crop, 0.0).reshape(out_rows, factor_rows, out_cols, factor_cols)
+    counts = ok.reshape(out_rows, factor_rows, out_cols, factor_cols).sum(axis=(1, 3))
+    sums = blocks.sum(axis=(1, 3))
+    out = np.full((out_rows, out_cols), np.nan)
+    np.divide(sums, counts, out=out, where=counts > 0)
+    return out
+
+
+def track_path_reference(cost: np.ndarray, max_step: int, step_penalty: float) -> np.ndarray:
+    rows, cols = cost.shape
+    path = np.zeros(rows, dtype=np.int64)
+    if rows == 0 or cols == 0:
+        return path
+    finite_cost = np.where(np.isfinite(cost), cost, np.inf)
+    acc = finite_cost[0].copy()
+    back = np.zeros((rows, cols), dtype=np.int64)
+    steps = np.arange(-max_step, max_step + 1)
+    for r in range(1, rows):
+        # candidates[k, c] = acc[c + steps[k]] + penalty * |steps[k]| (inf outside the row)
+        candidates = np.full((steps.size, cols), np.inf)
+        for k, d in enumerate(steps):
+            lo, hi = max(0, -d), min(cols, cols - d)
+            candidates[k, lo:hi] = acc[lo + d : hi + d] + step_penalty * abs(d)
+        k_best = np.argmin(candidates, axis=0)  # first minimum = the kernel's tie rule
+        best = candidates[k_best, np.arange(cols)]
+        back[r] = np.arange(cols) + steps[k_best]
+        # a column with no finite predecessor keeps itself as predecessor, like the kernel
+        back[r, ~np.isfinite(best)] = np.arange(cols)[~np.isfinite(best)]
+        acc = finite_cost[r] + best
+    path[-1] = int(np.argmin(acc))
+    for r in range(rows - 1, 0, -1):
+        path[r - 1] = back[r, path[r]]
+    return path
+
+
+def rasterize_levels_reference(
+    n_rows: int,
+    n_cols: int,
+    box_lo: np.ndarray,
+    box_hi: np.ndarray,
+    line_col: np.ndarray,
+    line_row: np.ndarray,
+    line_slope: np.ndarray,
+) -> np.ndarray:
+    out = np.zeros((n_rows, n_cols), dtype=np.int32)
+    rr, cc = np.mgrid[0:n_rows, 0:n_cols]
+    with np.errstate(invalid="ignore"):
+        inside = (cc >= np.ceil(box_lo)[:, None]) & (cc <= np.floor(box_hi)[:, None])
+    # walk the levels from the bottom up so the first matching level (top) wins
+    for k in range(line_col.size - 2, -1, -1):
+        top = line_row[k] + line_slope[k] * (cc - line_col[k])
+        bottom = line_row[k + 1] + line_slope[k + 1] * (cc - line_col[k + 1])
+        out[inside & (rr >= top) & (rr < bottom)] = k + 1
+    return out
+
+
+def disc_centre_reference(
+    prof: np.ndarray, guess: float, search: int, rise_max: float, min_depth: float
+) -> tuple[float, float]:
+    """(midpoint, endplate distance) in one column profile; see ``disc_centres_kernel``."""
+    n = prof.size
+    if not np.isfinite(prof).all() or not np.isfinite(guess):
+        return np.nan, np.nan
+    lo, hi = max(1, int(guess) - search), min(n - 1, int(guess) + search + 1)
+    if hi - lo < 1:
+        return np.nan, np.nan
+    i_min = lo + int(np.argmin(prof[lo:hi]))
+    v_min = prof[i_min]
+    depth = min(prof[: i_min + 1].max(), prof[i_min:].max()) - v_min
+    if depth < min_depth:
+        return np.nan, np.nan
+    level = v_min + min(rise_max, 0.5 * depth)
+    above = np.flatnonzero(prof[:i_min] >= level)
+    below = np.flatnonzero(prof[i_min + 1 :] >= level)
+    if above.size == 0 or below.size == 0:
+        return np.nan, np.nan
+    i_a, i_b = above[-1], i_min + 1 + below[0]
+    a0, a1 = prof[i_a], prof[i_a + 1]
+    top_edge = i_a + (a0 - level) / (a0 - a1) if a0 != a1 else float(i_a)
+    b0, b1 = prof[i_b - 1], prof[i_b]
+    bottom_edge = i_b - 1 + (level - b0) / (b1 - b0) if b1 != b0 else float(i_b)
+    return 0.5 * (top_edge + bottom_edge), bottom_edge - top_edge
+
+
+def disc_centres_reference(smoothed, cols, starts, length, guesses, search, rise_max, min_depth):
+    rows, n_cols = smoothed.shape
+    centre = np.full(cols.size, np.nan)
+    thickness = np.full(cols.size, np.nan)
+    for k in range(cols.size):
+        s, c = starts[k], cols[k]
+        if s < 0 or s + length > rows or c < 0 or c >= n_cols or length < 3:
+            continue
+        mid, dist = disc_centre_reference(
+            smoothed[s : s + length, c], guesses[k], search, rise_max, min_depth
+        )
+        if np.isfinite(mid):
+            centre[k], thickness[k] = mid + s, dist
+    return centre, thickness
+
+
+def drop_small_components_reference(mask: np.ndarray, min_pixels: int) -> np.ndarray:
+    out = mask.copy()
+    # specks and holes are both judged on the mask as given
+    for target, value in ((out, False), (~out, True)):
+        labels, n = ndimage.label(target)
+        if n == 0:
+            continue
+        sizes = np.bincount(labels.ravel())
+        small = sizes < min_pixels
+        small[0] = False
+        out[small[labels]] = value
+    return out
+
+
+def above_edge_blend_reference(values, valid, lo, hi, left, right, offset):
+    cols = values.shape[1]
+    t = (np.arange(cols)[None, :] - lo[:, None]) / np.maximum(hi - lo, 1.0)[:, None]
+    t = np.clip(t, 0.0, 1.0)
+    level = left[:, None] * (1 - t) + right[:, None] * t
+    return valid & (values > offset + level)

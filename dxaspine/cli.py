@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "cohort": "dxaspine.commands.cohort",
     "listen": "dxaspine.commands.listen",
     "watch-orthanc": "dxaspine.commands.watch_orthanc",
+    "bench": "dxaspine.commands.bench",
 }
 
 

@@ -67,6 +67,7 @@ def analyze(
     box_margin_mm: float | None = None,
     vendor: Sequence[Any] = (),
     vendor_area_model: Any = None,
+    marrow: str = "none",
 ) -> ScanResult:
     """Analyse one DXA lumbar spine scan.
 
@@ -94,6 +95,9 @@ def analyze(
         (``ScanResult.vendor``).
     vendor_area_model : dxaspine.clinical.area_sequence.AreaModel, optional
         The area-comparison model of the second reading (a batch calibrates it per device).
+    marrow : {"none", "lean"}
+        Bone-basis model of the decomposition: ``"none"`` (default) is the vendors'
+        two-material model; ``"lean"`` the lean-marrow model assumption (docs/physics.md).
 
     Raises
     ------
@@ -111,7 +115,7 @@ def analyze(
     try:
         scan = load(source)
         stage = "decompose"
-        density_map = decompose(scan)
+        density_map = decompose(scan, marrow=marrow)
         stage = "segment"
         if segmenter is not None:
             segment = segmenter

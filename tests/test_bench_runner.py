@@ -96,12 +96,13 @@ def test_oracle_is_the_ceiling(tiny_suite):
         assert row["line_midpoint_error_max_mm"] == 0.0 and row["dice_min"] == 1.0
         assert row["boundary_hd95_max_mm"] == 0.0
         if row["kind"] == "dual_energy":
-            # truth bone mask and truth regions: area is exact, BMD error is physics only
-            # (docs: the classical L1-L4 error is <= 0.65 % on standard phantoms; the oracle,
-            # with no segmentation error, must be inside 1 %)
+            # truth bone mask and truth regions: area is exact, BMD error is physics only.
+            # The default phantom has fat marrow and a fattier midline, so that physics error
+            # is the two-material model's fat error: about +0.5 % to -3.5 % by the marrow's fat
+            # fraction (ages 50-80; docs/physics.md, "Figures"); 4 % bounds it.
             for n in ("L1", "L2", "L3", "L4"):
                 assert row[f"{n}_area_error_percent"] == pytest.approx(0.0, abs=1e-9)
-            assert abs(row["L1-L4_bmd_error_percent"]) < 1.0
+            assert abs(row["L1-L4_bmd_error_percent"]) < 4.0
 
 
 def test_naive_is_the_floor(tiny_suite):

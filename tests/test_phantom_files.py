@@ -36,8 +36,13 @@ def test_dual_energy_header_follows_the_interchange_profile(written):
     assert ds.NumberOfFrames == 2 and ds.BitsAllocated == 16 and ds.PixelRepresentation == 0
     assert ds.FrameIncrementPointer == pydicom.tag.Tag(0x0018, 0x2002)
     block = ds.private_block(0x0071, "DXASPINE 1")
-    assert list(block[0x01].value) == [40.0, 70.0]
+    # the default GE-like beam: effective energies are the window means behind 20 cm of
+    # soft tissue, docs/domain.md §5 "about 38-40 and 70 keV"
+    energies = list(block[0x01].value)
+    assert energies == case.truth["energies_kev"]
+    assert 36.0 <= energies[0] <= 41.0 and 60.0 <= energies[1] <= 72.0
     assert list(block[0x02].value) == case.truth["i0_counts"]
+    assert block[0x05].value.startswith("dxaspine phantom ge-like")  # calibration table
     counts = ds.pixel_array.astype(float) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     # stored = round(counts / slope): the error is at most half a slope step
     assert np.abs(counts[0] - case.counts_low).max() <= float(ds.RescaleSlope) / 2

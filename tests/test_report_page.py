@@ -301,10 +301,12 @@ def test_demo_page_through_the_writer_registry(demo, tmp_path, caplog):
     for region in saved["regions"]:
         line = _table_row(text, region["name"])
         assert f"{region['bmd_g_cm2']:.3f}" in line.split()
-    # ... and they are the phantom's truth within the pipeline's accuracy: the demo's L1-L4
-    # is within 1 % of truth (README: L1-L4 <= 0.65 % on standard phantoms).
+    # ... and they are the phantom's truth within the pipeline's accuracy.  The bundled demo
+    # has the default physics (fat marrow of a woman of 64, fattier midline), so the vendors'
+    # two-material model reads it with DXA's fat error: -1.8 % measured, about +0.5 to -3.5 % for
+    # ages 50-80 (docs/physics.md, "Figures"); 3 % bounds this case.
     l1l4 = next(r for r in saved["regions"] if r["name"] == "L1-L4")
-    assert l1l4["bmd_g_cm2"] == pytest.approx(truth["composites"]["L1-L4"]["bmd_g_cm2"], rel=0.01)
+    assert l1l4["bmd_g_cm2"] == pytest.approx(truth["composites"]["L1-L4"]["bmd_g_cm2"], rel=0.03)
     # The page shows whose scan it is (PatientName PHANTOM^DEMO_PRODIGY, birth date
     # 1960-03-11 in the phantom's header) ...
     assert "PHANTOM, DEMO_PRODIGY" in text and "1960-03-11" in text

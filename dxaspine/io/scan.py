@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from dxaspine.io.private_block import CalibrationTable
 
 # A registered input kind's name (dxaspine.io.kinds): "dual_energy", "bmd_map", "display" ...
 ScanKind = str
@@ -61,6 +64,8 @@ class Scan:
     energies_kev: tuple[float, float] | None = None  # (low, high)
     i0_counts: tuple[float, float] | None = None  # unattenuated counts per pixel (low, high)
     bone_mu_cm2_g: tuple[float, float] | None = None  # from the file's private block, if given
+    # beam-hardening calibration table (0071,xx05-0B), if the file carries one
+    calibration: CalibrationTable | None = None
     study_instance_uid: str | None = None
     series_instance_uid: str | None = None
     sop_instance_uid: str | None = None

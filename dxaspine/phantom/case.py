@@ -1,5 +1,10 @@
 """``generate_case``: params -> anatomy -> calibrated bone map -> physics -> truth.
 
+Physics (docs/physics.md): the rays' areal masses (:mod:`composition`: bone displacing soft
+tissue, marrow of the case's fat fraction, fattier tissue over the spine) projected through
+the case's beam (:mod:`spectra`, :mod:`physics`), with the beam-hardening calibration table a
+vendor would measure (:mod:`calibration_table`) written into the file.
+
 The per-vertebra density scale is calibrated (fixed-point iteration) so that the *truth*
 per-level BMD of L1-L4 equals ``target_bmd_g_cm2`` times the NHANES level ratios (docs/domain.md
 §3), before lesions are added; the truth then records what was actually produced, lesions
@@ -9,22 +14,25 @@ included.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from dxaspine import __version__
-from dxaspine.phantom import physics
+from dxaspine.io.private_block import CalibrationTable
+from dxaspine.phantom import calibration_table as cal
+from dxaspine.phantom import composition, physics, spectra
 from dxaspine.phantom import truth as tr
 from dxaspine.phantom.anatomy import Skeleton, build_skeleton
 from dxaspine.phantom.annotations import annotation_record
 from dxaspine.phantom.lesions import lesion_shapes
+from dxaspine.phantom.marrow import vertebral_marrow_pdff
 from dxaspine.phantom.params import SCANNERS, PhantomParams
 from dxaspine.phantom.render import Canvas
 from dxaspine.phantom.skeleton import render_skeleton
 from dxaspine.phantom.soft_tissue import make_soft_tissue
-from dxaspine.physics.attenuation import coefficient_pair
 from dxaspine.segment.conventions import DEFAULT_EDGE, EdgeConvention
 
 log = logging.getLogger(__name__)
@@ -41,13 +49,12 @@ _FOLLOW = {"T10": ("L1", 0.93), "T11": ("L1", 0.95), "T12": ("L1", 0.97),
 class PhantomCase:
     """One simulated case.  Arrays are head-up, patient's left on the image right.
 
-    ``r_st_truth`` is mu_L/mu_H of *all* non-mineral material along each ray: the overlying
-    lean/fat mixture plus, with ``marrow="lean"``, the bone's own non-mineral (lean) part.
-    With it the decomposition of the noise-free counts is exact.  An R_st interpolated from
-    beside the spine misses that lean part and the fat-fraction variation; on a noise-free
-    Prodigy case this overestimates level BMC by about +2 % (15 % fat) to +5 % (45 % fat),
-    the real marrow/fat effect of DXA.  ``marrow="none"`` with ``fat_fraction_variation=0``
-    removes both (residual < 0.6 %).
+    ``areal_g_cm2`` is what each ray crosses, per material (:mod:`composition`); the counts
+    are its projection through ``beam``; ``lean_g_cm2`` / ``fat_g_cm2`` are its soft tissue
+    and adipose.  ``r_st_truth`` is A_L / A_H of *all* non-mineral material along each ray (the
+    overlying tissue plus the bone's marrow) through the same beam: with it and the true bone
+    coefficients the decomposition of noise-free counts is exact for ``beam="mono"``.
+    ``calibration`` is the beam-hardening table of a polyenergetic beam (None for "mono").
     """
 
     params: PhantomParams
@@ -65,13 +72,19 @@ class PhantomCase:
     strip_right_px: np.ndarray  # per row: the last n columns are outside the scanned field
     rescale_slope: float
     source: str = "drawn"  # "drawn" (this module) or "ct" (projected CT, phantom/ct/)
+    # every material along each ray, g/cm2 (None when a caller built the case without it)
+    areal_g_cm2: dict | None = field(default=None, repr=False)
+    beam: spectra.Beam | None = field(default=None, repr=False)
+    calibration: CalibrationTable | None = field(default=None, repr=False)
+    expected: physics.ExpectedCounts | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.truth["case"]
 
     def dual_energy_scan(self, path: str | None = None):
-        """The counts as an in-memory ``Scan`` (no DICOM round trip), for tests and benchmarks."""
+        """The counts as an in-memory ``Scan`` (no DICOM round trip), for tests and benchmarks;
+        it carries what the file would: energies, I0, bone coefficients, calibration table."""
         from dxaspine.io.scan import Scan
 
         return Scan(
@@ -82,6 +95,10 @@ class PhantomCase:
             field_mask=np.ones(self.counts_low.shape, dtype=bool),
             energies_kev=tuple(self.truth["energies_kev"]),
             i0_counts=tuple(self.truth["i0_counts"]),
+            bone_mu_cm2_g=tuple(self.truth["bone_mu_cm2_g"])
+            if "bone_mu_cm2_g" in self.truth
+            else None,
+            calibration=self.calibration,
             path=path,
         )
 
@@ -136,38 +153,83 @@ def generate_case(params: PhantomParams) -> PhantomCase:
     bone, chord = canvas.compose(scales)
     threshold = tr.edge_threshold_g_cm2(bone, sk, spacing, half_width)
 
+    rows_mm = (np.arange(shape[0]) + 0.5) * spacing[0]
     tissue = make_soft_tissue(
-        params, shape, spacing, float(sk.axis_x_at(shape[0] * spacing[0] / 2)), rng_tissue
-    )
-    lean, fat = physics.tissue_masses(bone, chord, tissue, params.marrow)
-    att = physics.attenuate(bone, lean, fat, params.energies_kev)
+        params, shape, spacing, float(sk.axis_x_at(shape[0] * spacing[0] / 2)), rng_tissue,
+        axis_x_mm=np.asarray(sk.axis_x_at(rows_mm), dtype=float),
+    )  # fmt: skip
+    pdff = marrow_pdff(params)
+    masses = composition.areal_masses(bone, chord, tissue, params.marrow, pdff)
+    beam = spectra.beam_for(params.beam_name, params.energies_kev)
     i0 = physics.i0_per_pixel(params.i0_photons_per_mm2, spacing)
-    low = physics.expected_counts(att.log_low, i0[0])
-    high = physics.expected_counts(att.log_high, i0[1])
+    expected = physics.project_areal_masses(masses, beam, i0, ratio_without=physics.MINERAL)
     if params.noise:
-        low = physics.poisson_counts(low, rng_noise)
-        high = physics.poisson_counts(high, rng_noise)
+        low, high = physics.detected_counts(expected, rng_noise)
+    else:
+        low, high = expected.low, expected.high
     slope = physics.rescale_slope(max(low.max(), high.max()))
 
     strip_left, strip_right = _strips(shape, spacing, rng_strips)
     truth = _truth(params, sk, canvas, scales, bone, labels, level_names, half_width, lesion_groups,
                    shape, spacing, i0, slope, strip_left, strip_right, tissue, threshold)  # fmt: skip
+    truth.update(_physics_truth(params, beam, pdff))
     return PhantomCase(
         params=params,
         truth=truth,
         bone_density_g_cm2=bone,
         counts_low=low,
         counts_high=high,
-        r_st_truth=att.r_st,
+        r_st_truth=expected.soft_ratio,
         label_image=labels,
         bone_mask=bone > threshold,
         pixel_spacing_mm=spacing,
-        lean_g_cm2=lean,
-        fat_g_cm2=fat,
+        lean_g_cm2=masses["soft_tissue"],
+        fat_g_cm2=masses["adipose"],
         strip_left_px=strip_left,
         strip_right_px=strip_right,
         rescale_slope=slope,
+        areal_g_cm2=masses,
+        beam=beam,
+        calibration=_calibration(beam.name) if beam.name != "mono" else None,
+        expected=expected,
     )
+
+
+def marrow_pdff(params: PhantomParams) -> float:
+    """The case's vertebral marrow fat fraction: given, or from age and sex (marrow.py)."""
+    if params.marrow_fat_fraction is not None:
+        return float(params.marrow_fat_fraction)
+    return vertebral_marrow_pdff(params.age_years, params.sex)
+
+
+@functools.lru_cache(maxsize=4)
+def _calibration(beam_name: str) -> CalibrationTable:
+    return cal.calibration_table(spectra.beam_for(beam_name))
+
+
+def _physics_truth(params: PhantomParams, beam: spectra.Beam, pdff: float) -> dict:
+    """Energies and bone coefficients the file carries, and how the physics was set up."""
+    if beam.name == "mono":
+        energies = tuple(float(e) for e in params.energies_kev)
+        mu_b = tuple(float(v) for v in physics.mass_attenuation(physics.MINERAL, beam, energies))
+    else:
+        energies = cal.effective_energies_kev(beam)
+        mu_b = cal.reference_coefficients(beam)
+    r = tr._r
+    return {
+        "energies_kev": [r(e, 4) for e in energies],
+        "bone_mu_cm2_g": [r(v, 8) for v in mu_b],
+        "beam": beam.describe(),
+        "physics": {
+            "marrow": params.marrow,
+            "marrow_pdff": r(pdff, 4) if params.marrow == "fat" else None,
+            "midline_fat_excess": params.midline_fat_excess,
+            "calibration_table": beam.name != "mono",
+            "attenuation": "NIST table (docs/domain.md §5)"
+            if beam.name == "mono"
+            else "xraydb (Elam)",
+        },
+    }
 
 
 def _calibrate(
@@ -278,7 +340,6 @@ def _truth(params, sk: Skeleton, canvas, scales, bone, labels, level_names, half
         })  # fmt: skip
     crest_rows = [sk.crest_frame.to_image(s * 72.0, 0.0)[1] / spacing[0] - 0.5 for s in (-1, 1)]
     birth, years = patient_dates(params.age_years)
-    mu_b = coefficient_pair("hydroxyapatite", params.energies_kev)
     out = {
         "case": params.case_name,
         "suite": params.suite,
@@ -288,9 +349,7 @@ def _truth(params, sk: Skeleton, canvas, scales, bone, labels, level_names, half
         "shape": [int(shape[0]), int(shape[1])],
         "pixel_spacing_mm": [float(spacing[0]), float(spacing[1])],
         "pixel_spacing_verified": bool(SCANNERS[params.scanner]["verified"]),
-        "energies_kev": [float(e) for e in params.energies_kev],
         "i0_counts": [r(i0[0], 3), r(i0[1], 3)],
-        "bone_mu_cm2_g": [float(mu_b[0]), float(mu_b[1])],
         "rescale_slope": float(slope),
         "bone_threshold_g_cm2": float(threshold),
         "conventions": {"edge": str(DEFAULT_EDGE), "box": "L4 body width + 7 mm"},

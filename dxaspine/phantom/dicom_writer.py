@@ -6,7 +6,8 @@
   value 3 ``LOW_ENERGY`` / ``HIGH_ENERGY``;
 - ``bmd_map``: one frame, value after the Modality LUT = HA areal density (g/cm2).
 All carry the private block ``DXASPINE 1`` in group 0x0071 (energies, I0, content, bone-basis
-coefficients).  Everything is deterministic: UIDs are hashed from the case name and kind,
+coefficients) and, for a polyenergetic beam, the beam-hardening calibration table
+(elements 0x05-0x0C, docs/interchange.md).  Everything is deterministic: UIDs are hashed from the case name and kind,
 dates are fixed, nothing reads the clock.
 
 Quantisation: counts are stored as round(counts / RescaleSlope) with a power-of-two slope
@@ -25,6 +26,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from dxaspine import __version__
 from dxaspine.io.classify import MF_GRAYSCALE_WORD_SC
 from dxaspine.io.private_block import (
+    CALIBRATION_ELEMENTS,
     CONTENT_BMD_MAP,
     CONTENT_DE_COUNTS,
     PRIVATE_CREATOR,
@@ -102,8 +104,13 @@ def write_private_block(
     energies_kev=None,
     i0_counts=None,
     bone_mu_cm2_g=None,
+    calibration=None,
 ) -> None:
-    """The interchange profile's ``DXASPINE 1`` block (Contract 1); absent values are omitted."""
+    """The interchange profile's ``DXASPINE 1`` block (Contract 1); absent values are omitted.
+
+    ``calibration`` (a :class:`dxaspine.io.private_block.CalibrationTable`) adds the optional
+    beam-hardening table, elements 0x05-0x0C (docs/interchange.md).
+    """
     block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     if energies_kev is not None:
         block.add_new(0x01, "FD", [float(e) for e in energies_kev])
@@ -112,11 +119,21 @@ def write_private_block(
     block.add_new(0x03, "CS", content)
     if bone_mu_cm2_g is not None:
         block.add_new(0x04, "FD", [float(v) for v in bone_mu_cm2_g])
+    if calibration is not None:
+        for name, element in CALIBRATION_ELEMENTS.items():
+            value = getattr(calibration, name)
+            if name == "identifier":
+                block.add_new(element, "LO", value[:64])
+            else:
+                block.add_new(element, "FD", [float(v) for v in np.ravel(value)])
 
 
 def _private_block(ds: Dataset, case: PhantomCase, content: str) -> None:
     t = case.truth
-    write_private_block(ds, content, t["energies_kev"], t["i0_counts"], t["bone_mu_cm2_g"])
+    table = case.calibration if content == CONTENT_DE_COUNTS else None
+    write_private_block(
+        ds, content, t["energies_kev"], t["i0_counts"], t["bone_mu_cm2_g"], calibration=table
+    )
 
 
 def set_stored_pixels(ds: Dataset, stored: np.ndarray) -> None:

@@ -34,7 +34,9 @@ LESION_TYPES = (
     "pedicle_screws",
 )
 TRANSITIONAL_TYPES = ("six_lumbar", "lumbar_rib", "no_t12_rib")
-MARROW_MODELS = ("lean", "none")
+MARROW_MODELS = ("fat", "lean", "none")  # dxaspine.phantom.composition
+BEAMS = ("auto", "mono", "ge", "hologic")  # dxaspine.phantom.spectra; auto: by scanner vendor
+_SCANNER_BEAM = {"prodigy": "ge", "idxa": "ge", "hologic": "hologic"}
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,16 @@ class PhantomParams:
     suite: str = "custom"
     case: str = ""  # default: f"{suite}_{seed:03d}"
     scanner: str = "prodigy"
-    energies_kev: tuple[float, float] = (40.0, 70.0)  # docs/domain.md §5: GE Lunar ~38-40 / 70 keV
-    # docs/domain.md §5: 5-7 x 10^5 photons per 0.25 mm pixel (0.0625 mm2) unattenuated.
+    # Polyenergetic by default (docs/architecture.md: physics richer than the decomposition assumes):
+    # "ge" (Ce K-edge filtered, photon counting), "hologic" (100/140 kVp, energy integrating),
+    # "auto" (the scanner's vendor), or "mono" (the two energies below; arithmetic tests).
+    beam: str = "auto"
+    energies_kev: tuple[float, float] = (
+        40.0,
+        70.0,
+    )  # beam="mono"; docs/domain.md §5 ~38-40 / 70 keV
+    # Unattenuated detected value per frame (docs/domain.md §5: 5-7 x 10^5 photons per 0.25 mm
+    # pixel, 0.0625 mm2); for an energy-integrating detector in photon-equivalents.
     i0_photons_per_mm2: tuple[float, float] = (8.0e6, 1.0e7)
     noise: bool = True
     # Poisson draw only: the same anatomy rescanned with fresh noise (precision studies).
@@ -78,8 +88,13 @@ class PhantomParams:
     soft_tissue_thickness_cm: float = 20.0
     fat_fraction: float = 0.30  # mean fat volume fraction of the soft tissue
     fat_fraction_variation: float = 0.08  # amplitude of the smooth random field
+    # extra fat fraction over the spine axis (retroperitoneal fat; soft_tissue.py)
+    midline_fat_excess: float = 0.03
     gas_pockets: int = 0
-    marrow: str = "lean"  # "lean": bone volume displaces tissue, its non-mineral part is lean
+    # "fat": bone displaces tissue, its non-mineral volume is marrow of the age/sex PDFF;
+    # "lean": ... is lean soft tissue; "none": mineral added to the tissue (composition.py)
+    marrow: str = "fat"
+    marrow_fat_fraction: float | None = None  # PDFF; None: from age and sex (marrow.py)
     # geometry variations
     scoliosis_mm: float = 0.0  # lateral amplitude of a C curve; + is convex to patient's left
     rotation_deg: float = 0.0  # axial patient rotation
@@ -111,6 +126,11 @@ class PhantomParams:
     @property
     def pixel_spacing_mm(self) -> tuple[float, float]:
         return SCANNERS[self.scanner]["pixel_spacing_mm"]
+
+    @property
+    def beam_name(self) -> str:
+        """The beam actually simulated ("auto" resolved by the scanner's vendor)."""
+        return _SCANNER_BEAM.get(self.scanner, "ge") if self.beam == "auto" else self.beam
 
     def replace(self, **changes) -> PhantomParams:
         return dataclasses.replace(self, **changes)
@@ -144,6 +164,14 @@ class PhantomParams:
             )
         if self.marrow not in MARROW_MODELS:
             raise ValueError(f"marrow {self.marrow!r}: use one of {MARROW_MODELS}")
+        if self.beam not in BEAMS:
+            raise ValueError(f"beam {self.beam!r}: use one of {BEAMS}")
+        if self.marrow_fat_fraction is not None and not 0.0 <= self.marrow_fat_fraction <= 0.9:
+            raise ValueError(
+                f"marrow_fat_fraction {self.marrow_fat_fraction}: use 0-0.9 (PDFF) or None"
+            )
+        if not 0.0 <= self.midline_fat_excess <= 0.3:
+            raise ValueError(f"midline_fat_excess {self.midline_fat_excess}: use 0-0.3")
         if self.display_photometric not in ("MONOCHROME1", "MONOCHROME2"):
             raise ValueError(f"display_photometric {self.display_photometric!r}")
         if len(self.level_ratios) != 4:

@@ -1,28 +1,194 @@
-"""Beer-Lambert counts from areal masses of hydroxyapatite, lean tissue and fat; Poisson noise.
+"""Counts from areal masses of materials along each ray: Beer-Lambert over a beam's spectrum.
 
-Model (stated simplifications):
-- **monoenergetic beams** at the two effective energies, NIST coefficients from
-  :mod:`dxaspine.physics.attenuation` (docs/domain.md §5): A_E = mu_HA,E s_b + mu_lean,E m_l +
-  mu_fat,E m_f, counts = I0_E exp(-A_E);
-- the pixel value is Beer-Lambert of the *pixel-averaged* areal masses (partial volume is
-  linear in the log domain, so a decomposition with the true R_st is exact);
-- with ``marrow="lean"`` the bone volume displaces the local fat/lean tissue and the bone's
-  non-mineral part (marrow, collagen) is lean soft tissue; the mineral's own volume is
-  HA at 3.16 g/cm3.  ``marrow="none"`` adds mineral only (R_st over bone equals its
-  surroundings);
-- metal is hydroxyapatite-equivalent (no separate attenuation spectrum).
+The public entry point for any phantom (the drawn one and CT projections) is
+:func:`project_areal_masses`: a dict ``{material name: (rows, cols) g/cm2}`` and a
+:class:`~dxaspine.phantom.spectra.Beam` give the expected low/high frame values
+
+    I_f = I0_f sum_i p_f,i exp(-sum_m mu_m(E_i) sigma_m)
+
+with their variance (Poisson for counting detectors, compound-Poisson moments for
+energy-integrating ones, :mod:`dxaspine.phantom.spectra`), and :func:`detected_counts` draws
+the noise.  Material names are those of :mod:`dxaspine.phantom.materials` (``"hydroxyapatite"``,
+``"soft_tissue"``, ``"adipose"``, ``"triglyceride"``, ``"marrow_fat_free"``, ``"red_marrow"``,
+``"yellow_marrow"``, ``"water"``, ``"cortical_bone"``, ``"air"``, ``"iodine"``, ``"titanium"``).
+
+Stated simplifications:
+- the value of a pixel is Beer-Lambert of the *pixel-averaged* areal masses (partial volume
+  linear in the log domain, exact for a monoenergetic beam, slightly off for a spectrum);
+- no scatter, no detector blur, ideal collimation (a pencil/fan beam with a narrow slit);
+- ``beam="mono"`` uses the docs/domain.md §5 NIST table for the materials it lists, so the
+  pipeline's arithmetic is exact on it; other materials and every spectrum use xraydb.
+
+The older monoenergetic helpers (:func:`attenuate`, :func:`expected_counts`,
+:func:`poisson_counts`) are kept for callers that already hold log attenuations.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from dxaspine.phantom.soft_tissue import FAT_DENSITY_G_CM3, LEAN_DENSITY_G_CM3, SoftTissue
-from dxaspine.physics.attenuation import coefficient_pair
+from dxaspine.phantom.spectra import Beam
+from dxaspine.physics.attenuation import MATERIALS as TABLE_MATERIALS
+from dxaspine.physics.attenuation import TABULATED_ENERGIES_KEV, coefficient_pair
 
 HA_DENSITY_G_CM3 = 3.16  # hydroxyapatite crystal density
+MINERAL = "hydroxyapatite"
+
+
+@dataclass(frozen=True)
+class ExpectedCounts:
+    """Noise-free frame values of one projection, their variances and the unattenuated I0.
+
+    ``variance_*`` equals the mean for photon-counting and monoenergetic beams; for an
+    energy-integrating detector it is the compound-Poisson variance (larger than the mean).
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+    variance_low: np.ndarray
+    variance_high: np.ndarray
+    i0_counts: tuple[float, float]
+    # A_L / A_H of the same rays without one material (``ratio_without``), noise-free
+    soft_ratio: np.ndarray | None = None
+
+    @property
+    def log_low(self) -> np.ndarray:
+        return np.log(self.i0_counts[0] / self.low)
+
+    @property
+    def log_high(self) -> np.ndarray:
+        return np.log(self.i0_counts[1] / self.high)
+
+
+def mass_attenuation(material: str, beam: Beam, energies_kev: np.ndarray) -> np.ndarray:
+    """mu/rho (cm2/g) of ``material`` at ``energies_kev`` as this beam's projection uses it."""
+    energies = np.asarray(energies_kev, dtype=float)
+    if (
+        beam.name == "mono"
+        and material in TABLE_MATERIALS
+        and all(float(e) in TABULATED_ENERGIES_KEV for e in energies)
+    ):
+        from dxaspine.physics.attenuation import mass_attenuation_cm2_g as table
+
+        return np.array([table(material, float(e)) for e in energies])
+    from dxaspine.phantom.materials import mass_attenuation_cm2_g
+
+    return mass_attenuation_cm2_g(material, energies)
+
+
+def project_areal_masses(
+    areal_g_cm2: Mapping[str, np.ndarray],
+    beam: Beam,
+    i0_counts: tuple[float, float],
+    ratio_without: str | None = None,
+) -> ExpectedCounts:
+    """Expected low/high detector values of rays through the given areal masses.
+
+    Parameters
+    ----------
+    areal_g_cm2 : mapping of str to (M, N) ndarray
+        Areal mass (g/cm2) of each material along each ray; names from
+        :data:`dxaspine.phantom.materials.MATERIALS`.  All arrays share one shape.
+    beam : Beam
+        :func:`dxaspine.phantom.spectra.beam_for` ("mono", "ge", "hologic") or any Beam.
+    i0_counts : (float, float)
+        Unattenuated value per pixel of the low and high frame (docs/domain.md §5: 5-7 x 10^5
+        photons per 0.25 mm pixel; :func:`i0_per_pixel` scales a fluence to a pixel).
+    ratio_without : str, optional
+        Also return A_L / A_H of the rays without this material (``"hydroxyapatite"``: the
+        soft-tissue ratio R_st the decomposition should find), in ``soft_ratio``.
+
+    Returns
+    -------
+    ExpectedCounts
+        Means and variances per pixel, ``i0_counts`` as given, and ``soft_ratio``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown material name.
+    ValueError
+        For arrays of different shapes or a non-positive I0.
+    """
+    names = sorted(areal_g_cm2)
+    if not names:
+        raise ValueError("areal_g_cm2 is empty: give at least one material")
+    shape = np.shape(areal_g_cm2[names[0]])
+    masses = []
+    for name in names:
+        array = np.asarray(areal_g_cm2[name], dtype=np.float64)
+        if array.shape != shape:
+            raise ValueError(f"areal mass {name!r} has shape {array.shape}, expected {shape}")
+        masses.append(array)
+    i0 = tuple(float(v) for v in i0_counts)
+    if not all(np.isfinite(v) and v > 0 for v in i0):
+        raise ValueError(f"i0_counts must be two positive numbers, got {i0_counts!r}")
+    energies = beam.energies_kev
+    mu = np.array([mass_attenuation(name, beam, energies) for name in names])  # (M, E)
+    sums = {f.name: [np.zeros(shape), np.zeros(shape)] for f in beam.frames}
+    dropped = names.index(ratio_without) if ratio_without in names else None
+    without = {f.name: np.zeros(shape) for f in beam.frames} if ratio_without else None
+    lookup = {
+        f.name: dict(zip(f.energies_kev.tolist(), zip(f.weights, f.noise_gain, strict=True),
+                         strict=True))
+        for f in beam.frames
+    }  # fmt: skip
+    for k, energy in enumerate(energies.tolist()):
+        # explicit multiply-adds in a fixed order (no BLAS): files stay byte-for-byte
+        # reproducible across machines
+        exponent = np.zeros(shape)
+        for m in range(len(names)):
+            if mu[m, k] != 0.0 and m != dropped:
+                exponent += mu[m, k] * masses[m]
+        if without is not None:
+            transmitted_without = np.exp(-exponent)
+            if dropped is not None and mu[dropped, k] != 0.0:
+                exponent += mu[dropped, k] * masses[dropped]
+        transmitted = (
+            np.exp(-exponent) if dropped is not None or without is None else transmitted_without
+        )
+        for frame_name, table in lookup.items():
+            if energy in table:
+                weight, gain = table[energy]
+                mean, var = sums[frame_name]
+                mean += weight * transmitted
+                var += (weight * gain) * transmitted
+                if without is not None:
+                    without[frame_name] += weight * transmitted_without
+    low_mean, low_var = (i0[0] * a for a in sums["low"])
+    high_mean, high_var = (i0[1] * a for a in sums["high"])
+    ratio = None
+    if without is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):  # rays through nothing: 0/0
+            ratio = np.log(without["low"]) / np.log(without["high"])
+    return ExpectedCounts(low_mean, high_mean, low_var, high_var, (i0[0], i0[1]), ratio)
+
+
+def detected_counts(
+    expected: ExpectedCounts, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy (low, high) frame values drawn around ``expected``.
+
+    Counting detectors: Poisson with the expected mean.  Energy-integrating detectors: a
+    scaled Poisson with the same mean and the compound-Poisson variance,
+    value = (var / mean) Poisson(mean^2 / var), the usual two-moment approximation of a sum of
+    a Poisson number of photon energies.  Draws low, then high, from ``rng``.
+    """
+    out = []
+    for mean, var in (
+        (expected.low, expected.variance_low),
+        (expected.high, expected.variance_high),
+    ):
+        if np.array_equal(mean, var):
+            out.append(poisson_counts(mean, rng))
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gain = np.where(mean > 0, var / mean, 1.0)
+        out.append(gain * rng.poisson(mean / gain).astype(np.float64))
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -34,22 +200,8 @@ class Attenuation:
     r_st: np.ndarray  # mu_L/mu_H of all non-mineral material along each ray
 
 
-def tissue_masses(bone_g_cm2, bone_chord_cm, tissue: SoftTissue, marrow: str):
-    """Areal masses (g/cm2) of lean and fat along each ray."""
-    if marrow == "lean":
-        mineral_volume_cm = bone_g_cm2 / HA_DENSITY_G_CM3
-        # metal (HA-equivalent, no chord) can exceed its own chord; never negative tissue
-        bone_lean_cm = np.maximum(bone_chord_cm - mineral_volume_cm, 0.0)
-        overlying_cm = np.maximum(tissue.thickness_cm - bone_chord_cm, 0.0)
-    else:
-        bone_lean_cm = np.zeros_like(bone_g_cm2)
-        overlying_cm = tissue.thickness_cm
-    fat = FAT_DENSITY_G_CM3 * tissue.fat_fraction * overlying_cm
-    lean = LEAN_DENSITY_G_CM3 * ((1.0 - tissue.fat_fraction) * overlying_cm + bone_lean_cm)
-    return lean, fat
-
-
 def attenuate(bone_g_cm2, lean_g_cm2, fat_g_cm2, energies_kev) -> Attenuation:
+    """Monoenergetic log attenuations of HA + lean + fat at tabulated energies (NIST table)."""
     mu_b = coefficient_pair("hydroxyapatite", energies_kev)
     mu_l = coefficient_pair("soft_tissue", energies_kev)
     mu_f = coefficient_pair("adipose", energies_kev)

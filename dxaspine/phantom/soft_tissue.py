@@ -1,9 +1,15 @@
 """Soft tissue over the spine: thickness, fat fraction and bowel gas as smooth fields.
 
-The abdomen is 12-35 cm thick (the span DXA scanners are specified for; docs/physics.md) and thins towards the flanks; the fat
-volume fraction varies smoothly (a low-frequency random field), which makes R_st vary
-across the image as it does in vivo (docs/domain.md §5: R_st varies with fat fraction).  Bowel
-gas pockets replace tissue by air.  Fields are in cm (thickness) or fractions per pixel.
+The abdomen is 12-35 cm thick (the range of the accuracy targets; docs/physics.md) and thins
+towards the flanks; the fat volume fraction varies smoothly (a low-frequency random field),
+which makes R_st vary across the image as it does in vivo (docs/domain.md §5: R_st varies with
+fat fraction).  Over the
+spine the tissue is fattier than in the side windows beside it (``midline_fat_excess``, a
+Gaussian of ``MIDLINE_FAT_SIGMA_MM`` around the spine axis row by row): the ray through the
+vertebra crosses retroperitoneal fat and the great vessels where the rays beside it cross the
+lean psoas and paraspinal muscles.  Its size is a modelling choice (docs/physics.md, "Soft
+tissue"): no published profile was found.  Bowel gas pockets replace tissue by air.  Fields
+are in cm (thickness) or fractions per pixel.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from dxaspine.phantom.params import PhantomParams
 # ICRU-44 densities (g/cm3): soft tissue 1.06, adipose 0.95.
 LEAN_DENSITY_G_CM3 = 1.06
 FAT_DENSITY_G_CM3 = 0.95
+# Width of the fattier band over the spine: about a vertebral body's width (docs/domain.md §4:
+# 40-50 mm), so the side windows 5-10 mm beside the body see much less of it.
+MIDLINE_FAT_SIGMA_MM = 20.0
 
 
 @dataclass(frozen=True)
@@ -44,8 +53,15 @@ def low_frequency_field(
 
 
 def make_soft_tissue(
-    params: PhantomParams, shape, spacing_mm, spine_x_mm: float, rng: np.random.Generator
+    params: PhantomParams,
+    shape,
+    spacing_mm,
+    spine_x_mm: float,
+    rng: np.random.Generator,
+    axis_x_mm: np.ndarray | None = None,
 ) -> SoftTissue:
+    """Thickness, fat fraction and gas fields; ``axis_x_mm`` is the spine axis per row (for
+    the midline fat), ``spine_x_mm`` the body's centre line."""
     rows, cols = shape
     x = (np.arange(cols) + 0.5)[None, :] * spacing_mm[1] - spine_x_mm
     y = (np.arange(rows) + 0.5)[:, None] * spacing_mm[0]
@@ -62,6 +78,16 @@ def make_soft_tissue(
         shape, spacing_mm, rng, wavelengths_mm=(100.0, 260.0)
     )
     fat = fat + 0.05 * (x / 90.0) ** 2  # flanks a little fattier
+    if params.midline_fat_excess:
+        axis = (
+            np.full((rows, 1), spine_x_mm)
+            if axis_x_mm is None
+            else np.reshape(axis_x_mm, (rows, 1))
+        )
+        from_axis = (np.arange(cols) + 0.5)[None, :] * spacing_mm[1] - axis
+        fat = fat + params.midline_fat_excess * np.exp(
+            -0.5 * (from_axis / MIDLINE_FAT_SIGMA_MM) ** 2
+        )
     fat = np.clip(fat, 0.02, 0.85)
 
     gas = np.zeros(shape)

@@ -14,8 +14,13 @@ bone's apparent mineral density along the ray: areal BMD / AP depth.  The depth 
 body does not scale with its mineral, so rho_app is estimated per scan
 (:func:`estimate_apparent_density`) as the upper-quartile sigma_b of the bone pixels (the
 vertebral bodies, not the thinner ribs and processes) over the 30-35 mm AP depth of docs/domain.md
-§4; about 1.0 g/cm2 / 3.25 cm = 0.31 g/cm3 for a typical spine.  This is a modelling
-assumption (real marrow also holds fat); ``marrow="none"`` switches it off.
+§4; about 1.0 g/cm2 / 3.25 cm = 0.31 g/cm3 for a typical spine.
+
+This is a **model assumption, off by default**: real vertebral marrow holds 27-60 % fat by
+age and sex (MR proton-density fat fraction; Baum 2018, Griffith 2012, docs/physics.md), so
+treating it as lean tissue over-corrects.  The vendors' standard analysis is the plain
+two-material model (``marrow="none"``, docs/domain.md §5) and lives with the fat error; use
+``marrow="lean"`` only to compare with a model that makes the same assumption.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from dxaspine.physics.quantiles import linear_quantiles
 HA_DENSITY_G_CM3 = 3.16  # hydroxyapatite crystal density
 LEAN_DENSITY_G_CM3 = 1.06  # ICRU-44 soft tissue
 DEFAULT_BONE_APPARENT_DENSITY_G_CM3 = 0.31  # ~1.0 g/cm2 over ~32 mm AP depth (docs/domain.md §4)
-MARROW_MODELS = ("lean", "none")
+MARROW_MODELS = ("none", "lean")
+# What DensityMap.physics_model records for each marrow model.
+PHYSICS_MODELS = {"none": "two-material", "lean": "two-material+lean-marrow"}
 VERTEBRAL_DEPTH_CM = 3.25  # docs/domain.md §4: AP depth 30-35 mm
 # Integral vertebral mineral density stays within these bounds (0.7-2.0 g/cm2 over ~3 cm);
 # the clip keeps a field full of metal or of ribs from pushing the estimate anywhere absurd.
@@ -53,16 +60,27 @@ def estimate_apparent_density(sigma_b_g_cm2: np.ndarray, bone_mask: np.ndarray) 
     return float(np.clip(rho, *APPARENT_DENSITY_RANGE_G_CM3))
 
 
+def lean_kappa(bone_apparent_density_g_cm3: float) -> float:
+    """Grams of lean marrow per gram of mineral in the lean-marrow basis (module docstring)."""
+    if not bone_apparent_density_g_cm3 > 0:
+        raise ValueError(
+            f"bone_apparent_density_g_cm3 must be > 0, got {bone_apparent_density_g_cm3}"
+        )
+    return LEAN_DENSITY_G_CM3 * (1.0 / bone_apparent_density_g_cm3 - 1.0 / HA_DENSITY_G_CM3)
+
+
 def bone_basis_coefficients(
     scan: Scan,
-    marrow: str = "lean",
+    marrow: str = "none",
     bone_apparent_density_g_cm3: float = DEFAULT_BONE_APPARENT_DENSITY_G_CM3,
+    lean_mu_cm2_g: tuple[float, float] | None = None,
 ) -> tuple[float, float]:
     """``(mu_bL, mu_bH)`` in cm2/g of the bone basis for the scan's effective energies.
 
-    ``marrow="lean"`` adds the lean marrow displacement term (module docstring); it needs the
-    lean-tissue coefficients, so it only applies at tabulated energies (otherwise the file's
-    coefficients are used as they are).  ``marrow="none"``: pure mineral.
+    ``marrow="none"`` (default, the vendors' model): pure mineral.  ``marrow="lean"`` adds the
+    lean marrow displacement term (module docstring); it needs lean-tissue coefficients:
+    ``lean_mu_cm2_g`` when given (e.g. from the file's calibration table), else the NIST table
+    at tabulated energies.
 
     Coefficients stored in the file (interchange private tag (0071,xx04), ``scan.bone_mu_cm2_g``)
     win; otherwise the NIST hydroxyapatite values at the file's energies are used.  Only
@@ -73,21 +91,33 @@ def bone_basis_coefficients(
     ------
     InputError
         When the coefficients are missing, not physical, or the energies are off the NIST grid
-        and the file supplies no coefficients.
+        and the file supplies no coefficients; for ``marrow="lean"`` when no lean-tissue
+        coefficients are known (off-grid energies and no calibration table).
     """
     if marrow not in MARROW_MODELS:
         raise ValueError(f"marrow must be one of {MARROW_MODELS}, got {marrow!r}")
-    if not bone_apparent_density_g_cm3 > 0:
-        raise ValueError(
-            f"bone_apparent_density_g_cm3 must be > 0, got {bone_apparent_density_g_cm3}"
-        )
+    kappa = lean_kappa(bone_apparent_density_g_cm3)
     mu_low, mu_high = _mineral_coefficients(scan)
-    energies = tuple(float(e) for e in scan.energies_kev or ())
-    if marrow == "lean" and energies and all(e in TABULATED_ENERGIES_KEV for e in energies):
-        kappa = LEAN_DENSITY_G_CM3 * (1.0 / bone_apparent_density_g_cm3 - 1.0 / HA_DENSITY_G_CM3)
-        lean = coefficient_pair("soft_tissue", energies)
+    if marrow == "lean":
+        lean = lean_mu_cm2_g if lean_mu_cm2_g is not None else _lean_coefficients(scan)
         mu_low, mu_high = mu_low + kappa * float(lean[0]), mu_high + kappa * float(lean[1])
     return mu_low, mu_high
+
+
+def _lean_coefficients(scan: Scan) -> tuple[float, float]:
+    energies = tuple(float(e) for e in scan.energies_kev or ())
+    if energies and all(e in TABULATED_ENERGIES_KEV for e in energies):
+        lean = coefficient_pair("soft_tissue", energies)
+        return float(lean[0]), float(lean[1])
+    raise InputError(
+        describe(
+            scan.path,
+            f"marrow='lean' needs lean-tissue coefficients, but the energies {energies or None} "
+            "keV are not on the NIST grid and no calibration table is applied",
+            "use marrow='none' (the vendors' two-material model), or calibration='auto' on a "
+            "file with the calibration table (0071,xx05-0C)",
+        )
+    )
 
 
 def _mineral_coefficients(scan: Scan) -> tuple[float, float]:

@@ -1,7 +1,10 @@
 """``decompose``: Scan -> DensityMap, the physics stage of the pipeline (docs/architecture.md).
 
 - ``dual_energy``: counts -> log attenuations -> R_st from bone-free pixels (iterated baseline)
-  -> sigma_b in g/cm2 (docs/domain.md §5).
+  -> sigma_b in g/cm2 (docs/domain.md §5): the vendors' two-material model by default, with the
+  file's beam-hardening calibration table when it carries one (:mod:`.calibration`), and the
+  lean-marrow correction only on request (``marrow="lean"``, :mod:`.bone_basis`).  The map
+  records both choices (``DensityMap.physics_model``, ``DensityMap.calibration``).
 - ``bmd_map``: values are already g/cm2; passed through.
 - ``display``: grey above the per-row soft-tissue background, a relative index.
 """
@@ -19,9 +22,13 @@ from dxaspine.io.kinds import get_kind
 from dxaspine.io.scan import Scan
 from dxaspine.physics.bone_basis import (
     DEFAULT_BONE_APPARENT_DENSITY_G_CM3,
+    MARROW_MODELS,
+    PHYSICS_MODELS,
     bone_basis_coefficients,
     estimate_apparent_density,
+    lean_kappa,
 )
+from dxaspine.physics.calibration import calibrated_areal_density, describe_calibration
 from dxaspine.physics.density_map import DensityMap
 from dxaspine.physics.display_density import relative_density
 from dxaspine.physics.log_attenuation import (
@@ -47,6 +54,7 @@ from dxaspine.physics.soft_tissue import (
 logger = logging.getLogger(__name__)
 
 _OPTION_NAMES = {f.name for f in dataclasses.fields(BaselineOptions)}
+CALIBRATION_MODES = ("auto", "table", "none")
 
 
 def decompose(
@@ -54,7 +62,8 @@ def decompose(
     *,
     count_floor: float = COUNT_FLOOR,
     bone_threshold_floor_g_cm2: float = 0.03,
-    marrow: str = "lean",
+    marrow: str = "none",
+    calibration: str = "auto",
     bone_apparent_density_g_cm3: float | None = None,
     poisson_counts: bool = True,
     **options: float,
@@ -73,9 +82,15 @@ def decompose(
         False for noise-free simulated counts.
     bone_threshold_floor_g_cm2 : float
         Lowest bone threshold of the baseline iteration (noise-free data).
-    marrow : {"lean", "none"}
-        Bone-basis model (:mod:`dxaspine.physics.bone_basis`): ``"lean"`` corrects for the
-        lean marrow that displaces fat-containing tissue along rays through bone.
+    marrow : {"none", "lean"}
+        Bone-basis model (:mod:`dxaspine.physics.bone_basis`).  ``"none"`` (default): the
+        vendors' two-material model, pure mineral over a soft-tissue baseline (docs/domain.md §5),
+        which carries DXA's inherent fat error.  ``"lean"``: a model assumption that the
+        bone's non-mineral volume is lean tissue displacing the fat/lean mix (docs/physics.md).
+    calibration : {"auto", "table", "none"}
+        Beam-hardening calibration (:mod:`dxaspine.physics.calibration`): ``"auto"`` applies
+        the file's table when it carries one, ``"table"`` requires it, ``"none"`` uses the
+        single effective coefficients.
     bone_apparent_density_g_cm3 : float, optional
         Apparent mineral density of bone along the ray used by the marrow correction; default
         estimated per scan (:func:`dxaspine.physics.bone_basis.estimate_apparent_density`).
@@ -92,13 +107,21 @@ def decompose(
     Raises
     ------
     InputError
-        Missing I0 or energies/coefficients, inconsistent frame shapes, or no bone-free tissue.
+        Missing I0 or energies/coefficients, inconsistent frame shapes, no bone-free tissue,
+        ``calibration="table"`` on a file without one, or ``marrow="lean"`` without
+        lean-tissue coefficients.
     TypeError
         For an unknown option name.
+    ValueError
+        For an unknown ``marrow`` or ``calibration`` value.
     """
     unknown = set(options) - _OPTION_NAMES
     if unknown:
         raise TypeError(f"unknown decompose option(s): {', '.join(sorted(unknown))}")
+    if marrow not in MARROW_MODELS:
+        raise ValueError(f"marrow must be one of {MARROW_MODELS}, got {marrow!r}")
+    if calibration not in CALIBRATION_MODES:
+        raise ValueError(f"calibration must be one of {CALIBRATION_MODES}, got {calibration!r}")
     baseline_options = BaselineOptions(**options)
     field = _field_mask(scan)
     try:
@@ -117,13 +140,15 @@ def decompose(
             count_floor,
             bone_threshold_floor_g_cm2,
             marrow,
+            _calibration_table(scan, calibration),
             bone_apparent_density_g_cm3,
             POISSON_LOG_OFFSET if poisson_counts else 0.0,
         )
     if content == "areal_bmd":
         return _pass_through_bmd_map(scan, field)
     grey = _frame(scan, "display")  # display grey: a relative index, never g/cm2
-    return relative_density(grey, field, scan.pixel_spacing_mm, baseline_options)
+    density = relative_density(grey, field, scan.pixel_spacing_mm, baseline_options)
+    return dataclasses.replace(density, physics_model="display-relative")
 
 
 def _frame(scan: Scan, name: str) -> np.ndarray:
@@ -147,6 +172,21 @@ def _frame(scan: Scan, name: str) -> np.ndarray:
     return frame
 
 
+def _calibration_table(scan: Scan, mode: str):
+    if mode == "none":
+        return None
+    table = getattr(scan, "calibration", None)
+    if table is None and mode == "table":
+        raise InputError(
+            describe(
+                scan.path,
+                "calibration='table' but the file carries no beam-hardening calibration table",
+                "use calibration='auto' or 'none', or add elements (0071,xx05-0C)",
+            )
+        )
+    return table
+
+
 def _field_mask(scan: Scan) -> np.ndarray:
     field = np.ascontiguousarray(scan.field_mask, dtype=bool)
     if field.ndim != 2 or not field.any():
@@ -163,6 +203,7 @@ def _decompose_dual_energy(
     count_floor: float,
     threshold_floor_g_cm2: float,
     marrow: str,
+    table,
     apparent_density_g_cm3: float | None,
     count_offset: float,
 ) -> DensityMap:
@@ -177,10 +218,14 @@ def _decompose_dual_energy(
             )
         )
     rho = apparent_density_g_cm3 or DEFAULT_BONE_APPARENT_DENSITY_G_CM3
-    bone_mu = bone_basis_coefficients(scan, marrow, rho)
     a_low, a_high, starved = log_attenuation(
         low, high, (float(i0[0]), float(i0[1])), count_floor, count_offset
     )
+    # The baseline iteration needs only a bone excess to threshold: with a calibration table
+    # it runs on the file's single mineral coefficients; the table (and, on request, the
+    # lean-marrow terms) then give sigma_b per pixel.  Without a table the lean model uses
+    # the NIST lean coefficients at tabulated energies (exact for a monoenergetic beam).
+    bone_mu = bone_basis_coefficients(scan, "none" if table is not None else marrow, rho)
     n_starved = int(np.count_nonzero(starved & field))
     if n_starved:
         logger.warning(
@@ -207,7 +252,28 @@ def _decompose_dual_energy(
                 "the field must include soft tissue beside the spine",
             )
         )
-    excess = areal_density(a_low, a_high, r_st, bone_mu)
+
+    def sigma_b(rho_g_cm3: float) -> np.ndarray:
+        if table is None:
+            return areal_density(
+                a_low, a_high, r_st, bone_basis_coefficients(scan, marrow, rho_g_cm3)
+            )
+        lean = marrow == "lean"
+        values, off_table = calibrated_areal_density(
+            a_low, a_high, r_st, table,
+            lean_kappa=lean_kappa(rho_g_cm3) if lean else 0.0,
+            displaced_cm3_g=1.0 / rho_g_cm3 if lean else 0.0,
+        )  # fmt: skip
+        n_off = int(np.count_nonzero(off_table & field & ~starved))
+        if n_off:
+            logger.warning(
+                "%d pixels lie outside the calibration table's soft-tissue range; their "
+                "coefficients were clamped to its edge",
+                n_off,
+            )
+        return values
+
+    excess = sigma_b(rho)
     if bone is None:  # the iteration ran on a coarser grid: threshold the full-resolution map
         bone, _, _ = threshold_bone(
             excess, field, field & ~starved, scan.pixel_spacing_mm, threshold_floor_g_cm2, options
@@ -216,8 +282,7 @@ def _decompose_dual_energy(
         # One fixed-point step: rho_app from this scan's vertebrae, then sigma_b again (R_st
         # and the bone mask do not depend on the basis at the precision that matters here).
         rho = estimate_apparent_density(excess, bone & field & ~starved)
-        bone_mu = bone_basis_coefficients(scan, marrow, rho)
-        excess = areal_density(a_low, a_high, r_st, bone_mu)
+        excess = sigma_b(rho)
         logger.debug("marrow correction: apparent bone density %.3f g/cm3", rho)
     field_everywhere = bool(field.all())  # the usual case: skip two full-image copies
     values = excess if field_everywhere else np.where(field, excess, 0.0)
@@ -234,6 +299,8 @@ def _decompose_dual_energy(
         soft_tissue_ratio=r_st if field_everywhere else np.where(field, r_st, np.nan),
         bone_mask_hint=bone,
         starved_mask=starved & field,
+        physics_model=PHYSICS_MODELS[marrow],
+        calibration=describe_calibration(table),
     )
 
 
@@ -318,4 +385,5 @@ def _pass_through_bmd_map(scan: Scan, field: np.ndarray) -> DensityMap:
         pixel_spacing_mm=scan.pixel_spacing_mm,
         field_mask=field,
         bone_mask_hint=hint,
+        physics_model="bmd-map",
     )

@@ -27,6 +27,12 @@ class DensityMap:
     # bool; pixels whose counts were clipped to the floor (photon starvation behind metal, or
     # corrupt counts): their density is only a lower bound.  Dual-energy only.
     starved_mask: np.ndarray | None = None
+    # How ``values`` were made (docs/architecture.md: physics named in the result): "two-material" (the
+    # vendors' model, docs/domain.md §5), "two-material+lean-marrow" (an explicit option),
+    # "bmd-map" (values read from an AREAL_BMD_MAP file), "display-relative".
+    physics_model: str = "two-material"
+    # Beam-hardening calibration applied: "none" or "file table: <identifier>".
+    calibration: str = "none"
     # bool; display inputs only: pixels at the export's top grey value (clipped), where bone and
     # metal cannot be told apart.  None when the export does not reach its ceiling.
     saturated_mask: np.ndarray | None = None

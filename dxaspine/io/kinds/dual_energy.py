@@ -26,7 +26,12 @@ from dxaspine.io.classify import (
 )
 from dxaspine.io.kinds import Kind
 from dxaspine.io.pixels import decode_frames
-from dxaspine.io.private_block import CONTENT_DE_COUNTS, PrivateBlock, read_private_block
+from dxaspine.io.private_block import (
+    CONTENT_DE_COUNTS,
+    PrivateBlock,
+    calibration_table,
+    read_private_block,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +85,11 @@ def _pair_values(
 
 
 def physics_fields(block: PrivateBlock | None, name: str | None) -> dict:
-    """``Scan`` fields from the private block: energies, I0, bone-basis coefficients."""
+    """``Scan`` fields from the private block: energies, I0, bone-basis coefficients and the
+    optional beam-hardening calibration table (docs/interchange.md)."""
     if block is None:
         logger.warning("%s: no DXASPINE private block; energies and I0 unknown", name)
-        return {"energies_kev": None, "i0_counts": None, "bone_mu_cm2_g": None}
+        return {"energies_kev": None, "i0_counts": None, "bone_mu_cm2_g": None, "calibration": None}
     energies = _pair_values(block.energies_kev, "energies_kev", name)
     if energies is not None and not energies[0] < energies[1]:
         raise CorruptDicomError(
@@ -97,6 +103,7 @@ def physics_fields(block: PrivateBlock | None, name: str | None) -> dict:
         "energies_kev": energies,
         "i0_counts": _pair_values(block.i0_counts, "I0", name),
         "bone_mu_cm2_g": _pair_values(block.bone_mu_cm2_g, "bone coefficients", name),
+        "calibration": calibration_table(block, name),
     }
 
 

@@ -272,7 +272,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def add_convention_options(parser: argparse.ArgumentParser) -> None:
-    """``--edge`` and ``--box-margin-mm`` (docs/architecture.md, Conventions)."""
+    """``--marrow``, ``--edge`` and ``--box-margin-mm`` (docs/architecture.md, Conventions)."""
+    parser.add_argument(
+        "--marrow",
+        choices=("none", "lean"),
+        help="decomposition model: none (default: the vendors' two-material model) or lean "
+        "(corrects for lean marrow displacing fat; a model assumption, docs/physics.md)",
+    )
     parser.add_argument(
         "--edge",
         metavar="RULE[:VALUE]",
@@ -292,6 +298,8 @@ def parse_conventions(args: argparse.Namespace) -> dict:
     from dxaspine.segment.conventions import BoxConvention, EdgeConvention
 
     out: dict = {}
+    if getattr(args, "marrow", None):
+        out["marrow"] = args.marrow
     try:
         if getattr(args, "edge", None):
             out["edge"] = str(EdgeConvention.parse(args.edge))

@@ -310,6 +310,7 @@ def record_from_scan(scan_result: Any, path: str | os.PathLike | None = None) ->
     # How the numbers were made: a change in any of these changes BMD without any change in bone.
     result["analysis"] = {
         "physics_model": getattr(scan_result.density_map, "physics_model", None) or "unstated",
+        "calibration": getattr(scan_result.density_map, "calibration", None) or "none",
         "edge": conventions.get("edge", "unstated"),
         "box": conventions.get("box", "unstated"),
         "segmenter": conventions.get("segmenter", "unstated"),

@@ -19,6 +19,8 @@ __all__ = [
     "CorruptDicomError",
     "SegmentationError",
     "ReferenceDataError",
+    "OutputError",
+    "ImplausibleValueError",
     "describe",
 ]
 
@@ -68,3 +70,19 @@ class SegmentationError(DxaError):
 
 class ReferenceDataError(DxaError):
     """A reference table is missing or malformed."""
+
+
+class ImplausibleValueError(CorruptDicomError):
+    """A header or pixel value is readable but physically impossible (docs/hardening.md).
+
+    A subclass of :class:`CorruptDicomError`: the file is internally inconsistent, and the
+    number it would give cannot be right, so dxaspine refuses it instead of reporting it.
+    """
+
+
+class OutputError(DxaError):
+    """An output file cannot be written (read-only folder, full disk, missing permission).
+
+    Not a problem of the input: a batch runner records it as an infrastructure failure, and
+    ``--resume`` retries the item once the output can be written again.
+    """

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
 
 from dxaspine.errors import CorruptDicomError, NotDxaError, describe
 from dxaspine.io import _header_values as header_values
+from dxaspine.io.plausibility import check_profile_content, missing_pixel_data
 from dxaspine.io.private_block import (
     CONTENT_BMD_MAP,
     CONTENT_DE_COUNTS,
@@ -31,6 +31,7 @@ from dxaspine.io.private_block import (
     read_private_block,
 )
 from dxaspine.io.reading import PIXEL_TAGS, PixelElement
+from dxaspine.io.safe_values import modality_term, uid_text
 from dxaspine.io.scan import ScanKind
 
 CR_IMAGE = "1.2.840.10008.5.1.4.1.1.1"
@@ -157,7 +158,7 @@ def energy_label(ds: Dataset) -> str | None:
 def check_pixels(ds: Dataset, pixel: PixelElement, source: object) -> None:
     """Grayscale, one sample, sane dimensions, pixel data present."""
     if pixel.tag is None:
-        raise NotDxaError(describe(source, "no pixel data (not an image)", "pass a DXA image file"))
+        raise missing_pixel_data(ds, source)
     if pixel.tag != PIXEL_TAGS[-1]:
         raise NotDxaError(
             describe(
@@ -186,7 +187,7 @@ def check_pixels(ds: Dataset, pixel: PixelElement, source: object) -> None:
         raise CorruptDicomError(
             describe(
                 source,
-                f"PhotometricInterpretation {photometric or '(none)'} is not a defined term",
+                "PhotometricInterpretation is missing or not a defined term",
                 "set it to MONOCHROME2 (or MONOCHROME1) and re-export",
             )
         )
@@ -251,7 +252,7 @@ def _profile_kind(ds: Dataset, content: str, label: str | None, source: object) 
     raise NotDxaError(
         describe(
             source,
-            f"unknown DXASPINE content {content!r}",
+            "unknown DXASPINE content type (0071,xx03)",
             "expected DE_COUNTS or AREAL_BMD_MAP (DESIGN.md Contract 1)",
         )
     )
@@ -274,20 +275,20 @@ def _body_part(ds: Dataset, source: object) -> str:
                 raise NotDxaError(
                     describe(
                         source,
-                        f"{keyword} {value!r} is a {what} scan, not a PA lumbar spine",
+                        f"{keyword} names a {what} scan, not a PA lumbar spine",
                         "dxaspine analyses PA lumbar spine DXA only",
                     )
                 )
     for keyword, value in named:
         if _LUMBAR.search(_normalise(value)):
-            return f"display: {keyword} {value!r}"
+            return f"display: {keyword} names a lumbar spine"
     if named[0][0] == "SeriesDescription":
         return "display: ProtocolName and BodyPartExamined blank; content confirmation pending"
-    shown = ", ".join(f"{k} {v!r}" for k, v in named)
+    shown = " and ".join(k for k, _ in named)  # the values may hold names: not quoted
     raise NotDxaError(
         describe(
             source,
-            f"{shown} does not name a lumbar spine",
+            f"{shown} {'do' if len(named) > 1 else 'does'} not name a lumbar spine",
             "pass a PA lumbar spine image (or blank these fields to let content decide)",
         )
     )
@@ -317,14 +318,12 @@ def classify(ds: Dataset, pixel: PixelElement, source: object = None) -> Recogni
     modality = _text(ds, "Modality").upper()
     sop_class = _text(ds, "SOPClassUID")
     if pixel.tag is None:
-        what = UID(sop_class).name if sop_class else f"Modality {modality or '(none)'}"
-        raise NotDxaError(
-            describe(source, f"no pixel data ({what}): not an image", "pass a DXA image file")
-        )
+        raise missing_pixel_data(ds, source)
     block = read_private_block(ds)
     label = energy_label(ds)
     if block is not None and block.content:
         check_pixels(ds, pixel, source)
+        check_profile_content(ds, block.content, source)
         return _profile_kind(ds, block.content, label, source)
     if label is not None and modality in DISPLAY_MODALITIES | {""}:
         check_pixels(ds, pixel, source)
@@ -337,7 +336,7 @@ def classify(ds: Dataset, pixel: PixelElement, source: object = None) -> Recogni
         raise NotDxaError(
             describe(
                 source,
-                f"Modality {modality or '(none)'} is not DXA",
+                f"Modality {modality_term(modality)} is not DXA",
                 "pass a DXA image (Modality BMD, CR, DX or OT)",
             )
         )
@@ -346,7 +345,7 @@ def classify(ds: Dataset, pixel: PixelElement, source: object = None) -> Recogni
         raise NotDxaError(
             describe(
                 source,
-                f"SOP class {UID(sop_class).name if sop_class else '(none)'} is not a "
+                f"SOP class {uid_text(sop_class)} is not a "
                 "general CR, DX or Secondary Capture image",
                 "export the DXA scan as a CR, DX or Secondary Capture image",
             )

@@ -29,6 +29,7 @@ from dxaspine.io.demographics import parse_date, read_patient
 from dxaspine.io.display_field import display_field_mask
 from dxaspine.io.orientation import apply_flips, orientation_flips
 from dxaspine.io.pixels import decode_frames, stored_value_range, to_bone_bright
+from dxaspine.io.plausibility import check_modality_lut
 from dxaspine.io.private_block import PrivateBlock, read_private_block
 from dxaspine.io.reading import PIXEL_TAGS, PixelElement, file_boundary, read_dataset
 from dxaspine.io.scan import Device, Scan
@@ -170,7 +171,7 @@ def _frame_order(ds: Dataset, name: str | None) -> tuple[int, int]:
         raise CorruptDicomError(
             describe(
                 name,
-                f"FrameLabelVector {values} must be LOW_ENERGY and HIGH_ENERGY",
+                "FrameLabelVector must be LOW_ENERGY and HIGH_ENERGY",
                 "set FrameLabelVector to LOW_ENERGY\\HIGH_ENERGY (DESIGN.md Contract 1)",
             )
         )
@@ -191,6 +192,7 @@ def _load_one(source: Source) -> Scan:
             )
         # Header checks first, so that a bad profile fails before decoding.
         extra: dict = {}
+        check_modality_lut(ds, kind, name)
         if kind == "dual_energy":
             low, high = _frame_order(ds, name)
             extra = _physics(read_private_block(ds), name)
@@ -282,6 +284,7 @@ def _load_pair(first: Source, second: Source) -> Scan:
     frames = {}
     for key, item in (("low", low), ("high", high)):
         with file_boundary(item.name):
+            check_modality_lut(item.ds, "dual_energy", item.name)
             frames[key] = apply_flips(decode_frames(item.ds, 1, item.name)[0], item.flips)
     low.recognition = Recognition(
         "dual_energy",

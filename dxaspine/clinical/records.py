@@ -111,6 +111,8 @@ def row_columns(head: tuple[str, ...] = ("path", "sop_instance_uid", "kind")) ->
         cols += [f"{name}_bmd_g_cm2", f"{name}_t_score", f"{name}_z_score"]
     cols += ["reported_region", "reported_bmd_g_cm2", "reported_t_score", "reported_z_score",
              "who_category", "flags"]  # fmt: skip
+    # Filled by the image pipeline's writers (empty for table input; docs/hardening.md §5).
+    cols += ["pixel_spacing_source", "warnings"]
     return cols
 
 

@@ -1,4 +1,4 @@
-"""Batch throughput, scaling, memory per worker and cold start (issue 7).
+"""Batch throughput, scaling, memory per worker and cold start .
 
 Run: ``python benchmarks/bench_batch.py [--prodigy N] [--idxa N] [--memory-files N]``.
 All speeds are ratios measured in this one run, against a read-only baseline that does only

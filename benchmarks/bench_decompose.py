@@ -29,7 +29,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from dxaspine.io.scan import Scan
-from dxaspine.physics import _kernels, decompose
+from dxaspine.physics import _numpy_reference, decompose
 from dxaspine.physics.log_attenuation import areal_density, log_attenuation
 from dxaspine.physics.soft_tissue import row_baselines
 
@@ -91,11 +91,11 @@ def _kernel_ratios(scan: Scan) -> None:
     cases = {
         "log_attenuation": (
             lambda: log_attenuation(low, high, I0),
-            lambda: _kernels.log_attenuation_reference(low, high, I0[0], I0[1], 0.5),
+            lambda: _numpy_reference.log_attenuation_reference(low, high, I0[0], I0[1], 0.5),
         ),
         "areal_density": (
             lambda: areal_density(a_low, a_high, r_st, mu),
-            lambda: _kernels.areal_density_reference(a_low, a_high, r_st, *mu),
+            lambda: _numpy_reference.areal_density_reference(a_low, a_high, r_st, *mu),
         ),
     }
     for name, (fast, ref) in cases.items():
@@ -110,7 +110,7 @@ def _kernel_ratios(scan: Scan) -> None:
     ratio_sub, usable_sub = np.ascontiguousarray(ratio[sub]), np.ascontiguousarray(usable[sub])
     t_fast = _best_of(lambda: row_baselines(ratio, usable, 20, 8.0))
     t_ref = _best_of(
-        lambda: _kernels.row_baselines_reference(ratio_sub, usable_sub, 20, 8.0, 1e-3), 1
+        lambda: _numpy_reference.row_baselines_reference(ratio_sub, usable_sub, 20, 8.0, 1e-3), 1
     )
     t_ref *= low.shape[0] / ratio_sub.shape[0]
     print(

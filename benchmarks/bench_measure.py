@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-SHAPE = (788, 720)  # iDXA AP spine export size (DOMAIN.md §6: 780 x 716)
+SHAPE = (788, 720)  # iDXA AP spine export size (docs/domain.md §6: 780 x 716)
 N_LABELS = 6  # T12..L5
 
 
@@ -41,7 +41,8 @@ def best_of(fn, repeat: int) -> float:
 
 COMPILE_SNIPPET = (
     "import time; t0 = time.perf_counter(); "
-    "from dxaspine.measure import warm_up; warm_up(); "
+    "import numpy as np; from dxaspine.measure import level_sums; "
+    "level_sums(np.zeros((2, 2), np.int32), np.zeros((2, 2), bool), np.zeros((2, 2)), 1); "
     "print(time.perf_counter() - t0)"
 )
 

@@ -1,7 +1,7 @@
 """Phantom speed: generate_case per scanner geometry, and write_case, relative to reading back.
 
 Prints seconds per case and the ratio of generate+write to ``pydicom.dcmread`` + ``pixel_array``
-of the written dual-energy file (measured in the same run).  Budget from the brief:
+of the written dual-energy file (measured in the same run).  Budget:
 generate_case <= ~0.5 s (Prodigy) and <= ~2.5 s (iDXA) on 2 cores.
 """
 

@@ -3,7 +3,7 @@
 For a Prodigy-sized (~188 x 300) and an iDXA-sized (~788 x 720) two-frame phantom file, prints
 the warm per-scan time of ``dxaspine.pipeline.analyze(path)`` and of each stage (load,
 decompose, segment, measure, assess), each as a ratio to ``pydicom.dcmread(path).pixel_array``
-of the same file, all measured in this run (DESIGN.md: ratios, never asserted).
+of the same file, all measured in this run (docs/architecture.md: ratios, never asserted).
 
 Timings are medians over repeats after a warm-up (numba compile / cache load and the clinical
 reference tables excluded, as in a long-running batch worker pinned to one numba thread).

@@ -1,9 +1,9 @@
-"""Speed of the segmentation stage, as ratios measured in one run (DESIGN.md: never asserted).
+"""Speed of the segmentation stage, as ratios measured in one run (docs/architecture.md: never asserted).
 
 1. Decomposition and segmentation of a Prodigy-sized (~188 x 300) and an iDXA-sized
    (~788 x 720) phantom scan, each as a ratio to ``pydicom.dcmread(path).pixel_array`` of the
    same file.
-2. Each numba kernel against its numpy reference (``dxaspine.segment._reference``).
+2. Each numba kernel against its numpy reference (``dxaspine.segment._numpy_reference``).
 
 Run: ``python benchmarks/bench_segment.py``.  Timings are medians of repeated runs after a
 warm-up (numba compile/cache load excluded, as in a long-running batch).
@@ -23,7 +23,7 @@ from dxaspine._numba import pin_single_thread
 from dxaspine.io import load
 from dxaspine.phantom import PhantomParams, generate_case, write_case
 from dxaspine.physics import decompose
-from dxaspine.segment import _reference as ref
+from dxaspine.segment import _numpy_reference as ref
 from dxaspine.segment import kernels, segment_spine
 
 
@@ -72,9 +72,9 @@ def bench_kernels() -> None:
     d_guess = np.full(d_cols.size, 15.0)
     cases = [
         (
-            "block_mean 788x720 /4",
-            lambda: kernels.block_mean(image, valid, 4, 4),
-            lambda: ref.block_mean_reference(image, valid, 4, 4),
+            "masked_block_mean 788x720 /4",
+            lambda: kernels.masked_block_mean(image, valid, 4, 4),
+            lambda: ref.masked_block_mean_reference(image, valid, 4, 4),
         ),
         (
             "track_path 197x180 step 1",
@@ -103,7 +103,9 @@ def bench_kernels() -> None:
 
 def main() -> None:
     pin_single_thread()
-    kernels.warm_up()
+    from dxaspine.warmup import warm_up
+
+    warm_up()
     with tempfile.TemporaryDirectory() as tmp:
         bench_pipeline(Path(tmp))
     bench_kernels()

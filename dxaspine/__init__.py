@@ -1,6 +1,6 @@
 """dxaspine: DXA lumbar spine analysis.
 
-Pipeline (DESIGN.md): load -> decompose -> segment -> measure -> assess -> write.
+Pipeline (docs/architecture.md): load -> decompose -> segment -> measure -> assess -> write.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from dxaspine.errors import (
     CorruptDicomError,
     DxaError,
     InputError,
+    MissingExtraError,
     MissingSpacingError,
     NotDicomError,
     NotDxaError,
+    OutputError,
     ReferenceDataError,
     SegmentationError,
     UnsupportedPixelDataError,
@@ -24,8 +26,11 @@ __version__ = "0.1.0"
 # Library code never prints; the CLI configures handlers (pydicom's convention).
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
+_LAZY = ("load", "peek", "analyze", "assess")
+
 __all__ = [
     "__version__",
+    *_LAZY,
     "DxaError",
     "InputError",
     "NotDicomError",
@@ -35,7 +40,13 @@ __all__ = [
     "CorruptDicomError",
     "SegmentationError",
     "ReferenceDataError",
+    "OutputError",
+    "MissingExtraError",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str):

@@ -1,6 +1,6 @@
 """numba set-up shared by every ``_kernels.py``: on-disk cache, read-only fallback, warm-up.
 
-DESIGN.md (Kernels): compile cost is part of the product.  Kernels are compiled with
+docs/architecture.md (Kernels): compile cost is part of the product.  Kernels are compiled with
 ``cache=True``; numba stores the cache beside the source, and when the package directory is
 read-only (a system install) we point ``NUMBA_CACHE_DIR`` at a per-user cache *before* numba
 is imported.  ``fastmath`` is never used: it drops NaN/Inf semantics.
@@ -40,10 +40,10 @@ def jit(*args, **kwargs):
     kwargs.setdefault("cache", True)
     kwargs.setdefault("nogil", True)
     if kwargs.get("fastmath"):
-        raise ValueError("fastmath drops NaN/Inf semantics; DESIGN.md forbids it")
+        raise ValueError("fastmath drops NaN/Inf semantics; docs/architecture.md forbids it")
     return numba.njit(*args, **kwargs)
 
 
 def pin_single_thread() -> None:
-    """In worker processes, one numba thread each so threads do not multiply (DESIGN.md)."""
+    """In worker processes, one numba thread each so threads do not multiply (docs/architecture.md)."""
     numba.set_num_threads(1)

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "assess": "dxaspine.commands.assess",
     "batch": "dxaspine.commands.batch",
     "phantom": "dxaspine.commands.phantom",
+    "warmup": "dxaspine.commands.warmup",
 }
 
 

@@ -1,4 +1,4 @@
-"""One exception tree for everything dxaspine rejects (DESIGN.md, Errors).
+"""One exception tree for everything dxaspine rejects (docs/architecture.md, Errors).
 
 A batch runner catches ``DxaError`` to mean "this file is bad, go on with the next";
 anything else escaping is a bug in dxaspine.  Messages are one line: the file, what is
@@ -21,6 +21,7 @@ __all__ = [
     "ReferenceDataError",
     "OutputError",
     "ImplausibleValueError",
+    "MissingExtraError",
     "describe",
 ]
 
@@ -81,8 +82,12 @@ class ImplausibleValueError(CorruptDicomError):
 
 
 class OutputError(DxaError):
-    """An output file cannot be written (read-only folder, full disk, missing permission).
+    """An output could not be written (folder missing or read-only, disk full ...).
 
     Not a problem of the input: a batch runner records it as an infrastructure failure, and
     ``--resume`` retries the item once the output can be written again.
     """
+
+
+class MissingExtraError(DxaError):
+    """An output or command needs an optional dependency (a pip extra) that is not installed."""

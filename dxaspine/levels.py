@@ -5,12 +5,12 @@ and ordered one way everywhere (segmentation labels, measurement, the clinical r
 phantoms, the outputs).
 
 - ``SEQUENCE``: the standard numbering from T8 to S1, used to count levels from a landmark
-  (DOMAIN.md §4: number from the bottom up, the iliac crests at L4/L5, T12 the lowest
+  (docs/domain.md §4: number from the bottom up, the iliac crests at L4/L5, T12 the lowest
   rib-bearing vertebra).
 - ``LEVEL_ORDER``: the names a segmentation may report, T11 to S1.  ``L6`` exists only in
   transitional anatomy (six lumbar vertebrae); it sorts between L5 and S1.
 - ``LUMBAR``: the lumbar levels including a transitional L6.
-- ``CLINICAL_LEVELS``: L1-L4, the standard PA site (DOMAIN.md §1; ISCD).
+- ``CLINICAL_LEVELS``: L1-L4, the standard PA site (docs/domain.md §1; ISCD).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""``analyze``: load -> decompose -> segment -> measure -> assess, as plain functions.
+"""``analyze``: load -> decompose -> segment -> evidence -> measure -> assess, as plain functions.
 
-The CLI, the batch runner and PACS scripts all call :func:`analyze` (DESIGN.md).  Each stage
-takes the previous stage's typed object; no stage re-reads the file.
+The CLI, the batch runner, the benchmark harness and the PACS node all call :func:`analyze`
+(docs/architecture.md).  Each stage takes the previous stage's typed object; no stage re-reads
+the file.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ class ScanResult:
     segmentation: Segmentation
     levels: tuple[Any, ...]  # dxaspine.measure.LevelMeasurement, top to bottom
     assessment: Any  # dxaspine.clinical.Assessment
+    evidence: Any = None  # dxaspine.evidence.Evidence
+
+    @property
+    def image_flags(self) -> tuple:
+        """The segmenter's own flags and the evidence stage's, as the clinical layer got them."""
+        own = tuple(self.segmentation.qc_flags)
+        return own + (tuple(self.evidence.flags) if self.evidence is not None else ())
 
 
 def analyze(
@@ -50,7 +58,8 @@ def analyze(
     ----------
     source : path, pydicom.Dataset, or a pair of paths (low/high single-frame files)
     segmenter : callable ``(DensityMap, Scan) -> Segmentation``, optional
-        Replaces the classical segmenter (DESIGN.md: segmenters are pluggable).
+        Replaces the classical segmenter (segmenters are pluggable; the evidence stage then
+        reads the plugged-in segmentation exactly as it reads the classical one).
     reference : str, path or Reference, optional
         Reference table name or CSV for T/Z-scores; the package default when None.
     exclude : sequence of level names, optional
@@ -64,6 +73,7 @@ def analyze(
         Any input, segmentation or reference problem, with a one-line message.
     """
     from dxaspine.clinical import assess
+    from dxaspine.evidence import find_evidence
     from dxaspine.io import load
     from dxaspine.measure import measure_levels
     from dxaspine.physics import decompose
@@ -80,6 +90,8 @@ def analyze(
         segment = segmenter if segmenter is not None else segment_spine
         segmentation = segment(density_map, scan)
         _check_labels(segmentation, scan)
+        stage = "evidence"
+        evidence = find_evidence(density_map, segmentation)
         stage = "measure"
         levels = measure_levels(density_map, segmentation)
         stage = "assess"
@@ -89,7 +101,7 @@ def analyze(
             reference=reference,
             exclude=exclude,
             auto_exclude=auto_exclude,
-            image_flags=(*segmentation.qc_flags, *physics_flags),
+            image_flags=tuple(segmentation.qc_flags) + evidence.flags + physics_flags,
         )
     except Exception as exc:
         named = _naming_the_file(exc, source)
@@ -99,7 +111,7 @@ def analyze(
         if named is exc:
             raise
         raise named from exc
-    return ScanResult(scan, density_map, segmentation, levels, assessment)
+    return ScanResult(scan, density_map, segmentation, levels, assessment, evidence)
 
 
 def _source_name(source: Source) -> str | None:
@@ -117,10 +129,9 @@ def _naming_the_file(exc: Exception, source: Source) -> Exception:
     if not isinstance(exc, DxaError) or not name or str(exc).startswith(name):
         return exc
     try:
-        renamed = type(exc)(describe(name, str(exc)))
+        return type(exc)(describe(name, str(exc)))
     except TypeError:  # a subclass with another constructor: keep it as it is
         return exc
-    return renamed
 
 
 def _check_labels(segmentation: Segmentation, scan: Scan) -> None:

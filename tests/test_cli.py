@@ -20,9 +20,10 @@ import pytest
 
 from dxaspine.cli import main
 from dxaspine.commands.analyze import group_inputs, output_names
-from dxaspine.io.result_json import result_from_scan, round_for_output, validate_result
 from dxaspine.phantom import PhantomParams, generate_case, write_case
 from dxaspine.pipeline import analyze
+from dxaspine.report.record import record_from_scan, round_for_output
+from dxaspine.report.schema import validate_result
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -96,7 +97,7 @@ def test_json_lines_one_valid_object_per_success_in_input_order(multi_run, files
 def test_json_carries_the_library_result_rounded(multi_run, files):
     _, out = multi_run
     first = json.loads((out / "r.jsonl").read_text().splitlines()[0])
-    expected = round_for_output(result_from_scan(analyze(files["dual"]), files["dual"]))
+    expected = round_for_output(record_from_scan(analyze(files["dual"]), files["dual"]))
     for got, want in zip(first["levels"], expected["levels"], strict=True):
         assert got["label"] == want["label"]
         assert got["bmd_g_cm2"] == want["bmd_g_cm2"]

@@ -1,4 +1,4 @@
-"""assess: T/Z, WHO, ISCD applicability and exclusions, against DOMAIN.md facts and NHANES."""
+"""assess: T/Z, WHO, ISCD applicability and exclusions, against docs/domain.md facts and NHANES."""
 
 import csv
 
@@ -14,8 +14,8 @@ from dxaspine.measure import LevelMeasurement
 from dxaspine.segment.segmentation import IntervertebralLine
 
 HOLOGIC = [("L1", 11.58, 13.26), ("L2", 12.94, 13.72), ("L3", 13.93, 14.81), ("L4", 13.40, 13.97)]
-RATIO = {"L1": 0.941, "L2": 0.993, "L3": 1.029, "L4": 1.026}  # DOMAIN.md §3
-AREA = {"L1": 12.6, "L2": 13.2, "L3": 14.4, "L4": 15.6}  # area shares of DOMAIN.md §3 x 54.7
+RATIO = {"L1": 0.941, "L2": 0.993, "L3": 1.029, "L4": 1.026}  # docs/domain.md §3
+AREA = {"L1": 12.6, "L2": 13.2, "L3": 14.4, "L4": 15.6}  # area shares of docs/domain.md §3 x 54.7
 
 
 def levels_from(bmd_by_level):
@@ -35,7 +35,7 @@ WOMAN_61 = {"sex": "F", "age_years": 61.0}
 def test_hologic_report_through_assess():
     a = assess([dict(label=lv, bmc_g=b, area_cm2=ar) for lv, b, ar in HOLOGIC], WOMAN_61)
     r = a.region("L1-L4")
-    assert round(r.bmd_g_cm2, 3) == 0.930  # DOMAIN.md §1
+    assert round(r.bmd_g_cm2, 3) == 0.930  # docs/domain.md §1
     assert r.t_score == pytest.approx((r.bmd_g_cm2 - 1.065) / 0.122)
     assert r.who_category == "low_bone_mass" and a.reported_region == "L1-L4"
     assert len(a.regions) == 11
@@ -47,7 +47,7 @@ def test_hologic_report_through_assess():
      (-2.5, "osteoporosis"), (-3.2, "osteoporosis"), (None, None)],
 )  # fmt: skip
 def test_who_boundaries(t, cat):
-    assert who_category(t) == cat  # DOMAIN.md §2
+    assert who_category(t) == cat  # docs/domain.md §2
 
 
 def test_applicability_rules():
@@ -64,7 +64,7 @@ def test_missing_sex_gives_nulls_with_reason():
     assert a.interpretation["who_category"] is None and "sex" in a.interpretation["reason"]
     assert all(r.z_score is None and r.who_category is None for r in a.regions)
     assert any("sex unknown" in n for n in a.notes)
-    # T needs no sex here: the reference is the same for everyone (ISCD, DOMAIN.md §2).
+    # T needs no sex here: the reference is the same for everyone (ISCD, docs/domain.md §2).
     assert a.region("L1-L4").t_score is not None
 
 
@@ -80,7 +80,7 @@ def test_z_outside_50_80_is_null_with_reason(tmp_path):
     )
     a2 = assess(normal_spine(0.7), {"sex": "F", "age_years": 40}, reference=p)
     assert a2.region("L1-L4").z_score == pytest.approx((0.7 * 1.0 - 1.1) / 0.1, abs=0.05)
-    assert a2.interpretation["z_below_expected_range"] is True  # Z <= -2.0 (DOMAIN.md §2)
+    assert a2.interpretation["z_below_expected_range"] is True  # Z <= -2.0 (docs/domain.md §2)
     assert a2.interpretation["who_category"] is None  # no WHO before 50
 
 
@@ -95,7 +95,7 @@ def test_degenerate_l4_is_excluded():
 
 
 def test_iscd_pair_flag_goes_to_the_outlier_only():
-    # L3 raised 20 %: |dT| > 1.0 against both L2 and L4 (T SD 0.122 g/cm2, DOMAIN.md §2), so
+    # L3 raised 20 %: |dT| > 1.0 against both L2 and L4 (T SD 0.122 g/cm2, docs/domain.md §2), so
     # the ISCD rule names the pairs L2/L3 and L3/L4.  L3 is the level that breaks the NHANES
     # gradient; L2 and L4 fit it and must not be flagged (they only appear as partners).
     a = assess(normal_spine(L3=1.20), WOMAN_61)
@@ -107,7 +107,7 @@ def test_iscd_pair_flag_goes_to_the_outlier_only():
         assert abs(f.evidence["t_difference"]) > 1.0 and f.level == "L3" and "ISCD" in f.rule
     assert not by["L2"].flags and not by["L4"].flags and not by["L1"].flags
     assert a.excluded == ("L3",)
-    # one scan-level entry per pair (the per-scan rate of DOMAIN.md §3 counts pairs)
+    # one scan-level entry per pair (the per-scan rate of docs/domain.md §3 counts pairs)
     assert len([f for f in a.flags if f.code == "adjacent_t_difference"]) == 2
 
 
@@ -167,7 +167,7 @@ def test_never_a_single_vertebra():
 def test_bmd_only_levels_give_scores_but_no_composites():
     a = assess([{"label": lv, "bmd_g_cm2": 0.9 * r} for lv, r in RATIO.items()], WOMAN_61)
     assert all(lv.t_score is not None for lv in a.levels)
-    assert a.region("L1-L4").bmd_g_cm2 is None  # never a mean of level BMDs (DOMAIN.md §1)
+    assert a.region("L1-L4").bmd_g_cm2 is None  # never a mean of level BMDs (docs/domain.md §1)
 
 
 def test_level_measurement_input_equals_mapping_input():
@@ -240,7 +240,7 @@ def test_nhanes_flag_rates():
         dev += any(flagged)
         per_level += flagged
         per_level_iscd += [bool(x) for x in on_level]
-    # DOMAIN.md §3: the ISCD rule fires on "about 6 %" of the 2,121 all-valid scans (we use
+    # docs/domain.md §3: the ISCD rule fires on "about 6 %" of the 2,121 all-valid scans (we use
     # 2,120: one has a zero-area L1).  "About 6 %" read as 6 % when rounded: [5.5, 6.5).
     assert 0.055 <= iscd / len(scans) < 0.065
     # Brief target: <= 5 % of normal levels flagged by the deviation rule, and by the ISCD
@@ -254,7 +254,7 @@ def test_nhanes_flag_rates():
 
 @needs_nhanes
 def test_nhanes_injected_osteophyte_detected():
-    # Raise one level's BMC by 14 % (osteophytes: up to +14 %, DOMAIN.md §3) on real scans.
+    # Raise one level's BMC by 14 % (osteophytes: up to +14 %, docs/domain.md §3) on real scans.
     scans = _nhanes_all_valid()[::4]
     model = load_interlevel_model()
     base_rate = max(model.calibration["deviation_level_rate_reference"].values())
@@ -271,7 +271,7 @@ def test_nhanes_injected_osteophyte_detected():
 
 
 def test_geometry_only_levels_are_not_excluded_and_have_no_composites():
-    # A display export has areas but no BMC/BMD (DESIGN.md Contract 1): nothing can be scored,
+    # A display export has areas but no BMC/BMD (docs/architecture.md, Contract 1): nothing can be scored,
     # so no level is "excluded", no composite exists, and the result says why.
     from dxaspine.clinical import assess
 

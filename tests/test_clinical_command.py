@@ -7,7 +7,7 @@ import pytest
 from _shared_data import NHANES, needs_nhanes  # noqa: E402
 
 from dxaspine.cli import main
-from dxaspine.clinical.records import row_columns
+from dxaspine.report.row import row_columns
 
 
 @needs_nhanes
@@ -65,7 +65,9 @@ def test_plain_layout_bad_row_recorded(tmp_path, capsys):
     assert "L1_bmc_g" in recs[1]["error"] and str(src) in captured.err
     hol = recs[0]
     l1l4 = next(r for r in hol["regions"] if r["name"] == "L1-L4")
-    assert l1l4["bmd_g_cm2"] == 0.930 and l1l4["who_category"] == "low_bone_mass"  # DOMAIN.md §1
+    assert (
+        l1l4["bmd_g_cm2"] == 0.930 and l1l4["who_category"] == "low_bone_mass"
+    )  # docs/domain.md §1
     assert (
         recs[2]["interpretation"]["score"] == "Z"
         and recs[2]["interpretation"]["who_category"] is None

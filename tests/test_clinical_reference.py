@@ -22,11 +22,11 @@ def test_build_script_reproduces_shipped_files(tmp_path):
 def test_t_reference_is_the_documented_young_adult_value():
     table = load_reference()
     row, _ = table.t_reference("L1-L4", "F")
-    assert (row.mean_g_cm2, row.sd_g_cm2) == (1.065, 0.122)  # DOMAIN.md §8
+    assert (row.mean_g_cm2, row.sd_g_cm2) == (1.065, 0.122)  # docs/domain.md §8
     men, _ = table.t_reference("L1-L4", "M")
-    assert men == row  # ISCD: the female reference is used for men (DOMAIN.md §2)
-    # Level means = 1.065 x NHANES level ratio (DOMAIN.md §3: 0.941, 0.993, 1.029, 1.026).
-    # Ratio tolerance 0.001: DOMAIN.md prints 3 decimals (+-0.0005) and its 2,058-scan set
+    assert men == row  # ISCD: the female reference is used for men (docs/domain.md §2)
+    # Level means = 1.065 x NHANES level ratio (docs/domain.md §3: 0.941, 0.993, 1.029, 1.026).
+    # Ratio tolerance 0.001: docs/domain.md prints 3 decimals (+-0.0005) and its 2,058-scan set
     # still holds the one scan with a zero-area L1 (ratio 0), which lowers the L1 mean by
     # 0.94/2058 = 0.0005; the table itself stores 4 decimals (+-0.00005).
     for level, ratio in (("L1", 0.941), ("L2", 0.993), ("L3", 1.029), ("L4", 1.026)):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import dxaspine
+from dxaspine.evidence import find_evidence
 from dxaspine.io.annotations import find_burned_in_graphics, inpaint, remove_burned_in_graphics
 from dxaspine.io.display_field import display_field_mask
 from dxaspine.phantom import SUITES, PhantomParams, generate_case, write_case
@@ -35,8 +37,11 @@ STANDARD = [p for p in SUITES["standard"](count=15) if p.scanner in ("prodigy", 
 
 
 def _analyse(path):
+    """The scan and its segmentation, carrying the evidence stage's flags too."""
     scan = dxaspine.load(path)
-    return scan, segment_spine(decompose(scan), scan)
+    dmap = decompose(scan)
+    seg = segment_spine(dmap, scan)
+    return scan, replace(seg, qc_flags=seg.qc_flags + find_evidence(dmap, seg).flags)
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +82,13 @@ def test_annotated_exports_segment_like_clean_ones(pairs):
         dy, dx = clean.pixel_spacing_mm
         for line_c, line_a in zip(seg_c.lines, seg_a.lines, strict=True):
             (c0, r0), (c1, r1) = line_c.midpoint, line_a.midpoint
-            # 1 mm: under one Prodigy row (1.05 mm), a tenth of a disc (8-12 mm, DOMAIN.md
+            # 1 mm: under one Prodigy row (1.05 mm), a tenth of a disc (8-12 mm, docs/domain.md
             # §4); unremoved graphics move the lines 3-4 mm.
             assert np.hypot((c1 - c0) * dx, (r1 - r0) * dy) <= 1.0, (name, line_c.name)
         for label in seg_c.labels:
             area_c = seg_c.level_mask(label).sum()
             area_a = seg_a.level_mask(label).sum()
-            # 1 %: half the spine's minimum acceptable precision (1.9 %, DOMAIN.md §2);
+            # 1 %: half the spine's minimum acceptable precision (1.9 %, docs/domain.md §2);
             # unremoved graphics inflate the areas ~5 %.
             assert abs(area_a / area_c - 1) <= 0.01, (name, label)
         lesions_c = Counter(f.code for f in seg_c.qc_flags if f.code.endswith("_suspected"))
@@ -100,7 +105,7 @@ def test_clean_exports_are_left_alone(pairs):
         removal = remove_burned_in_graphics(raw, field, 255.0)
         bone = case.bone_mask & field
         # < 0.5 % of bone pixels: a quarter of the 2 % that would be a precision-sized area
-        # change (DOMAIN.md §2) even if every altered pixel left the bone mask.
+        # change (docs/domain.md §2) even if every altered pixel left the bone mask.
         assert (removal.graphics_mask & bone).sum() < 0.005 * bone.sum(), case.name
         assert_array_equal(removal.image, clean.frames["display"])  # load() did just this
         untouched = dataclasses.replace(clean, frames={"display": raw}, field_mask=field)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import _synthetic as syn
 import numpy as np
 import pytest
 from pydicom import dcmread
@@ -19,7 +20,6 @@ from dxaspine.errors import (
     NotDicomError,
     NotDxaError,
 )
-from dxaspine.io import _synthetic as syn
 
 
 def _raises(path_or_list, error: type[DxaError], match: str | None = None) -> str:

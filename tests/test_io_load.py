@@ -1,6 +1,6 @@
 """load(): kinds, orientation, spacing, demographics and metadata, on synthetic files.
 
-The synthetic builders (dxaspine/io/_synthetic.py) store known pixel patterns, so the loaded
+The synthetic builders (tests/_synthetic.py) store known pixel patterns, so the loaded
 frames must equal them exactly: decoding is lossless and the flips are exact permutations.
 """
 
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 
+import _synthetic as syn
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
 import dxaspine
 from dxaspine.errors import InputError
-from dxaspine.io import _synthetic as syn
 from dxaspine.io.classify import SECONDARY_CAPTURE
 
 FLIPS = [(), ("columns",), ("rows",), ("rows", "columns")]

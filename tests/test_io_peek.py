@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import _synthetic as syn
 import pytest
 
 import dxaspine
 from dxaspine.io import PeekResult, pair_dual_energy
-from dxaspine.io import _synthetic as syn
 
 
 def test_peek_kinds(tmp_path):

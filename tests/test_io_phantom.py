@@ -80,7 +80,7 @@ def test_display_spacing_from_exposed_area_and_field_mask(prodigy):
     scan = dxaspine.load(files[()]["display"])
     assert scan.kind == "display" and scan.pixel_spacing_source == "ExposedArea"
     # ExposedArea is US (whole mm), so rounding costs at most 0.5 mm over >= 180 mm (0.28 %);
-    # the brief's bound is 0.5 %.
+    # the bound is 0.5 %, the whole-mm rounding of ExposedArea (docs/domain.md §6).
     np.testing.assert_allclose(scan.pixel_spacing_mm, case.pixel_spacing_mm, rtol=0.005)
     cols = np.arange(scan.shape[1])[None, :]
     outside = (cols < case.strip_left_px[:, None]) | (
@@ -96,7 +96,7 @@ def test_idxa_monochrome1_display(idxa_mono1):
 
     case, files = idxa_mono1
     scan = dxaspine.load(files["display"])
-    # 720 x 788 px at 0.25 mm: ExposedArea [180, 197] mm reproduces 0.25 mm (DOMAIN.md §6 iDXA).
+    # 720 x 788 px at 0.25 mm: ExposedArea [180, 197] mm reproduces 0.25 mm (docs/domain.md §6 iDXA).
     np.testing.assert_allclose(scan.pixel_spacing_mm, case.pixel_spacing_mm, rtol=0.005)
     assert_array_equal(scan.frames["display"], display_image(case))  # inverted back to bone-bright
     assert "MONOCHROME1" in scan.recognised_by

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _synthetic as syn
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -14,7 +15,6 @@ from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 import dxaspine
 from dxaspine.errors import UnsupportedPixelDataError
-from dxaspine.io import _synthetic as syn
 from dxaspine.io.classify import SECONDARY_CAPTURE
 
 LOSSLESS = [RLELossless, JPEG2000Lossless, JPEGLSLossless]

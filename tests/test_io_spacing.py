@@ -1,4 +1,4 @@
-"""The pixel spacing chain (DOMAIN.md §6): source, value, warnings, and bad values."""
+"""The pixel spacing chain (docs/domain.md §6): source, value, warnings, and bad values."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _header(rows=780, cols=716, **attrs) -> Dataset:
 
 
 def test_exposed_area_idxa_example():
-    # DOMAIN.md §6 / brief: 780 rows x 716 columns, ExposedArea [180, 197] mm ([width, length])
+    # docs/domain.md §6 / brief: 780 rows x 716 columns, ExposedArea [180, 197] mm ([width, length])
     # -> 197/780 = 0.25256 mm per row, 180/716 = 0.25140 mm per column.  4 decimals as quoted.
     spacing, source, _ = resolve_spacing(_header(ExposedArea=[180, 197]))
     assert source == "ExposedArea"
@@ -76,7 +76,7 @@ def test_model_default_is_marked_unverified(caplog):
     ds = _header(Manufacturer="GE Healthcare", ManufacturerModelName="Lunar Prodigy Advance")
     with caplog.at_level(logging.WARNING):
         spacing, source, note = resolve_spacing(ds, "f.dcm")
-    # DOMAIN.md §6: Prodigy about 0.6 x 1.05 mm, rows along the patient axis (1.05).
+    # docs/domain.md §6: Prodigy about 0.6 x 1.05 mm, rows along the patient axis (1.05).
     assert (spacing, source) == ((1.05, 0.6), "default")
     assert "UNVERIFIED" in note and "UNVERIFIED" in caplog.text
 

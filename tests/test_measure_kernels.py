@@ -1,4 +1,4 @@
-"""Parity of the numba level-sum kernel with the plain numpy reference (DESIGN.md Kernels)."""
+"""Parity of the numba level-sum kernel with the plain numpy reference (docs/architecture.md Kernels)."""
 
 import numpy as np
 import pytest

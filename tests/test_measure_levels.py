@@ -112,7 +112,7 @@ def test_inconsistent_segmentation_raises():
         measure_levels(dm, bad)
 
 
-# Hologic APEX 13.6 report, DOMAIN.md §1: (area cm2, BMC g)
+# Hologic APEX 13.6 report, docs/domain.md §1: (area cm2, BMC g)
 HOLOGIC = {"L1": (11.58, 13.26), "L2": (12.94, 13.72), "L3": (13.93, 14.81), "L4": (13.40, 13.97)}
 
 
@@ -124,11 +124,11 @@ def test_hologic_report_l1_l4():
     assert c.area_cm2 == pytest.approx(55.77, abs=0.015)
     assert round(c.bmd_g_cm2, 3) == 0.930
     mean_of_levels = np.mean([round(b / a, 3) for b, a in HOLOGIC.values()])
-    assert round(mean_of_levels, 3) == 0.929  # the wrong method misses (DOMAIN.md §1)
+    assert round(mean_of_levels, 3) == 0.929  # the wrong method misses (docs/domain.md §1)
 
 
 def test_ge_encore_composite():
-    # GE enCORE report (DOMAIN.md §1): 40.36 g / 39.47 cm2 printed as 1.022.  Split the totals
+    # GE enCORE report (docs/domain.md §1): 40.36 g / 39.47 cm2 printed as 1.022.  Split the totals
     # over two levels: the composite must be the ratio of sums.
     c = composite({"L1": (20.0, 19.0), "L2": (20.36, 20.47)}, ["L1", "L2"])
     assert c.bmc_g == pytest.approx(40.36) and c.area_cm2 == pytest.approx(39.47)

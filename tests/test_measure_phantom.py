@@ -82,7 +82,7 @@ def _assess_truth(case):
 def test_truth_numbers_single_out_the_lesion_without_false_exclusions():
     # Numbers only (the phantom's truth BMC/area, no image): what the inter-level rule can
     # honestly do.  Its exclusion threshold is calibrated on real NHANES scatter (robust SD of
-    # a level's deviation 4.5-6.5 %, threshold 2.5 SD: DOMAIN.md §3, <= 5 % false flags), so
+    # a level's deviation 4.5-6.5 %, threshold 2.5 SD: docs/domain.md §3, <= 5 % false flags), so
     # it excludes a level only beyond ~+12 % (L2/L3) to ~+18 % (L4).  On the finished phantom,
     # osteophytes at severity 0.8 add +8..12 % and sclerosis only ~+7 % (4 mm bands), so most
     # of these lesions are *below* that limit and the >= 90 % detection target cannot be met
@@ -91,7 +91,7 @@ def test_truth_numbers_single_out_the_lesion_without_false_exclusions():
     # - the lesioned level is the one that deviates most (positive score, the largest of its
     #   spine) in every case: the phantom's levels follow the NHANES gradient, so a +7 % level
     #   stands out even though it does not cross the threshold;
-    # - normal levels are not excluded (<= 5 %, the issue 5 target).
+    # - normal levels are not excluded (<= 5 %, the target for false flags).
     found = []
     normal_flagged = normal_levels = 0
     for i, (kind, level) in enumerate(

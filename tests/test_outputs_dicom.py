@@ -18,18 +18,19 @@ import pydicom
 import pytest
 
 from dxaspine.io import load
-from dxaspine.io.dicom_sc import build_sc, write_sc
-from dxaspine.io.dicom_sr import PRIVATE_SCHEME, read_sr_measurements, write_sr
-from dxaspine.io.overlay import OKABE_ITO, render_overlay, write_overlay
-from dxaspine.io.result_json import SCHEMA_VERSION, round_for_output, validate_result
 from dxaspine.phantom import PhantomParams, generate_case, write_case
 from dxaspine.physics.density_map import DensityMap
 from dxaspine.pipeline import ScanResult
+from dxaspine.report.dicom_sc import build_sc, write_sc
+from dxaspine.report.dicom_sr import PRIVATE_SCHEME, read_sr_measurements, write_sr
+from dxaspine.report.overlay import OKABE_ITO, render_overlay, write_overlay
+from dxaspine.report.record import round_for_output
+from dxaspine.report.schema import SCHEMA_VERSION, validate_result
 from dxaspine.segment.segmentation import IntervertebralLine, Segmentation
 
 pytest.importorskip("highdicom")
 
-YA_MEAN, YA_SD = 1.065, 0.122  # DOMAIN.md §8, White women L1-L4: T-scores of the fixture
+YA_MEAN, YA_SD = 1.065, 0.122  # docs/domain.md §8, White women L1-L4: T-scores of the fixture
 SCT_VERTEBRA = {"L1": "66794005", "L2": "14293000", "L3": "36470004", "L4": "11994002"}
 BMD_CONCEPT = "DXA Lumbar spine [Mass/Area] Bone density"
 EXCLUDED = "L3"  # the fixture excludes L3 (with a reason) to exercise exclusion output
@@ -134,7 +135,7 @@ def truth_fixture(case, path, flip) -> tuple[ScanResult, dict]:
         "regions": regions,
         "reported_region": "L2-L4" if quantitative else None,
         "flags": [],
-        "reference": {"name": "White female L1-L4", "source": "DOMAIN.md 8"},
+        "reference": {"name": "White female L1-L4", "source": "docs/domain.md 8"},
         "software": {"name": "dxaspine", "version": "0.1.0"},
     }
     validate_result(round_for_output(result))
@@ -226,7 +227,7 @@ def _walk(items):
 
 
 def test_sr_codes_regions_and_exclusion(phantom, tmp_path):
-    """Finding sites are DOMAIN.md §6 SNOMED codes; regions are the truth lines, as stored."""
+    """Finding sites are docs/domain.md §6 SNOMED codes; regions are the truth lines, as stored."""
     case, _, flipped = phantom
     scan_result, result = truth_fixture(case, flipped["dual_energy"], ("columns",))
     write_sr(tmp_path / "sr.dcm", result, scan_result.scan.header)

@@ -1,7 +1,7 @@
 """Result JSON (Contract 2): output-only rounding, schema validation, JSON/JSONL, the table.
 
-The fixture is the Hologic APEX 13.6 report quoted in DOMAIN.md §1 (per-level BMC/area), with
-T-scores from the White-female young-adult reference of DOMAIN.md §8 (1.065, SD 0.122): a
+The fixture is the Hologic APEX 13.6 report quoted in docs/domain.md §1 (per-level BMC/area), with
+T-scores from the White-female young-adult reference of docs/domain.md §8 (1.065, SD 0.122): a
 result whose every number is known independently of dxaspine.
 """
 
@@ -14,22 +14,16 @@ import os
 import numpy as np
 import pytest
 
-from dxaspine.io.report_table import format_report
-from dxaspine.io.result_json import (
-    SCHEMA_VERSION,
-    ResultSchemaError,
-    load_schema,
-    results_json_text,
-    round_for_output,
-    validate_result,
-    write_results_json,
-)
+from dxaspine.report.json_output import results_json_text, write_results_json
+from dxaspine.report.record import round_for_output
+from dxaspine.report.schema import SCHEMA_VERSION, ResultSchemaError, load_schema, validate_result
+from dxaspine.report.table import format_report
 
 jsonschema = pytest.importorskip("jsonschema")
 
-# DOMAIN.md §1: Hologic APEX 13.6 report, (area cm2, BMC g) per level.
+# docs/domain.md §1: Hologic APEX 13.6 report, (area cm2, BMC g) per level.
 HOLOGIC = {"L1": (13.26, 11.58), "L2": (13.72, 12.94), "L3": (14.81, 13.93), "L4": (13.97, 13.40)}
-YA_MEAN, YA_SD = 1.065, 0.122  # DOMAIN.md §8, White women L1-L4
+YA_MEAN, YA_SD = 1.065, 0.122  # docs/domain.md §8, White women L1-L4
 
 
 def _t(bmd: float) -> float:
@@ -89,7 +83,7 @@ def hologic_result(kind: str = "bmd_map") -> dict:
         "regions": regions,
         "reported_region": "L1-L4" if regions else None,
         "flags": [],
-        "reference": {"name": "White female L1-L4", "source": "DOMAIN.md 8"},
+        "reference": {"name": "White female L1-L4", "source": "docs/domain.md 8"},
         "software": {"name": "dxaspine", "version": "0.1.0"},
     }
 
@@ -106,11 +100,11 @@ def test_rounding_happens_only_at_output_and_matches_vendor_precision():
     out = round_for_output(result)
     # Input untouched: the pipeline keeps full precision.
     assert result["levels"][0]["bmd_g_cm2"] == 11.58 / 13.26
-    # DOMAIN.md §1: L1 11.58 g / 13.26 cm2 = 0.8733 -> printed 0.873; T (DESIGN.md example) -1.6.
+    # docs/domain.md §1: L1 11.58 g / 13.26 cm2 = 0.8733 -> printed 0.873; T (docs/architecture.md example) -1.6.
     assert out["levels"][0]["bmd_g_cm2"] == 0.873
     assert out["levels"][0]["t_score"] == -1.6
     # The composite is sum BMC / sum area from unrounded values: 51.85 / 55.77 = 0.930, while
-    # the mean of the four rounded level BMDs is 0.929 (DOMAIN.md §1).
+    # the mean of the four rounded level BMDs is 0.929 (docs/domain.md §1).
     assert out["regions"][0]["bmd_g_cm2"] == 0.930
     # (The report prints 55.77 cm2 from its unrounded level areas; the printed ones sum to 55.76.)
     assert out["regions"][0]["bmc_g"] == 51.85 and out["regions"][0]["area_cm2"] == 55.76

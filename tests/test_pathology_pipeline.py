@@ -1,4 +1,4 @@
-"""Issue 5 pathology targets through the full pipeline: write_case -> analyze.
+"""Pathology targets through the full pipeline: write_case -> analyze.
 
 Targets: on phantoms with osteophytes, sclerosis, a fracture or facet arthrosis at one level,
 the lesioned level is flagged in >= 90 % of cases and <= 5 % of normal levels are flagged.
@@ -10,7 +10,7 @@ Cases: each lesion kind x L1-L4 x {Prodigy, iDXA} at severity 0.8 (the target) a
 (how detection falls with severity), on the varied anatomy of the "standard" suite (BMD
 0.7-1.3 g/cm2, scoliosis to 10 mm, rotation, tilt, 12-35 cm tissue).  The suite seeds here
 (7 and 8) differ from those the QC thresholds were calibrated on (41, 43-45, see
-dxaspine/segment/qc.py), so these are held-out figures.
+dxaspine/evidence/lesions.py), so these are held-out figures.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ LUMBAR = ("L1", "L2", "L3", "L4")
 KINDS = ("osteophyte", "sclerosis", "fracture", "facet_arthrosis")
 SEVERITIES = (0.8, 0.5)
 SCANNERS = ("prodigy", "idxa")
-# The lesion kinds' own image-evidence codes (dxaspine/segment/qc.py).
+# The lesion kinds' own image-evidence codes (dxaspine/evidence/lesions.py).
 OWN_CODE = {
     "osteophyte": "osteophyte_suspected",
     "sclerosis": "sclerosis_suspected",
@@ -81,7 +81,7 @@ def _table(found) -> str:
 def test_lesioned_level_flagged_at_severity_08(pathology):
     found, _ = pathology
     hits = [f for k in KINDS for f, _ in found[(k, 0.8)]]
-    # Issue 5 target: >= 90 % over all four kinds (32 cases: at most 3 misses).
+    # Target: >= 90 % over all four kinds (32 cases: at most 3 misses).
     assert sum(hits) / len(hits) >= 0.9, _table(found)
     # No kind may be left to the others: each kind >= 6/8 (75 %), so one kind cannot fail
     # outright while the total still passes.
@@ -112,13 +112,13 @@ def test_lesion_flagged_by_its_own_image_evidence(pathology):
 def test_normal_levels_of_pathology_cases_rarely_flagged(pathology):
     _, normal = pathology
     flagged = [x for x in normal if x[2]]
-    # Issue 5 target: <= 5 % of normal levels flagged (192 levels: at most 9).
+    # Target: <= 5 % of normal levels flagged (192 levels: at most 9).
     assert len(flagged) / len(normal) <= 0.05, flagged
 
 
 @pytest.mark.slow
 def test_standard_cases_normal_levels_rarely_flagged(tmp_path):
-    # Issue 5 target on spines without lesions: <= 5 % of levels flagged.  30 standard cases
+    # Target on spines without lesions: <= 5 % of levels flagged.  30 standard cases
     # (all three scanner geometries) and 6 "hard" anatomies with their lesion removed
     # (scoliosis to 25 mm, rotation to 5 deg, gas, thick tissue): 144 levels, at most 7.
     cases = list(SUITES["standard"](seed=8, count=30))

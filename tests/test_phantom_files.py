@@ -80,7 +80,7 @@ def test_display_export_has_no_spacing_but_exposed_area_gives_it(tmp_path, scann
     assert ds.ProtocolName == "AP Spine" and ds.BodyPartExamined == "LSPINE"
     width_mm, length_mm = ds.ExposedArea
     spacing = (length_mm / ds.Rows, width_mm / ds.Columns)
-    # the brief: ExposedArea / (cols, rows) within 0.5 % of the true spacing
+    # ExposedArea / (cols, rows) within 0.5 % of the true spacing (whole-mm rounding)
     np.testing.assert_allclose(spacing, case.pixel_spacing_mm, rtol=0.005)
     img = ds.pixel_array
     assert np.all(img[:, 0] == 255) and np.all(img[:, -1] == 255)  # white strips
@@ -170,7 +170,7 @@ def test_transitional_six_lumbar_moves_the_field_and_crest():
     assert "L6" in labels and "T12" not in labels and t["transitional"] == "six_lumbar"
     l5_l6 = next(ln for ln in t["lines"] if ln["name"] == "L5/L6")
     disc_row = (l5_l6["left"][1] + l5_l6["right"][1]) / 2
-    # DOMAIN.md §4: crests at the lowest lumbar disc; disc height <= 12 mm -> within 12 mm
+    # docs/domain.md §4: crests at the lowest lumbar disc; disc height <= 12 mm -> within 12 mm
     assert abs(t["iliac_crest_row"] - disc_row) * 1.05 < 12.0
 
 

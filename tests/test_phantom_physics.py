@@ -19,7 +19,7 @@ def clean_case():
 
 
 def _decompose(low, high, i0, mu_bone, r_st):
-    """DOMAIN.md §5: sigma_b = (A_L - R A_H) / (mu_b,L - R mu_b,H)."""
+    """docs/domain.md §5: sigma_b = (A_L - R A_H) / (mu_b,L - R mu_b,H)."""
     a_low = np.log(i0[0] / low)
     a_high = np.log(i0[1] / high)
     return (a_low - r_st * a_high) / (mu_bone[0] - r_st * mu_bone[1])
@@ -77,7 +77,7 @@ def test_level_bmc_is_conserved_and_bmd_is_bmc_over_area(clean_case):
 def test_composites_are_total_bmc_over_total_area(clean_case):
     by = {lv["label"]: lv for lv in clean_case.truth["levels"]}
     comps = clean_case.truth["composites"]
-    assert len(comps) == 11  # DOMAIN.md §1: Hologic's 11 sets of 2+ of L1-L4
+    assert len(comps) == 11  # docs/domain.md §1: Hologic's 11 sets of 2+ of L1-L4
     for name, comp in comps.items():
         bmc = sum(by[n]["bmc_g"] for n in comp["levels"])
         area = sum(by[n]["area_cm2"] for n in comp["levels"])
@@ -98,7 +98,7 @@ def test_level_ratios_follow_nhanes_and_composite_hits_target(scanner, target):
     assert composite == pytest.approx(target, rel=1e-4)
     for level, ratio in NHANES_LEVEL_RATIOS.items():
         # level = c * ratio with c = target / (area-weighted mean ratio), which is within
-        # 0.5 % of 1 for the phantom's area shares (DOMAIN.md §3 ratios average ~1).
+        # 0.5 % of 1 for the phantom's area shares (docs/domain.md §3 ratios average ~1).
         assert by[level]["bmd_g_cm2"] / composite == pytest.approx(ratio, rel=0.005), level
 
 
@@ -122,7 +122,7 @@ def test_case_noise_is_poisson_around_the_noise_free_counts(clean_case):
         # 56,400 pixels: mean(z^2) has SD ~ sqrt(2/N) = 0.006 -> 0.03 is 5 sigma
         assert np.mean(z**2) == pytest.approx(1.0, abs=0.03)
         assert abs(np.mean(z)) < 0.03  # SD 0.004
-    # DOMAIN.md §5: 5-7e5 photons per 0.25 mm pixel -> scaled with pixel area
+    # docs/domain.md §5: 5-7e5 photons per 0.25 mm pixel -> scaled with pixel area
     i0_low, i0_high = noisy.truth["i0_counts"]
     per_quarter_mm = np.array([i0_low, i0_high]) / (1.05 * 0.6 / 0.0625)
     assert np.all((per_quarter_mm >= 5e5) & (per_quarter_mm <= 7e5))
@@ -132,7 +132,7 @@ def test_r_st_is_physical(clean_case):
     r = clean_case.r_st_truth
     lean = coefficient_pair("soft_tissue", (40.0, 70.0))
     fat = coefficient_pair("adipose", (40.0, 70.0))
-    # any lean/fat mixture lies between the two pure ratios (DOMAIN.md §5: ~1.40 lean)
+    # any lean/fat mixture lies between the two pure ratios (docs/domain.md §5: ~1.40 lean)
     assert np.all(r <= lean[0] / lean[1] + 1e-12) and np.all(r >= fat[0] / fat[1] - 1e-12)
 
 
@@ -166,9 +166,9 @@ def test_lesion_adds_mineral_on_its_level_and_is_recorded(lesion):
     assert [e["level"] for e in sick.truth["lesions"]] == ["L3"]
     assert sick.truth["lesions"][0]["bmc_g"] > 0
     gain = after["L3"]["bmd_g_cm2"] / before["L3"]["bmd_g_cm2"] - 1
-    assert gain > 0.005, gain  # each lesion raises its level's BMD (DOMAIN.md §3)
+    assert gain > 0.005, gain  # each lesion raises its level's BMD (docs/domain.md §3)
     if lesion == "osteophyte":
-        assert gain < 0.20  # DOMAIN.md §3: osteophytes raise BMD by up to ~14 %
+        assert gain < 0.20  # docs/domain.md §3: osteophytes raise BMD by up to ~14 %
     if lesion == "fracture":
         # 20-40 % height loss (severity 0.8 -> 36 %)
         assert after["L3"]["height_mm"] == pytest.approx(before["L3"]["height_mm"] * 0.64, rel=1e-6)

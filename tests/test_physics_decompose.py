@@ -1,4 +1,4 @@
-"""``decompose`` against synthetic Beer-Lambert ground truth (NIST table, DOMAIN.md §5).
+"""``decompose`` against synthetic Beer-Lambert ground truth (NIST table, docs/domain.md §5).
 
 The scans here are built in the test from a known hydroxyapatite map over lean+fat soft tissue
 whose fat fraction varies smoothly across and along the body, so R_st changes under the spine
@@ -19,8 +19,8 @@ from dxaspine.io.scan import Scan
 from dxaspine.physics import DensityMap, decompose
 from dxaspine.physics.attenuation import coefficient_pair
 
-SPACING_MM = (1.0, 0.6)  # Prodigy-like rows x columns (DOMAIN.md §6)
-I0 = (5e5, 5e5)  # DOMAIN.md §5: 5-7 x 10^5 photons per pixel
+SPACING_MM = (1.0, 0.6)  # Prodigy-like rows x columns (docs/domain.md §6)
+I0 = (5e5, 5e5)  # docs/domain.md §5: 5-7 x 10^5 photons per pixel
 
 
 def _truth(rows=260, cols=220, gas=False, metal=False):
@@ -33,7 +33,7 @@ def _truth(rows=260, cols=220, gas=False, metal=False):
     mass_g_cm2 = 18.0 * (1.0 - 0.25 * ((x - xc) / x.max()) ** 2) + 2.0 * y / y.max()
     bone = np.zeros((rows, cols))
     top, level = 15.0, 0
-    while top + 26 < y.max() - 10:  # 26 mm bodies, 9 mm discs, 44 mm wide (DOMAIN.md §4)
+    while top + 26 < y.max() - 10:  # 26 mm bodies, 9 mm discs, 44 mm wide (docs/domain.md §4)
         body = (np.abs(x - xc) < 22.0) & (y >= top) & (y < top + 26)
         rim_mm = np.minimum(
             np.minimum(x - (xc - 22), xc + 22 - x), np.minimum(y - top, top + 26 - y)

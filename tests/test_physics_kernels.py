@@ -1,4 +1,4 @@
-"""Parity of the physics numba kernels with their numpy references (DESIGN.md, Kernels),
+"""Parity of the physics numba kernels with their numpy references (docs/architecture.md, Kernels),
 and input validation of the public wrappers."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import ndimage
 
-from dxaspine.physics import _filter_kernels, _kernels
+from dxaspine.physics import _kernels, _numpy_reference
 from dxaspine.physics.log_attenuation import LOG_TABLE_SIZE, areal_density, log_attenuation
 from dxaspine.physics.quantiles import linear_quantiles, row_nanmedian
 from dxaspine.physics.resample import block_all, block_any, block_mean, upsample_linear
@@ -43,7 +43,7 @@ def test_log_attenuation_matches_reference(shape, offset):
     rng = np.random.default_rng(1)
     low, high = _counts(shape, rng), _counts(shape, rng)
     a_low, a_high, starved = log_attenuation(low, high, (3e4, 5e4), 0.5, offset)
-    ref_low, ref_high, ref_starved = _kernels.log_attenuation_reference(
+    ref_low, ref_high, ref_starved = _numpy_reference.log_attenuation_reference(
         low, high, 3e4, 5e4, 0.5, offset
     )
     assert_allclose(a_low, ref_low, rtol=RTOL)
@@ -81,14 +81,14 @@ def test_areal_density_matches_reference(shape):
     if r_st.size:
         r_st.reshape(-1)[0] = np.nan  # NaN propagates, it is never hidden
     got = areal_density(a_low, a_high, r_st, (0.9877, 0.3131))
-    ref = _kernels.areal_density_reference(a_low, a_high, r_st, 0.9877, 0.3131)
+    ref = _numpy_reference.areal_density_reference(a_low, a_high, r_st, 0.9877, 0.3131)
     assert_allclose(got, ref, rtol=RTOL, equal_nan=True)
     if r_st.size:
         assert np.isnan(got.reshape(-1)[0])
 
 
 def test_areal_density_recovers_beer_lambert_bone():
-    # One pixel of 20 g/cm2 lean tissue over 1.2 g/cm2 HA at 40/70 keV (DOMAIN.md §5 table):
+    # One pixel of 20 g/cm2 lean tissue over 1.2 g/cm2 HA at 40/70 keV (docs/domain.md §5 table):
     # the decomposition with the true R_st must return the HA areal density exactly.
     mu_st, mu_b = (0.2688, 0.1916), (0.9877, 0.3131)
     a_low = np.array([[mu_st[0] * 20 + mu_b[0] * 1.2]])
@@ -115,7 +115,9 @@ def test_row_baselines_matches_reference(shape, half_window):
         values.reshape(-1)[1 :: max(1, values.size // 4)] = np.nan  # NaN counts as unusable
     usable = _usable(shape, rng)
     got, weight = row_baselines(values, usable, half_window, 3.0, 1e-3)
-    ref, ref_weight = _kernels.row_baselines_reference(values, usable, half_window, 3.0, 1e-3)
+    ref, ref_weight = _numpy_reference.row_baselines_reference(
+        values, usable, half_window, 3.0, 1e-3
+    )
     assert_allclose(got, ref, rtol=1e-12, atol=1e-14, equal_nan=True)
     assert_allclose(weight, ref_weight, rtol=1e-15)
 
@@ -179,24 +181,6 @@ def test_wrappers_validate_shapes_and_scalars():
         row_baselines(good, np.ones((4, 4), dtype=bool), 1, gap_scale_px=0.0)
 
 
-def test_warm_up_compiles_every_kernel():
-    from dxaspine.physics import warm_up_kernels
-
-    warm_up_kernels()
-    for kernel in (
-        _kernels.log_attenuation_kernel,
-        _kernels.areal_density_kernel,
-        _kernels.row_baselines_kernel,
-        _kernels.log_table_kernel,
-        _kernels.block_mean_kernel,
-        _kernels.block_count_kernel,
-        _kernels.upsample_linear_kernel,
-        _filter_kernels.correlate_rows_kernel,
-        _filter_kernels.correlate_cols_kernel,
-    ):
-        assert kernel.signatures  # compiled (or loaded from cache) for float64/bool arrays
-
-
 def _integer_counts(shape, rng):
     """Integer-valued counts (as detectors give), straddling the log table's end."""
     counts = rng.integers(0, 2 * LOG_TABLE_SIZE, size=shape).astype(np.float64)
@@ -214,7 +198,7 @@ def test_log_table_matches_direct_logarithm(shape, offset):
     rng = np.random.default_rng(5)
     low, high = _integer_counts(shape, rng), _integer_counts(shape, rng)
     a_low, a_high, starved = log_attenuation(low, high, (3e5, 5e5), 0.5, offset)
-    ref_low, ref_high, ref_starved = _kernels.log_attenuation_reference(
+    ref_low, ref_high, ref_starved = _numpy_reference.log_attenuation_reference(
         low, high, 3e5, 5e5, 0.5, offset
     )
     assert_allclose(a_low, ref_low, rtol=RTOL)
@@ -240,9 +224,11 @@ def test_block_reductions_match_reference(shape, factors):
     mask = rng.random(shape) > 0.4
     # Summation order differs from numpy's reduction: a few ulp.
     assert_allclose(
-        block_mean(image, factors), _kernels.block_mean_reference(image, *factors), rtol=RTOL
+        block_mean(image, factors),
+        _numpy_reference.block_mean_reference(image, *factors),
+        rtol=RTOL,
     )
-    count = _kernels.block_count_reference(mask, *factors)
+    count = _numpy_reference.block_count_reference(mask, *factors)
     assert_array_equal(block_all(mask, factors), count == factors[0] * factors[1])
     assert_array_equal(block_any(mask, factors), count > 0)
 
@@ -260,7 +246,9 @@ def test_upsample_linear_matches_reference(coarse_shape, factors):
     coarse = rng.normal(size=coarse_shape)
     shape = (coarse_shape[0] * factors[0] - 1 + (factors[0] == 1), coarse_shape[1] * factors[1])
     got = upsample_linear(coarse, factors, shape)
-    assert_allclose(got, _kernels.upsample_linear_reference(coarse, *factors, shape), rtol=RTOL)
+    assert_allclose(
+        got, _numpy_reference.upsample_linear_reference(coarse, *factors, shape), rtol=RTOL
+    )
 
 
 def test_upsample_linear_reproduces_a_plane():
@@ -326,14 +314,14 @@ def test_correlate_kernels_match_reference(shape, mode, sigma):
     rng = np.random.default_rng(10)
     image = _noisy(shape, rng)
     taps = gaussian_half_weights(sigma, 3.0)
-    code = {"nearest": _filter_kernels.MODE_NEAREST, "reflect": _filter_kernels.MODE_REFLECT}
+    code = {"nearest": _kernels.MODE_NEAREST, "reflect": _kernels.MODE_REFLECT}
     for axis, kernel in (
-        (0, _filter_kernels.correlate_rows_kernel),
-        (1, _filter_kernels.correlate_cols_kernel),
+        (0, _kernels.correlate_rows_kernel),
+        (1, _kernels.correlate_cols_kernel),
     ):
         out = np.full(shape, -1.0)
         kernel(image, taps, code[mode], out)
-        expected = _filter_kernels.correlate_reference(image, taps, code[mode], axis)
+        expected = _numpy_reference.correlate_reference(image, taps, code[mode], axis)
         assert_array_equal(out, expected)
 
 

@@ -1,4 +1,4 @@
-"""``decompose`` against the phantom's ground truth (DESIGN.md, Ground truth: the phantom).
+"""``decompose`` against the phantom's ground truth (docs/architecture.md, Ground truth: the phantom).
 
 Per-level BMC is the decomposed map summed over the truth level's bone pixels (truth label
 image and bone mask), compared with the truth BMC; with the truth area, the BMD error equals
@@ -52,7 +52,7 @@ def _level_errors(case, density) -> tuple[dict[str, float], float]:
 def test_noise_free_uniform_fat_is_exact_per_level():
     # The decomposition itself: fat fraction uniform up to the phantom's smooth flank term
     # (fatter flanks), bone mineral only (no marrow displacement), noise-free.  What remains
-    # is R_st bridging and partial volume: 0.5 % per level is the brief's bound.
+    # is R_st bridging and partial volume: 0.5 % per level is a quarter of the 2 % per-level target.
     for params in _standard(6, noise=False, fat_fraction_variation=0.0, marrow="none"):
         case = generate_case(params)
         density = decompose(_dual_energy_scan(case), marrow="none", poisson_counts=False)
@@ -70,7 +70,7 @@ def test_noise_free_uniform_fat_is_exact_per_level():
 def test_noise_free_lean_marrow_per_level():
     # Bone displaces fatty tissue by lean marrow (the phantom's default physics).  Without the
     # marrow model this over-reads by ~4 %; with it, what is left is the apparent-density
-    # estimate (vertebral depth 30-35 mm, DOMAIN.md §4): 1.5 % per level.
+    # estimate (vertebral depth 30-35 mm, docs/domain.md §4): 1.5 % per level.
     for params in _standard(6, noise=False, fat_fraction_variation=0.0):
         case = generate_case(params)
         scan = _dual_energy_scan(case)
@@ -87,7 +87,7 @@ def test_standard_suite_bmd_accuracy():
     # 24 seeded standard cases (12 Prodigy, 12 iDXA geometry), Poisson noise, fat fraction
     # varying on 60-220 mm scales, lean marrow: the realistic setting.  The error is
     # dominated by fat inhomogeneity under the spine, which no projection measures
-    # (per-level spread ~1 %); noise adds < 0.1 % per level (DOMAIN.md §5).
+    # (per-level spread ~1 %); noise adds < 0.1 % per level (docs/domain.md §5).
     level_errors, composite_errors = [], []
     for params in _standard(24):
         case = generate_case(params)

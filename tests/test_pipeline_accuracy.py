@@ -1,4 +1,4 @@
-"""End-to-end BMD accuracy against phantom truth (issue 5 targets).
+"""End-to-end BMD accuracy against phantom truth (targets: per level 2 %, L1-L4 1 %).
 
 Every number here goes through the real path: write_case -> load -> decompose -> segment ->
 measure -> assess.  Truth is the phantom's DXA-convention truth (bone mineral between the
@@ -32,7 +32,7 @@ def _level_errors(case, result) -> tuple[list[float], float]:
 
 @pytest.mark.slow
 def test_standard_cases_bmd_within_2_percent_and_l1l4_within_1(tmp_path):
-    # Issue 5: per-level BMD within 2 % of truth (95th percentile), L1-L4 within 1 %, on
+    # Target: per-level BMD within 2 % of truth (95th percentile), L1-L4 within 1 %, on
     # standard dual-energy phantoms in Prodigy and iDXA geometry.  16 cases give 64 levels,
     # so the 95th percentile is set by the 4th-worst level, not by a single outlier.
     levels, composites = [], []
@@ -49,7 +49,7 @@ def test_standard_cases_bmd_within_2_percent_and_l1l4_within_1(tmp_path):
 
 @pytest.mark.slow
 def test_bmc_linear_in_true_density(tmp_path):
-    # Issue 5: BMC linear in true density, r >= 0.999 and slope 1 +/- 0.02, across 0.5-1.4
+    # Target: BMC linear in true density, r >= 0.999 and slope 1 +/- 0.02, across 0.5-1.4
     # g/cm2.  One anatomy (seed) at eight densities isolates the density response.
     true_bmc, measured_bmc = [], []
     for target in np.linspace(0.5, 1.4, 8):
@@ -69,9 +69,9 @@ def test_bmc_linear_in_true_density(tmp_path):
 
 @pytest.mark.slow
 def test_precision_over_repositioned_rescans(tmp_path):
-    # Issue 5: 10 rescans of one phantom, repositioned (lateral shift +/- 6 mm, in-plane
+    # Target: 10 rescans of one phantom, repositioned (lateral shift +/- 6 mm, in-plane
     # rotation +/- 2 degrees) with fresh Poisson noise: L1-L4 CV <= 0.5 %, better than the
-    # vendors' phantom CV of 0.4-1.1 % (DOMAIN.md section 2, Lees 1997).
+    # vendors' phantom CV of 0.4-1.1 % (docs/domain.md section 2, Lees 1997).
     rng = np.random.default_rng(7)
     values = []
     for k in range(10):

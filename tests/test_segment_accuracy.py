@@ -2,7 +2,7 @@
 
 Every case is written as DICOM by the phantom (``write_case``), loaded (``dxaspine.io.load``),
 decomposed (``dxaspine.physics.decompose``) and segmented; results are compared with the
-truth the phantom wrote.  Groups and bars (the segmentation brief, DOMAIN.md §3-4):
+truth the phantom wrote.  Groups and bars (the segmentation brief, docs/domain.md §3-4):
 
 - standard (no pathology, scoliosis <= 10 mm, all scanner geometries; dual-energy, bmd_map
   and display inputs): labels of the complete L1-L4 levels right in 100 %; intervertebral
@@ -28,12 +28,13 @@ import pytest
 
 pytest.importorskip("dxaspine.phantom")
 from dxaspine.errors import SegmentationError  # noqa: E402
+from dxaspine.evidence import find_evidence  # noqa: E402
 from dxaspine.io import load  # noqa: E402
 from dxaspine.phantom import SUITES, generate_case, write_case  # noqa: E402
 from dxaspine.physics import decompose  # noqa: E402
 from dxaspine.segment import segment_spine  # noqa: E402
 
-N_CASES = 30  # per group: the brief asks for >= 30 seeded cases per group
+N_CASES = 30  # per group: 30 seeded cases give a 1-in-30 resolution on each rate
 LUMBAR = ("L1", "L2", "L3", "L4")
 # Flags that tell the user the labels need checking (any of them, or confidence < 0.5).
 LABEL_FLAGS = (
@@ -64,12 +65,14 @@ def _evaluate(case, paths, kind) -> Outcome:
     out = Outcome(case.name, kind)
     scan = load(paths[kind])
     try:
-        seg = segment_spine(decompose(scan), scan)
+        dmap = decompose(scan)
+        seg = segment_spine(dmap, scan)
     except SegmentationError as exc:
         out.error = str(exc)
         return out
     truth = json.loads(paths["truth"].read_text())
-    out.flags = {(f.code, f.level) for f in seg.qc_flags}
+    evidence = find_evidence(dmap, seg)  # the pipeline's image flags: segmenter + evidence
+    out.flags = {(f.code, f.level) for f in seg.qc_flags + evidence.flags}
     out.min_confidence = min(seg.label_confidence, default=0.0)
     out.warned = min(seg.label_confidence, default=0.0) < 0.5 or any(
         f.code in LABEL_FLAGS for f in seg.qc_flags
@@ -244,7 +247,7 @@ def test_flipped_files_give_stored_coordinates(flip, tmp_path):
     assert max(outcome.line_errors_mm) <= 3.0
 
 
-# Evidence flags for the clinical layer, by lesion type (the brief: a level with focal spots at
+# Evidence flags for the clinical layer, by lesion type (a level with focal spots at
 # the endplate margins, reduced height with raised density, or metal is flagged, level named).
 EVIDENCE = {
     "osteophyte": "osteophyte_suspected",
@@ -272,7 +275,7 @@ def test_lesioned_level_is_flagged(pathology):
         code = EVIDENCE.get(lesion.type)
         if code is not None:
             hits.setdefault(lesion.type, []).append((code, lesion.level) in outcome.flags)
-    # Metal over the spine and a 20-40 % crush (DOMAIN.md §2 exclusion causes) must never be
+    # Metal over the spine and a 20-40 % crush (docs/domain.md §2 exclusion causes) must never be
     # missed.  Osteophytes and sclerosis are graded (severity 0.6-1 here) and subtle on a PA
     # projection: at least 3 in 4 spurs and half the sclerotic endplates.
     assert all(hits["pedicle_screws"]) and all(hits["fracture"])
@@ -282,7 +285,7 @@ def test_lesioned_level_is_flagged(pathology):
 
 def test_evidence_flags_are_rare_on_normal_spines(standard):
     # On the standard group no level is diseased: evidence flags must stay rare (<= 5 % of
-    # levels; DOMAIN.md §3: an automated flag should stay near the ~6 % background rate).
+    # levels; docs/domain.md §3: an automated flag should stay near the ~6 % background rate).
     levels = sum(len(o.dice) for o in standard)
     false = sum(1 for o in standard for code, _ in o.flags if code in EVIDENCE.values())
     assert false <= 0.05 * levels

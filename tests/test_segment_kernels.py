@@ -1,4 +1,4 @@
-"""Parity of the segmentation kernels with their numpy references (DESIGN.md, Kernels).
+"""Parity of the segmentation kernels with their numpy references (docs/architecture.md, Kernels).
 
 Every kernel is checked on random inputs and on the edge cases the project asks for: empty,
 one pixel, NaN.  Results must agree exactly (integer outputs) or to float rounding (means:
@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dxaspine.segment import _reference as ref
+from dxaspine.segment import _numpy_reference as ref
 from dxaspine.segment import kernels
 
 RNG = np.random.default_rng(20240312)
 
 
-# ---------------------------------------------------------------- block_mean
+# ---------------------------------------------------------------- masked_block_mean
 @pytest.mark.parametrize(
     ("shape", "factors"),
     [
@@ -33,8 +33,8 @@ def test_block_mean_matches_reference(shape, factors):
     valid = RNG.random(shape) > 0.2
     if image.size:
         image.flat[0] = np.nan  # NaN pixels are skipped like invalid ones
-    got = kernels.block_mean(image, valid, *factors)
-    want = ref.block_mean_reference(image, valid, *factors)
+    got = kernels.masked_block_mean(image, valid, *factors)
+    want = ref.masked_block_mean_reference(image, valid, *factors)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
 
@@ -43,17 +43,17 @@ def test_block_mean_all_invalid_block_is_nan():
     image = np.ones((4, 4))
     valid = np.zeros((4, 4), dtype=bool)
     valid[:2, :2] = True
-    got = kernels.block_mean(image, valid, 2, 2)
+    got = kernels.masked_block_mean(image, valid, 2, 2)
     assert got[0, 0] == 1.0 and np.isnan(got[1, 1])
 
 
 def test_block_mean_rejects_bad_input():
     with pytest.raises(ValueError):
-        kernels.block_mean(np.ones(4), np.ones(4, dtype=bool), 1, 1)
+        kernels.masked_block_mean(np.ones(4), np.ones(4, dtype=bool), 1, 1)
     with pytest.raises(ValueError):
-        kernels.block_mean(np.ones((4, 4)), np.ones((3, 4), dtype=bool), 1, 1)
+        kernels.masked_block_mean(np.ones((4, 4)), np.ones((3, 4), dtype=bool), 1, 1)
     with pytest.raises(ValueError):
-        kernels.block_mean(np.ones((4, 4)), np.ones((4, 4), dtype=bool), 0, 1)
+        kernels.masked_block_mean(np.ones((4, 4)), np.ones((4, 4), dtype=bool), 0, 1)
 
 
 # ---------------------------------------------------------------- track_path
@@ -204,10 +204,6 @@ def test_disc_centres_find_the_disc_middle():
     # edges at the 0.25 rise: 24 + 0.75 and 34 + 0.25 -> centre 29.5, distance 9.5 rows
     np.testing.assert_allclose(centre, 29.5)
     np.testing.assert_allclose(thickness, 9.5)
-
-
-def test_warm_up_runs():
-    kernels.warm_up()
 
 
 # ---------------------------------------------------------------- drop_small_components

@@ -29,16 +29,17 @@ import numpy as np
 import pytest
 
 pytest.importorskip("dxaspine.phantom")
+from dxaspine.evidence import find_evidence  # noqa: E402
+from dxaspine.evidence.rotation import (  # noqa: E402
+    ROTATION_TOLERANCE_DEG,
+    estimate_rotation,
+    rotation_flag,
+)
 from dxaspine.io import load  # noqa: E402
 from dxaspine.phantom import SUITES, PhantomParams, generate_case, write_case  # noqa: E402
 from dxaspine.phantom.anatomy import build_skeleton  # noqa: E402
 from dxaspine.physics import decompose  # noqa: E402
 from dxaspine.segment import segment_spine  # noqa: E402
-from dxaspine.segment.rotation import (  # noqa: E402
-    ROTATION_TOLERANCE_DEG,
-    estimate_rotation,
-    rotation_flag,
-)
 
 LUMBAR = ("L1", "L2", "L3", "L4")
 KINDS = ("dual_energy", "display")
@@ -85,7 +86,9 @@ def _run(params_list, directory, kinds=KINDS) -> list[dict]:
                     "param_deg": params.rotation_deg,
                     "truth_deg": truth_deg,
                     "est": est,
-                    "flags": [f for f in seg.qc_flags if f.code == "spine_rotated"],
+                    "flags": [
+                        f for f in find_evidence(dmap, seg).flags if f.code == "spine_rotated"
+                    ],
                     "discs": discs,
                     "truth_lines": truth_lines,
                 }
@@ -178,7 +181,7 @@ def test_flag_fires_on_rotated_spines(sweep):
     rotated = [r for r in sweep if abs(r["param_deg"]) >= 5.0]
     assert len(rotated) >= 20
     fired = [r for r in rotated if r["flags"]]
-    # the brief: >= 90 % of |rotation| >= 5 deg cases are flagged
+    # target: >= 90 % of |rotation| >= 5 deg cases are flagged
     assert len(fired) >= 0.9 * len(rotated)
     for r in fired:
         flag = r["flags"][0]
@@ -193,7 +196,7 @@ def test_flag_fires_on_rotated_spines(sweep):
 def test_no_flag_on_unrotated_standard_cases(unrotated):
     assert len(unrotated) >= 60  # 30 standard cases x 2 kinds
     flagged = [r["case"] for r in unrotated if r["flags"]]
-    # the brief: <= 5 % false flags on unrotated standard cases
+    # target: <= 5 % false flags on unrotated standard cases
     assert len(flagged) <= 0.05 * len(unrotated), flagged
     est = np.array([r["est"].rotation_deg for r in unrotated])
     truth = np.array([r["truth_deg"] for r in unrotated])

@@ -15,7 +15,6 @@ lost, no duplicates.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -23,7 +22,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from dxaspine.io.atomic import atomic_open, atomic_write_text, output_error
+from dxaspine.atomic import atomic_open, atomic_write_text, output_error
+from dxaspine.report.tabular import CsvSink, ParquetSink
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def error_record(
             "stage": stage,
             "error_class": error_class,
             "message": " ".join(str(message).split()) or error_class,
-            "infrastructure": "true" if infrastructure else "false",
+            "infrastructure": bool(infrastructure),
         },
     }
 
@@ -144,107 +144,32 @@ def build_tables(
     out = Path(out_dir)
     last = _last_positions(out)
     counts = {"result": 0, "error": 0, "skipped": 0, "infrastructure": 0}
-    parquet_writer = _ParquetSink(out / "results.parquet", result_columns) if parquet else None
+    parquet_writer = ParquetSink(out / "results.parquet", result_columns) if parquet else None
     with (
         atomic_open(out / "results.csv", "w", newline="", encoding="utf-8") as results,
         atomic_open(out / "errors.csv", "w", newline="", encoding="utf-8") as errors,
         atomic_open(out / "skipped.csv", "w", newline="", encoding="utf-8") as skipped,
     ):
         writers = {
-            "result": csv.DictWriter(results, result_columns, extrasaction="ignore"),
-            "error": csv.DictWriter(errors, ERROR_COLUMNS, extrasaction="ignore"),
-            "skipped": csv.DictWriter(skipped, SKIP_COLUMNS, extrasaction="ignore"),
+            "result": CsvSink(results, result_columns),
+            "error": CsvSink(errors, ERROR_COLUMNS),
+            "skipped": CsvSink(skipped, SKIP_COLUMNS),
         }
-        for writer in writers.values():
-            writer.writeheader()
         for n, record in enumerate(iter_committed(out)):
             if last[record["key"]] != n:
                 continue  # superseded by a later record of the same key
             kind = record["type"]
-            writers[kind].writerow(record["row"])
+            writers[kind].add(record["row"])
             counts[kind] += 1
             counts["infrastructure"] += is_infrastructure(record)
             if kind == "result" and parquet_writer is not None:
-                parquet_writer.add(record["row"])
+                try:
+                    parquet_writer.add(record["row"])
+                except OSError as exc:
+                    raise output_error(out / "results.parquet", exc) from exc
     if parquet_writer is not None:
         try:
             parquet_writer.close()
         except OSError as exc:
             raise output_error(out / "results.parquet", exc) from exc
     return counts
-
-
-class _ParquetSink:
-    """Streams rows into results.parquet in row groups (pyarrow is the ``[parquet]`` extra)."""
-
-    def __init__(self, path: Path, columns: list[str], group_rows: int = 5000):
-        self.path, self.columns, self.group_rows = path, columns, group_rows
-        self.rows: list[dict] = []
-        self.writer = None
-        self.tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            logger.warning(
-                "pyarrow not installed: no results.parquet (pip install 'dxaspine[parquet]')"
-            )
-            self.columns = []
-
-    def add(self, row: dict) -> None:
-        if not self.columns:
-            return
-        self.rows.append(row)
-        if len(self.rows) >= self.group_rows:
-            try:
-                self._flush()
-            except OSError as exc:
-                raise output_error(self.path, exc) from exc
-
-    def _flush(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pylist(
-            [_typed(r, self.columns) for r in self.rows], schema=self._schema()
-        )
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.tmp, table.schema)
-        self.writer.write_table(table)
-        self.rows.clear()
-
-    def _schema(self):
-        import pyarrow as pa
-
-        fields = []
-        for name in self.columns:
-            if name.endswith("_excluded"):
-                kind = pa.bool_()
-            elif name.endswith(("_g", "_cm2", "_score", "_years", "_g_cm2", "_mm", "_index")):
-                kind = pa.float64()
-            else:
-                kind = pa.string()
-            fields.append(pa.field(name, kind))
-        return pa.schema(fields)
-
-    def close(self) -> None:
-        if not self.columns:
-            return
-        if self.rows or self.writer is None:
-            self._flush()
-        self.writer.close()
-        os.replace(self.tmp, self.path)
-
-
-def _typed(row: dict, columns: list[str]) -> dict:
-    out = {}
-    for name in columns:
-        value = row.get(name)
-        if value == "" or value is None:
-            out[name] = None
-        elif name.endswith("_excluded"):
-            out[name] = value in (True, "True", "true", "1", 1)
-        elif name.endswith(("_g", "_cm2", "_score", "_years", "_g_cm2", "_mm", "_index")):
-            out[name] = float(value)
-        else:
-            out[name] = str(value)
-    return out

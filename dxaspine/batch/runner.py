@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dxaspine import __version__
+from dxaspine.atomic import atomic_write_text, output_error, remove_stale_temp_files
 from dxaspine.batch import ledger
 from dxaspine.batch.discovery import Failure, Skip, Work, count_inputs, discover, iter_input_paths
 from dxaspine.batch.progress import Progress
 from dxaspine.batch.worker import WorkerOptions
 from dxaspine.errors import DxaError, OutputError
-from dxaspine.io.atomic import atomic_write_text, output_error, remove_stale_temp_files
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ class BatchOptions:
     resume: bool = False
     glob: str | None = None
     reference: str | None = None
-    json_dir: str | None = None
-    overlay_dir: str | None = None
+    # writer name -> folder for one file per scan (dxaspine.report.writers: json, overlay, sr ...)
+    output_dirs: tuple[tuple[str, str], ...] = ()
     quiet: bool = False
     chunk_size: int = 50
 
@@ -79,13 +79,12 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     total = 0 if options.quiet else count_inputs(options.input, options.glob)
     progress = Progress(total=total, quiet=options.quiet, already=len(done_keys))
     writer = ledger.ChunkWriter(out, size=options.chunk_size)
-    worker_options = WorkerOptions(options.reference, options.json_dir, options.overlay_dir)
-    for folder in (options.json_dir, options.overlay_dir):
-        if folder:
-            try:
-                os.makedirs(folder, exist_ok=True)
-            except OSError as exc:
-                raise output_error(folder, exc) from exc
+    worker_options = WorkerOptions(options.reference, options.output_dirs)
+    for _, folder in options.output_dirs:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise output_error(folder, exc) from exc
 
     summary = BatchSummary(out=str(out))
     finished = None
@@ -130,10 +129,10 @@ def _remove_stale_temp_files(options: BatchOptions) -> None:
     out = Path(options.out)
     remove_stale_temp_files(out)
     remove_stale_temp_files(out / ledger.CHUNK_DIR)
-    if options.json_dir:
-        remove_stale_temp_files(options.json_dir, suffixes=(".json",))
-    if options.overlay_dir:
-        remove_stale_temp_files(options.overlay_dir, suffixes=(".png",))
+    from dxaspine.report.writers import WRITERS
+
+    for name, folder in options.output_dirs:  # only our own kind of file in user folders
+        remove_stale_temp_files(folder, suffixes=(WRITERS[name].suffix,))
 
 
 def _route(
@@ -181,7 +180,7 @@ def _execute(work: Iterator[Work], worker_options: WorkerOptions, options: Batch
 
 
 def result_columns() -> list[str]:
-    from dxaspine.clinical.records import row_columns
+    from dxaspine.report.row import row_columns
 
     return row_columns()
 

@@ -18,14 +18,14 @@ _WARMED = False
 @dataclass(frozen=True)
 class WorkerOptions:
     reference: str | None = None
-    json_dir: str | None = None
-    overlay_dir: str | None = None
+    # writer name -> folder receiving one file per scan (dxaspine.report.writers registry)
+    output_dirs: tuple[tuple[str, str], ...] = ()
 
 
 def init_worker() -> None:
     """Once per worker process: one numba thread, kernels compiled (or loaded from cache) now.
 
-    DESIGN.md (Kernels): threads must not multiply across processes, and compile cost is paid
+    docs/architecture.md (Kernels): threads must not multiply across processes, and compile cost is paid
     once per worker, never per file.
     """
     global _WARMED
@@ -45,22 +45,17 @@ def init_worker() -> None:
 def process(work: Work, options: WorkerOptions) -> dict:
     """Analyse one scan; return a ledger record (``result`` or ``error``), never raise."""
     init_worker()
-    from dxaspine.clinical.records import assessment_to_row
-    from dxaspine.io.result_json import result_from_scan
     from dxaspine.pipeline import analyze
+    from dxaspine.report.record import record_from_scan, round_for_output
+    from dxaspine.report.row import row_from_record
 
     source = work.paths[0] if len(work.paths) == 1 else list(work.paths)
     path = work.paths[0]
     try:
         result = analyze(source, reference=options.reference)
-        record = result_from_scan(result, path=source)
+        record = record_from_scan(result, path=source)
         _write_optional(result, record, work, options)
-        head = {
-            "path": record["input"]["path"],
-            "sop_instance_uid": record["input"]["sop_instance_uid"],
-            "kind": record["input"]["kind"],
-        }
-        row = assessment_to_row(result.assessment, head=head)
+        row = row_from_record(round_for_output(record))
         return {"type": "result", "key": work.key, "row": _csv_safe(row)}
     except DxaError as exc:
         stage = getattr(exc, "stage", None) or "load"
@@ -91,18 +86,15 @@ def _csv_safe(row: dict) -> dict:
 
 
 def _write_optional(result, record: dict, work: Work, options: WorkerOptions) -> None:
+    from dxaspine.report.writers import WRITERS, ScanOutput, write_outputs
+
     stem = _safe_stem(work)
+    destinations = {
+        name: os.path.join(folder, stem + WRITERS[name].suffix)
+        for name, folder in options.output_dirs
+    }
     try:
-        if options.json_dir:
-            from dxaspine.io.result_json import write_results_json
-
-            write_results_json(
-                os.path.join(options.json_dir, stem + ".json"), [record], lines=False
-            )
-        if options.overlay_dir:
-            from dxaspine.io.overlay import write_overlay
-
-            write_overlay(os.path.join(options.overlay_dir, stem + ".png"), record, result)
+        write_outputs(ScanOutput(result, record), destinations)
     except Exception as exc:
         exc.stage = "write"
         raise

@@ -1,7 +1,7 @@
 """``assess``: composites, T/Z, WHO and ISCD exclusions from per-level numbers.
 
 Works the same on the image pipeline's :class:`~dxaspine.measure.LevelMeasurement` objects
-and on numbers from a table (DESIGN.md: the clinical layer works on numbers, not pixels).
+and on numbers from a table (docs/architecture.md: the clinical layer works on numbers, not pixels).
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def assess(
     img = _image_flags(image_flags)
     suspects = rank_suspects(pair, dev, img, scores)
     suspects = [s for s in suspects if s in usable]
-    # Geometry-only input (a display export: no level has a BMD; DESIGN.md Contract 1): levels
+    # Geometry-only input (a display export: no level has a BMD; docs/architecture.md, Contract 1): levels
     # are not "excluded", there are no composites, and no scores -- the result says why.
     geometry_only = not any(d["bmd_g_cm2"] is not None for d in items) and any(
         d["area_cm2"] for d in items
@@ -223,7 +223,7 @@ def assess(
     unusable = [] if geometry_only else [lv for lv in CLINICAL_LEVELS if lv not in usable]
     room = max(0, min(MAX_EXCLUDED - len(unusable), len(usable) - MIN_EVALUABLE))
     proposed = tuple(sorted(suspects[:room], key=CLINICAL_LEVELS.index))
-    # scan-level list: one entry per ISCD pair (the per-scan rate of DOMAIN.md §3)
+    # scan-level list: one entry per ISCD pair (the per-scan rate of docs/domain.md §3)
     scan_flags: list[Flag] = list({tuple(f.evidence["pair"]): f for f in pair}.values())
     scan_flags += [f for f in img if not f.level]  # scan-wide image/physics findings
     if len(suspects) > room:
@@ -264,7 +264,7 @@ def assess(
             name, bmc, area, bmd = c.name, c.bmc_g, c.area_cm2, c.bmd_g_cm2
         else:
             # A composite needs BMC and area of every member: never a mean of level BMDs
-            # (DOMAIN.md §1), so BMD-only or missing levels leave it empty.
+            # (docs/domain.md §1), so BMD-only or missing levels leave it empty.
             name, bmc, area, bmd = region_name(members), None, None, None
         if bmd is None:
             regions.append(Region(name, members, None, None, None, None, None, None))
@@ -294,7 +294,7 @@ def assess(
         "who_category": rep.who_category if rep and app.score == "T" else None,
         "z_below_expected_range": (
             rep.z_score <= -2.0 if rep and app.score == "Z" and rep.z_score is not None else None
-        ),  # ISCD: Z <= -2.0 is "below the expected range for age" (DOMAIN.md §2)
+        ),  # ISCD: Z <= -2.0 is "below the expected range for age" (docs/domain.md §2)
     }
     if geometry_only:
         interpretation.update(score=None, reason=GEOMETRY_ONLY)

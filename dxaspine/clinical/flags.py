@@ -2,7 +2,7 @@
 
 Rules (each flag carries code, level, evidence numbers and the rule it cites):
 
-- ``adjacent_t_difference``: |T(level) − T(adjacent)| > 1.0 (ISCD 2019/2023, DOMAIN.md §2).
+- ``adjacent_t_difference``: |T(level) − T(adjacent)| > 1.0 (ISCD 2019/2023, docs/domain.md §2).
   The rule names a pair; the flag is put on the level of the pair with the larger |inter-level
   deviation score| (the one that fits its neighbours and the NHANES cranio-caudal gradient
   worse, :mod:`dxaspine.clinical.interlevel`).  Its evidence lists both levels and ΔT; the
@@ -10,7 +10,7 @@ Rules (each flag carries code, level, evidence numbers and the rule it cites):
   score exists for the pair (fewer than 3 usable levels) is the flag put on both levels,
   since two numbers cannot tell which one is abnormal.
 - ``inter_level_deviation``: |deviation score| above the NHANES-calibrated threshold
-  (:mod:`dxaspine.clinical.interlevel`; DOMAIN.md §3).
+  (:mod:`dxaspine.clinical.interlevel`; docs/domain.md §3).
 - image evidence: QC flags from the image pipeline (``EXCLUDING_IMAGE_CODES``) are passed
   through and make their level a suspect.
 
@@ -33,11 +33,11 @@ __all__ = [
     "rank_suspects",
 ]
 
-ISCD_T_DIFFERENCE = 1.0  # DOMAIN.md §2
+ISCD_T_DIFFERENCE = 1.0  # docs/domain.md §2
 MAX_EXCLUDED = 2  # ISCD 2019/2023
 MIN_EVALUABLE = 2  # ISCD: never a single vertebra
 # Image evidence that excludes its level.  ISCD excludes vertebrae affected by local
-# structural change (fracture, osteophytes, sclerosis, implants, artifact; DOMAIN.md §2).
+# structural change (fracture, osteophytes, sclerosis, implants, artifact; docs/domain.md §2).
 # Facet arthrosis is included: on a PA scan the hypertrophic, sclerotic facets project onto
 # the level's region (half of each adjacent disc belongs to it) and raise its BMD like other
 # degenerative change; its level is as clearly abnormal as one with endplate sclerosis.
@@ -52,9 +52,9 @@ EXCLUDING_IMAGE_CODES = frozenset(
         "artifact",
     }
 )
-RULE_ISCD = "ISCD 2019/2023: exclude a vertebra > 1.0 T-score from its neighbour (DOMAIN.md 2)"
-RULE_DEVIATION = "dxaspine inter-level deviation, NHANES 2017-2020 calibration (DOMAIN.md 3)"
-RULE_IMAGE = "ISCD 2019/2023: exclude clearly abnormal/non-assessable vertebrae (DOMAIN.md 2)"
+RULE_ISCD = "ISCD 2019/2023: exclude a vertebra > 1.0 T-score from its neighbour (docs/domain.md 2)"
+RULE_DEVIATION = "dxaspine inter-level deviation, NHANES 2017-2020 calibration (docs/domain.md 3)"
+RULE_IMAGE = "ISCD 2019/2023: exclude clearly abnormal/non-assessable vertebrae (docs/domain.md 2)"
 
 
 @dataclass(frozen=True)

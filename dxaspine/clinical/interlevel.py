@@ -1,12 +1,12 @@
 """Inter-level deviation: does a level's BMD fit its neighbours and the normal gradient?
 
-Model (calibrated by ``reference_data/build_tables.py`` on NHANES 2017–2020, DOMAIN.md §3):
+Model (calibrated by ``reference_data/build_tables.py`` on NHANES 2017–2020, docs/domain.md §3):
 level BMDs follow the cranio-caudal gradient ``BMD_i ≈ ρ_i · C`` with ρ the mean level/L1–L4
 ratio (L1 0.941, L2 0.993, L3 1.029, L4 1.026).  Each level is predicted from the *other*
 levels: pred_i = geometric mean over j ≠ i of BMD_j · ρ_i / ρ_j (leave-one-out, so a
 lesion cannot hide itself).  The residual log(BMD_i / pred_i), centred by its NHANES median
 and divided by its robust SD (1.4826 × MAD), is the deviation score.  |score| > threshold
-flags the level.  Degeneration raises BMD (osteophytes up to +14 %, DOMAIN.md §3), so
+flags the level.  Degeneration raises BMD (osteophytes up to +14 %, docs/domain.md §3), so
 positive scores are the degenerative pattern; negative ones are reported too.
 """
 

@@ -4,13 +4,13 @@ A BMD that no lumbar vertebra can have is a damaged input or a failed measuremen
 read as 1 gave 9,226 g/cm2 and T +75,614, "normal", in issue 12).  The range
 :data:`PHYSIOLOGICAL_BMD_G_CM2` (derivation and sources: docs/hardening.md §2.5):
 
-- NHANES 2017-2020 (DOMAIN.md §8, Hologic, ages 50-80): the lowest valid per-level BMD with a
+- NHANES 2017-2020 (docs/domain.md §8, Hologic, ages 50-80): the lowest valid per-level BMD with a
   measured area is 0.439 g/cm2 (L1), the highest 2.864 g/cm2 (L4);
 - lower bound 0.20 g/cm2: the NHANES minimum halved (a margin of 0.24 g/cm2, two young-adult
-  SDs of 0.122, DOMAIN.md §8, beyond the most osteoporotic spine of 3,566 valid L1 levels);
+  SDs of 0.122, docs/domain.md §8, beyond the most osteoporotic spine of 3,566 valid L1 levels);
 - upper bound 3.5 g/cm2: the NHANES maximum + 22 %, inside the 3.3-3.9 g/cm2 a vertebra would
   read if it were solid cortical bone (ICRU-44: 1.92 g/cm3, 58 % mineral) through its whole
-  30-35 mm depth (DOMAIN.md §4), the most mineral a DXA can see in a vertebra; more is metal
+  30-35 mm depth (docs/domain.md §4), the most mineral a DXA can see in a vertebra; more is metal
   (which the image QC flags on its own).
 
 A level outside the range gets the flag ``bmd_implausible`` (its evidence holds the value and
@@ -55,7 +55,7 @@ def mark_implausible_level(item: MutableMapping[str, object]) -> None:
 
     ``item`` is one normalised level of :func:`dxaspine.clinical.assess` (``label``,
     ``bmc_g``, ``area_cm2``, ``bmd_g_cm2``, ``invalid_reason``).  BMC/area is checked as well
-    as the BMD because composites are formed from BMC and area (DOMAIN.md §1).
+    as the BMD because composites are formed from BMC and area (docs/domain.md §1).
     """
     if item.get("invalid_reason"):
         return

@@ -10,7 +10,7 @@ CSV format (one table per file; also what ``--reference PATH.csv`` reads)::
     Z,L1-L4,F,,50,55,1.022,0.153,203,
 
 - ``score``: ``T`` (young-adult reference, no ages) or ``Z`` (age-matched; ages required).
-- ``region``: a level (``L1``) or composite named as in DESIGN.md Contract 2 (``L1-L4``,
+- ``region``: a level (``L1``) or composite named as in docs/architecture.md, Contract 2 (``L1-L4``,
   ``L1,L3``, ``L1-L2,L4``).
 - ``sex``: ``F``, ``M`` or ``any``; an exact-sex row wins over ``any``.
 - ``ethnicity``: empty for all; otherwise matched case-insensitively to the patient's, and an

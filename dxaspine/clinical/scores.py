@@ -1,4 +1,4 @@
-"""T/Z-scores, WHO categories and ISCD applicability (DOMAIN.md §2)."""
+"""T/Z-scores, WHO categories and ISCD applicability (docs/domain.md §2)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 __all__ = ["Applicability", "applicability", "score", "who_category"]
 
-# DOMAIN.md §2, WHO: normal T >= -1.0; low bone mass -2.5 < T < -1.0; osteoporosis T <= -2.5.
+# docs/domain.md §2, WHO: normal T >= -1.0; low bone mass -2.5 < T < -1.0; osteoporosis T <= -2.5.
 WHO_NORMAL_MIN_T = -1.0
 WHO_OSTEOPOROSIS_MAX_T = -2.5
-# DOMAIN.md §2, ISCD: Z <= -2.0 is "below the expected range for age".
+# docs/domain.md §2, ISCD: Z <= -2.0 is "below the expected range for age".
 Z_BELOW_EXPECTED = -2.0
 # ISCD: T/WHO for postmenopausal women and men >= 50.  Menopausal status is not in the data,
 # so age >= 50 is the documented proxy for postmenopausal women.
@@ -24,7 +24,7 @@ def score(bmd_g_cm2: float | None, mean_g_cm2: float, sd_g_cm2: float) -> float 
 
 
 def who_category(t_score: float | None) -> str | None:
-    """``normal`` | ``low_bone_mass`` | ``osteoporosis`` (WHO, DOMAIN.md §2)."""
+    """``normal`` | ``low_bone_mass`` | ``osteoporosis`` (WHO, docs/domain.md §2)."""
     if t_score is None:
         return None
     if t_score <= WHO_OSTEOPOROSIS_MAX_T:

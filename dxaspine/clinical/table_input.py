@@ -33,7 +33,7 @@ NHANES_CODES = {
     4: "scan area",
     5: "movement",
     6: "degenerative disease, fusion or fracture",
-}  # fmt: skip  (DOMAIN.md §3)
+}  # fmt: skip  (docs/domain.md §3)
 
 
 def _num(text: str | None, where: str, column: str) -> float | None:

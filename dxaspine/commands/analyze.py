@@ -12,25 +12,24 @@ Behaviour:
   after pairing; nothing is written if it failed) and JSON Lines when there are several
   (one object per input that succeeded, in input order); ``-`` is stdout.  An input
   succeeds only when all its requested outputs were written.  ``--csv`` writes one row per
-  succeeded input (columns: :func:`dxaspine.clinical.records.row_columns`).
-- **Per-file names.** ``--overlay``, ``--sr`` and ``--sc`` name one file per input.  With
-  one input the name is used as given.  With several, an existing directory (or a name
-  ending in ``/``) receives ``<stem>.png``, ``<stem>_sr.dcm`` and ``<stem>_sc.dcm``, and any
-  other name ``out.png`` becomes ``out_<stem>.png``; ``<stem>`` is the input's file name
-  without ``.dcm`` (the low file's for a pair), with ``_2``, ``_3`` … added on clashes.
+  succeeded input (columns: :func:`dxaspine.report.row.row_columns`).
+- **Per-file names.** Every registered writer (:mod:`dxaspine.report.writers`: ``--overlay``,
+  ``--sr``, ``--sc`` …) names one file per input.  With one input the name is used as given.
+  With several, an existing directory (or a name ending in ``/``) receives ``<stem>`` plus the
+  writer's suffix (``<stem>.png``, ``<stem>_sr.dcm`` …), and any other name ``out.png``
+  becomes ``out_<stem>.png``; ``<stem>`` is the input's file name without ``.dcm`` (the low
+  file's for a pair), with ``_2``, ``_3`` … added on clashes.
 - **Errors.** A file that fails prints one line ``error: <file>: <reason>; <fix>`` on stderr
   and the others still complete; the exit status is then 1.  Bad usage (bad
-  ``--segmenter``, unknown ``--exclude`` level, ``--sr``/``--sc`` without highdicom) exits
-  2.  ``--debug`` adds tracebacks.
-- Every file is written atomically (:mod:`dxaspine.io.atomic`).
+  ``--segmenter``, unknown ``--exclude`` level, a writer whose extra is not installed, e.g.
+  ``--sr`` without highdicom) exits 2.  ``--debug`` adds tracebacks.
+- Every file is written atomically (:mod:`dxaspine.atomic`).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib
-import io
 import logging
 import os
 import sys
@@ -39,17 +38,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dxaspine.errors import DxaError
-from dxaspine.io.atomic import atomic_write_text
-from dxaspine.io.report_table import format_report
-from dxaspine.io.result_json import (
-    result_from_scan,
-    results_json_text,
-    round_for_output,
-    validate_result,
-    write_results_json,
-)
-from dxaspine.segment.segmentation import LEVEL_ORDER
+from dxaspine.errors import DxaError, MissingExtraError
+from dxaspine.levels import LEVEL_ORDER
 
 logger = logging.getLogger(__name__)
 
@@ -165,57 +155,16 @@ def _display(source: str | tuple[str, str]) -> str:
     return "+".join(source) if isinstance(source, tuple) else source
 
 
-def _csv_text(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
-    return buffer.getvalue()
+def _analyze_writers():
+    from dxaspine.report.writers import WRITERS
 
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-def _needs_highdicom(args: argparse.Namespace) -> None:
-    if not (args.sr or args.sc):
-        return
-    try:
-        import highdicom  # noqa: F401
-    except ModuleNotFoundError as exc:
-        raise UsageError("--sr/--sc need highdicom: pip install 'dxaspine[pacs]'") from exc
-
-
-def _write_outputs(result: dict, scan_result: Any, names: dict[str, Path | None]) -> None:
-    picture = None
-    if names["overlay"] is not None or names["sc"] is not None:
-        from dxaspine.io.overlay import render_overlay, write_overlay
-
-        if names["overlay"] is not None:
-            write_overlay(names["overlay"], result, scan_result)
-        if names["sc"] is not None:
-            picture = render_overlay(result, scan_result)
-    if names["sr"] is not None:
-        from dxaspine.io.dicom_sr import write_sr
-
-        write_sr(names["sr"], result, scan_result.scan.header)
-    if names["sc"] is not None:
-        from dxaspine.io.dicom_sc import write_sc
-
-        write_sc(names["sc"], picture, scan_result.scan.header, source_path=result["input"]["path"])
+    return [w for w in WRITERS.values() if w.analyze_option]
 
 
 def _fail(source: str | tuple[str, str], exc: BaseException, debug: bool) -> None:
     name = _display(source)
     if isinstance(exc, DxaError):
         message = str(exc)
-    elif isinstance(exc, OSError):
-        message = f"cannot write an output: {exc.strerror or exc}"
     else:  # a dxaspine bug: still one line, so the other files' lines stay readable
         message = f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it"
     message = " ".join(message.split())
@@ -243,9 +192,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="result JSON (JSON Lines for several inputs); - = stdout, table to stderr",
     )
     parser.add_argument("--csv", metavar="PATH", help="one flat row per analysed scan")
-    parser.add_argument("--overlay", metavar="PNG", help="picture with levels, lines and results")
-    parser.add_argument("--sr", metavar="DCM", help="DICOM Comprehensive SR (TID 1500)")
-    parser.add_argument("--sc", metavar="DCM", help="DICOM Secondary Capture of the overlay")
+    for writer in _analyze_writers():
+        parser.add_argument(
+            f"--{writer.name}", metavar=f"FILE{writer.suffix}".upper(), help=writer.help
+        )
     parser.add_argument(
         "--exclude",
         action="append",
@@ -264,13 +214,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``dxaspine analyze``; returns the exit status (0 all analysed, 1 any failed, 2 usage)."""
     from dxaspine.pipeline import analyze
+    from dxaspine.report.json_output import results_json_text, write_results_json
+    from dxaspine.report.record import record_from_scan, round_for_output
+    from dxaspine.report.row import row_columns, row_from_record
+    from dxaspine.report.schema import validate_result
+    from dxaspine.report.table import format_report
+    from dxaspine.report.tabular import write_csv
+    from dxaspine.report.writers import ScanOutput, require, write_outputs
 
     debug = bool(getattr(args, "debug", False))
+    wanted = [w.name for w in _analyze_writers() if getattr(args, w.name, None)]
     try:
         segmenter = parse_segmenter(args.segmenter)
         exclude = parse_exclude(args.exclude or [])
-        _needs_highdicom(args)
-    except UsageError as exc:
+        require(wanted)
+    except (UsageError, MissingExtraError) as exc:
         print(f"dxaspine analyze: {exc}", file=sys.stderr)
         return EXIT_USAGE
     reference = None
@@ -282,32 +240,26 @@ def run(args: argparse.Namespace) -> int:
 
     sources = group_inputs(args.files)
     names = {
-        "overlay": output_names(args.overlay, sources, ".png"),
-        "sr": output_names(args.sr, sources, "_sr.dcm"),
-        "sc": output_names(args.sc, sources, "_sc.dcm"),
+        w.name: output_names(getattr(args, w.name), sources, w.suffix) for w in _analyze_writers()
     }
     table_stream = sys.stderr if args.json == "-" else sys.stdout
     results, rows, failed = [], [], 0
     for index, source in enumerate(sources):
+        given = list(source) if isinstance(source, tuple) else source
         try:
-            scan_result = analyze(
-                list(source) if isinstance(source, tuple) else source,
-                segmenter=segmenter,
-                reference=reference,
-                exclude=exclude or None,
-            )
-            result = result_from_scan(
-                scan_result, list(source) if isinstance(source, tuple) else source
-            )
-            validate_result(round_for_output(result))
-            _write_outputs(result, scan_result, {k: v[index] for k, v in names.items()})
-        except Exception as exc:  # DxaError, OSError, or a bug: this file fails, others go on
+            scan_result = analyze(given, segmenter=segmenter, reference=reference,
+                                  exclude=exclude or None)  # fmt: skip
+            record = record_from_scan(scan_result, given)
+            plain = round_for_output(record)
+            validate_result(plain)
+            write_outputs(ScanOutput(scan_result, record), {k: v[index] for k, v in names.items()})
+        except Exception as exc:  # DxaError, or a bug: this file fails, the others go on
             failed += 1
             _fail(source, exc, debug)
             continue
-        results.append(result)
-        rows.append(_row(scan_result, result))
-        print(format_report(round_for_output(result)), file=table_stream, end="\n\n")
+        results.append(record)
+        rows.append(row_from_record(plain))
+        print(format_report(plain), file=table_stream, end="\n\n")
 
     if args.json:
         several = len(sources) > 1
@@ -317,20 +269,7 @@ def run(args: argparse.Namespace) -> int:
         elif results or several:
             write_results_json(args.json, results, lines=several)
     if args.csv:
-        from dxaspine.clinical.records import row_columns
-
-        atomic_write_text(args.csv, _csv_text(rows, row_columns()))
+        write_csv(args.csv, rows, row_columns())
     if failed:
         logger.info("%d of %d input(s) failed", failed, len(sources))
     return EXIT_FAILED if failed else EXIT_OK
-
-
-def _row(scan_result: Any, result: dict) -> dict:
-    from dxaspine.clinical.records import assessment_to_row
-
-    head = {
-        "path": result["input"]["path"],
-        "sop_instance_uid": result["input"]["sop_instance_uid"],
-        "kind": result["input"]["kind"],
-    }
-    return assessment_to_row(scan_result.assessment, head=head)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import logging
 import sys
@@ -27,11 +25,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Assess every row; a bad row is recorded and the rest go on.  Exit 1 if any failed."""
+    from dxaspine.atomic import atomic_write_text
     from dxaspine.clinical.assessment import assess
-    from dxaspine.clinical.records import assessment_to_dict, assessment_to_row, row_columns
     from dxaspine.clinical.reference import load_reference
     from dxaspine.clinical.table_input import read_table
-    from dxaspine.io.atomic import atomic_write_text
+    from dxaspine.report.record import record_from_assessment, round_for_output
+    from dxaspine.report.row import row_columns, row_from_record
+    from dxaspine.report.tabular import write_csv
 
     reference = load_reference(args.reference)
     json_lines: list[str] = []
@@ -53,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
             json_lines.append(json.dumps({"row_id": row_id, "status": "error", "error": str(exc)}))
             csv_rows.append({"row_id": row_id, "status": "error", "error": str(exc)})
             continue
-        record = {"row_id": row_id, "status": "ok", **assessment_to_dict(a)}
+        plain = round_for_output(record_from_assessment(a))
+        record = {"row_id": row_id, "status": "ok", **plain}
         json_lines.append(json.dumps(record, sort_keys=False))
-        csv_rows.append(assessment_to_row(a, {"row_id": row_id, "status": "ok", "error": None}))
+        csv_rows.append(row_from_record(plain, {"row_id": row_id, "status": "ok", "error": None}))
     if args.json:
         text = "".join(line + "\n" for line in json_lines)
         if args.json == "-":
@@ -63,12 +64,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             atomic_write_text(args.json, text)
     if args.csv:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=row_columns(HEAD), lineterminator="\n")
-        writer.writeheader()
-        for row in csv_rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-        atomic_write_text(args.csv, buf.getvalue())
+        write_csv(args.csv, csv_rows, row_columns(HEAD))
     if not args.json and not args.csv:
         for row in csv_rows:
             print(f"{row['row_id']}\t{row.get('reported_region') or row.get('error')}\t"

@@ -24,8 +24,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dask", metavar="ADDRESS|local:N")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--glob", metavar="PATTERN")
-    parser.add_argument("--json-dir", metavar="DIR")
-    parser.add_argument("--overlay-dir", metavar="DIR")
+    from dxaspine.report.writers import WRITERS
+
+    for writer in WRITERS.values():
+        parser.add_argument(
+            f"--{writer.name}-dir", metavar="DIR", help=f"{writer.help} (one file per scan)"
+        )
     parser.add_argument("--reference", metavar="NAME|CSV")
     parser.add_argument(
         "--chunk-size",
@@ -38,6 +42,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dxaspine.batch.runner import BatchOptions, run_batch
+    from dxaspine.errors import MissingExtraError
+    from dxaspine.report.writers import WRITERS, require
+
+    output_dirs = tuple(
+        (name, getattr(args, f"{name}_dir"))
+        for name in WRITERS
+        if getattr(args, f"{name}_dir", None)
+    )
+    try:
+        require([name for name, _ in output_dirs], option=lambda n: f"--{n}-dir")
+    except MissingExtraError as exc:
+        print(f"dxaspine batch: {exc}", file=sys.stderr)
+        return 2
 
     workers = args.workers if args.workers is not None else max(1, (os.cpu_count() or 1))
     options = BatchOptions(
@@ -47,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
         dask=args.dask,
         resume=args.resume,
         glob=args.glob,
-        json_dir=args.json_dir,
-        overlay_dir=args.overlay_dir,
+        output_dirs=output_dirs,
         quiet=args.quiet,
         reference=getattr(args, "reference", None),
         chunk_size=max(1, args.chunk_size),

@@ -47,21 +47,22 @@ def truth_comparison(result: dict, truth: dict) -> str:
 
 
 def run(args) -> int:
-    from dxaspine.io.overlay import write_overlay
-    from dxaspine.io.report_table import format_report
-    from dxaspine.io.result_json import result_from_scan, round_for_output
     from dxaspine.pipeline import analyze
+    from dxaspine.report.record import record_from_scan, round_for_output
+    from dxaspine.report.table import format_report
+    from dxaspine.report.writers import ScanOutput, write_outputs
 
     dcm_path, truth_path = bundled_paths()
     if not dcm_path.exists():
         raise InputError(describe(dcm_path, "bundled demo case missing", "reinstall dxaspine"))
     scan_result = analyze(str(dcm_path))
-    result = result_from_scan(scan_result)
+    record = record_from_scan(scan_result)
+    plain = round_for_output(record)
     print(f"dxaspine demo: bundled phantom {dcm_path.name}")
-    print(format_report(round_for_output(result)))
+    print(format_report(plain))
     if truth_path.exists():
-        print(truth_comparison(result, json.loads(truth_path.read_text())))
+        print(truth_comparison(plain, json.loads(truth_path.read_text())))
     out = Path(args.overlay)
-    write_overlay(out, result, scan_result)
+    write_outputs(ScanOutput(scan_result, record), {"overlay": out})
     print(f"\noverlay written to {out}")
     return 0

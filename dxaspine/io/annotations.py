@@ -1,6 +1,6 @@
 """Burned-in vendor graphics in display exports: find them and inpaint them.
 
-Display exports (DOMAIN.md §6) are often captures of the vendor's analysis screen: the
+Display exports (docs/domain.md §6) are often captures of the vendor's analysis screen: the
 intervertebral lines, the ROI box, the level labels "L1".."L4" and sometimes a text block are
 drawn *into the pixels*.  Left in, a near-white line across a disc space fills the dark
 valley the segmenter looks for (disc lines moved 3-4 mm on a Prodigy-like phantom), and

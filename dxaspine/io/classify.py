@@ -1,21 +1,14 @@
 """Which kind of DXA input a DICOM header describes (shared by ``peek`` and ``load``).
 
-Kinds (DESIGN.md Contract 1, DOMAIN.md §6):
-
-- ``dual_energy``: the interchange profile (private content ``DE_COUNTS``, 2 frames), or one
-  half of a pair of single-frame files whose ImageType value 3 is ``LOW_ENERGY`` or
-  ``HIGH_ENERGY``;
-- ``bmd_map``: private content ``AREAL_BMD_MAP``, 1 frame;
-- ``display``: a grayscale CR, DX or Secondary Capture image with Modality BMD, CR, DX or OT
-  that plausibly is a PA lumbar spine (vendor 8-bit exports).
-
-Classification needs only header attributes (:data:`HEADER_TAGS`), so ``peek`` can run it
-without reading pixel data.  It raises the ``DxaError`` that ``load`` would raise.
+:func:`classify` asks every registered kind (:mod:`dxaspine.io.kinds`) in turn; this module
+holds what they share: the :class:`Recognition` they return, the header-only checks of an image
+(:func:`check_pixels`), and the header tags a header-only read must include
+(:data:`HEADER_TAGS`), so ``peek`` can classify without reading pixel data.  It raises the
+``DxaError`` that ``load`` would raise.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from pydicom.datadict import tag_for_keyword
@@ -24,14 +17,8 @@ from pydicom.dataset import Dataset
 from dxaspine.errors import CorruptDicomError, NotDxaError, describe
 from dxaspine.io import _header_values as header_values
 from dxaspine.io.plausibility import check_profile_content, missing_pixel_data
-from dxaspine.io.private_block import (
-    CONTENT_BMD_MAP,
-    CONTENT_DE_COUNTS,
-    PRIVATE_TAGS,
-    read_private_block,
-)
+from dxaspine.io.private_block import PRIVATE_TAGS, read_private_block
 from dxaspine.io.reading import PIXEL_TAGS, PixelElement
-from dxaspine.io.safe_values import modality_term, uid_text
 from dxaspine.io.scan import ScanKind
 
 CR_IMAGE = "1.2.840.10008.5.1.4.1.1.1"
@@ -65,7 +52,7 @@ _COLOUR_PHOTOMETRIC = {
     "CMYK",
 }
 
-# DXA images are at most a few thousand pixels a side (iDXA AP spine 780 x 716, DOMAIN.md §6).
+# DXA images are at most a few thousand pixels a side (iDXA AP spine 780 x 716, docs/domain.md §6).
 # Below MIN_SIDE there is no spine to find; above MAX_SIDE the header is not a DXA scan and
 # decoding it could exhaust memory.
 MIN_SIDE_PX = 32
@@ -97,26 +84,13 @@ HEADER_TAGS: list[int] = [
     *PRIVATE_TAGS,
 ]
 
-# Body-part vocabulary.  Text is upper-cased and reduced to letters/digits/spaces first.
-_NOT_LUMBAR = [
-    (re.compile(r"\bHIPS?\b|FEMUR|FEMORAL|NECK OF FEM|TROCHANTER"), "hip/femur"),
-    (re.compile(r"FOREARM|RADIUS|ULNA|WRIST|\bARM\b"), "forearm"),
-    (re.compile(r"WHOLE ?BODY|TOTAL ?BODY|\bTBODY\b|\bWB\b|TOTALBODY"), "whole body"),
-    (
-        re.compile(r"LATERAL|\bLAT\b|\bLVA\b|\bIVA\b|\bVFA\b"),
-        "lateral spine / vertebral fracture assessment",
-    ),
-    (re.compile(r"\bC ?SPINE\b|CERVICAL|\bT ?SPINE\b|THORACIC\b"), "cervical or thoracic spine"),
-    (
-        re.compile(
-            r"\b(KNEE|HANDS?|FOOT|FEET|HEEL|CALCANEUS|SKULL|HEAD|CHEST|BREAST|ABDOMEN|PELVIS)\b"
-        ),
-        "another body part",
-    ),
-]
-_LUMBAR = re.compile(
-    r"\bL ?SPINE\b|LSPINE|LSSPINE|TLSPINE|LUMBAR|\bSPINE\b|\bL1 ?L4\b|\bAP ?SPINE|\bPA ?SPINE"
-)
+
+def all_header_tags() -> list[int]:
+    """:data:`HEADER_TAGS` plus the tags every registered kind asks for."""
+    from dxaspine.io.kinds import registered
+
+    extra = [t for kind in registered() for t in kind.header_tags if t not in HEADER_TAGS]
+    return HEADER_TAGS + sorted(set(extra))
 
 
 @dataclass(frozen=True)
@@ -129,17 +103,17 @@ class Recognition:
     frames: int = 1
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def header_text(ds: Dataset, keyword: str) -> str:
+    """The stripped text of a header attribute ('' when absent), read without conversion."""
     return header_values.text(ds, tag_for_keyword(keyword))
+
+
+_text = header_text
 
 
 def _int(ds: Dataset, keyword: str, default: int | None = None) -> int | None:
     value = header_values.integer(ds, tag_for_keyword(keyword))
     return default if value is None else value
-
-
-def _normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^A-Z0-9]+", " ", text.upper()).split())
 
 
 def frame_count(ds: Dataset) -> int:
@@ -158,7 +132,7 @@ def energy_label(ds: Dataset) -> str | None:
 def check_pixels(ds: Dataset, pixel: PixelElement, source: object) -> None:
     """Grayscale, one sample, sane dimensions, pixel data present."""
     if pixel.tag is None:
-        raise missing_pixel_data(ds, source)
+        raise NotDxaError(describe(source, "no pixel data (not an image)", "pass a DXA image file"))
     if pixel.tag != PIXEL_TAGS[-1]:
         raise NotDxaError(
             describe(
@@ -225,75 +199,6 @@ def check_pixels(ds: Dataset, pixel: PixelElement, source: object) -> None:
         )
 
 
-def _profile_kind(ds: Dataset, content: str, label: str | None, source: object) -> Recognition:
-    frames = frame_count(ds)
-    if content == CONTENT_BMD_MAP:
-        if frames != 1:
-            raise CorruptDicomError(
-                describe(
-                    source, f"AREAL_BMD_MAP with {frames} frames (profile: 1)", "re-export the map"
-                )
-            )
-        return Recognition("bmd_map", "private content AREAL_BMD_MAP", frames=1)
-    if content == CONTENT_DE_COUNTS:
-        if frames == 2:
-            return Recognition("dual_energy", "private content DE_COUNTS, 2 frames", frames=2)
-        if frames == 1 and label is not None:
-            return Recognition(
-                "dual_energy", f"private content DE_COUNTS, ImageType {label}", label, frames=1
-            )
-        raise CorruptDicomError(
-            describe(
-                source,
-                f"DE_COUNTS with {frames} frame(s) and no LOW_ENERGY/HIGH_ENERGY ImageType",
-                "write 2 frames, or one file per energy with ImageType value 3 set",
-            )
-        )
-    raise NotDxaError(
-        describe(
-            source,
-            "unknown DXASPINE content type (0071,xx03)",
-            "expected DE_COUNTS or AREAL_BMD_MAP (DESIGN.md Contract 1)",
-        )
-    )
-
-
-def _body_part(ds: Dataset, source: object) -> str:
-    """How a display image was recognised as a lumbar spine, or NotDxaError."""
-    fields = [(k, _text(ds, k)) for k in ("ProtocolName", "BodyPartExamined")]
-    named = [(k, v) for k, v in fields if v]
-    if not named:
-        # Blank: SeriesDescription may still exclude or name the site.
-        desc = _text(ds, "SeriesDescription")
-        named = [("SeriesDescription", desc)] if desc else []
-        if not named:
-            return "display: ProtocolName and BodyPartExamined blank; content confirmation pending"
-    for keyword, value in named:
-        norm = _normalise(value)
-        for pattern, what in _NOT_LUMBAR:
-            if pattern.search(norm):
-                raise NotDxaError(
-                    describe(
-                        source,
-                        f"{keyword} names a {what} scan, not a PA lumbar spine",
-                        "dxaspine analyses PA lumbar spine DXA only",
-                    )
-                )
-    for keyword, value in named:
-        if _LUMBAR.search(_normalise(value)):
-            return f"display: {keyword} names a lumbar spine"
-    if named[0][0] == "SeriesDescription":
-        return "display: ProtocolName and BodyPartExamined blank; content confirmation pending"
-    shown = " and ".join(k for k, _ in named)  # the values may hold names: not quoted
-    raise NotDxaError(
-        describe(
-            source,
-            f"{shown} {'do' if len(named) > 1 else 'does'} not name a lumbar spine",
-            "pass a PA lumbar spine image (or blank these fields to let content decide)",
-        )
-    )
-
-
 def classify(ds: Dataset, pixel: PixelElement, source: object = None) -> Recognition:
     """Decide the input kind from header attributes alone.
 
@@ -315,49 +220,21 @@ def classify(ds: Dataset, pixel: PixelElement, source: object = None) -> Recogni
     NotDxaError, CorruptDicomError
         With the one-line message ``load`` shows.
     """
-    modality = _text(ds, "Modality").upper()
-    sop_class = _text(ds, "SOPClassUID")
+    from dxaspine.io.kinds import registered
+
     if pixel.tag is None:
         raise missing_pixel_data(ds, source)
+    check_profile_content(ds, source)  # content type against bit depth and modality
+    for kind in registered():
+        recognition = kind.recognise(ds, pixel, source)
+        if recognition is not None:
+            return recognition
     block = read_private_block(ds)
-    label = energy_label(ds)
-    if block is not None and block.content:
-        check_pixels(ds, pixel, source)
-        check_profile_content(ds, block.content, source)
-        return _profile_kind(ds, block.content, label, source)
-    if label is not None and modality in DISPLAY_MODALITIES | {""}:
-        check_pixels(ds, pixel, source)
-        if frame_count(ds) != 1:
-            raise CorruptDicomError(
-                describe(source, f"{label} file with several frames", "one file per energy")
-            )
-        return Recognition("dual_energy", f"ImageType {label} (no DXASPINE block)", label)
-    if modality not in DISPLAY_MODALITIES:
-        raise NotDxaError(
-            describe(
-                source,
-                f"Modality {modality_term(modality)} is not DXA",
-                "pass a DXA image (Modality BMD, CR, DX or OT)",
-            )
+    content = block.content if block is not None else None
+    raise NotDxaError(
+        describe(
+            source,
+            "unknown DXASPINE content type (0071,xx03)" if content else "not a DXA image kind",
+            "expected DE_COUNTS or AREAL_BMD_MAP (docs/architecture.md, Contract 1)",
         )
-    family = DISPLAY_SOP_CLASSES.get(sop_class)
-    if family is None:
-        raise NotDxaError(
-            describe(
-                source,
-                f"SOP class {uid_text(sop_class)} is not a "
-                "general CR, DX or Secondary Capture image",
-                "export the DXA scan as a CR, DX or Secondary Capture image",
-            )
-        )
-    check_pixels(ds, pixel, source)
-    if frame_count(ds) != 1:
-        raise NotDxaError(
-            describe(
-                source,
-                f"display image with {frame_count(ds)} frames",
-                "export a single-frame image",
-            )
-        )
-    how = _body_part(ds, source)
-    return Recognition("display", f"{how} ({family}, Modality {modality})")
+    )

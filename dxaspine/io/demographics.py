@@ -2,7 +2,7 @@
 
 ``None`` means unknown and is never guessed (the clinical layer then cannot give a Z-score,
 which is better than a wrong one).  Values that are present but unusable are logged,
-without the value itself: logs carry no patient identifiers (common.md).
+without the value itself: logs carry no patient identifiers (docs/architecture.md, Errors).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The measured field of a display export: mask the saturated strips outside the scan.
 
-Vendor display exports (DOMAIN.md §6, GE Lunar iDXA) fill the area the scanner did not
+Vendor display exports (docs/domain.md §6, GE Lunar iDXA) fill the area the scanner did not
 measure with saturated white, in vertical strips at the left and right whose inner edge is
 ragged from row to row (the scan lines start and stop at slightly different columns).
 

@@ -1,12 +1,11 @@
 """``load``: DICOM file(s) or a Dataset -> :class:`~dxaspine.io.scan.Scan` (the first stage).
 
 The steps, each in its own module: read safely (:mod:`.reading`), classify the kind
-(:mod:`.classify`), establish the spacing (:mod:`.spacing`) and orientation
-(:mod:`.orientation`) from the header, then decode the pixels (:mod:`.pixels`), orient them
-head-up / patient-left-on-the-right, and for display images mask the saturated strips
-outside the field (:mod:`.display_field`) and inpaint burned-in vendor graphics
-(:mod:`.annotations`).  Cheap header checks come first, so a bad file
-fails before its pixels are decoded.
+(:mod:`.classify`, asking the kinds registry :mod:`.kinds`), establish the spacing
+(:mod:`.spacing`) and orientation (:mod:`.orientation`) from the header, then let the kind
+decode and prepare its frames (:attr:`dxaspine.io.kinds.Kind.build`) and orient them head-up /
+patient-left-on-the-right.  Cheap header checks come first, so a bad file fails before its
+pixels are decoded.
 
 Every problem with the input ends as a ``DxaError`` subclass with a one-line message.
 """
@@ -22,15 +21,14 @@ from collections.abc import Sequence
 import numpy as np
 from pydicom.dataset import Dataset
 
-from dxaspine.errors import CorruptDicomError, InputError, describe
-from dxaspine.io.annotations import remove_burned_in_graphics
+from dxaspine.errors import InputError, describe
 from dxaspine.io.classify import Recognition, classify
 from dxaspine.io.demographics import parse_date, read_patient
-from dxaspine.io.display_field import display_field_mask
+from dxaspine.io.kinds import dual_energy, get_kind
 from dxaspine.io.orientation import apply_flips, orientation_flips
-from dxaspine.io.pixels import decode_frames, stored_value_range, to_bone_bright
+from dxaspine.io.pixels import decode_frames
 from dxaspine.io.plausibility import check_modality_lut
-from dxaspine.io.private_block import PrivateBlock, read_private_block
+from dxaspine.io.private_block import read_private_block
 from dxaspine.io.reading import PIXEL_TAGS, PixelElement, file_boundary, read_dataset
 from dxaspine.io.scan import Device, Scan
 from dxaspine.io.spacing import resolve_spacing
@@ -124,121 +122,25 @@ def _common_fields(item: _Input) -> dict:
     }
 
 
-def _pair_values(
-    values: tuple[float, ...] | None, what: str, name: str | None
-) -> tuple[float, float] | None:
-    if values is None:
-        return None
-    if len(values) != 2 or not all(np.isfinite(v) and v > 0 for v in values):
-        raise CorruptDicomError(
-            describe(
-                name,
-                f"DXASPINE {what} {list(values)} must be two positive numbers [low, high]",
-                "fix the private block (DESIGN.md Contract 1)",
-            )
-        )
-    return float(values[0]), float(values[1])
-
-
-def _physics(block: PrivateBlock | None, name: str | None) -> dict:
-    if block is None:
-        logger.warning("%s: no DXASPINE private block; energies and I0 unknown", name)
-        return {"energies_kev": None, "i0_counts": None, "bone_mu_cm2_g": None}
-    energies = _pair_values(block.energies_kev, "energies_kev", name)
-    if energies is not None and not energies[0] < energies[1]:
-        raise CorruptDicomError(
-            describe(
-                name,
-                f"DXASPINE energies {list(energies)} keV are not [low, high]",
-                "write the low energy first (DESIGN.md Contract 1)",
-            )
-        )
-    return {
-        "energies_kev": energies,
-        "i0_counts": _pair_values(block.i0_counts, "I0", name),
-        "bone_mu_cm2_g": _pair_values(block.bone_mu_cm2_g, "bone coefficients", name),
-    }
-
-
-def _frame_order(ds: Dataset, name: str | None) -> tuple[int, int]:
-    """(index of the low frame, index of the high frame) from FrameLabelVector."""
-    labels = ds.get("FrameLabelVector")
-    if labels is None or labels == "":
-        return 0, 1  # profile default: low, high
-    values = [labels] if isinstance(labels, str) else [str(v) for v in labels]
-    values = [v.strip().upper() for v in values]
-    if sorted(values) != ["HIGH_ENERGY", "LOW_ENERGY"]:
-        raise CorruptDicomError(
-            describe(
-                name,
-                "FrameLabelVector must be LOW_ENERGY and HIGH_ENERGY",
-                "set FrameLabelVector to LOW_ENERGY\\HIGH_ENERGY (DESIGN.md Contract 1)",
-            )
-        )
-    return values.index("LOW_ENERGY"), values.index("HIGH_ENERGY")
-
-
 def _load_one(source: Source) -> Scan:
     item = _prepare(source)
-    ds, name, kind = item.ds, item.name, item.recognition.kind
-    with file_boundary(name):
-        if item.recognition.energy_label is not None:
-            raise InputError(
-                describe(
-                    name,
-                    f"one half ({item.recognition.energy_label}) of a dual-energy pair",
-                    "pass both files together: dxaspine.load([low_path, high_path])",
-                )
-            )
-        # Header checks first, so that a bad profile fails before decoding.
-        extra: dict = {}
-        check_modality_lut(ds, kind, name)
-        if kind == "dual_energy":
-            low, high = _frame_order(ds, name)
-            extra = _physics(read_private_block(ds), name)
-        decoded = decode_frames(ds, item.recognition.frames, name)
-        mask = np.ones(decoded.shape[1:], dtype=bool)  # DE and BMD maps: the whole matrix
-        if kind == "dual_energy":
-            frames = {"low": decoded[low], "high": decoded[high]}
-        elif kind == "bmd_map":
-            frames = {"bmd": decoded[0]}
-        else:
-            image, inverted = to_bone_bright(decoded[0], ds)
-            if inverted:
-                item.recognition = Recognition(
-                    kind, item.recognition.recognised_by + "; MONOCHROME1 inverted to bone-bright"
-                )
-            white = stored_value_range(ds)[1]
-            mask = display_field_mask(image, white)
-            image, mask = _remove_graphics(image, mask, white, item)
-            frames = {"display": image}
-        frames = {k: apply_flips(v, item.flips) for k, v in frames.items()}
+    with file_boundary(item.name):
+        kind = get_kind(item.recognition.kind)
+        check_modality_lut(item.ds, kind.quantitative, item.name)  # before decoding
+        built = kind.build(item.ds, item.recognition, item.name)
+        recognised_by = built.pop("recognised_by", None)
+        if recognised_by:
+            item.recognition = dataclasses.replace(item.recognition, recognised_by=recognised_by)
+        frames = {k: apply_flips(v, item.flips) for k, v in built.pop("frames").items()}
+        field_mask = apply_flips(built.pop("field_mask"), item.flips)
         return Scan(
-            kind=kind,
+            kind=kind.name,
             frames=frames,
-            field_mask=apply_flips(mask, item.flips),
+            field_mask=field_mask,
             header=_header(item),
-            **extra,
+            **built,
             **_common_fields(item),
         )
-
-
-def _remove_graphics(
-    image: np.ndarray, mask: np.ndarray, white: float, item: _Input
-) -> tuple[np.ndarray, np.ndarray]:
-    """Inpaint burned-in vendor graphics (display kind only; :mod:`.annotations`)."""
-    removal = remove_burned_in_graphics(image, mask, white)
-    if removal.removed_px == 0:
-        return image, mask
-    share = removal.removed_px / max(int(mask.sum()), 1)
-    note = f"burned-in graphics removed: {removal.removed_px} px ({share:.2%} of the field)"
-    if removal.untrusted_px:
-        note += f", {removal.untrusted_px} px of them outside the field (too wide to inpaint)"
-    logger.info("%s: %s", item.name, note)
-    item.recognition = dataclasses.replace(
-        item.recognition, recognised_by=f"{item.recognition.recognised_by}; {note}"
-    )
-    return removal.image, removal.field_mask
 
 
 def _check_pair(a: _Input, b: _Input) -> None:
@@ -280,19 +182,19 @@ def _load_pair(first: Source, second: Source) -> Scan:
     physics: dict = {}
     for item in (high, low):  # the low file's values are kept; both are validated
         with file_boundary(item.name):
-            physics = _physics(read_private_block(item.ds), item.name)
+            physics = dual_energy.physics_fields(read_private_block(item.ds), item.name)
     frames = {}
     for key, item in (("low", low), ("high", high)):
         with file_boundary(item.name):
-            check_modality_lut(item.ds, "dual_energy", item.name)
+            check_modality_lut(item.ds, True, item.name)
             frames[key] = apply_flips(decode_frames(item.ds, 1, item.name)[0], item.flips)
     low.recognition = Recognition(
-        "dual_energy",
+        dual_energy.NAME,
         f"dual-energy pair: {low.recognition.recognised_by} + {high.recognition.recognised_by}",
     )
     with file_boundary(low.name):
         return Scan(
-            kind="dual_energy",
+            kind=dual_energy.NAME,
             frames=frames,
             field_mask=np.ones(frames["low"].shape, dtype=bool),
             header=_header(low),

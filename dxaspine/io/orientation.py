@@ -1,6 +1,6 @@
 """Bring a stored image to the profile's orientation: head up, patient's left on the right.
 
-DESIGN.md Contract 1: PatientOrientation ``L\\F`` — along a row (increasing column) the image
+docs/architecture.md, Contract 1: PatientOrientation ``L\\F`` — along a row (increasing column) the image
 runs to the patient's Left, down a column (increasing row) to the Feet.  Other
 orientations that differ only by direction (``R\\F``, ``L\\H``, ``R\\H``) are flipped.
 
@@ -49,7 +49,7 @@ def stored_orientation(ds: Dataset, source: object = None) -> tuple[str, str] | 
             describe(
                 source,
                 "PatientOrientation is not two direction codes (value not shown)",
-                "set PatientOrientation to e.g. L\\F (DESIGN.md Contract 1)",
+                "set PatientOrientation to e.g. L\\F (docs/architecture.md, Contract 1)",
             )
         )
     iop = ds.get("ImageOrientationPatient")

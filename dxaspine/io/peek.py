@@ -20,7 +20,7 @@ from pydicom.dataset import Dataset
 
 from dxaspine.errors import DxaError, describe
 from dxaspine.io import _header_values as header_values
-from dxaspine.io.classify import HEADER_TAGS, classify, energy_label, frame_count
+from dxaspine.io.classify import all_header_tags, classify, energy_label, frame_count
 from dxaspine.io.reading import file_boundary, read_header
 from dxaspine.io.scan import ScanKind
 
@@ -114,7 +114,7 @@ def peek(path: str | os.PathLike) -> PeekResult:
     ds = None
     try:
         with file_boundary(name):
-            ds, pixel = read_header(name, HEADER_TAGS)
+            ds, pixel = read_header(name, all_header_tags())
             recognition = classify(ds, pixel, name)
     except DxaError as exc:
         fields = _describe_header(name, ds)

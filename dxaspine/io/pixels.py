@@ -1,8 +1,8 @@
 """Pixel decoding: transfer-syntax plugins, the Modality LUT, MONOCHROME1.
 
-Compressed transfer syntaxes are decoded by pydicom's pixel plugins (DOMAIN.md §6).  When no
+Compressed transfer syntaxes are decoded by pydicom's pixel plugins (docs/domain.md §6).  When no
 installed plugin can decode a file, :class:`UnsupportedPixelDataError` names the package(s)
-to install, as pydicom's own decoders do (STYLE.md, pydicom).
+to install, as pydicom's own decoders do (as pydicom's own decoders do).
 """
 
 from __future__ import annotations

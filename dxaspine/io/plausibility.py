@@ -11,7 +11,7 @@ one-line message that quotes no free-text header value (:mod:`dxaspine.io.safe_v
   9,226 g/cm2 (issue 12).  Display images may omit it (identity, PS3.3 C.11.1).
 - :func:`check_profile_content`: the private content type (DE_COUNTS, AREAL_BMD_MAP) must
   agree with the bit depth and the modality: the interchange profile is 16-bit unsigned
-  Modality BMD (DESIGN.md Contract 1).  An 8-bit display export carrying a block that says
+  Modality BMD (docs/architecture.md, Contract 1).  An 8-bit display export carrying a block that says
   AREAL_BMD_MAP was read as ~114 g/cm2 (issue 12).
 - :func:`missing_pixel_data`: an image SOP class without Pixel Data is a damaged (usually
   truncated) file, not "not an image": Pixel Data is Type 1 in the Image Pixel Module
@@ -33,12 +33,12 @@ from dxaspine.errors import (
     describe,
 )
 from dxaspine.io import _header_values as header_values
+from dxaspine.io.private_block import CONTENT_BMD_MAP, CONTENT_DE_COUNTS, read_private_block
 from dxaspine.io.safe_values import shown, uid_text
 
 __all__ = ["check_modality_lut", "check_profile_content", "missing_pixel_data"]
 
-QUANTITATIVE_KINDS = frozenset({"dual_energy", "bmd_map"})
-# DESIGN.md Contract 1: Multi-frame Grayscale Word SC, Modality BMD, 16-bit unsigned.  OT
+# docs/architecture.md, Contract 1: Multi-frame Grayscale Word SC, Modality BMD, 16-bit unsigned.  OT
 # ("other") is accepted as well: Secondary Capture writers often default to it, and it says
 # nothing that contradicts the profile.  CR, DX and the rest are display or other modalities.
 PROFILE_MODALITIES = frozenset({"BMD", "OT"})
@@ -52,15 +52,15 @@ def _number(ds: Dataset, keyword: str) -> float | None:
     return float(value)  # DS: pydicom has parsed it; ValueError is mapped by the boundary
 
 
-def check_modality_lut(ds: Dataset, kind: str, source: object = None) -> None:
+def check_modality_lut(ds: Dataset, quantitative: bool, source: object = None) -> None:
     """Refuse a quantitative image whose Modality LUT is missing, zero or negative.
 
     Parameters
     ----------
     ds : pydicom.Dataset
         The header.
-    kind : str
-        The classified kind (``dual_energy``, ``bmd_map`` or ``display``).
+    quantitative : bool
+        Whether the kind's values are physical (``Kind.quantitative``: counts or g/cm2).
     source : path-like, optional
         Names the file in messages.
 
@@ -70,9 +70,9 @@ def check_modality_lut(ds: Dataset, kind: str, source: object = None) -> None:
         For a quantitative kind: no ModalityLUTSequence and RescaleSlope or RescaleIntercept
         absent, or a slope that is not a positive finite number.
     """
-    if kind not in QUANTITATIVE_KINDS or "ModalityLUTSequence" in ds:
+    if not quantitative or "ModalityLUTSequence" in ds:
         return
-    what = "detected counts" if kind == "dual_energy" else "areal BMD in g/cm2"
+    what = "physical values (counts or g/cm2)"
     slope, intercept = _number(ds, "RescaleSlope"), _number(ds, "RescaleIntercept")
     missing = [
         k for k, v in (("RescaleSlope", slope), ("RescaleIntercept", intercept)) if v is None
@@ -81,8 +81,8 @@ def check_modality_lut(ds: Dataset, kind: str, source: object = None) -> None:
         raise ImplausibleValueError(
             describe(
                 source,
-                f"{' and '.join(missing)} missing: the pixel values of this {kind} image "
-                f"({what}) are undefined without the Modality LUT (PS3.3 C.8.6.3, C.11.1)",
+                f"{' and '.join(missing)} missing: the {what} of this quantitative image "
+                "are undefined without the Modality LUT (PS3.3 C.8.6.3, C.11.1)",
                 "re-export the image with its RescaleSlope and RescaleIntercept",
             )
         )
@@ -96,8 +96,8 @@ def check_modality_lut(ds: Dataset, kind: str, source: object = None) -> None:
         )
 
 
-def check_profile_content(ds: Dataset, content: str, source: object = None) -> None:
-    """The DXASPINE content type must agree with the bit depth and the modality.
+def check_profile_content(ds: Dataset, source: object = None) -> None:
+    """The DXASPINE content type, if any, must agree with the bit depth and the modality.
 
     Raises
     ------
@@ -105,8 +105,10 @@ def check_profile_content(ds: Dataset, content: str, source: object = None) -> N
         Content DE_COUNTS or AREAL_BMD_MAP in an image that is not 16-bit unsigned, or whose
         Modality is not BMD (or OT).
     """
-    if content not in ("DE_COUNTS", "AREAL_BMD_MAP"):
-        return  # an unknown content type is refused by classification, without its text
+    block = read_private_block(ds)
+    content = block.content if block is not None else None
+    if content not in (CONTENT_DE_COUNTS, CONTENT_BMD_MAP):
+        return  # no block, or an unknown content type (refused by classification)
     # Raw header access, as classification does (peek runs this on every file of an archive).
     bits = header_values.integer(ds, 0x00280100)  # BitsAllocated
     signed = header_values.integer(ds, 0x00280103)  # PixelRepresentation
@@ -130,7 +132,7 @@ def check_profile_content(ds: Dataset, content: str, source: object = None) -> N
                 source,
                 problem,
                 "remove the DXASPINE block from display exports, or write the profile as "
-                "DESIGN.md Contract 1 defines it",
+                "docs/architecture.md, Contract 1 defines it",
             )
         )
 

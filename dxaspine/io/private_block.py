@@ -1,6 +1,6 @@
 """The interchange profile's private block: creator ``DXASPINE 1`` in group 0x0071.
 
-DESIGN.md Contract 1.  Elements are found through the private creator, never by fixed
+docs/architecture.md, Contract 1.  Elements are found through the private creator, never by fixed
 element numbers, because another writer may reserve a different block (0x10..0xFF).
 In Implicit VR files the VR of an unknown private element is not stored, so pydicom hands
 us raw bytes (VR ``UN``); those are decoded here by the profile's VRs (FD and CS).

@@ -4,13 +4,13 @@ Everything that touches a file's bytes runs inside :func:`file_boundary`, which
 
 - turns every exception a damaged file can provoke in pydicom, numpy or a pixel plugin
   (``BaseException`` subclasses included) into a :class:`~dxaspine.errors.DxaError`
-  subclass with a one-line message (DESIGN.md, Errors) that quotes no header value,
+  subclass with a one-line message (docs/architecture.md, Errors) that quotes no header value,
 - records the warnings pydicom emits about the file and logs them instead, so that a
   caller with ``-W error`` (our pytest config) does not crash on a slightly odd header.
 
 Files without the DICOM Part 10 header (no preamble, no File Meta Information) are rejected
 rather than read by guessing: the transfer syntax, and with it the byte order of the
-pixels, would be a guess (the brief's "missing transfer syntax" case).
+pixels, would be a guess (a file without a transfer syntax cannot be read safely).
 """
 
 from __future__ import annotations

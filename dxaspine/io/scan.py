@@ -1,7 +1,7 @@
 """The ``Scan``: what loading hands to the rest of the pipeline.
 
 A ``Scan`` is oriented head-up with the patient's left on the image's right (the
-interchange profile's PatientOrientation ``L\\F``; DESIGN.md Contract 1).  It remembers
+interchange profile's PatientOrientation ``L\\F``; docs/architecture.md, Contract 1).  It remembers
 which flips were applied so that outputs can report coordinates "of the loaded image as
 stored" (Contract 2) via :meth:`Scan.to_stored_xy`.
 """
@@ -15,7 +15,8 @@ from typing import Literal
 
 import numpy as np
 
-ScanKind = Literal["dual_energy", "bmd_map", "display"]
+# A registered input kind's name (dxaspine.io.kinds): "dual_energy", "bmd_map", "display" ...
+ScanKind = str
 SpacingSource = Literal["PixelSpacing", "ImagerPixelSpacing", "ExposedArea", "default"]
 
 
@@ -42,7 +43,8 @@ class Device:
 class Scan:
     """One loaded DXA image (or dual-energy pair), oriented head-up, patient left on the right.
 
-    ``frames`` holds float64 arrays after the Modality LUT, all of shape (rows, cols):
+    ``frames`` holds float64 arrays after the Modality LUT, all of shape (rows, cols), named by
+    the scan's kind (:mod:`dxaspine.io.kinds`):
 
     - ``dual_energy``: ``{"low": counts, "high": counts}``
     - ``bmd_map``: ``{"bmd": g/cm2}``
@@ -74,6 +76,21 @@ class Scan:
     @property
     def shape(self) -> tuple[int, int]:
         return next(iter(self.frames.values())).shape  # type: ignore[return-value]
+
+    @property
+    def quantitative(self) -> bool:
+        """Whether BMD in g/cm2 can be measured from this kind (never from display grey)."""
+        from dxaspine.io.kinds import get_kind
+
+        return get_kind(self.kind).quantitative
+
+    @property
+    def picture(self) -> np.ndarray | None:
+        """The frame pictures show for this kind (None: show the density map)."""
+        from dxaspine.io.kinds import get_kind
+
+        name = get_kind(self.kind).picture_frame
+        return None if name is None else self.frames.get(name)
 
     @property
     def pixel_area_cm2(self) -> float:

@@ -1,4 +1,4 @@
-"""The pixel spacing chain (DOMAIN.md §6): which header attribute gives the physical scale.
+"""The pixel spacing chain (docs/domain.md §6): which header attribute gives the physical scale.
 
 1. ``PixelSpacing`` (row, column) in mm;
 2. ``ImagerPixelSpacing`` ÷ ``EstimatedRadiographicMagnificationFactor`` (÷ 1 when absent);
@@ -7,7 +7,7 @@
 5. otherwise :class:`MissingSpacingError`.
 
 The source is part of the result, and every step after the first is logged as a warning:
-a silent fallback is a patient-safety issue (DOMAIN.md §6).  A value that is present but
+a silent fallback is a patient-safety issue (docs/domain.md §6).  A value that is present but
 non-numeric, zero or negative is an error, never a reason to fall through to the next step.
 """
 
@@ -25,7 +25,7 @@ from dxaspine.io.spacing_defaults import default_spacing
 logger = logging.getLogger(__name__)
 
 # DXA pixels range from about 0.1 mm (high-resolution fan beam) to about 1.05 mm (Prodigy,
-# DOMAIN.md §6); anything outside this generous bracket is a unit or encoding error.
+# docs/domain.md §6); anything outside this generous bracket is a unit or encoding error.
 MIN_SPACING_MM = 0.01
 MAX_SPACING_MM = 5.0
 
@@ -114,7 +114,7 @@ def resolve_spacing(
 
     area = _numbers(ds, "ExposedArea", (2,), source)
     if area is not None:
-        # ExposedArea is [width, length] in mm (DOMAIN.md §6: iDXA [180, 197] over
+        # ExposedArea is [width, length] in mm (docs/domain.md §6: iDXA [180, 197] over
         # 716 columns x 780 rows): width spans the columns, length the rows.
         rows, cols = int(ds.Rows), int(ds.Columns)
         spacing = _checked((area[1] / rows, area[0] / cols), "ExposedArea", source)

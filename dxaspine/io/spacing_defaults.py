@@ -1,4 +1,4 @@
-"""Per-model default pixel spacing: the last link of the spacing chain (DOMAIN.md §6).
+"""Per-model default pixel spacing: the last link of the spacing chain (docs/domain.md §6).
 
 Used only when the header has no PixelSpacing, ImagerPixelSpacing or ExposedArea.  Every
 entry is **unverified** and the loader logs a warning when one is used; a user with a
@@ -27,20 +27,20 @@ SPACING_DEFAULTS: tuple[SpacingDefault, ...] = (
     SpacingDefault(
         manufacturer=re.compile(r"\bGE\b|LUNAR"),
         model=re.compile(r"PRODIGY"),
-        # DOMAIN.md §6: "GE Prodigy exports ... spacing is about 0.6 x 1.05 mm"; the long
-        # (1.05 mm) step is along the patient axis (rows), as in the brief.
+        # docs/domain.md §6: "GE Prodigy exports ... spacing is about 0.6 x 1.05 mm"; the long
+        # (1.05 mm) step is along the patient axis (rows), as the Prodigy exports show (docs/domain.md §6b).
         pixel_spacing_mm=(1.05, 0.6),
         verified=False,
-        source="DOMAIN.md §6 (GE Lunar Prodigy display exports, approximate)",
+        source="docs/domain.md §6 (GE Lunar Prodigy display exports, approximate)",
     ),
     SpacingDefault(
         manufacturer=re.compile(r"\bGE\b|LUNAR"),
         model=re.compile(r"IDXA"),
-        # DOMAIN.md §6: a UK Biobank iDXA AP spine, 780 x 716 px, ExposedArea [180, 197] mm
+        # docs/domain.md §6: a UK Biobank iDXA AP spine, 780 x 716 px, ExposedArea [180, 197] mm
         # -> 197/780 = 0.2526 mm per row, 180/716 = 0.2514 mm per column.
         pixel_spacing_mm=(0.2526, 0.2514),
         verified=False,
-        source="DOMAIN.md §6 (one GE Lunar iDXA AP spine export, derived from ExposedArea)",
+        source="docs/domain.md §6 (one GE Lunar iDXA AP spine export, derived from ExposedArea)",
     ),
 )
 

@@ -1,4 +1,4 @@
-"""Per-level and composite measurement (DESIGN.md pipeline stage ``measure``)."""
+"""Per-level and composite measurement (docs/architecture.md pipeline stage ``measure``)."""
 
 from dxaspine.measure.composites import (
     CLINICAL_LEVELS,
@@ -22,10 +22,3 @@ __all__ = [
     "region_name",
     "standard_region_sets",
 ]
-
-
-def warm_up() -> None:
-    """Compile (or load from the on-disk cache) the measurement kernel on a tiny input."""
-    import numpy as np
-
-    level_sums(np.zeros((2, 2), np.int32), np.zeros((2, 2), bool), np.zeros((2, 2)), 1)

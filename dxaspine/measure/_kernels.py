@@ -1,7 +1,7 @@
 """numba kernel for per-level sums: one pass over the label image.
 
 Private: call it through :func:`dxaspine.measure.levels.level_sums`, which validates dtype,
-shape and contiguity first (the scikit-image wrapper pattern, DESIGN.md Kernels).
+shape and contiguity first (the scikit-image wrapper pattern, docs/architecture.md Kernels).
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Composite regions: ΣBMC / ΣArea over a set of levels, and their names.
 
-DOMAIN.md §1: a composite is the total BMC over the total area of its levels, never the mean
+docs/domain.md §1: a composite is the total BMC over the total area of its levels, never the mean
 of the level BMDs (on a Hologic APEX report the mean misses L1–L4 by 0.001).  Hologic
-prints all 11 sets of two or more of L1–L4, contiguous or not.  Names follow DESIGN.md
-Contract 2: ``L1-L4`` (ASCII hyphen) for a contiguous run, commas between runs
+prints all 11 sets of two or more of L1–L4, contiguous or not.  Names follow docs/architecture.md, Contract 2: ``L1-L4`` (ASCII hyphen) for a contiguous run, commas between runs
 (``L1,L3``, ``L1-L2,L4``).
 """
 
@@ -25,7 +24,7 @@ __all__ = [
     "standard_region_sets",
 ]
 
-CLINICAL_LEVELS = ("L1", "L2", "L3", "L4")  # the standard PA site (DOMAIN.md §1)
+CLINICAL_LEVELS = ("L1", "L2", "L3", "L4")  # the standard PA site (docs/domain.md §1)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Per-level area, BMC, BMD, width and height from a density map and a segmentation.
 
-DXA convention (DOMAIN.md §1): a level is everything between its two intervertebral lines
+DXA convention (docs/domain.md §1): a level is everything between its two intervertebral lines
 inside the analysis box; its **area** is the number of bone pixels there times the pixel
 area, its **BMC** the sum of areal density times pixel area over those pixels, and its
 **BMD** = BMC / area.

@@ -1,4 +1,4 @@
-"""The ground-truth PA lumbar spine DXA simulator (DESIGN.md, Ground truth: the phantom).
+"""The ground-truth PA lumbar spine DXA simulator (docs/architecture.md, Ground truth: the phantom).
 
 >>> from dxaspine.phantom import PhantomParams, generate_case, write_case
 >>> case = generate_case(PhantomParams(seed=3, scanner="prodigy"))

@@ -1,6 +1,6 @@
 """Where the bones are: vertebra sizes per level, the spine curve, disc lines, the pelvis.
 
-Sizes follow DOMAIN.md §4: body height 20-30 mm growing caudally, width 40-50 mm, AP depth
+Sizes follow docs/domain.md §4: body height 20-30 mm growing caudally, width 40-50 mm, AP depth
 30-35 mm, discs 8-12 mm, a vertebra+disc period of about 37 mm; the iliac crests at the
 L4/L5 disc (at the lowest lumbar disc with six lumbar vertebrae); the scan from about
 mid-T12 to mid-L5.  The field is placed the way a technologist does it, from the pelvis up,
@@ -20,7 +20,7 @@ import numpy as np
 from dxaspine.phantom.params import PhantomParams
 from dxaspine.phantom.render import Frame
 
-# level -> (body height, endplate width, AP depth) in mm; DOMAIN.md §4 ranges.
+# level -> (body height, endplate width, AP depth) in mm; docs/domain.md §4 ranges.
 _SIZES_MM = {
     "T10": (20.0, 34.0, 26.0),
     "T11": (21.5, 36.0, 27.0),
@@ -33,12 +33,12 @@ _SIZES_MM = {
     "L6": (26.5, 50.0, 34.0),
     "S1": (24.0, 50.0, 32.0),
 }
-# disc below each level (mm); DOMAIN.md §4: 8-12 mm, growing caudally.
+# disc below each level (mm); docs/domain.md §4: 8-12 mm, growing caudally.
 _DISC_BELOW_MM = {
     "T10": 6.0, "T11": 7.0, "T12": 8.5, "L1": 9.5, "L2": 10.0,
     "L3": 10.5, "L4": 11.0, "L5": 10.5, "L6": 10.0,
 }  # fmt: skip
-# transverse process length beyond the body edge (mm): L3 longest (DOMAIN.md §4).
+# transverse process length beyond the body edge (mm): L3 longest (docs/domain.md §4).
 _TP_MM = {"T10": 9, "T11": 8, "T12": 6, "L1": 13, "L2": 20, "L3": 27, "L4": 21, "L5": 19, "L6": 19}
 
 # Vertebrae rotate axially towards the convexity of a scoliotic curve; 0.5 deg per mm of
@@ -123,7 +123,7 @@ def build_skeleton(params: PhantomParams, rng: np.random.Generator, shape, spaci
     crest_upper = names[-3]  # L4 normally, L5 with six lumbar
     i_low = names.index(crest_upper) + 1
     crest_y = 0.5 * (centers_y[i_low - 1] + centers_y[i_low])
-    # between mid-L5 and the L5/S1 disc (DOMAIN.md §4 / the brief: "mid-L5/S1"), so the top
+    # between mid-L5 and the L5/S1 disc (docs/domain.md §4: the scan covers about mid-T12 to mid-L5), so the top
     # of the 197 mm field falls on the upper half of T12
     bottom_y = centers_y[i_low] + 11.0 + rng.uniform(-5.0, 5.0) * jit
     field_h, field_w = shape[0] * spacing_mm[0], shape[1] * spacing_mm[1]

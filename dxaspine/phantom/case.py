@@ -1,7 +1,7 @@
 """``generate_case``: params -> anatomy -> calibrated bone map -> physics -> truth.
 
 The per-vertebra density scale is calibrated (fixed-point iteration) so that the *truth*
-per-level BMD of L1-L4 equals ``target_bmd_g_cm2`` times the NHANES level ratios (DOMAIN.md
+per-level BMD of L1-L4 equals ``target_bmd_g_cm2`` times the NHANES level ratios (docs/domain.md
 §3), before lesions are added; the truth then records what was actually produced, lesions
 included.
 """

@@ -1,4 +1,4 @@
-"""DICOM datasets of a phantom case in the interchange profile (DESIGN.md Contract 1).
+"""DICOM datasets of a phantom case in the interchange profile (docs/architecture.md, Contract 1).
 
 - ``dual_energy``: Multi-frame Grayscale Word SC, Modality BMD, 2 frames LOW_ENERGY\\HIGH_ENERGY,
   value after the Modality LUT = detected counts;
@@ -23,12 +23,16 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from dxaspine import __version__
+from dxaspine.io.classify import MF_GRAYSCALE_WORD_SC
+from dxaspine.io.private_block import (
+    CONTENT_BMD_MAP,
+    CONTENT_DE_COUNTS,
+    PRIVATE_CREATOR,
+    PRIVATE_GROUP,
+)
 from dxaspine.phantom.case import STUDY_DATE, PhantomCase, patient_dates
 from dxaspine.phantom.params import SCANNERS
 
-MF_GRAYSCALE_WORD_SC = "1.2.840.10008.5.1.4.1.1.7.3"
-PRIVATE_CREATOR = "DXASPINE 1"
-PRIVATE_GROUP = 0x0071
 IMPLEMENTATION_CLASS_UID = generate_uid(entropy_srcs=["dxaspine phantom implementation"])
 _SERIES_NUMBER = {"dual_energy": 1, "dual_energy_pair": 2, "bmd_map": 3, "display": 4}
 _BMD_SLOPES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3)
@@ -91,38 +95,66 @@ def base_dataset(case: PhantomCase, kind: str, sop_class: str, instance: str, fl
     return ds
 
 
+def write_private_block(
+    ds: Dataset,
+    content: str,
+    energies_kev=None,
+    i0_counts=None,
+    bone_mu_cm2_g=None,
+) -> None:
+    """The interchange profile's ``DXASPINE 1`` block (Contract 1); absent values are omitted."""
+    block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
+    if energies_kev is not None:
+        block.add_new(0x01, "FD", [float(e) for e in energies_kev])
+    if i0_counts is not None:
+        block.add_new(0x02, "FD", [float(v) for v in i0_counts])
+    block.add_new(0x03, "CS", content)
+    if bone_mu_cm2_g is not None:
+        block.add_new(0x04, "FD", [float(v) for v in bone_mu_cm2_g])
+
+
 def _private_block(ds: Dataset, case: PhantomCase, content: str) -> None:
     t = case.truth
-    block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-    block.add_new(0x01, "FD", [float(e) for e in t["energies_kev"]])
-    block.add_new(0x02, "FD", [float(v) for v in t["i0_counts"]])
-    block.add_new(0x03, "CS", content)
-    block.add_new(0x04, "FD", [float(v) for v in t["bone_mu_cm2_g"]])
+    write_private_block(ds, content, t["energies_kev"], t["i0_counts"], t["bone_mu_cm2_g"])
 
 
-def _word_pixels(ds: Dataset, frames: list[np.ndarray], slope: float, labels: list[str]) -> None:
-    rows, cols = frames[0].shape
+def set_stored_pixels(ds: Dataset, stored: np.ndarray) -> None:
+    """Image pixel module of stored values: (rows, cols) or (frames, rows, cols), 8 or 16 bit."""
+    stored = np.ascontiguousarray(stored)
+    bits = stored.dtype.itemsize * 8
     ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = rows, cols
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
+    if "PhotometricInterpretation" not in ds:
+        ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = stored.shape[-2:]
+    ds.BitsAllocated = ds.BitsStored = bits
+    ds.HighBit = bits - 1
     ds.PixelRepresentation = 0
+    if stored.ndim == 3:
+        ds.NumberOfFrames = stored.shape[0]
+    ds.PixelData = stored.astype(stored.dtype.newbyteorder("<")).tobytes()
+
+
+def word_pixels(
+    ds: Dataset, frames: list[np.ndarray], slope: float, labels: list[str] | None
+) -> None:
+    """16-bit frames stored as round(value / slope), with the Modality LUT and frame labels."""
     ds.RescaleIntercept = "0"
     ds.RescaleSlope = f"{slope:.10g}"
     ds.RescaleType = "US"
-    ds.NumberOfFrames = len(frames)
     ds.FrameIncrementPointer = Tag(0x0018, 0x2002)
-    ds.FrameLabelVector = labels
-    stored = [np.clip(np.rint(f / slope), 0, 65535).astype("<u2") for f in frames]
-    ds.PixelData = b"".join(s.tobytes() for s in stored)
+    if labels is not None:
+        ds.FrameLabelVector = labels
+    stored = np.stack([np.clip(np.rint(f / slope), 0, 65535).astype("<u2") for f in frames])
+    set_stored_pixels(ds, stored)
+    ds.NumberOfFrames = len(frames)
 
 
 def _spacing(ds: Dataset, case: PhantomCase) -> None:
     ds.PixelSpacing = [f"{s:.10g}" for s in case.pixel_spacing_mm]
 
 
-def _file_meta(ds: Dataset) -> None:
+def file_meta(ds: Dataset) -> None:
+    """File Meta Information for a Part 10 file (explicit VR little endian)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
@@ -138,9 +170,9 @@ def dual_energy_dataset(case: PhantomCase, flip=()) -> Dataset:
     ds.SeriesDescription = "Dual-energy counts (interchange profile)"
     _spacing(ds, case)
     frames = [flip_array(case.counts_low, flip), flip_array(case.counts_high, flip)]
-    _word_pixels(ds, frames, case.rescale_slope, ["LOW_ENERGY", "HIGH_ENERGY"])
-    _private_block(ds, case, "DE_COUNTS")
-    _file_meta(ds)
+    word_pixels(ds, frames, case.rescale_slope, ["LOW_ENERGY", "HIGH_ENERGY"])
+    _private_block(ds, case, CONTENT_DE_COUNTS)
+    file_meta(ds)
     return ds
 
 
@@ -152,9 +184,9 @@ def pair_datasets(case: PhantomCase, flip=()) -> tuple[Dataset, Dataset]:
         ds.ImageType = ["DERIVED", "PRIMARY", label]
         ds.SeriesDescription = "Dual-energy counts, one file per energy"
         _spacing(ds, case)
-        _word_pixels(ds, [flip_array(counts, flip)], case.rescale_slope, [label])
-        _private_block(ds, case, "DE_COUNTS")
-        _file_meta(ds)
+        word_pixels(ds, [flip_array(counts, flip)], case.rescale_slope, [label])
+        _private_block(ds, case, CONTENT_DE_COUNTS)
+        file_meta(ds)
         out.append(ds)
     return out[0], out[1]
 
@@ -172,7 +204,7 @@ def bmd_map_dataset(case: PhantomCase, flip=()) -> Dataset:
     ds.SeriesDescription = "Areal BMD map (g/cm2)"
     _spacing(ds, case)
     bone = flip_array(case.bone_density_g_cm2, flip)
-    _word_pixels(ds, [bone], bmd_map_slope(float(bone.max())), ["AREAL_BMD_MAP"])
-    _private_block(ds, case, "AREAL_BMD_MAP")
-    _file_meta(ds)
+    word_pixels(ds, [bone], bmd_map_slope(float(bone.max())), ["AREAL_BMD_MAP"])
+    _private_block(ds, case, CONTENT_BMD_MAP)
+    file_meta(ds)
     return ds

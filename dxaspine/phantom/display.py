@@ -1,11 +1,11 @@
-"""A vendor-like 8-bit display export of a case (DOMAIN.md §6, the UK Biobank iDXA example).
+"""A vendor-like 8-bit display export of a case (docs/domain.md §6, the UK Biobank iDXA example).
 
 CR Image Storage, Modality CR, 8-bit MONOCHROME2 (optionally MONOCHROME1), **no
 PixelSpacing**, ExposedArea = [width_mm, length_mm] of the whole stored matrix,
 PatientOrientation L\\F, ProtocolName "AP Spine", BodyPartExamined "LSPINE".
 
 The grey value is a bone-enhanced image computed from the *noisy* counts the way a vendor
-display does (Hologic's Q = L - kH, DOMAIN.md §5), with k the median log-ratio of the image,
+display does (Hologic's Q = L - kH, docs/domain.md §5), with k the median log-ratio of the image,
 lightly smoothed: soft tissue is mid-grey, bone bright.  Normal bone stays below 255; metal
 saturates.  Columns outside the scanned field are saturated white in ragged vertical strips
 whose edge jitters row to row, so a loader has to find the field by geometry, not by value.
@@ -21,7 +21,7 @@ from scipy.ndimage import gaussian_filter
 
 from dxaspine.phantom.annotations import burn_in
 from dxaspine.phantom.case import PhantomCase
-from dxaspine.phantom.dicom_writer import _file_meta, base_dataset, flip_array
+from dxaspine.phantom.dicom_writer import base_dataset, file_meta, flip_array, set_stored_pixels
 
 CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 _SOFT_GREY = 72.0  # grey of bone-free soft tissue
@@ -71,14 +71,9 @@ def display_dataset(case: PhantomCase, flip=()) -> Dataset:
     if photometric == "MONOCHROME1":
         grey = 255 - grey  # the strips still *display* white
     dy, dx = case.pixel_spacing_mm
-    # ExposedArea is US (whole mm): [width, length] of the stored matrix (DOMAIN.md §6)
+    # ExposedArea is US (whole mm): [width, length] of the stored matrix (docs/domain.md §6)
     ds.ExposedArea = [round(cols * dx), round(rows * dy)]
-    ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = photometric
-    ds.Rows, ds.Columns = rows, cols
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
-    ds.PixelData = np.ascontiguousarray(grey, dtype=np.uint8).tobytes()
-    _file_meta(ds)
+    set_stored_pixels(ds, np.asarray(grey, dtype=np.uint8))
+    file_meta(ds)
     return ds

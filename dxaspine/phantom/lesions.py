@@ -1,6 +1,6 @@
 """Pathology at a chosen level, rendered as extra mineral in its own Canvas group.
 
-- osteophyte: dense beak-like spurs at the lateral endplate margins (DOMAIN.md §3: up to
+- osteophyte: dense beak-like spurs at the lateral endplate margins (docs/domain.md §3: up to
   +14 % BMD);
 - sclerosis: dense bands under the endplates;
 - facet_arthrosis: enlarged, dense articular processes;

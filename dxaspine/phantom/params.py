@@ -2,7 +2,7 @@
 
 A case is a pure function of its params (``generate_case(params)`` is deterministic), and the
 params are written verbatim into the truth JSON, so a case can always be regenerated from it.
-Numbers come from DOMAIN.md; where a value is a modelling choice it says so.
+Numbers come from docs/domain.md; where a value is a modelling choice it says so.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from dxaspine.physics.attenuation import TABULATED_ENERGIES_KEV
 
-# DOMAIN.md §3: NHANES 2017-2020 per-level BMD as a ratio of the L1-L4 composite.
+# docs/domain.md §3: NHANES 2017-2020 per-level BMD as a ratio of the L1-L4 composite.
 NHANES_LEVEL_RATIOS: dict[str, float] = {"L1": 0.941, "L2": 0.993, "L3": 1.029, "L4": 1.026}
 
 # Scanner geometries: pixel spacing (row, column) in mm.
-#   prodigy: DOMAIN.md §6 "about 0.6 x 1.05 mm" (column 0.6, row 1.05).
-#   idxa: DOMAIN.md §6 ExposedArea [180, 197] over 716 x 780 -> about 0.25 mm.
+#   prodigy: docs/domain.md §6 "about 0.6 x 1.05 mm" (column 0.6, row 1.05).
+#   idxa: docs/domain.md §6 ExposedArea [180, 197] over 716 x 780 -> about 0.25 mm.
 #   hologic: 0.5 mm is a modelling choice, *unverified*.
 SCANNERS: dict[str, dict] = {
     "prodigy": {"pixel_spacing_mm": (1.05, 0.6), "model": "Prodigy-like", "verified": True},
@@ -62,14 +62,14 @@ class PhantomParams:
     suite: str = "custom"
     case: str = ""  # default: f"{suite}_{seed:03d}"
     scanner: str = "prodigy"
-    energies_kev: tuple[float, float] = (40.0, 70.0)  # DOMAIN.md §5: GE Lunar ~38-40 / 70 keV
-    # DOMAIN.md §5: 5-7 x 10^5 photons per 0.25 mm pixel (0.0625 mm2) unattenuated.
+    energies_kev: tuple[float, float] = (40.0, 70.0)  # docs/domain.md §5: GE Lunar ~38-40 / 70 keV
+    # docs/domain.md §5: 5-7 x 10^5 photons per 0.25 mm pixel (0.0625 mm2) unattenuated.
     i0_photons_per_mm2: tuple[float, float] = (8.0e6, 1.0e7)
     noise: bool = True
     # Poisson draw only: the same anatomy rescanned with fresh noise (precision studies).
     # None: derived from ``seed`` like everything else.
     noise_seed: int | None = None
-    field_height_mm: float = 197.0  # DOMAIN.md §6 (iDXA ExposedArea)
+    field_height_mm: float = 197.0  # docs/domain.md §6 (iDXA ExposedArea)
     field_width_mm: float = 180.0
     # density
     target_bmd_g_cm2: float = 1.0  # L1-L4 composite the calibration aims at
@@ -130,7 +130,7 @@ class PhantomParams:
             if float(energy) not in TABULATED_ENERGIES_KEV:
                 raise ValueError(
                     f"energies_kev {self.energies_kev}: use NIST-tabulated energies "
-                    f"{TABULATED_ENERGIES_KEV} (DOMAIN.md §5: no interpolation)"
+                    f"{TABULATED_ENERGIES_KEV} (docs/domain.md §5: no interpolation)"
                 )
         if not 0.3 <= self.target_bmd_g_cm2 <= 2.0:
             raise ValueError(f"target_bmd_g_cm2 {self.target_bmd_g_cm2}: use 0.3-2.0")

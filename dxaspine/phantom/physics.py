@@ -2,7 +2,7 @@
 
 Model (stated simplifications):
 - **monoenergetic beams** at the two effective energies, NIST coefficients from
-  :mod:`dxaspine.physics.attenuation` (DOMAIN.md §5): A_E = mu_HA,E s_b + mu_lean,E m_l +
+  :mod:`dxaspine.physics.attenuation` (docs/domain.md §5): A_E = mu_HA,E s_b + mu_lean,E m_l +
   mu_fat,E m_f, counts = I0_E exp(-A_E);
 - the pixel value is Beer-Lambert of the *pixel-averaged* areal masses (partial volume is
   linear in the log domain, so a decomposition with the true R_st is exact);

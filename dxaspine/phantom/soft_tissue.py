@@ -1,8 +1,8 @@
 """Soft tissue over the spine: thickness, fat fraction and bowel gas as smooth fields.
 
-The abdomen is 12-35 cm thick (the brief's range) and thins towards the flanks; the fat
+The abdomen is 12-35 cm thick (the span DXA scanners are specified for; docs/physics.md) and thins towards the flanks; the fat
 volume fraction varies smoothly (a low-frequency random field), which makes R_st vary
-across the image as it does in vivo (DOMAIN.md §5: R_st varies with fat fraction).  Bowel
+across the image as it does in vivo (docs/domain.md §5: R_st varies with fat fraction).  Bowel
 gas pockets replace tissue by air.  Fields are in cm (thickness) or fractions per pixel.
 """
 

@@ -1,5 +1,5 @@
 """Ground truth by the DXA convention: mid-disc lines, the analysis box, the label image and
-per-level BMC / area / BMD, and composites as total BMC over total area (DOMAIN.md §1).
+per-level BMC / area / BMD, and composites as total BMC over total area (docs/domain.md §1).
 
 A level's region is the part of the analysis box (true spine axis +- ``box_half_width_mm``
 per row) between its two mid-disc lines; its BMC is all HA in the region's bone pixels
@@ -79,7 +79,7 @@ def level_stats(bone_g_cm2, labels, n_levels: int, pixel_area_cm2: float):
 
 
 def composite_name(levels: tuple[str, ...]) -> str:
-    """DESIGN.md Contract 2 naming: contiguous runs with '-', runs joined by ','."""
+    """docs/architecture.md, Contract 2 naming: contiguous runs with '-', runs joined by ','."""
     idx = [LUMBAR_FOR_COMPOSITES.index(level) for level in levels]
     runs, start = [], idx[0]
     for a, b in zip(idx, idx[1:] + [None], strict=True):

@@ -1,7 +1,6 @@
 """Physics stage: attenuation tables and the dual-energy decomposition (Scan -> DensityMap)."""
 
-from dxaspine.physics._kernels import warm_up as warm_up_kernels
 from dxaspine.physics.decompose import decompose
 from dxaspine.physics.density_map import DensityMap
 
-__all__ = ["DensityMap", "decompose", "warm_up_kernels"]
+__all__ = ["DensityMap", "decompose"]

@@ -1,9 +1,18 @@
-"""numba kernels of the dual-energy decomposition, each with its plain numpy reference.
+"""numba kernels of the physics stage: the dual-energy decomposition and separable smoothing.
 
-The kernels take C-contiguous float64 / bool arrays and scalars only; the public wrappers in
-:mod:`dxaspine.physics.kernels` validate dtype, shape and contiguity before calling them
-(DESIGN.md, Kernels).  The ``*_reference`` functions are the readable specification that the
-parity tests hold the kernels to.
+The kernels take C-contiguous float64 / bool arrays and scalars only; the public wrappers by
+concept (:mod:`.log_attenuation`, :mod:`.resample`, :mod:`.smoothing`, :mod:`.soft_tissue`)
+validate dtype, shape and contiguity before calling them (docs/architecture.md, Kernels).  Each
+kernel's readable specification is its plain numpy reference in :mod:`._numpy_reference`,
+which the parity tests hold it to.
+
+The smoothing kernels compute exactly what ``scipy.ndimage.correlate1d`` computes for a
+symmetric kernel, in the same float64 operations and order, so results are bit-identical to
+``scipy.ndimage.gaussian_filter(1d)``: each output is ``x[i] * w[0]`` plus, from the outermost
+tap inwards, ``(x[i - k] + x[i + k]) * w[k]``.  They are faster because the inner loop runs
+along contiguous memory.  Boundary modes (indices outside ``[0, n)``): ``MODE_NEAREST``
+repeats the edge value, ``MODE_REFLECT`` mirrors about the edge (``d c b a | a b c d | d c b
+a``), both as in scipy.
 """
 
 from __future__ import annotations
@@ -13,11 +22,6 @@ import math
 import numpy as np
 
 from dxaspine._numba import jit
-from dxaspine.physics import _filter_kernels
-
-# --------------------------------------------------------------------------------------------
-# Log attenuation  A_E = ln(I0_E / I_E)  (DOMAIN.md §5), with a floor for starved pixels.
-# --------------------------------------------------------------------------------------------
 
 
 @jit
@@ -77,27 +81,6 @@ def log_attenuation_kernel(
     return n_starved
 
 
-def log_attenuation_reference(
-    counts_low, counts_high, i0_low, i0_high, floor_counts, count_offset=0.0
-):
-    """numpy reference of :func:`log_attenuation_kernel`: ``(a_low, a_high, starved)``."""
-    lo = np.asarray(counts_low, dtype=np.float64)
-    hi = np.asarray(counts_high, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        bad_lo = ~((lo >= floor_counts) & (lo < np.inf))
-        bad_hi = ~((hi >= floor_counts) & (hi < np.inf))
-    lo = np.where(bad_lo, floor_counts, lo)
-    hi = np.where(bad_hi, floor_counts, hi)
-    a_low = np.log(i0_low / (lo + count_offset))
-    a_high = np.log(i0_high / (hi + count_offset))
-    return a_low, a_high, bad_lo | bad_hi
-
-
-# --------------------------------------------------------------------------------------------
-# Bone areal density  sigma_b = (A_L - R A_H) / (mu_bL - R mu_bH)  (DOMAIN.md §5).
-# --------------------------------------------------------------------------------------------
-
-
 @jit
 def areal_density_kernel(a_low, a_high, r_st, mu_low, mu_high, out):
     rows, cols = a_low.shape
@@ -105,32 +88,6 @@ def areal_density_kernel(a_low, a_high, r_st, mu_low, mu_high, out):
         for c in range(cols):
             ratio = r_st[r, c]
             out[r, c] = (a_low[r, c] - ratio * a_high[r, c]) / (mu_low - ratio * mu_high)
-
-
-def areal_density_reference(a_low, a_high, r_st, mu_low, mu_high):
-    """numpy reference of :func:`areal_density_kernel`."""
-    return (a_low - r_st * a_high) / (mu_low - r_st * mu_high)
-
-
-# --------------------------------------------------------------------------------------------
-# Row baselines: per scan line, the soft-tissue baseline of ``values`` from usable pixels.
-#
-# A usable pixel gets the mean of the usable pixels within +-half_window columns.  A run of
-# unusable pixels (bone, its dilated fringe, gas, starved pixels) is bridged by interpolation
-# between the mean of the usable pixels in a window of 2*half_window+1 columns ending at the
-# last usable pixel on its left and the one starting at the first usable pixel on its right,
-# each placed at the mean column of its pixels.  The bridge is the line through those two
-# points plus a parabola term c (x - x_l)(x - x_r), c fitted by least squares to the next
-# window out on each side when both have usable pixels: fat makes the flanks' R lower than
-# the midline's, and a straight bridge would miss that curvature under the spine.  A run
-# touching the row's end takes the one side it has; a row without usable pixels is NaN.  Non-finite values are
-# treated as unusable.  Robustness to outliers comes from the caller's ``usable`` mask.
-# ``weight`` says how far to trust each value when smoothing along the spine: 1 for a usable
-# pixel; 1 / (1 + (d / gap_scale)^2) for a bridged pixel d columns from the nearest usable one
-# (a linear bridge misses the curvature of the soft-tissue profile, more so mid-gap), times
-# ``extrapolated_weight`` for a one-sided extrapolation (the row may slope beyond its last
-# soft-tissue pixel); 0 for NaN.
-# --------------------------------------------------------------------------------------------
 
 
 @jit
@@ -225,74 +182,6 @@ def row_baselines_kernel(values, usable, half_window, gap_scale, extrapolated_we
                 weight[r, c] = w
 
 
-def row_baselines_reference(values, usable, half_window, gap_scale, extrapolated_weight):
-    """numpy reference of :func:`row_baselines_kernel` (a direct, slow transcription):
-    returns ``(baseline, weight)``."""
-    values = np.asarray(values, dtype=np.float64)
-    rows, cols = values.shape
-    out = np.full((rows, cols), np.nan)
-    weight = np.zeros((rows, cols))
-    ok_all = np.asarray(usable, dtype=bool) & np.isfinite(values)
-    columns = np.arange(cols, dtype=np.float64)
-    width = 2 * half_window
-    for r in range(rows):
-        ok = ok_all[r]
-        idx = np.flatnonzero(ok)
-        if idx.size == 0:
-            continue
-        v = values[r]
-        for c in range(cols):
-            if ok[c]:
-                sel = ok[max(0, c - half_window) : c + half_window + 1]
-                out[r, c] = v[max(0, c - half_window) : c + half_window + 1][sel].mean()
-                weight[r, c] = 1.0
-                continue
-            before = idx[idx < c]
-            after = idx[idx > c]
-            sides = []
-            outer = []
-            d = min(c - before[-1] if before.size else cols, after[0] - c if after.size else cols)
-            w = 1.0 / (1.0 + (d / gap_scale) ** 2)
-            if before.size:
-                gl = before[-1]
-                s = slice(max(0, gl - width), gl + 1)
-                sides.append((v[s][ok[s]].mean(), columns[s][ok[s]].mean()))
-                s = slice(max(0, gl - 2 * width - 1), max(0, gl - width))
-                if gl - width - 1 >= 0 and ok[s].any():
-                    outer.append((v[s][ok[s]].mean(), columns[s][ok[s]].mean()))
-            if after.size:
-                gr = after[0]
-                s = slice(gr, min(cols - 1, gr + width) + 1)
-                sides.append((v[s][ok[s]].mean(), columns[s][ok[s]].mean()))
-                s = slice(gr + width + 1, min(cols - 1, gr + 2 * width + 1) + 1)
-                if gr + width + 1 <= cols - 1 and ok[s].any():
-                    outer.append((v[s][ok[s]].mean(), columns[s][ok[s]].mean()))
-            if len(sides) == 1:
-                out[r, c] = sides[0][0]
-                weight[r, c] = extrapolated_weight * w
-            else:
-                (m_l, x_l), (m_r, x_r) = sides
-                t = np.clip((c - x_l) / (x_r - x_l), 0.0, 1.0)
-                out[r, c] = m_l + t * (m_r - m_l)
-                weight[r, c] = w
-                if len(outer) == 2:  # least-squares parabola through the outer windows
-                    (m_lo, x_lo), (m_ro, x_ro) = outer
-                    slope = (m_r - m_l) / (x_r - x_l)
-                    b = np.array([(x_lo - x_l) * (x_lo - x_r), (x_ro - x_l) * (x_ro - x_r)])
-                    res = np.array([m_lo, m_ro]) - (m_l + slope * (np.array([x_lo, x_ro]) - x_l))
-                    b_c = (c - x_l) * (c - x_r)
-                    if (b @ b) > 0 and b_c < 0:
-                        out[r, c] += (res @ b) / (b @ b) * b_c
-    return out, weight
-
-
-# --------------------------------------------------------------------------------------------
-# Block averaging to the ~1 mm baseline grid and linear upsampling back (resample.py).  The
-# last block of a row or column that the image does not fill repeats the edge pixel, as
-# ``np.pad(mode="edge")`` would.
-# --------------------------------------------------------------------------------------------
-
-
 @jit
 def block_mean_kernel(image, row_factor, col_factor, out):
     rows, cols = image.shape
@@ -327,23 +216,6 @@ def block_count_kernel(mask, row_factor, col_factor, out):
                         out[block_r, block_c] += 1
 
 
-def _pad_blocks(image, row_factor, col_factor):
-    rows, cols = image.shape
-    padded = np.pad(image, ((0, -rows % row_factor), (0, -cols % col_factor)), mode="edge")
-    r, c = padded.shape
-    return padded.reshape(r // row_factor, row_factor, c // col_factor, col_factor)
-
-
-def block_mean_reference(image, row_factor, col_factor):
-    """numpy reference of :func:`block_mean_kernel`."""
-    return _pad_blocks(image, row_factor, col_factor).mean(axis=(1, 3))
-
-
-def block_count_reference(mask, row_factor, col_factor):
-    """numpy reference of :func:`block_count_kernel`."""
-    return _pad_blocks(mask, row_factor, col_factor).sum(axis=(1, 3))
-
-
 @jit
 def _linear_weights(size, factor, n):
     # Fine pixel j has its centre at (j + 0.5) / factor - 0.5 in coarse pixel coordinates.
@@ -376,36 +248,73 @@ def upsample_linear_kernel(coarse, row_factor, col_factor, out):
             out[r, c] = line[col_lo[c]] * (1 - u) + line[col_hi[c]] * u
 
 
-def upsample_linear_reference(coarse, row_factor, col_factor, shape):
-    """numpy reference of :func:`upsample_linear_kernel` (output of shape ``shape``)."""
+# --------------------------------------------------------------------------------------------
+# Separable symmetric smoothing (the Gaussians of the baseline iteration).
+# --------------------------------------------------------------------------------------------
 
-    def along(values, factor, size, axis):
-        n = values.shape[axis]
-        position = np.clip((np.arange(size) + 0.5) / factor - 0.5, 0.0, n - 1)
-        lower = np.minimum(np.floor(position).astype(np.intp), max(n - 2, 0))
-        upper = np.minimum(lower + 1, n - 1)
-        t = (position - lower).reshape([-1, 1] if axis == 0 else [1, -1])
-        return np.take(values, lower, axis=axis) * (1 - t) + np.take(values, upper, axis=axis) * t
+MODE_NEAREST = 0
 
-    return along(along(coarse, row_factor, shape[0], 0), col_factor, shape[1], 1)
+MODE_REFLECT = 1
 
 
-def warm_up() -> None:
-    """Compile (or load from the on-disk cache) every kernel here on 1 x 1 inputs.
+@jit
+def _boundary_index(i, n, mode):
+    if 0 <= i < n:
+        return i
+    if mode == MODE_NEAREST:
+        return 0 if i < 0 else n - 1
+    period = 2 * n
+    i = i % period  # Python semantics: non-negative
+    return i if i < n else period - 1 - i
 
-    DESIGN.md (Kernels): compile cost is part of the product; a server or batch worker calls
-    this once at start so the first scan does not pay it.
+
+@jit
+def correlate_rows_kernel(image, half_weights, mode, out):
+    """Symmetric correlation along axis 0; ``half_weights[k]`` is the tap at offsets +-k.
+
+    ``out`` must not be ``image``.
     """
-    one = np.ones((1, 1))
-    flag = np.zeros((1, 1), dtype=np.bool_)
-    out, out2 = np.empty((1, 1)), np.empty((1, 1))
-    table = np.empty(2)
-    log_table_kernel(2.0, 0.5, table)
-    table.flags.writeable = False  # as the cached tables are
-    log_attenuation_kernel(one, one, 2.0, 2.0, 0.5, 0.0, table, table, out, out2, flag)
-    areal_density_kernel(one, one, one, 1.0, 0.5, out)
-    row_baselines_kernel(one, ~flag, 1, 1.0, 1e-3, out, out2)
-    block_mean_kernel(one, 1, 1, out)
-    block_count_kernel(flag, 1, 1, np.empty((1, 1), dtype=np.int64))
-    upsample_linear_kernel(one, 1, 1, out)
-    _filter_kernels.warm_up()
+    rows, cols = image.shape
+    if rows == 0 or cols == 0:
+        return
+    radius = half_weights.size - 1
+    w0 = half_weights[0]
+    # A private accumulator row: the compiler can vectorise loops that provably do not alias.
+    acc = np.empty(cols)
+    for i in range(rows):
+        centre = image[i]
+        for c in range(cols):
+            acc[c] = centre[c] * w0
+        for k in range(radius, 0, -1):
+            above = image[_boundary_index(i - k, rows, mode)]
+            below = image[_boundary_index(i + k, rows, mode)]
+            w = half_weights[k]
+            for c in range(cols):
+                acc[c] += (above[c] + below[c]) * w
+        out[i, :] = acc
+
+
+@jit
+def correlate_cols_kernel(image, half_weights, mode, out):
+    """Symmetric correlation along axis 1 (``out`` may be ``image``: each row is buffered)."""
+    rows, cols = image.shape
+    if rows == 0 or cols == 0:
+        return
+    radius = half_weights.size - 1
+    w0 = half_weights[0]
+    line = np.empty(cols + 2 * radius)
+    acc = np.empty(cols)
+    for i in range(rows):
+        for j in range(cols + 2 * radius):
+            line[j] = image[i, _boundary_index(j - radius, cols, mode)]
+        for c in range(cols):
+            acc[c] = line[c + radius] * w0
+        # Tap by tap over the whole row (the per-pixel order of the sum is unchanged), so the
+        # inner loop runs over contiguous memory.
+        for k in range(radius, 0, -1):
+            w = half_weights[k]
+            left = line[radius - k : radius - k + cols]
+            right = line[radius + k : radius + k + cols]
+            for c in range(cols):
+                acc[c] += (left[c] + right[c]) * w
+        out[i, :] = acc

@@ -1,6 +1,6 @@
 """Mass attenuation coefficients (cm2/g) of the materials a DXA beam meets.
 
-Values are NIST/XCOM as tabulated in DOMAIN.md section 5.  DOMAIN.md warns that log-log
+Values are NIST/XCOM as tabulated in docs/domain.md section 5.  docs/domain.md warns that log-log
 interpolation between grid energies overestimates hydroxyapatite by about 2 % at 70 keV,
 so only the tabulated energies are served; any other energy needs coefficients from the
 file (interchange private tag (0071,xx04)) or from the caller.
@@ -12,7 +12,7 @@ import numpy as np
 
 MATERIALS = ("water", "soft_tissue", "adipose", "cortical_bone", "hydroxyapatite")
 
-# keV -> (water, soft tissue ICRU-44, adipose, cortical bone, hydroxyapatite); DOMAIN.md §5
+# keV -> (water, soft tissue ICRU-44, adipose, cortical bone, hydroxyapatite); docs/domain.md §5
 _NIST_TABLE_CM2_G: dict[float, tuple[float, float, float, float, float]] = {
     30.0: (0.3756, 0.3790, 0.3063, 1.331, 2.099),
     38.0: (0.2817, 0.2826, 0.2481, 0.7470, 1.123),
@@ -56,7 +56,7 @@ def coefficient_pair(material: str, energies_kev: tuple[float, float]) -> np.nda
 def soft_tissue_ratio(energies_kev: tuple[float, float], fat_fraction: float | np.ndarray = 0.0):
     """R_st = mu_L / mu_H of lean/fat soft tissue with the given fat mass fraction.
 
-    DOMAIN.md §5: about 1.40 at 40/70 keV for lean tissue; fat lowers it.
+    docs/domain.md §5: about 1.40 at 40/70 keV for lean tissue; fat lowers it.
     """
     lean = coefficient_pair("soft_tissue", energies_kev)
     fat = coefficient_pair("adipose", energies_kev)

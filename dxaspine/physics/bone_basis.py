@@ -1,4 +1,4 @@
-"""Bone-basis mass attenuation coefficients for one scan (DOMAIN.md §5).
+"""Bone-basis mass attenuation coefficients for one scan (docs/domain.md §5).
 
 The basis material is hydroxyapatite (HA).  Optionally it carries the lean marrow that bone
 puts where fat-containing soft tissue would otherwise be ("marrow displacement"): a ray
@@ -13,7 +13,7 @@ which is the plain formula with an *effective* basis mu_b + kappa mu_lean.  rho_
 bone's apparent mineral density along the ray: areal BMD / AP depth.  The depth of a vertebral
 body does not scale with its mineral, so rho_app is estimated per scan
 (:func:`estimate_apparent_density`) as the upper-quartile sigma_b of the bone pixels (the
-vertebral bodies, not the thinner ribs and processes) over the 30-35 mm AP depth of DOMAIN.md
+vertebral bodies, not the thinner ribs and processes) over the 30-35 mm AP depth of docs/domain.md
 §4; about 1.0 g/cm2 / 3.25 cm = 0.31 g/cm3 for a typical spine.  This is a modelling
 assumption (real marrow also holds fat); ``marrow="none"`` switches it off.
 """
@@ -31,9 +31,9 @@ from dxaspine.physics.quantiles import linear_quantiles
 
 HA_DENSITY_G_CM3 = 3.16  # hydroxyapatite crystal density
 LEAN_DENSITY_G_CM3 = 1.06  # ICRU-44 soft tissue
-DEFAULT_BONE_APPARENT_DENSITY_G_CM3 = 0.31  # ~1.0 g/cm2 over ~32 mm AP depth (DOMAIN.md §4)
+DEFAULT_BONE_APPARENT_DENSITY_G_CM3 = 0.31  # ~1.0 g/cm2 over ~32 mm AP depth (docs/domain.md §4)
 MARROW_MODELS = ("lean", "none")
-VERTEBRAL_DEPTH_CM = 3.25  # DOMAIN.md §4: AP depth 30-35 mm
+VERTEBRAL_DEPTH_CM = 3.25  # docs/domain.md §4: AP depth 30-35 mm
 # Integral vertebral mineral density stays within these bounds (0.7-2.0 g/cm2 over ~3 cm);
 # the clip keeps a field full of metal or of ribs from pushing the estimate anywhere absurd.
 APPARENT_DENSITY_RANGE_G_CM3 = (0.15, 0.6)
@@ -66,7 +66,7 @@ def bone_basis_coefficients(
 
     Coefficients stored in the file (interchange private tag (0071,xx04), ``scan.bone_mu_cm2_g``)
     win; otherwise the NIST hydroxyapatite values at the file's energies are used.  Only
-    tabulated energies are served: DOMAIN.md §5 warns that log-log interpolation between grid
+    tabulated energies are served: docs/domain.md §5 warns that log-log interpolation between grid
     energies is about 2 % off for hydroxyapatite at 70 keV.
 
     Raises

@@ -1,7 +1,7 @@
-"""``decompose``: Scan -> DensityMap, the physics stage of the pipeline (DESIGN.md).
+"""``decompose``: Scan -> DensityMap, the physics stage of the pipeline (docs/architecture.md).
 
 - ``dual_energy``: counts -> log attenuations -> R_st from bone-free pixels (iterated baseline)
-  -> sigma_b in g/cm2 (DOMAIN.md §5).
+  -> sigma_b in g/cm2 (docs/domain.md §5).
 - ``bmd_map``: values are already g/cm2; passed through.
 - ``display``: grey above the per-row soft-tissue background, a relative index.
 """
@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from dxaspine.errors import InputError, describe
+from dxaspine.io.kinds import get_kind
 from dxaspine.io.scan import Scan
 from dxaspine.physics.bone_basis import (
     DEFAULT_BONE_APPARENT_DENSITY_G_CM3,
@@ -100,7 +101,15 @@ def decompose(
         raise TypeError(f"unknown decompose option(s): {', '.join(sorted(unknown))}")
     baseline_options = BaselineOptions(**options)
     field = _field_mask(scan)
-    if scan.kind == "dual_energy":
+    try:
+        content = get_kind(scan.kind).content
+    except KeyError:
+        raise InputError(
+            describe(
+                scan.path, f"unknown scan kind {scan.kind!r}", "load the file with dxaspine.load"
+            )
+        ) from None
+    if content == "counts":
         return _decompose_dual_energy(
             scan,
             field,
@@ -111,14 +120,10 @@ def decompose(
             bone_apparent_density_g_cm3,
             POISSON_LOG_OFFSET if poisson_counts else 0.0,
         )
-    if scan.kind == "bmd_map":
+    if content == "areal_bmd":
         return _pass_through_bmd_map(scan, field)
-    if scan.kind == "display":
-        grey = _frame(scan, "display")
-        return relative_density(grey, field, scan.pixel_spacing_mm, baseline_options)
-    raise InputError(
-        describe(scan.path, f"unknown scan kind {scan.kind!r}", "load the file with dxaspine.load")
-    )
+    grey = _frame(scan, "display")  # display grey: a relative index, never g/cm2
+    return relative_density(grey, field, scan.pixel_spacing_mm, baseline_options)
 
 
 def _frame(scan: Scan, name: str) -> np.ndarray:
@@ -303,7 +308,7 @@ def _pass_through_bmd_map(scan: Scan, field: np.ndarray) -> DensityMap:
     if n_bad:
         logger.warning("%d non-finite BMD-map pixels in the field set to 0", n_bad)
     values = np.where(field & finite, bmd, 0.0)
-    # A hint for the segmenter: the same "just above the soft-tissue peak" rule (DOMAIN.md §5).
+    # A hint for the segmenter: the same "just above the soft-tissue peak" rule (docs/domain.md §5).
     peak, width = soft_tissue_peak(values[field & finite])
     hint = field & (values > peak + max(4.0 * width, 0.03))
     return DensityMap(

@@ -14,7 +14,7 @@ class DensityMap:
 
     ``values`` is bone-mineral areal density in g/cm2 when ``quantitative`` (dual-energy and
     AREAL_BMD_MAP inputs), or a relative density index (display inputs: no g/cm2 exist;
-    DESIGN.md Contract 1).  Pixels outside ``field_mask`` are not measured and hold 0.
+    docs/architecture.md, Contract 1).  Pixels outside ``field_mask`` are not measured and hold 0.
     """
 
     values: np.ndarray  # float64 (rows, cols)
@@ -27,6 +27,9 @@ class DensityMap:
     # bool; pixels whose counts were clipped to the floor (photon starvation behind metal, or
     # corrupt counts): their density is only a lower bound.  Dual-energy only.
     starved_mask: np.ndarray | None = None
+    # bool; display inputs only: pixels at the export's top grey value (clipped), where bone and
+    # metal cannot be told apart.  None when the export does not reach its ceiling.
+    saturated_mask: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

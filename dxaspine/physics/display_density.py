@@ -1,4 +1,4 @@
-"""Relative density map of a display image (no g/cm2 exist; DESIGN.md Contract 1).
+"""Relative density map of a display image (no g/cm2 exist; docs/architecture.md, Contract 1).
 
 A vendor display export shows bone bright over a soft-tissue background that drifts with body
 thickness and fat.  The background of each scan line is estimated exactly like R_st for
@@ -24,6 +24,21 @@ from dxaspine.physics.soft_tissue import (
     iterate_baseline,
     threshold_bone,
 )
+
+# An 8-bit export shows metal (and over-windowed bone) at its ceiling; below this top grey the
+# export does not clip at all (docs/domain.md §6: real spine exports saturate at 255).
+SATURATION_MIN_GREY = 250.0
+
+
+def saturated_pixels(grey: np.ndarray, field: np.ndarray) -> np.ndarray | None:
+    """Field pixels at the export's top grey value, when that value is a ceiling (>= 250)."""
+    inside = field & np.isfinite(grey)
+    if not inside.any():
+        return None
+    top = float(grey[inside].max())
+    if top < SATURATION_MIN_GREY:
+        return None
+    return (grey >= top) & inside
 
 
 def relative_density(
@@ -92,6 +107,7 @@ def relative_density(
         )
     values = np.where(candidate, excess, 0.0)
     return DensityMap(
+        saturated_mask=saturated_pixels(grey, field),
         values=values,
         quantitative=False,
         units="relative",

@@ -1,4 +1,4 @@
-"""Per-pixel dual-energy arithmetic: log attenuation and bone areal density (DOMAIN.md §5).
+"""Per-pixel dual-energy arithmetic: log attenuation and bone areal density (docs/domain.md §5).
 
 Public wrappers validate their arrays (dtype, shape, contiguity; the scikit-image pattern)
 and call the numba kernels in :mod:`dxaspine.physics._kernels`.

@@ -1,10 +1,10 @@
 """Physics plausibility of a dual-energy scan, checked before the decomposition trusts it.
 
-The decomposition (DOMAIN.md §5) believes three things the file asserts: the unattenuated
+The decomposition (docs/domain.md §5) believes three things the file asserts: the unattenuated
 counts I0, the effective energies and the bone-basis coefficients.  A wrong value in any of
 them gives a finite, wrong BMD with no error (issue 12: I0 x 0.25, 10^12 and 10^308 gave
 BMDs 0.65-1.17; doubled coefficients gave osteoporosis).  Each check below compares the
-assertion with what the counts themselves show, or with the NIST table (DOMAIN.md §5), and
+assertion with what the counts themselves show, or with the NIST table (docs/domain.md §5), and
 either refuses the file (:class:`~dxaspine.errors.ImplausibleValueError`) or returns a named
 flag.  Sources and tolerances: docs/hardening.md §2.
 
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 # Counts may exceed I0 by Poisson noise and rounding only: at the 5 x 10^5 photons of a
-# 0.25 mm pixel (DOMAIN.md §5) one SD is 0.14 %, so 5 % is > 30 SD.  More than 1 % of the
+# 0.25 mm pixel (docs/domain.md §5) one SD is 0.14 %, so 5 % is > 30 SD.  More than 1 % of the
 # field above that means I0 is lower than what the detector counts without a patient.
 COUNTS_ABOVE_I0_TOLERANCE = 0.05
 COUNTS_ABOVE_I0_MAX_FRACTION = 0.01
@@ -49,8 +49,8 @@ COUNTS_ABOVE_I0_MAX_FRACTION = 0.01
 AIR_ATTENUATION = 0.05
 # The reference tissue: the least-attenuated 5 % of the (non-starved) field.
 REFERENCE_QUANTILE = 0.05
-# A_L / A_H of soft tissue lies between adipose and lean tissue (DOMAIN.md §5: 1.278-1.403
-# at 40/70 keV).  In vivo R_st is 1.341 +/- 0.024 (DOMAIN.md §5); 3 % beyond either end is
+# A_L / A_H of soft tissue lies between adipose and lean tissue (docs/domain.md §5: 1.278-1.403
+# at 40/70 keV).  In vivo R_st is 1.341 +/- 0.024 (docs/domain.md §5); 3 % beyond either end is
 # more than 4 of those SDs outside the adipose-lean span, so a real patient stays inside.
 SOFT_TISSUE_RATIO_TOLERANCE = 0.03
 # Water-equivalent thickness at the least-attenuated part of the field.  The heaviest
@@ -59,7 +59,7 @@ SOFT_TISSUE_RATIO_TOLERANCE = 0.03
 MAX_WATER_EQUIVALENT_CM = 60.0
 # A hydroxyapatite coefficient implies an energy on the NIST curve; it must lie within this
 # of the stated effective energy.  Vendors' effective energies are uncertain by a few keV
-# (DOMAIN.md §5: Hologic "about 45 and 80 keV (not verified)"); a doubled or halved
+# (docs/domain.md §5: Hologic "about 45 and 80 keV (not verified)"); a doubled or halved
 # coefficient implies an energy 9-30 keV away (docs/hardening.md §2.3).
 BONE_MU_ENERGY_TOLERANCE_KEV = 5.0
 # Robust pixel-to-pixel noise over Poisson noise: 1.1-1.8 on the committed phantoms (anatomy
@@ -85,9 +85,9 @@ class PlausibilityFlag:
 
 
 def mass_attenuation_interpolated(material: str, energy_kev: float) -> float | None:
-    """NIST coefficient (cm2/g) at any energy of the DOMAIN.md §5 grid span (30-100 keV).
+    """NIST coefficient (cm2/g) at any energy of the docs/domain.md §5 grid span (30-100 keV).
 
-    Log-log interpolation between grid energies.  DOMAIN.md §5 warns it is ~2 % off for
+    Log-log interpolation between grid energies.  docs/domain.md §5 warns it is ~2 % off for
     hydroxyapatite at 70 keV, too coarse for the decomposition, but fine for plausibility
     tolerances of 3 % on a ratio of smooth soft-tissue curves and ~1 keV on the bone curve.
     None outside the grid.
@@ -219,7 +219,7 @@ def check_bone_coefficients(scan: Scan) -> None:
     Raises
     ------
     ImplausibleValueError
-        A coefficient whose hydroxyapatite energy (NIST curve, DOMAIN.md §5) lies more than
+        A coefficient whose hydroxyapatite energy (NIST curve, docs/domain.md §5) lies more than
         :data:`BONE_MU_ENERGY_TOLERANCE_KEV` from the stated effective energy, or outside the
         30-100 keV table.
     """

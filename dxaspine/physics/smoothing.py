@@ -3,7 +3,7 @@
 The baseline iteration smooths the full-resolution excess before thresholding and the
 baseline along the spine every iteration; scipy's ``gaussian_filter`` spends most of that time
 copying lines in and out of buffers (axis 0 of a C array is strided).  These wrappers validate
-their inputs and call the kernels of :mod:`dxaspine.physics._filter_kernels`, which do the same
+their inputs and call the kernels of :mod:`dxaspine.physics._kernels`, which do the same
 float64 arithmetic in the same order, so the results are identical to scipy's.
 """
 
@@ -14,9 +14,9 @@ import functools
 import numpy as np
 from scipy import ndimage
 
-from dxaspine.physics import _filter_kernels
+from dxaspine.physics import _kernels
 
-_MODES = {"nearest": _filter_kernels.MODE_NEAREST, "reflect": _filter_kernels.MODE_REFLECT}
+_MODES = {"nearest": _kernels.MODE_NEAREST, "reflect": _kernels.MODE_REFLECT}
 
 
 @functools.lru_cache(maxsize=64)
@@ -63,7 +63,7 @@ def gaussian_filter_rows(
     if not sigma_px > 0:
         raise ValueError(f"sigma_px must be > 0, got {sigma_px}")
     out = np.empty_like(image)
-    _filter_kernels.correlate_rows_kernel(
+    _kernels.correlate_rows_kernel(
         image, gaussian_half_weights(float(sigma_px), float(truncate)), code, out
     )
     return out
@@ -84,13 +84,13 @@ def gaussian_filter_2d(
     out = image
     if sigma_r > 1e-15:
         out = np.empty_like(image)
-        _filter_kernels.correlate_rows_kernel(
+        _kernels.correlate_rows_kernel(
             image, gaussian_half_weights(sigma_r, float(truncate)), code, out
         )
     if sigma_c > 1e-15:
         if out is image:
             out = np.empty_like(image)
-        _filter_kernels.correlate_cols_kernel(
+        _kernels.correlate_cols_kernel(
             image if sigma_r <= 1e-15 else out,
             gaussian_half_weights(sigma_c, float(truncate)),
             code,

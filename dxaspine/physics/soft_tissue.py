@@ -1,6 +1,6 @@
 """Soft-tissue baseline by the iterative threshold -> bone mask -> baseline recipe.
 
-DOMAIN.md §5 (Hologic QDR recipe): form the bone excess (Q = L - kH), histogram it, put the
+docs/domain.md §5 (Hologic QDR recipe): form the bone excess (Q = L - kH), histogram it, put the
 bone threshold just above the soft-tissue peak, fit a per-scan-line baseline from the non-bone
 points, iterate until it converges, smooth.  Here the baseline is the soft-tissue ratio
 R_st = A_L / A_H of bone-free pixels, and the excess is sigma_b itself (Q divided by the
@@ -234,7 +234,7 @@ def threshold_bone(
 ) -> tuple[np.ndarray, float, float]:
     """Bone mask: lightly smoothed excess above the soft-tissue peak plus a margin.
 
-    DOMAIN.md §5 (QDR step 2): threshold just above the soft-tissue peak; the margin is
+    docs/domain.md §5 (QDR step 2): threshold just above the soft-tissue peak; the margin is
     ``threshold_sigmas`` peak widths but at least ``threshold_floor``.  Returns
     ``(bone_mask, peak, threshold)``.
     """
@@ -331,10 +331,10 @@ def estimate_soft_tissue_ratio(
     options: BaselineOptions = DEFAULT_OPTIONS,
     threshold_floor_g_cm2: float = 0.03,
 ) -> BaselineResult:
-    """R_st map of the soft tissue overlying every pixel, from bone-free pixels (DOMAIN.md §5).
+    """R_st map of the soft tissue overlying every pixel, from bone-free pixels (docs/domain.md §5).
 
     ``threshold_floor_g_cm2``: the bone threshold never drops below 0.03 g/cm2 (3 % of a
-    typical vertebral BMD, DOMAIN.md §4), so bone edges are caught even on noise-free data
+    typical vertebral BMD, docs/domain.md §4), so bone edges are caught even on noise-free data
     whose soft-tissue peak has no width; the dilation then removes the fainter fringe.
 
     Returns a :class:`BaselineResult` whose ``baseline`` is R_st and ``excess`` is sigma_b.
@@ -345,7 +345,7 @@ def estimate_soft_tissue_ratio(
         ratio = np.where(a_high > 0.05, a_low / a_high, np.nan)
     candidate = field & ~starved & np.isfinite(ratio)
     # R_st must stay below mu_bL/mu_bH or the denominator changes sign; and above 1, since
-    # attenuation of any tissue falls with energy between 30 and 100 keV (DOMAIN.md §5 table).
+    # attenuation of any tissue falls with energy between 30 and 100 keV (docs/domain.md §5 table).
     r_max = 0.9 * mu_low / mu_high
 
     def excess_of(r_st: np.ndarray) -> np.ndarray:

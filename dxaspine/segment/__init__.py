@@ -1,6 +1,6 @@
 """Spine segmentation and vertebral labelling (T12-L5).
 
-A segmenter is any callable ``(DensityMap, Scan) -> Segmentation`` (DESIGN.md);
+A segmenter is any callable ``(DensityMap, Scan) -> Segmentation`` (docs/architecture.md);
 :func:`segment_spine` is the default classical one.
 """
 

@@ -1,8 +1,8 @@
-"""numba kernels of the segmentation stage (DESIGN.md, Kernels).
+"""numba kernels of the segmentation stage (docs/architecture.md, Kernels).
 
 Each ``@jit`` function works on arrays and scalars only; the public wrappers in
 :mod:`dxaspine.segment.kernels` validate dtype, shape and contiguity before calling them, and
-:mod:`dxaspine.segment._reference` holds the plain numpy references the parity tests compare
+:mod:`dxaspine.segment._numpy_reference` holds the plain numpy references the parity tests compare
 against.
 """
 
@@ -14,7 +14,7 @@ from dxaspine._numba import jit
 
 
 @jit
-def block_mean_kernel(image, valid, factor_rows, factor_cols):  # pragma: no cover - numba
+def masked_block_mean_kernel(image, valid, factor_rows, factor_cols):  # pragma: no cover - numba
     """Mean of the valid, finite pixels of each ``factor_rows x factor_cols`` block.
 
     Blocks without any valid finite pixel are NaN.  Trailing rows/columns that do not fill a

@@ -20,7 +20,7 @@ from scipy import ndimage
 from dxaspine.segment.bone_mask import WorkImage
 from dxaspine.segment.kernels import track_path
 
-# DOMAIN.md §4: transverse body width 40-50 mm -> matched-filter half-width 22 mm.
+# docs/domain.md §4: transverse body width 40-50 mm -> matched-filter half-width 22 mm.
 BODY_HALF_WIDTH_MM = 22.0
 # Flanks beside the body that should be soft tissue, mm.
 FLANK_MM = 12.0
@@ -32,7 +32,7 @@ MAX_SLOPE = 0.8
 STEP_PENALTY_PER_MM = 0.05
 # Body rows for the edge refinement: the body core is at least half the contrast.
 BODY_CORE_MIN = 0.5
-# Edge widths accepted as a vertebral body, mm (DOMAIN.md §4: 40-50 mm, with wide margins for
+# Edge widths accepted as a vertebral body, mm (docs/domain.md §4: 40-50 mm, with wide margins for
 # small and large patients and body_scale).
 BODY_WIDTH_RANGE_MM = (22.0, 75.0)
 # Smoothing of the refined axis along the spine, mm: shorter than a scoliotic curve, longer
@@ -56,8 +56,8 @@ def body_filter_response(work: WorkImage) -> np.ndarray:
     values = np.where(work.field, work.values, 0.0)
     values = np.nan_to_num(values, nan=0.0)
     rows, cols = values.shape
-    half = max(1, int(round(BODY_HALF_WIDTH_MM / work.spacing_mm[1])))
-    flank = max(1, int(round(FLANK_MM / work.spacing_mm[1])))
+    half = max(1, int(round(BODY_HALF_WIDTH_MM / work.pixel_spacing_mm[1])))
+    flank = max(1, int(round(FLANK_MM / work.pixel_spacing_mm[1])))
     pad = half + flank + 1
     padded = np.pad(values, ((0, 0), (pad, pad)), mode="constant")
     csum = np.concatenate([np.zeros((rows, 1)), np.cumsum(padded, axis=1)], axis=1)
@@ -78,10 +78,10 @@ def track_axis(work: WorkImage) -> SpineAxis:
     """Find the spine axis on the work image."""
     rows, cols = work.values.shape
     response = body_filter_response(work)
-    response = ndimage.gaussian_filter1d(response, 3.0 / work.spacing_mm[0], axis=0)
-    ratio = work.spacing_mm[0] / work.spacing_mm[1]
+    response = ndimage.gaussian_filter1d(response, 3.0 / work.pixel_spacing_mm[0], axis=0)
+    ratio = work.pixel_spacing_mm[0] / work.pixel_spacing_mm[1]
     max_step = max(1, int(np.ceil(MAX_SLOPE * ratio)))
-    penalty = STEP_PENALTY_PER_MM * work.spacing_mm[1]
+    penalty = STEP_PENALTY_PER_MM * work.pixel_spacing_mm[1]
     path = track_path(-response, max_step, penalty).astype(float)
     path_response = response[np.arange(rows), path.astype(int)]
     centre, width, core = _edge_midpoints(work, path)
@@ -90,13 +90,35 @@ def track_axis(work: WorkImage) -> SpineAxis:
     if ok.sum() >= 5:
         idx = np.arange(rows)
         # median across ~15 mm first: a single odd row (osteophyte, rib crossing) drops out
-        med = ndimage.median_filter(centre[ok], size=max(3, int(15 / work.spacing_mm[0]) | 1))
+        med = ndimage.median_filter(centre[ok], size=max(3, int(15 / work.pixel_spacing_mm[0]) | 1))
         filled = np.interp(idx, idx[ok], med)
         columns = ndimage.gaussian_filter1d(
-            filled, AXIS_SMOOTHING_MM / work.spacing_mm[0], mode="nearest"
+            filled, AXIS_SMOOTHING_MM / work.pixel_spacing_mm[0], mode="nearest"
         )
     return SpineAxis(
         columns=columns, response=path_response, body_rows=ok, body_width_mm=width, body_core=core
+    )
+
+
+def measure_along(work: WorkImage, columns: np.ndarray) -> SpineAxis:
+    """Body-filter response, body edges and core along a given axis (work-grid columns per row).
+
+    What :func:`track_axis` measures along its own path, for an axis found by anyone (the
+    evidence stage re-measures a plugged-in segmenter's axis this way).
+    """
+    rows, cols = work.values.shape
+    response = ndimage.gaussian_filter1d(
+        body_filter_response(work), 3.0 / work.pixel_spacing_mm[0], axis=0
+    )
+    path = np.clip(np.asarray(columns, dtype=float), 0, cols - 1)
+    path_response = response[np.arange(rows), path.astype(int)]
+    _, width, core = _edge_midpoints(work, path)
+    return SpineAxis(
+        columns=np.asarray(columns, dtype=float),
+        response=path_response,
+        body_rows=np.isfinite(width),
+        body_width_mm=width,
+        body_core=core,
     )
 
 
@@ -104,8 +126,8 @@ def _edge_midpoints(work: WorkImage, path: np.ndarray):
     """Midpoint and width of the body's half-contrast edges on each row near ``path``."""
     rows, cols = work.values.shape
     values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
-    reach = int(round(1.6 * BODY_HALF_WIDTH_MM / work.spacing_mm[1]))
-    core_half = max(1, int(round(5.0 / work.spacing_mm[1])))
+    reach = int(round(1.6 * BODY_HALF_WIDTH_MM / work.pixel_spacing_mm[1]))
+    core_half = max(1, int(round(5.0 / work.pixel_spacing_mm[1])))
     offsets = np.arange(-reach, reach + 1)
     cols_idx = np.clip(path.astype(int)[:, None] + offsets[None, :], 0, cols - 1)
     profile = values[np.arange(rows)[:, None], cols_idx]
@@ -135,7 +157,7 @@ def _edge_midpoints(work: WorkImage, path: np.ndarray):
 
     left = crossing(i_in_l, i_out_l)
     right = crossing(i_in_r, i_out_r)
-    width_mm = (right - left) * work.spacing_mm[1]
+    width_mm = (right - left) * work.pixel_spacing_mm[1]
     ok = (core > BODY_CORE_MIN) & has_left & has_right
     ok &= (width_mm >= BODY_WIDTH_RANGE_MM[0]) & (width_mm <= BODY_WIDTH_RANGE_MM[1])
     centre = np.where(ok, path + (left + right) / 2 - reach, np.nan)

@@ -4,10 +4,10 @@ The segmenter does its searches (axis, discs, landmarks) on a *work image*: the 
 block-averaged to about 1 mm pixels and rescaled so that soft tissue reads 0 and the
 vertebral-body core reads about 1.  That makes every threshold a fraction of the body
 contrast, valid both for quantitative maps (g/cm2) and for display exports, whose grey values
-are an unknown monotone transform of density (DOMAIN.md §6).
+are an unknown monotone transform of density (docs/domain.md §6).
 
 The bone mask itself is computed at full resolution, because DXA area is a count of bone
-pixels (DOMAIN.md §5, Hologic recipe step 6).
+pixels (docs/domain.md §5, Hologic recipe step 6).
 """
 
 from __future__ import annotations
@@ -19,20 +19,20 @@ import numpy as np
 from scipy import ndimage
 
 from dxaspine.physics.density_map import DensityMap
-from dxaspine.segment.kernels import above_edge_blend, block_mean, drop_small_components
+from dxaspine.segment.kernels import above_edge_blend, drop_small_components, masked_block_mean
 
-# Work-grid pixel size: ~1 mm resolves discs (8-12 mm, DOMAIN.md §4) with margin and keeps the
+# Work-grid pixel size: ~1 mm resolves discs (8-12 mm, docs/domain.md §4) with margin and keeps the
 # searches cheap on 0.25 mm iDXA images.
 WORK_PIXEL_MM = 1.0
-# DXA bone threshold on quantitative maps, g/cm2: "just above the soft-tissue peak" (DOMAIN.md
-# §5, Hologic step 2); 0.1 g/cm2 is ~10 % of a typical body (DOMAIN.md §4: ~1 g/cm2).
+# DXA bone threshold on quantitative maps, g/cm2: "just above the soft-tissue peak" (docs/domain.md
+# §5, Hologic step 2); 0.1 g/cm2 is ~10 % of a typical body (docs/domain.md §4: ~1 g/cm2).
 QUANTITATIVE_BONE_THRESHOLD_G_CM2 = 0.1
 # The same fraction of the body contrast on display exports, whose scale is unknown.
 RELATIVE_BONE_THRESHOLD = 0.1
 # The bone mask is thresholded on the unsmoothed map: DXA area is a count of pixels whose
-# bone density is above the threshold (DOMAIN.md §5, Hologic step 6), and any smoothing
+# bone density is above the threshold (docs/domain.md §5, Hologic step 6), and any smoothing
 # spreads the dense cortical rim outward, adding a ring of soft tissue (+2-4 % area on phantoms
-# against truth).  Quantum noise (~0.04 g/cm2 per 0.25 mm pixel, DOMAIN.md §5) then only flips
+# against truth).  Quantum noise (~0.04 g/cm2 per 0.25 mm pixel, docs/domain.md §5) then only flips
 # isolated pixels, which the clean-up below removes: specks and pinholes smaller than this.
 MASK_SPECK_MM2 = 2.0
 # Work-image values are capped at this many body contrasts (a cortical overlap reaches ~2.5;
@@ -46,7 +46,7 @@ class WorkImage:
 
     values: np.ndarray  # float (rows, cols), NaN outside the field
     field: np.ndarray  # bool (rows, cols)
-    spacing_mm: tuple[float, float]  # (row, column) of the work grid
+    pixel_spacing_mm: tuple[float, float]  # (row, column) of the work grid, mm
     factors: tuple[int, int]  # block sizes (row, column) in full-resolution pixels
     background: float  # full-resolution value mapped to 0
     scale: float  # full-resolution value range mapped to 1
@@ -71,7 +71,7 @@ def make_work_image(density_map: DensityMap) -> WorkImage:
     factor_r = max(1, int(round(WORK_PIXEL_MM / spacing_r)))
     factor_c = max(1, int(round(WORK_PIXEL_MM / spacing_c)))
     field = np.asarray(density_map.field_mask, dtype=bool)
-    coarse = block_mean(density_map.values, field, factor_r, factor_c)
+    coarse = masked_block_mean(density_map.values, field, factor_r, factor_c)
     inside = np.isfinite(coarse)
     if inside.sum() < 16:
         return WorkImage(
@@ -89,7 +89,7 @@ def make_work_image(density_map: DensityMap) -> WorkImage:
     return WorkImage(
         values=normalised,
         field=inside,
-        spacing_mm=(spacing_r * factor_r, spacing_c * factor_c),
+        pixel_spacing_mm=(spacing_r * factor_r, spacing_c * factor_c),
         factors=(factor_r, factor_c),
         background=background,
         scale=scale,
@@ -117,7 +117,7 @@ def refine_contrast(work: WorkImage, body_core_value: float) -> WorkImage:
     return WorkImage(
         values=np.minimum(work.values / body_core_value, WORK_VALUE_CAP),
         field=work.field,
-        spacing_mm=work.spacing_mm,
+        pixel_spacing_mm=work.pixel_spacing_mm,
         factors=work.factors,
         background=work.background,
         scale=work.scale * body_core_value,
@@ -192,7 +192,7 @@ def _drop_specks(mask: np.ndarray, pixel_area_mm2: float) -> np.ndarray:
     if min_pixels <= 1:
         return mask
     # one run-length union-find pass for specks and pinholes alike (numba kernel; numpy
-    # reference with two scipy.ndimage.label passes in segment._reference)
+    # reference with two scipy.ndimage.label passes in segment._numpy_reference)
     return drop_small_components(mask, min_pixels)
 
 

@@ -2,7 +2,7 @@
 
 Vendors draw the spine ROI a little wider than the widest analysed body, L4, clipping the
 transverse processes; we follow the same convention: half the L4 body width plus a soft-tissue
-margin (DOMAIN.md §1: everything between two lines inside the box belongs to the level).
+margin (docs/domain.md §1: everything between two lines inside the box belongs to the level).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dxaspine.segment.bone_mask import WorkImage
 # box uses the same 7 mm convention, so widths agree when the L4 width is measured well.)
 BOX_MARGIN_MM = 7.0
 # Before labels exist, the widest bodies in view stand in for L4: the 85th percentile of row
-# widths (L4/L5 are the widest lumbar bodies, DOMAIN.md §4 widths growing caudally).
+# widths (L4/L5 are the widest lumbar bodies, docs/domain.md §4 widths growing caudally).
 PRELIMINARY_WIDTH_PERCENTILE = 85
 # Within one level, the endplate width (the body's full width) is near the top of its row
 # widths: the sides are waisted at mid-height.
 LEVEL_WIDTH_PERCENTILE = 90
-# Fallback when no body row was measured, mm: DOMAIN.md §4 width 40-50 mm.
+# Fallback when no body row was measured, mm: docs/domain.md §4 width 40-50 mm.
 DEFAULT_BODY_WIDTH_MM = 45.0
 
 

@@ -1,8 +1,11 @@
-"""The default classical segmenter: bone mask -> axis -> box -> discs -> labels -> QC.
+"""The default classical segmenter: bone mask -> axis -> box -> discs -> labels.
 
-``segment_spine(density_map, scan) -> Segmentation`` is a segmenter in the DESIGN.md sense
+``segment_spine(density_map, scan) -> Segmentation`` is a segmenter in the docs/architecture.md sense
 (any callable ``(DensityMap, Scan) -> Segmentation``).  Coordinates in the result are those of
-the loaded (head-up) image.
+the loaded (head-up) image.  Its ``qc_flags`` are about the labelling (cues that disagree,
+clipped ribs, transitional anatomy); the image evidence (lesions, metal, rotation, positioning)
+is the evidence stage's (:mod:`dxaspine.evidence`), computed from the result like any
+segmenter's.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import numpy as np
 
 from dxaspine.errors import SegmentationError, describe
 from dxaspine.io.scan import Scan
+from dxaspine.levels import LUMBAR, disc_name
 from dxaspine.physics.density_map import DensityMap
 from dxaspine.segment import box as box_mod
-from dxaspine.segment import qc
 from dxaspine.segment.axis import rescale_axis, track_axis
 from dxaspine.segment.bone_mask import bone_mask, bone_threshold, make_work_image, refine_contrast
+from dxaspine.segment.dense import dense_pixels
 from dxaspine.segment.discs import find_discs
 from dxaspine.segment.kernels import rasterize_levels
 from dxaspine.segment.labelling import assign_labels
@@ -28,7 +32,6 @@ from dxaspine.segment.landmarks import (
     lateral_bone,
     lumbar_rib_suspected,
 )
-from dxaspine.segment.rotation import estimate_rotation, rotation_flag
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag, Segmentation
 
 logger = logging.getLogger(__name__)
@@ -105,7 +108,7 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
             )
         )
     half_width = box_mod.preliminary_half_width_mm(axis)
-    metal, metal_flags = qc.metal_mask_work(work, density_map, scan)
+    metal, _ = dense_pixels(work, density_map)  # discs are not read through metal
     discs = find_discs(work, axis, half_width, exclude=metal)
     if len(discs) < 3:
         raise SegmentationError(
@@ -150,7 +153,7 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
         i = labels.index("L4")
         width = box_mod.level_body_width_mm(axis, disc_rows[i], disc_rows[i + 1])
         half_width = box_mod.half_width_from_level(width, half_width)
-    lumbar = [name for name in labels if name in ("L1", "L2", "L3", "L4", "L5", "L6")]
+    lumbar = [name for name in labels if name in LUMBAR]
     if len(lumbar) < 2:
         raise SegmentationError(
             describe(
@@ -179,16 +182,6 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
     contrast, soft_level = bone_threshold(density_map, work)
     mask = bone_mask(density_map, contrast, soft_level, lo, hi)
 
-    flags += metal_flags
-    flags += qc.global_flags(work, axis, discs, half_width)
-    flags += qc.level_flags(work, axis, discs, labels, metal)
-    rotated = rotation_flag(
-        estimate_rotation(values, density_map.pixel_spacing_mm, axis_col, lines, labels)
-    )
-    if rotated is not None:
-        flags.append(rotated)
-    if len([n for n in labels if n in ("L1", "L2", "L3", "L4")]) < 4:
-        flags.append(QcFlag("few_lumbar_levels", "fewer than 4 of L1-L4 are in the field"))
     logger.debug("segmented %d levels: %s", len(labels), labels)
     return Segmentation(
         bone_mask=mask,
@@ -216,12 +209,7 @@ def _full_resolution_lines(work, discs, half_width_mm, col_spacing_mm, labels):
     for i in range(len(discs)):
         upper = labels[i - 1] if 0 < i <= len(labels) else None
         lower = labels[i] if i < len(labels) else None
-        if upper and lower:
-            names[i] = f"{upper}/{lower}"
-        elif lower:
-            names[i] = f"{_previous(lower)}/{lower}"
-        elif upper:
-            names[i] = f"{upper}/{_next(upper)}"
+        names[i] = disc_name(upper, lower)
     lines = []
     for disc, name in zip(discs, names, strict=True):
         row = float(work.to_full_rows(disc.row))
@@ -233,14 +221,3 @@ def _full_resolution_lines(work, discs, half_width_mm, col_spacing_mm, labels):
             )
         )
     return lines
-
-
-_SEQ = ("T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1")
-
-
-def _previous(name: str) -> str:
-    return _SEQ[_SEQ.index(name) - 1] if name in _SEQ[1:] else "?"
-
-
-def _next(name: str) -> str:
-    return _SEQ[_SEQ.index(name) + 1] if name in _SEQ[:-1] else "?"

@@ -3,7 +3,7 @@
 On the work image, straightened along the spine axis, the mean density of the *lateral* body
 columns (left and right of the midline, where no spinous process or facet overlaps the disc)
 drops at each disc.  Minima of that profile are kept when they fit the anatomical priors of
-DOMAIN.md §4 (vertebra + disc period ~37 mm, discs 8-12 mm), missed ones are filled in, and
+docs/domain.md §4 (vertebra + disc period ~37 mm, discs 8-12 mm), missed ones are filled in, and
 each disc is then fitted locally: in every lateral column the disc centre is the midpoint of
 the two endplate edges (half-contrast crossings), and a robust straight line through those
 centres gives the disc's position and tilt.
@@ -20,7 +20,7 @@ from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
 from dxaspine.segment.kernels import disc_centres
 
-# DOMAIN.md §4: vertebra + disc period ~37 mm on iDXA; bodies 20-30 mm and discs 8-12 mm give
+# docs/domain.md §4: vertebra + disc period ~37 mm on iDXA; bodies 20-30 mm and discs 8-12 mm give
 # 28-42 mm.  Accept 20-55 mm to allow small/large patients and fractured levels.
 PERIOD_RANGE_MM = (20.0, 55.0)
 # Minima closer than this are one disc (a disc is <= 12 mm; half a body is >= 10 mm).
@@ -70,7 +70,7 @@ def lateral_profile(
     values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
     if exclude is not None and exclude.any():
         values = np.where(exclude, np.nan, values)
-    u = _band_offsets(half_width_mm, work.spacing_mm[1])
+    u = _band_offsets(half_width_mm, work.pixel_spacing_mm[1])
     c = axis.columns[:, None] + u[None, :]
     c0 = np.clip(np.floor(c).astype(int), 0, cols - 2)
     frac = np.clip(c - c0, 0.0, 1.0)
@@ -87,9 +87,9 @@ def lateral_profile(
     return np.interp(idx, idx[good], profile[good]) if good.any() else np.zeros(rows)
 
 
-def _band_offsets(half_width_mm: float, mm_c: float) -> np.ndarray:
+def _band_offsets(half_width_mm: float, spacing_c: float) -> np.ndarray:
     """Column offsets (work pixels) of the lateral body bands, both sides."""
-    body_px = max(half_width_mm - _BOX_MARGIN_MM, 10.0) / mm_c
+    body_px = max(half_width_mm - _BOX_MARGIN_MM, 10.0) / spacing_c
     u = np.arange(
         int(np.floor(LATERAL_BAND[0] * body_px)), int(np.ceil(LATERAL_BAND[1] * body_px)) + 1
     )
@@ -100,17 +100,16 @@ def find_discs(
     work: WorkImage, axis: SpineAxis, half_width_mm: float, exclude: np.ndarray | None = None
 ) -> list[Disc]:
     """Intervertebral lines top to bottom (work grid); ``exclude`` marks metal pixels."""
-    mm_r = work.spacing_mm[0]
+    spacing_r = work.pixel_spacing_mm[0]
     if exclude is not None and exclude.any():
         # metal plus a 3 mm margin (starved counts, partial volume around it)
-        exclude = ndimage.binary_dilation(exclude, iterations=max(1, int(round(3.0 / mm_r))))
+        exclude = ndimage.binary_dilation(exclude, iterations=max(1, int(round(3.0 / spacing_r))))
     profile = lateral_profile(work, axis, half_width_mm, exclude)
-    profile = ndimage.gaussian_filter1d(profile, 1.0 / mm_r)
-    minima = _candidate_minima(profile, mm_r)
-    rows = _regularise(minima, profile, mm_r)
+    profile = ndimage.gaussian_filter1d(profile, 1.0 / spacing_r)
+    minima = _candidate_minima(profile, spacing_r)
+    rows = _regularise(minima, profile, spacing_r)
     discs = []
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
-    smoothed = ndimage.gaussian_filter1d(values, 0.8 / mm_r, axis=0)
+    smoothed = row_smoothed(work)
     for row, depth, fitted in rows:
         discs.append(_fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed))
     discs.sort(key=lambda d: d.row)
@@ -120,10 +119,10 @@ def find_discs(
     return discs
 
 
-def _candidate_minima(profile: np.ndarray, mm_r: float) -> list[tuple[float, float]]:
+def _candidate_minima(profile: np.ndarray, spacing_r: float) -> list[tuple[float, float]]:
     """(row, depth) of the profile's local minima deeper than MIN_DEPTH, one per disc."""
     n = profile.size
-    window = max(2, int(round(EDGE_WINDOW_MM / mm_r)))
+    window = max(2, int(round(EDGE_WINDOW_MM / spacing_r)))
     if n < 3:
         return []
     left_max = ndimage.maximum_filter1d(profile, window + 1, origin=window // 2, mode="nearest")
@@ -135,7 +134,7 @@ def _candidate_minima(profile: np.ndarray, mm_r: float) -> list[tuple[float, flo
     # one minimum per disc: keep the deepest within MIN_DISC_SEPARATION_MM
     kept: list[int] = []
     for i in idx[np.argsort(-depth[idx])]:
-        if all(abs(i - k) * mm_r >= MIN_DISC_SEPARATION_MM for k in kept):
+        if all(abs(i - k) * spacing_r >= MIN_DISC_SEPARATION_MM for k in kept):
             kept.append(int(i))
     kept.sort()
     return [(_parabolic(profile, i), float(depth[i])) for i in kept]
@@ -150,19 +149,19 @@ def _parabolic(profile: np.ndarray, i: int) -> float:
     return float(i + 0.5 * (a - c) / den) if den > 0 else float(i)
 
 
-def _regularise(minima, profile, mm_r) -> list[tuple[float, float, bool]]:
+def _regularise(minima, profile, spacing_r) -> list[tuple[float, float, bool]]:
     """Drop minima that break the period prior and fill single missed discs."""
     if len(minima) < 2:
         return [(r, d, True) for r, d in minima]
     rows = [r for r, _ in minima]
     depths = [d for _, d in minima]
-    spacing = np.diff(rows) * mm_r
+    spacing = np.diff(rows) * spacing_r
     ok = (spacing >= PERIOD_RANGE_MM[0]) & (spacing <= PERIOD_RANGE_MM[1])
-    period_mm = float(np.median(spacing[ok])) if ok.any() else 37.0  # DOMAIN.md §4
+    period_mm = float(np.median(spacing[ok])) if ok.any() else 37.0  # docs/domain.md §4
     out = [(rows[0], depths[0], True)]
     for r, d in zip(rows[1:], depths[1:], strict=True):
         prev_r, prev_d, _ = out[-1]
-        gap_mm = (r - prev_r) * mm_r
+        gap_mm = (r - prev_r) * spacing_r
         if gap_mm < PERIOD_RANGE_MM[0]:
             # two minima in one period: a dip inside a body; keep the deeper
             if d > prev_d:
@@ -172,31 +171,27 @@ def _regularise(minima, profile, mm_r) -> list[tuple[float, float, bool]]:
         if n_missing >= 1 and gap_mm > 1.5 * period_mm:
             for k in range(1, n_missing + 1):
                 guess = prev_r + k * (r - prev_r) / (n_missing + 1)
-                lo = int(max(0, guess - 0.25 * period_mm / mm_r))
-                hi = int(min(profile.size, guess + 0.25 * period_mm / mm_r + 1))
+                lo = int(max(0, guess - 0.25 * period_mm / spacing_r))
+                hi = int(min(profile.size, guess + 0.25 * period_mm / spacing_r + 1))
                 j = lo + int(np.argmin(profile[lo:hi]))
                 out.append((float(j), 0.0, False))
         out.append((r, d, True))
     return out
 
 
-def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) -> Disc:
-    """Fit position and tilt of one disc from per-column endplate midpoints.
+def _endplate_midpoints(work, smoothed, col0, row, slope, half_width_mm, exclude):
+    """Per lateral column near a disc: the column, the disc-centre row and the disc thickness.
 
-    ``smoothed`` is the work image smoothed along the rows (0.8 mm), shared by all discs.
+    Searched in a window about the line ``row + slope * (column - col0)`` (work pixels); the
+    centre is the midpoint of the two endplate edges, the thickness their distance (rows).
+    Columns whose window holds an ``exclude`` pixel (metal) give NaN.
     """
     rows, cols = work.values.shape
-    mm_r, mm_c = work.spacing_mm
-    i_row = int(np.clip(round(row), 0, rows - 1))
-    col0 = float(axis.columns[i_row])
-    # first guess of the tilt: perpendicular to the axis (d col / d row of the axis)
-    grad = np.gradient(axis.columns) if rows > 1 else np.zeros(1)
-    axis_slope_mm = grad[i_row] * mm_c / mm_r
-    slope0 = -axis_slope_mm * (mm_c / mm_r)  # d row / d col in work pixels
-    u = _band_offsets(half_width_mm, mm_c)
+    spacing_r, spacing_c = work.pixel_spacing_mm
+    u = _band_offsets(half_width_mm, spacing_c)
     c = np.clip(np.round(col0 + u).astype(int), 0, cols - 1)
-    half = int(round(EDGE_WINDOW_MM / mm_r))
-    predicted = row + slope0 * (c - col0)
+    half = int(round(EDGE_WINDOW_MM / spacing_r))
+    predicted = row + slope * (c - col0)
     starts = np.floor(predicted).astype(np.int64) - half
     length = 2 * half + 1
     if exclude is not None and exclude.any():
@@ -210,9 +205,52 @@ def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) 
         starts,
         length,
         predicted - starts,
-        max(1, int(round(6.0 / mm_r))),  # the disc centre is within ~6 mm of the guess
+        max(1, int(round(6.0 / spacing_r))),  # the disc centre is within ~6 mm of the guess
         EDGE_RISE,
         MIN_DEPTH,
+    )
+    return c, centre_rows, thickness
+
+
+def row_smoothed(work: WorkImage) -> np.ndarray:
+    """The work image smoothed along the rows (0.8 mm), as the endplate search reads it."""
+    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    return ndimage.gaussian_filter1d(values, 0.8 / work.pixel_spacing_mm[0], axis=0)
+
+
+def disc_thickness_mm(
+    work: WorkImage,
+    smoothed: np.ndarray,
+    row: float,
+    column: float,
+    slope: float,
+    half_width_mm: float,
+    exclude: np.ndarray | None = None,
+) -> float:
+    """Median endplate-to-endplate distance (mm) of the disc on a known line (NaN if none)."""
+    _, _, thickness = _endplate_midpoints(
+        work, smoothed, column, row, slope, half_width_mm, exclude
+    )
+    if not np.isfinite(thickness).any():
+        return float("nan")
+    return float(np.nanmedian(thickness)) * work.pixel_spacing_mm[0]
+
+
+def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) -> Disc:
+    """Fit position and tilt of one disc from per-column endplate midpoints.
+
+    ``smoothed`` is the work image smoothed along the rows (0.8 mm), shared by all discs.
+    """
+    rows = work.values.shape[0]
+    spacing_r, spacing_c = work.pixel_spacing_mm
+    i_row = int(np.clip(round(row), 0, rows - 1))
+    col0 = float(axis.columns[i_row])
+    # first guess of the tilt: perpendicular to the axis (d col / d row of the axis)
+    grad = np.gradient(axis.columns) if rows > 1 else np.zeros(1)
+    axis_slope_mm = grad[i_row] * spacing_c / spacing_r
+    slope0 = -axis_slope_mm * (spacing_c / spacing_r)  # d row / d col in work pixels
+    c, centre_rows, thickness = _endplate_midpoints(
+        work, smoothed, col0, row, slope0, half_width_mm, exclude
     )
     ok = np.isfinite(centre_rows)
     slope, spread = slope0, np.nan
@@ -220,12 +258,12 @@ def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) 
     if ok.sum() >= 4:
         x = (c[ok] - col0).astype(float)
         y = centre_rows[ok]
-        fit = robust_line(x, y, min_scale=0.7 / mm_r)
-        if fit is not None and abs(fit[0]) * mm_r / mm_c <= MAX_DISC_SLOPE:
-            slope, centre_row, spread = fit[0], fit[1], fit[2] * mm_r
+        fit = robust_line(x, y, min_scale=0.7 / spacing_r)
+        if fit is not None and abs(fit[0]) * spacing_r / spacing_c <= MAX_DISC_SLOPE:
+            slope, centre_row, spread = fit[0], fit[1], fit[2] * spacing_r
         else:
             centre_row = float(np.median(y - slope0 * x))
-    thick = float(np.nanmedian(thickness)) * mm_r if np.isfinite(thickness).any() else np.nan
+    thick = float(np.nanmedian(thickness)) * spacing_r if np.isfinite(thickness).any() else np.nan
     return Disc(
         row=centre_row,
         column=col0,
@@ -275,7 +313,7 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
     """
     if len(discs) < 2:
         return None
-    mm_r, mm_c = work.spacing_mm
+    spacing_r, spacing_c = work.pixel_spacing_mm
     period = float(np.median(np.diff([d.row for d in discs])))
     first = discs[0].row
     field_rows = np.flatnonzero(work.field.any(axis=1))
@@ -288,7 +326,7 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
     measured = measured[np.isfinite(measured)]
     if measured.size == 0:
         return None
-    thick = float(np.median(measured)) / mm_r
+    thick = float(np.median(measured)) / spacing_r
     head = profile[top : int(top + 0.2 * period) + 1]
     if (
         head.size == 0
@@ -297,13 +335,13 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
         return None  # the field starts on bone: the disc above is out of view
     values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
     rows, cols = values.shape
-    u = _band_offsets(half_width_mm, mm_c)
+    u = _band_offsets(half_width_mm, spacing_c)
     col0 = float(axis.columns[top])
     c = np.clip(np.round(col0 + u).astype(int), 0, cols - 1)
     stop = int(min(rows, top + 0.6 * period))
     edges = np.full(u.size, np.nan)
     for k in range(u.size):
-        prof = ndimage.gaussian_filter1d(values[top:stop, c[k]], 0.8 / mm_r)
+        prof = ndimage.gaussian_filter1d(values[top:stop, c[k]], 0.8 / spacing_r)
         i_floor = int(np.argmin(prof[: max(2, int(0.2 * period))]))
         floor = prof[i_floor]
         above = np.flatnonzero(prof[i_floor:] >= floor + EDGE_RISE)
@@ -315,8 +353,8 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
     ok = np.isfinite(edges)
     if ok.sum() < 4:
         return None
-    fit = robust_line(c[ok] - col0, edges[ok], min_scale=0.7 / mm_r)
-    if fit is None or abs(fit[0]) * mm_r / mm_c > MAX_DISC_SLOPE:
+    fit = robust_line(c[ok] - col0, edges[ok], min_scale=0.7 / spacing_r)
+    if fit is None or abs(fit[0]) * spacing_r / spacing_c > MAX_DISC_SLOPE:
         return None
     row = fit[1] - 0.5 * thick
     if row < top - 0.25 * thick:
@@ -327,8 +365,8 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
         slope=float(fit[0]),
         depth=0.0,
         fitted=False,
-        spread_mm=fit[2] * mm_r,
-        thickness_mm=float(thick * mm_r),
+        spread_mm=fit[2] * spacing_r,
+        thickness_mm=float(thick * spacing_r),
     )
 
 

@@ -26,7 +26,7 @@ def _as_1d_float(name: str, array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-def block_mean(
+def masked_block_mean(
     image: np.ndarray, valid: np.ndarray, factor_rows: int, factor_cols: int
 ) -> np.ndarray:
     """Mean of the valid finite pixels in each block of ``factor_rows x factor_cols``.
@@ -50,7 +50,7 @@ def block_mean(
         raise ValueError(f"valid has shape {valid.shape}, image has {image.shape}")
     if int(factor_rows) < 1 or int(factor_cols) < 1:
         raise ValueError(f"block factors must be >= 1, got {factor_rows}, {factor_cols}")
-    return _kernels.block_mean_kernel(image, valid, int(factor_rows), int(factor_cols))
+    return _kernels.masked_block_mean_kernel(image, valid, int(factor_rows), int(factor_cols))
 
 
 def track_path(cost: np.ndarray, max_step: int, step_penalty: float) -> np.ndarray:
@@ -223,14 +223,3 @@ def above_edge_blend(
     out = np.empty(values.shape, dtype=bool)
     _kernels.above_edge_blend_kernel(values, valid, *per_row, float(offset), out)
     return out
-
-
-def warm_up() -> None:
-    """Compile (or load from the on-disk cache) every segmentation kernel."""
-    one = np.ones((2, 2))
-    block_mean(one, np.ones((2, 2), dtype=bool), 1, 1)
-    track_path(one, 1, 0.1)
-    rasterize_levels((2, 2), np.zeros(2), np.ones(2), np.zeros(2), np.zeros(2), np.zeros(2))
-    disc_centres(np.ones((5, 2)), np.zeros(1), np.zeros(1), 5, np.full(1, 2.0), 1, 0.25, 0.2)
-    drop_small_components(np.ones((2, 2), dtype=bool), 2)
-    above_edge_blend(one, np.ones((2, 2), dtype=bool), *np.ones((4, 2)), 0.0)

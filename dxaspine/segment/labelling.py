@@ -1,4 +1,4 @@
-"""Vertebral labels from anatomical cues, numbered from the bottom up (DOMAIN.md §4).
+"""Vertebral labels from anatomical cues, numbered from the bottom up (docs/domain.md §4).
 
 Cues, in order of trust:
 
@@ -14,7 +14,7 @@ Cues, in order of trust:
 Agreement of (1) and (2) gives a confident labelling.  A missing cue, a disagreement or a
 crest far from any disc lowers ``label_confidence`` below 0.5 (or to 0.6 with a flag when the
 crests alone are found) and raises a QC flag, because calling T12 "L1" misclassifies ~10 % of
-patients (DOMAIN.md §3, Sarathi 2020).  Transitional anatomy (six lumbar vertebrae, ribs on
+patients (docs/domain.md §3, Sarathi 2020).  Transitional anatomy (six lumbar vertebrae, ribs on
 L1, no ribs on T12) shows up as exactly such a disagreement.
 """
 
@@ -32,7 +32,7 @@ _SEQUENCE = ("T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1"
 _T12 = _SEQUENCE.index("T12")
 _L4 = _SEQUENCE.index("L4")
 # The crest must lie within this fraction of the disc period of a disc to name it L4/L5: the
-# crest sits at the disc (DOMAIN.md §4), a body is > 0.5 period away from it.
+# crest sits at the disc (docs/domain.md §4), a body is > 0.5 period away from it.
 CREST_TOLERANCE_PERIOD = 0.4
 # Confidence per outcome.  Two independent cues agreeing: high.  One cue: the labelling rests
 # on a single landmark; keep above 0.5 for the crest (bottom-up numbering is the standard)
@@ -166,7 +166,7 @@ def assign_labels(
             )
         )
     else:
-        # DOMAIN.md §4: the scan covers about mid-T12 to mid-L5, so the lowest full level is
+        # docs/domain.md §4: the scan covers about mid-T12 to mid-L5, so the lowest full level is
         # assumed L4; nothing in the image confirms it.
         base, conf = _L4 - (n_levels - 1), CONF_NONE
         flags.append(

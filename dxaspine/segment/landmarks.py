@@ -1,7 +1,7 @@
 """Anatomical landmarks for labelling: iliac crests, the lowest ribs, transverse processes.
 
 All work on the ~1 mm work image, relative to the spine axis and the analysis half-width
-(DOMAIN.md §4: the iliac crests lie at the L4/L5 disc; the lowest rib-bearing vertebra is
+(docs/domain.md §4: the iliac crests lie at the L4/L5 disc; the lowest rib-bearing vertebra is
 T12; L3 has the longest transverse processes).
 """
 
@@ -29,7 +29,7 @@ RIB_MIN_LENGTH_MM = 15.0
 # across most of the 60 mm zone; a transverse process ends within ~15 mm of the zone).
 ILIUM_MIN_COLUMNS = 0.5
 # Lateral bone is scanned this far beyond the body edge (mm; the longest processes, L3's,
-# end ~27 mm beyond it, DOMAIN.md §4) and its area counted over LATERAL_AREA_MM.
+# end ~27 mm beyond it, docs/domain.md §4) and its area counted over LATERAL_AREA_MM.
 LATERAL_REACH_MAX_MM = 45.0
 LATERAL_AREA_MM = 30.0
 # A rib clipped by the top of the field: its attachment is extrapolated medially from the
@@ -47,7 +47,7 @@ LUMBAR_RIB_AREA_RATIO = 1.09
 # vertebra (body/transverse process) and runs inferolaterally, so the lower edge of the bone
 # beside the body falls with lateral distance.  The band is traced from BAND_START_MM beyond
 # the body edge (clear of the body's endplate corners) out to BAND_END_MM (past the longest
-# L1 process, DOMAIN.md §4, and the medial part of a rib stub, well short of the T12 ribs'
+# L1 process, docs/domain.md §4, and the medial part of a rib stub, well short of the T12 ribs'
 # course through L1's rows) and must span BAND_MIN_LENGTH_MM.
 BAND_START_MM = 4.0
 BAND_END_MM = 22.0
@@ -76,7 +76,7 @@ def _zone_image(work: WorkImage, axis: SpineAxis, half_width_mm: float, side: in
     """Straightened lateral zone (rows x lateral mm steps) on one side: bool bone."""
     rows, cols = work.values.shape
     values = np.nan_to_num(np.where(work.field, work.values, np.nan), nan=-1.0)
-    step_mm = work.spacing_mm[1]
+    step_mm = work.pixel_spacing_mm[1]
     u_mm = np.arange(half_width_mm + ZONE_INNER_MM, half_width_mm + ZONE_OUTER_MM, step_mm)
     c = axis.columns[:, None] + side * u_mm[None, :] / step_mm
     inside = (c >= 0) & (c <= cols - 1)
@@ -134,7 +134,7 @@ def find_ribs(work: WorkImage, axis: SpineAxis, half_width_mm: float, above_row:
     edge (see :func:`clipped_rib_edge_row`).  Sides whose clipped ribs cannot be fitted add
     ``None``.
     """
-    mm_r, mm_c = work.spacing_mm
+    spacing_r, spacing_c = work.pixel_spacing_mm
     rib_rows: list[float] = []
     sides = 0
     clipped = False
@@ -154,23 +154,23 @@ def find_ribs(work: WorkImage, axis: SpineAxis, half_width_mm: float, above_row:
             rr, cc = np.nonzero(comp)
             rr = rr + sl[0].start
             cc = cc + sl[1].start
-            length_mm = (cc.max() - cc.min() + 1) * mm_c
-            height_mm = (rr.max() - rr.min() + 1) * mm_r
+            length_mm = (cc.max() - cc.min() + 1) * spacing_c
+            height_mm = (rr.max() - rr.min() + 1) * spacing_r
             # a rib is a long band that starts at the zone's inner edge and falls laterally
-            if length_mm < RIB_MIN_LENGTH_MM or cc.min() * mm_c > 10.0:
+            if length_mm < RIB_MIN_LENGTH_MM or cc.min() * spacing_c > 10.0:
                 continue
             if height_mm > length_mm + 30.0:
                 continue
-            medial = cc <= cc.min() + max(2, int(10.0 / mm_c))
+            medial = cc <= cc.min() + max(2, int(10.0 / spacing_c))
             if np.any(rr[medial] <= first_field_row[cc[medial]] + 1):
                 clipped = True  # its medial end leaves the field: vertebra not in view
                 clipped_here.append(
-                    clipped_rib_edge_row(rr, cc, first_field_row, u_mm, half_width_mm, mm_r)
+                    clipped_rib_edge_row(rr, cc, first_field_row, u_mm, half_width_mm, spacing_r)
                 )
                 continue
             if np.ptp(cc[medial]) > 0:
                 slope = np.polyfit(u_mm[cc[medial]], rr[medial], 1)[0]
-                slope = float(np.clip(slope, 0.0, 1.0 / mm_r))  # ribs fall laterally
+                slope = float(np.clip(slope, 0.0, 1.0 / spacing_r))  # ribs fall laterally
                 row_at_edge = float(
                     rr[medial].mean() - slope * (u_mm[cc[medial]].mean() - half_width_mm)
                 )
@@ -187,7 +187,7 @@ def find_ribs(work: WorkImage, axis: SpineAxis, half_width_mm: float, above_row:
     return tuple(rib_rows), sides, clipped, tuple(clipped_rows)
 
 
-def clipped_rib_edge_row(rr, cc, first_field_row, u_mm, half_width_mm, mm_r) -> float | None:
+def clipped_rib_edge_row(rr, cc, first_field_row, u_mm, half_width_mm, spacing_r) -> float | None:
     """Row where a clipped rib's medial part, extrapolated medially, meets the box edge.
 
     ``rr``/``cc`` are the band's pixels in the straightened zone (row, lateral step); columns
@@ -210,7 +210,7 @@ def clipped_rib_edge_row(rr, cc, first_field_row, u_mm, half_width_mm, mm_r) -> 
     if near.sum() < 3:
         return None
     slope, intercept = np.polyfit(u_c[near], r_c[near], 1)
-    fall = slope * mm_r  # mm of height per mm of lateral run
+    fall = slope * spacing_r  # mm of height per mm of lateral run
     if not CLIPPED_SLOPE_RANGE[0] <= fall <= CLIPPED_SLOPE_RANGE[1]:
         return None
     return float(intercept + slope * half_width_mm)
@@ -228,9 +228,9 @@ def lateral_bone(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.ndar
     from the other); the area takes the smaller side (one-sided overlaps: aorta, gas).
     """
     rows, cols = work.values.shape
-    mm_r, mm_c = work.spacing_mm
+    spacing_r, spacing_c = work.pixel_spacing_mm
     values = _bone_values(work)
-    offsets = np.arange(0, int(LATERAL_REACH_MAX_MM / mm_c))
+    offsets = np.arange(0, int(LATERAL_REACH_MAX_MM / spacing_c))
     n_levels = max(0, len(discs) - 1)
     reach = np.full(n_levels, np.nan)
     area = np.full(n_levels, np.nan)
@@ -250,12 +250,12 @@ def lateral_bone(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.ndar
             has_bone = bone.any(axis=0)
             # the scan stops at the field's edge like at a gap
             has_bone &= np.cumprod(inside).astype(bool)
-            count = int(bone[:, offsets * mm_c < LATERAL_AREA_MM].sum())
+            count = int(bone[:, offsets * spacing_c < LATERAL_AREA_MM].sum())
             empty = np.flatnonzero(~has_bone)
             n = empty[0] if empty.size else has_bone.size
-            per_reach.append((edge_px + n) * mm_c)
+            per_reach.append((edge_px + n) * spacing_c)
             # per mm of level height: a crushed (fractured) level keeps its processes
-            per_area.append(count * mm_c / max(r_mid.size, 1))
+            per_area.append(count * spacing_c / max(r_mid.size, 1))
         reach[i] = float(np.mean(per_reach))
         area[i] = float(np.min(per_area))
     return reach, area
@@ -273,23 +273,23 @@ def _level_spans(work: WorkImage, axis: SpineAxis, discs: list):
     measured body width are skipped.
     """
     rows = work.values.shape[0]
-    mm_c = work.spacing_mm[1]
+    spacing_c = work.pixel_spacing_mm[1]
     for i in range(max(0, len(discs) - 1)):
         upper, lower = discs[i], discs[i + 1]
         r_mid = np.arange(int(np.ceil(upper.row)), int(np.floor(lower.row)) + 1)
         r_mid = r_mid[(r_mid >= 0) & (r_mid < rows)]
-        edge_px = _body_half_width_px(axis, r_mid, mm_c)
+        edge_px = _body_half_width_px(axis, r_mid, spacing_c)
         if edge_px is not None:
             yield i, upper, lower, r_mid, edge_px, 0.5 * (upper.column + lower.column)
 
 
-def _body_half_width_px(axis: SpineAxis, level_rows: np.ndarray, mm_c: float) -> float | None:
+def _body_half_width_px(axis: SpineAxis, level_rows: np.ndarray, spacing_c: float) -> float | None:
     """Half the level's median body width in work columns; None without measured edges."""
     widths = axis.body_width_mm[level_rows] if level_rows.size else np.array([])
     widths = widths[np.isfinite(widths)]
     if widths.size == 0:
         return None
-    return float(np.median(widths)) / 2 / mm_c
+    return float(np.median(widths)) / 2 / spacing_c
 
 
 def _runs(bone: np.ndarray) -> list[tuple[int, int]]:
@@ -314,9 +314,9 @@ def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarr
     left, right), NaN where the band spans less than BAND_MIN_LENGTH_MM.
     """
     rows, cols = work.values.shape
-    mm_r, mm_c = work.spacing_mm
+    spacing_r, spacing_c = work.pixel_spacing_mm
     values = _bone_values(work)
-    offsets = np.arange(int(round(BAND_START_MM / mm_c)), int(BAND_END_MM / mm_c) + 1)
+    offsets = np.arange(int(round(BAND_START_MM / spacing_c)), int(BAND_END_MM / spacing_c) + 1)
     n_levels = max(0, len(discs) - 1)
     fall = np.full((n_levels, 2), np.nan)
     for i, upper, lower, _rows, edge_px, col0 in _level_spans(work, axis, discs):
@@ -343,9 +343,9 @@ def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarr
                 if not runs:
                     break
                 previous = max(runs, key=lambda ab: ab[1])
-                lateral_mm.append(offset * mm_c)
-                lower_edge_mm.append((previous[1] - 0.5 * (top + bottom)) * mm_r)
-            if len(lateral_mm) >= 3 and len(lateral_mm) * mm_c >= BAND_MIN_LENGTH_MM:
+                lateral_mm.append(offset * spacing_c)
+                lower_edge_mm.append((previous[1] - 0.5 * (top + bottom)) * spacing_r)
+            if len(lateral_mm) >= 3 and len(lateral_mm) * spacing_c >= BAND_MIN_LENGTH_MM:
                 fall[i, k] = float(np.polyfit(lateral_mm, lower_edge_mm, 1)[0])
     return fall
 
@@ -356,7 +356,7 @@ def lumbar_rib_suspected(labels, area_mm2_per_mm, band_fall=None):
     Two cues, either suffices:
 
     - area: clearly more bone beside L1 than beside L2 (LUMBAR_RIB_AREA_RATIO).  Normal L1
-      transverse processes are shorter than L2's (DOMAIN.md §4: L3 longest, lengths growing
+      transverse processes are shorter than L2's (docs/domain.md §4: L3 longest, lengths growing
       from L1); a rib stub on L1 adds a second bar of bone beside the body;
     - shape: on either side, the lower edge of the band beside L1 falls laterally like a rib
       (``band_fall`` from :func:`lateral_band_fall`, at least RIB_FALL_MIN); a transverse

@@ -1,4 +1,4 @@
-"""``Segmentation``: what any segmenter returns (DESIGN.md: segmenters are pluggable).
+"""``Segmentation``: what any segmenter returns (docs/architecture.md: segmenters are pluggable).
 
 A segmenter is any callable ``(DensityMap, Scan) -> Segmentation``.  All coordinates are
 ``[column, row]`` pixel coordinates of the *loaded* (head-up) image; outputs map them back to

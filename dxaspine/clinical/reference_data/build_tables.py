@@ -7,22 +7,22 @@ and compares with the shipped files.  dxaspine never needs the NHANES file at ru
 
 How every number is made
 ------------------------
-Input: NHANES 2017–March 2020 P_DXXSPN joined to P_DEMO (DOMAIN.md §8; Hologic APEX; ages
+Input: NHANES 2017–March 2020 P_DXXSPN joined to P_DEMO (docs/domain.md §8; Hologic APEX; ages
 50–80; RIDAGEYR 80 means "80 or older" — NHANES top-codes age).
 
 Reference set: the all-valid scans (DXXOSBCC = 0, 2,121 rows) minus
   * the 63 rows whose total BMC/area is not the sum of L1–L4 (the analyst reported a subset,
-    i.e. judged some level abnormal; DOMAIN.md §8), and
+    i.e. judged some level abnormal; docs/domain.md §8), and
   * rows with a zero-area level, or whose ΣBMC/ΣArea differs from DXXOSBMD by more than
     0.0015 g/cm2 (BMD printed to 3 decimals, BMC/area to 2: worst rounding ≈ 0.001),
-leaving 2,056 scans.  Level BMD = DXXL?BMD; composite BMD = ΣBMC/ΣArea (DOMAIN.md §1).
+leaving 2,056 scans.  Level BMD = DXXL?BMD; composite BMD = ΣBMC/ΣArea (docs/domain.md §1).
 
-T (young-adult) rows — secondary source, unverified (DOMAIN.md §8): White-female L1–L4 mean
+T (young-adult) rows — secondary source, unverified (docs/domain.md §8): White-female L1–L4 mean
 1.065 g/cm2, SD 0.122 (NHANES 2005–2014).  A region's mean is 1.065 × ρ_region, where
 ρ_region is the unweighted mean over the reference set of BMD_region / BMD_L1-L4 (for single
-levels this reproduces DOMAIN.md §3: 0.941, 0.993, 1.029, 1.026); the SD is 0.122 for every
-region — the assumption under which DOMAIN.md §3 reports the ~6 % ISCD-rule rate.  ISCD
-(DOMAIN.md §2) uses this female reference for all ethnicities and for men, so the rows have
+levels this reproduces docs/domain.md §3: 0.941, 0.993, 1.029, 1.026); the SD is 0.122 for every
+region — the assumption under which docs/domain.md §3 reports the ~6 % ISCD-rule rate.  ISCD
+(docs/domain.md §2) uses this female reference for all ethnicities and for men, so the rows have
 sex ``any``.
 
 Z (age-matched) rows: for each region, sex and age band, the NHANES exam-weighted
@@ -34,7 +34,7 @@ Inter-level model: ρ per level as above; for each level the leave-one-out log r
 (:mod:`dxaspine.clinical.interlevel`) over the reference set gives its median (offset) and
 robust SD (1.4826 × MAD).  The threshold is the smallest value on a 0.05 grid in [2, 4] whose
 per-scan flag rate on the reference set does not exceed that of the ISCD adjacent-T rule on
-the same set (DOMAIN.md §3: an automated flag should stay near the ISCD rule's rate).
+the same set (docs/domain.md §3: an automated flag should stay near the ISCD rule's rate).
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ import numpy as np
 from dxaspine.clinical.interlevel import InterlevelModel, deviation_scores, log_residuals
 
 LEVELS = ("L1", "L2", "L3", "L4")
-YOUNG_ADULT_L1_L4 = (1.065, 0.122)  # DOMAIN.md §8, White women, NHANES 2005-2014 (unverified)
+YOUNG_ADULT_L1_L4 = (1.065, 0.122)  # docs/domain.md §8, White women, NHANES 2005-2014 (unverified)
 T_SOURCE = (
     "White-female young-adult L1-L4 1.065 SD 0.122 g/cm2 (NHANES 2005-2014; secondary source, "
-    "unverified; DOMAIN.md 8) x NHANES 2017-2020 region/L1-L4 ratio; ISCD: female reference "
+    "unverified; docs/domain.md 8) x NHANES 2017-2020 region/L1-L4 ratio; ISCD: female reference "
     "for all sexes and ethnicities"
 )
 Z_SOURCE = "NHANES 2017-2020 P_DXXSPN, exam-weighted (WTMECPRP), all-valid consistent scans"
@@ -68,7 +68,7 @@ ETHNICITY = {1: "Mexican American", 2: "Other Hispanic", 3: "White", 4: "Black",
 BANDS_ALL = ((50, 55), (55, 60), (60, 65), (65, 70), (70, 75), (75, 81))
 BANDS_ETHNIC = ((50, 60), (60, 70), (70, 81))
 MIN_N_ETHNIC = 30  # below this a weighted SD is too unstable to publish
-ISCD_T_DIFFERENCE = 1.0  # DOMAIN.md §2
+ISCD_T_DIFFERENCE = 1.0  # docs/domain.md §2
 
 
 def region_sets() -> list[tuple[str, ...]]:
@@ -188,7 +188,7 @@ def build(nhanes_csv: Path) -> tuple[str, dict]:
 
 
 def _iscd_flags(d: dict, ratios: dict) -> np.ndarray:
-    """Per scan: does any adjacent pair differ by more than 1.0 T (DOMAIN.md §2)?"""
+    """Per scan: does any adjacent pair differ by more than 1.0 T (docs/domain.md §2)?"""
     mean_ya, sd_ya = YOUNG_ADULT_L1_L4
     t = np.stack([(d[f"DXX{lv}BMD"] - mean_ya * ratios[lv]) / sd_ya for lv in LEVELS], 1)
     return (np.abs(np.diff(t, axis=1)) > ISCD_T_DIFFERENCE).any(1)

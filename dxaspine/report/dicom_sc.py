@@ -1,7 +1,7 @@
 """DICOM Secondary Capture of the overlay picture (highdicom ``SCImage.from_ref_dataset``).
 
 The picture goes into the source image's study, in a new series, so that a PACS shows the
-analysis next to the scan it was made from (STYLE.md: derived objects stay in the source
+analysis next to the scan it was made from (derived objects stay in the source
 study, new series, algorithm identified).  Patient and study attributes are copied from the
 source header by highdicom.
 """
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from dxaspine import __version__
+from dxaspine.atomic import atomic_open
 from dxaspine.errors import InputError, describe
-from dxaspine.io.atomic import atomic_open
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ report beside the scan in the overlay PNG (Pillow only).
 
 It formats a Contract 2 result dict: per-level area, BMC, BMD, T, Z and flags; then the
 composites, the reported region and the WHO category.  A display input has no BMD
-(DESIGN.md Contract 1), so its table shows geometry only and says why.  The function returns
+(docs/architecture.md, Contract 1), so its table shows geometry only and says why.  The function returns
 text; only the CLI prints it.
 """
 
@@ -34,7 +34,7 @@ WHO_TEXT = {
     None: "not determined",
 }
 
-# Display inputs carry no g/cm2 (DESIGN.md Contract 1); this is said when the loader gave no
+# Display inputs carry no g/cm2 (docs/architecture.md, Contract 1); this is said when the loader gave no
 # more specific reason.
 _DEFAULT_NO_BMD = (
     "display image: its grey values have no quantitative meaning, so BMC, BMD, T- and "
@@ -146,7 +146,7 @@ def format_report(result: Mapping[str, Any]) -> str:
     """
     lines = [_input_line(result), _patient_line(result), ""]
     levels = result["levels"]
-    quantitative = result["input"]["kind"] != "display"
+    quantitative = is_quantitative(result)
     if quantitative:
         header = ["level", "area cm2", "BMC g", "BMD g/cm2", "T", "Z", "flags"]
         lines += _table(header, _quantitative_rows(levels), right={1, 2, 3, 4, 5})
@@ -208,11 +208,20 @@ def _reported_line(result: Mapping[str, Any]) -> str:
     return f"reported region: {name}  BMD {bmd} g/cm2  T {t}  WHO category: {who}"
 
 
+def is_quantitative(result: Mapping[str, Any]) -> bool:
+    """Whether the record's input gives BMD (``input.quantitative``; when a record does not
+    say, whether any level has a BMD)."""
+    stated = (result.get("input") or {}).get("quantitative")
+    if stated is not None:
+        return bool(stated)
+    return any(lv.get("bmd_g_cm2") is not None for lv in result.get("levels", ()))
+
+
 def shown_excluded(result: Mapping[str, Any], level: Mapping[str, Any]) -> bool:
     """Whether to mark a level excluded: never for display inputs (see comment)."""
     # A display input has no composites to exclude a level from (Contract 1): marking every
     # level "excluded" would only hide the geometry the picture is for.
-    return bool(level.get("excluded")) and result["input"]["kind"] != "display"
+    return bool(level.get("excluded")) and is_quantitative(result)
 
 
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -289,7 +298,7 @@ def render_table_panel(
     """
     panel = _Panel(width, height)
     info, patient = result["input"], result["patient"]
-    quantitative = info["kind"] != "display"
+    quantitative = is_quantitative(result)
     panel.text("dxaspine  -  AP lumbar spine", size=24, gap=10)
     name = os.path.basename(str(info.get("path") or "<dataset>"))
     panel.text(f"{name}   [{info['kind']}]", size=14)
@@ -306,7 +315,7 @@ def render_table_panel(
     if quantitative:
         header = ["Level", "Area cm2", "BMC g", "BMD g/cm2", "T-score", "Z-score", ""]
         keys = (("area_cm2", 2), ("bmc_g", 2), ("bmd_g_cm2", 3), ("t_score", 1), ("z_score", 1))
-    else:  # display input: geometry only (DESIGN.md Contract 1)
+    else:  # display input: geometry only (docs/architecture.md, Contract 1)
         header = ["Level", "Area cm2", "Height mm", "Width mm", "Index", "", ""]
         keys = (("area_cm2", 2), ("height_mm", 1), ("width_mm", 1), ("density_index", 3), ("", 0))
     panel.row(header, columns, size=15, fill=dark_grey)

@@ -14,7 +14,7 @@ in mm, gives ``theta = asin(offset / d)``.  Only positions are used, never absol
 so the estimate holds for g/cm2 maps and display exports alike.
 
 Depth ``d`` (body centre to the spinous process's projected mass): half the AP body depth
-plus the posterior distance of the spinous process.  DOMAIN.md §4 gives the AP depth as
+plus the posterior distance of the spinous process.  docs/domain.md §4 gives the AP depth as
 30-35 mm for a transverse width of 40-50 mm, i.e. about 0.72 x width; the spinous process
 mass centre sits 38 mm behind the posterior body wall in the phantom anatomy
 (phantom/skeleton.py, a modelling choice, *unverified* against a population), so
@@ -37,14 +37,14 @@ from scipy import ndimage
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag
 
 # Body centre to spinous-process depth, d = DEPTH_PER_WIDTH x width + SPINOUS_BEHIND_BODY_MM
-# (module docstring): half of the 0.72 AP-depth/width ratio of DOMAIN.md §4.
+# (module docstring): half of the 0.72 AP-depth/width ratio of docs/domain.md §4.
 DEPTH_PER_WIDTH = 0.36
 SPINOUS_BEHIND_BODY_MM = 38.0
 # Rows used per level, as fractions of the disc-to-disc span at the axis: the spinous process
 # overlies the lower body (its centre about 0.8 of the span down, its top at mid-body) and the
 # body margins are still measurable there (the lower endplate is at ~0.86).
 SPAN_FRACTIONS = (0.58, 0.84)
-# Half-width of the resampled profile, mm: beyond a 50 mm body (DOMAIN.md §4) with margin.
+# Half-width of the resampled profile, mm: beyond a 50 mm body (docs/domain.md §4) with margin.
 PROFILE_HALF_WIDTH_MM = 45.0
 PROFILE_STEP_MM = 0.25
 # High-pass: subtract a Gaussian-smoothed profile.  The spinous process is ~8 mm wide in
@@ -62,10 +62,10 @@ CENTROID_HALF_WIDTH_MM = 3.5
 EDGE_LEVEL = 0.25
 # Body contrast: median over the central +-12 mm, wider than the ~8 mm spinous process.
 CORE_HALF_WIDTH_MM = 12.0
-# Accepted body widths, mm (DOMAIN.md §4 40-50 mm, with margins for body size).
+# Accepted body widths, mm (docs/domain.md §4 40-50 mm, with margins for body size).
 BODY_WIDTH_RANGE_MM = (25.0, 75.0)
 MEASURED_LEVELS = ("L1", "L2", "L3", "L4")
-# Flag tolerance, deg (a modelling choice, *unverified*: DOMAIN.md and the vendor manuals give
+# Flag tolerance, deg (a modelling choice, *unverified*: docs/domain.md and the vendor manuals give
 # no number).  Against phantom truth the estimate's error is ~0.1-0.2 deg RMS, at most
 # ~0.5 deg (tests/test_segment_rotation.py), and the phantom's natural level-to-level scatter
 # is 0.8 deg per vertebra (0.4 deg on a median of four), so 3 deg is far above "unrotated"

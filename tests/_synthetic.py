@@ -1,8 +1,10 @@
-"""Minimal synthetic DICOM datasets of each input kind, for tests and benchmarks.
+"""Minimal synthetic DICOM datasets of each input kind, for the loader tests (test-only).
 
 No physics and no anatomy (that is the phantom's job, :mod:`dxaspine.phantom`): the pixel
 values are simple known patterns, so a loader test can compare what comes back with exactly
-what went in.  Every builder returns a complete Part 10 dataset (file meta included) with
+what went in.  The interchange profile itself (private block, pixel module, file meta) is
+written by the phantom's one writer, :mod:`dxaspine.phantom.dicom_writer`; this module only
+chooses header values and pixel patterns.  Every builder returns a complete Part 10 dataset with
 pixels stored head-up / patient-left-on-the-right unless ``flip`` says otherwise.
 """
 
@@ -15,7 +17,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from dxaspine.io.classify import CR_IMAGE, MF_GRAYSCALE_WORD_SC
-from dxaspine.io.private_block import PRIVATE_CREATOR, PRIVATE_GROUP
+from dxaspine.phantom.dicom_writer import set_stored_pixels, write_private_block
 
 _ORIENT = {(): "L\\F", ("columns",): "R\\F", ("rows",): "L\\H", ("rows", "columns"): "R\\H"}
 
@@ -61,26 +63,8 @@ def _base(sop_class: str, modality: str, flip: tuple[str, ...], series_uid: str 
     return ds
 
 
-def _set_pixels(ds: Dataset, stored: np.ndarray) -> None:
-    bits = stored.dtype.itemsize * 8
-    ds.BitsAllocated = bits
-    ds.BitsStored = bits
-    ds.HighBit = bits - 1
-    ds.Rows, ds.Columns = stored.shape[-2:]
-    if stored.ndim == 3:
-        ds.NumberOfFrames = stored.shape[0]
-    ds.PixelData = stored.tobytes()
-
-
-def _private(ds: Dataset, content: str, energies=None, i0=None, bone_mu=None) -> None:
-    block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-    if energies is not None:
-        block.add_new(0x01, "FD", list(energies))
-    if i0 is not None:
-        block.add_new(0x02, "FD", list(i0))
-    block.add_new(0x03, "CS", content)
-    if bone_mu is not None:
-        block.add_new(0x04, "FD", list(bone_mu))
+_set_pixels = set_stored_pixels
+_private = write_private_block
 
 
 def dual_energy_dataset(

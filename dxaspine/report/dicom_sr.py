@@ -1,10 +1,10 @@
 """DICOM Comprehensive SR: the result as a TID 1500 Measurement Report (highdicom).
 
 The report goes into the source image's study, in a new series, with the algorithm
-identified (``dxaspine`` + version), as STYLE.md asks of derived objects.  Content:
+identified (``dxaspine`` + version), as the DICOM derived-object convention (highdicom) asks.  Content:
 
 - one *planar ROI* measurement group per level (TID 1410): tracking identifier, finding site
-  (SNOMED CT vertebra, DOMAIN.md §6), the level's region as a closed polyline (the
+  (SNOMED CT vertebra, docs/domain.md §6), the level's region as a closed polyline (the
   quadrilateral between its two intervertebral lines, in stored pixel coordinates) selected
   from the source image, and the measurements BMD, BMC, area, T-score and Z-score (plus
   height and width when known); excluded levels carry a qualitative evaluation naming the
@@ -35,34 +35,17 @@ from typing import Any
 import numpy as np
 
 from dxaspine import __version__
+from dxaspine.atomic import atomic_open
 from dxaspine.errors import InputError, describe
-from dxaspine.io.atomic import atomic_open
-from dxaspine.io.result_json import round_for_output
+from dxaspine.report import codes
+from dxaspine.report.codes import PRIVATE_SCHEME
+from dxaspine.report.record import round_for_output
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["build_sr", "write_sr", "read_sr_measurements", "PRIVATE_SCHEME", "SR_SERIES_NUMBER"]
 
-PRIVATE_SCHEME = "99DXASPINE"
 SR_SERIES_NUMBER = 990  # high, so derived series sort after the acquisition's own series
-
-# SNOMED CT vertebrae (DOMAIN.md §6; T12 and L6/S1 for transitional anatomy).
-_VERTEBRA_SCT = {
-    "T11": ("12989004", "T11 vertebra"),
-    "T12": ("23215003", "T12 vertebra"),
-    "L1": ("66794005", "L1 vertebra"),
-    "L2": ("14293000", "L2 vertebra"),
-    "L3": ("36470004", "L3 vertebra"),
-    "L4": ("11994002", "L4 vertebra"),
-    "L5": ("49668003", "L5 vertebra"),
-}
-_LUMBAR_SPINE = ("122496007", "SCT", "Lumbar spine")
-
-_WHO_SCT = {
-    "normal": ("17621005", "SCT", "Normal"),
-    "low_bone_mass": ("312894000", "SCT", "Osteopenia"),
-    "osteoporosis": ("64859006", "SCT", "Osteoporosis"),
-}
 
 
 def _hd():
@@ -75,48 +58,21 @@ def _hd():
     return highdicom
 
 
-def _code(value: str, scheme: str, meaning: str):
-    return _hd().sr.CodedConcept(value=value, scheme_designator=scheme, meaning=meaning)
-
-
-def _private(value: str, meaning: str):
-    # CodeMeaning is LO (64 characters at most).
-    return _code(value, PRIVATE_SCHEME, meaning[:64])
-
-
-def _concepts() -> dict:
-    return {
-        "bmd_g_cm2": (
-            _code("24966-4", "LN", "DXA Lumbar spine [Mass/Area] Bone density"),
-            _code("g/cm2", "UCUM", "gram per square centimeter"),
-        ),
-        "bmc_g": (_private("BMC", "Bone mineral content"), _code("g", "UCUM", "gram")),
-        "area_cm2": (
-            _code("42798000", "SCT", "Area"),
-            _code("cm2", "UCUM", "square centimeter"),
-        ),
-        "t_score": (
-            _code("38267-1", "LN", "DXA Lumbar spine [T-score] Bone density"),
-            _code("{T-score}", "UCUM", "T-score"),
-        ),
-        "z_score": (
-            _code("85394-5", "LN", "DXA Lumbar spine [Z-score] Bone density"),
-            _code("{Z-score}", "UCUM", "Z-score"),
-        ),
-        "height_mm": (_code("121207", "DCM", "Height"), _code("mm", "UCUM", "millimeter")),
-        "width_mm": (_code("103355008", "SCT", "Width"), _code("mm", "UCUM", "millimeter")),
-    }
+def _concept(code: codes.Code):
+    return _hd().sr.CodedConcept(
+        value=code.value, scheme_designator=code.scheme, meaning=code.meaning
+    )
 
 
 def _measurements(item: Mapping[str, Any]) -> list:
     # The group carries the algorithm identification; repeating it per value adds nothing.
     hd = _hd()
     out = []
-    for key, (name, unit) in _concepts().items():
+    for key, (name, unit) in codes.MEASUREMENT.items():
         value = item.get(key)
         if value is None:
             continue  # display inputs have no BMD/BMC/T/Z (Contract 1): omit, never invent
-        out.append(hd.sr.Measurement(name=name, value=float(value), unit=unit))
+        out.append(hd.sr.Measurement(name=_concept(name), value=float(value), unit=_concept(unit)))
     return out
 
 
@@ -138,16 +94,16 @@ def _level_evaluations(level: Mapping[str, Any], exclusion_mode: str | None) -> 
         for flag in reasons:
             evaluations.append(
                 hd.sr.QualitativeEvaluation(
-                    name=_private("EXCLUDED", "Excluded from composite regions"),
-                    value=_private(flag["code"], flag.get("detail") or flag["code"]),
+                    name=_concept(codes.EXCLUDED),
+                    value=_concept(codes.private(flag["code"], flag.get("detail") or flag["code"])),
                 )
             )
     else:
         for flag in flags:
             evaluations.append(
                 hd.sr.QualitativeEvaluation(
-                    name=_private("QCFLAG", "Quality control flag"),
-                    value=_private(flag["code"], flag.get("detail") or flag["code"]),
+                    name=_concept(codes.QC_FLAG),
+                    value=_concept(codes.private(flag["code"], flag.get("detail") or flag["code"])),
                 )
             )
     return evaluations
@@ -179,12 +135,8 @@ def _source_for_region(header):
 def _level_group(level: Mapping[str, Any], header, algorithm, exclusion_mode: str | None):
     hd = _hd()
     label = level["label"]
-    site = _VERTEBRA_SCT.get(label)
-    sites = (
-        [hd.sr.FindingSite(_code(site[0], "SCT", site[1]))]
-        if site
-        else [hd.sr.FindingSite(_code(*_LUMBAR_SPINE))]
-    )
+    site = codes.VERTEBRA.get(label, codes.LUMBAR_SPINE)
+    sites = [hd.sr.FindingSite(_concept(site))]
     polygon = _level_polygon(level, header)
     region = None
     if polygon is not None:
@@ -196,7 +148,7 @@ def _level_group(level: Mapping[str, Any], header, algorithm, exclusion_mode: st
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"{label} vertebra"),
         referenced_region=region,
-        finding_type=_code("272673000", "SCT", "Bone"),
+        finding_type=_concept(codes.BONE),
         finding_sites=sites,
         algorithm_id=algorithm,
         measurements=_measurements(level) or None,
@@ -207,30 +159,30 @@ def _level_group(level: Mapping[str, Any], header, algorithm, exclusion_mode: st
 def _region_group(region: Mapping[str, Any], reported: str | None, header, algorithm):
     hd = _hd()
     sites = [
-        hd.sr.FindingSite(_code(_VERTEBRA_SCT[lv][0], "SCT", _VERTEBRA_SCT[lv][1]))
+        hd.sr.FindingSite(_concept(codes.VERTEBRA[lv]))
         for lv in region["levels"]
-        if lv in _VERTEBRA_SCT
+        if lv in codes.VERTEBRA
     ]
     evaluations = []
-    if region.get("who_category") in _WHO_SCT:
+    if region.get("who_category") in codes.WHO_CATEGORY:
         evaluations.append(
             hd.sr.QualitativeEvaluation(
                 # DCM "Finding" with the SNOMED CT disorder as its value: no private code needed.
-                name=_code("121071", "DCM", "Finding"),
-                value=_code(*_WHO_SCT[region["who_category"]]),
+                name=_concept(codes.FINDING),
+                value=_concept(codes.WHO_CATEGORY[region["who_category"]]),
             )
         )
     if region["name"] == reported:
         evaluations.append(
             hd.sr.QualitativeEvaluation(
-                name=_private("REPORTED", "Reported region"),
-                value=_code("373066001", "SCT", "Yes"),
+                name=_concept(codes.REPORTED),
+                value=_concept(codes.YES),
             )
         )
     return hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=region["name"]),
-        finding_type=_code("272673000", "SCT", "Bone"),
-        finding_sites=sites or [hd.sr.FindingSite(_code(*_LUMBAR_SPINE))],
+        finding_type=_concept(codes.BONE),
+        finding_sites=sites or [hd.sr.FindingSite(_concept(codes.LUMBAR_SPINE))],
         algorithm_id=algorithm,
         measurements=_measurements(region) or None,
         qualitative_evaluations=evaluations or None,
@@ -309,7 +261,7 @@ def build_sr(
     plain = round_for_output(result)
     algorithm = hd.sr.AlgorithmIdentification(name="dxaspine", version=__version__)
     observer = hd.sr.ObserverContext(
-        observer_type=_code("121007", "DCM", "Device"),
+        observer_type=_concept(codes.DEVICE),
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=hd.UID(), name="dxaspine", manufacturer_name="dxaspine", model_name=__version__
         ),
@@ -323,7 +275,7 @@ def build_sr(
     ]
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=_code("241686001", "SCT", "Dual energy X-ray absorptiometry"),
+        procedure_reported=_concept(codes.DXA_PROCEDURE),
         imaging_measurements=groups,
     )
     sr = hd.sr.ComprehensiveSR(

@@ -3,9 +3,9 @@
 Both measures are read on the work image (soft tissue 0, vertebral-body core ~1), sampled along
 the found intervertebral lines (so a tilted endplate is followed), and are only ever compared
 with the same measure on the *other* levels of the same scan.  A display export (an unknown
-monotone transform of density, DOMAIN.md §6) and a g/cm2 map therefore give the same verdicts.
+monotone transform of density, docs/domain.md §6) and a g/cm2 map therefore give the same verdicts.
 
-- Endplate sclerosis (DOMAIN.md §2 lists sclerosis among the ISCD exclusion causes): dense
+- Endplate sclerosis (docs/domain.md §2 lists sclerosis among the ISCD exclusion causes): dense
   bands under both endplates.  The measure is the mean density of the first few mm of bone
   below (above) each endplate divided by the body's own mid-height density; a sclerotic level
   has this ratio raised against the other levels of the spine.
@@ -42,7 +42,7 @@ DISC_FLOOR_COLUMNS = (0.8, 0.95)
 DISC_FLOOR_MAX = 0.2
 # Rows within this of the disc's bony edges are dropped (partial volume of the endplates).
 DISC_EDGE_TRIM_MM = 1.0
-# Search half-range for the disc rows about the found line, mm (discs are 8-12 mm, DOMAIN.md §4).
+# Search half-range for the disc rows about the found line, mm (discs are 8-12 mm, docs/domain.md §4).
 DISC_SEARCH_MM = 9.0
 # Upper-decile statistic: the facet is a small blob among disc pixels, the decile reads its
 # dense part without riding on one noisy pixel.
@@ -66,8 +66,8 @@ def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, 
     half-way from the disc to the mid-body level.  An endplate whose profile leaves the
     scan field (a level cut by the field edge) or never rises gives NaN.
     """
-    mm_r = spacing_mm[0]
-    height_mm = (lower.row - upper.row) * mm_r
+    spacing_r = spacing_mm[0]
+    height_mm = (lower.row - upper.row) * spacing_r
     if not np.isfinite(half_px) or height_mm < 12.0:  # too short for two bands and a middle
         return float("nan"), float("nan")
     mid_row = 0.5 * (upper.row + lower.row)
@@ -77,7 +77,7 @@ def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, 
     inside = field.astype(float)
     ratios = []
     for disc, sign in ((upper, 1.0), (lower, -1.0)):
-        offsets = sign * t_mm / mm_r
+        offsets = sign * t_mm / spacing_r
         if _sample(inside, disc, cols, offsets, order=0).mean() < 0.99:
             ratios.append(float("nan"))
             continue
@@ -100,9 +100,9 @@ def facet_density(values, spacing_mm, disc, half_px) -> float:
     """
     if not np.isfinite(half_px):
         return float("nan")
-    mm_r = spacing_mm[0]
+    spacing_r = spacing_mm[0]
     t_mm = np.arange(-DISC_SEARCH_MM, DISC_SEARCH_MM + 1e-9, _STEP_MM)
-    offsets = t_mm / mm_r
+    offsets = t_mm / spacing_r
     floor = np.zeros(t_mm.size)
     facets = []
     for side in (-1.0, 1.0):

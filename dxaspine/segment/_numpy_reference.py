@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 
-def block_mean_reference(
+def masked_block_mean_reference(
     image: np.ndarray, valid: np.ndarray, factor_rows: int, factor_cols: int
 ) -> np.ndarray:
     out_rows = image.shape[0] // factor_rows

@@ -1,14 +1,12 @@
-"""QC flags: positioning, metal, and per-level image evidence for the clinical layer.
+"""Per-level image evidence for the clinical layer: metal and lesions.
 
-Global: spine off-centre or tilted beyond tolerance; axis lost over a stretch.  Axial
-rotation is estimated and flagged in :mod:`dxaspine.segment.rotation`.
-Per level (``QcFlag.level`` names it): metal or very dense objects; an endplate widened by
-spurs (``osteophyte_suspected``); dense endplate bands (``sclerosis_suspected``); dense
-articular processes in both adjacent discs (``facet_arthrosis_suspected``); reduced height
-with raised density (``fracture_suspected``).  Sclerosis and facet measures live in
-:mod:`dxaspine.segment.lesion_evidence`.  Evidence flags never change labels or
-lines; the clinical layer decides on exclusion (DOMAIN.md §2: exclude fracture, severe
-osteophytes, sclerosis, implants, artifact).
+Per level (``QcFlag.level`` names it): metal or very dense objects (``metal``); an endplate
+widened by spurs (``osteophyte_suspected``); dense endplate bands (``sclerosis_suspected``);
+dense articular processes in both adjacent discs (``facet_arthrosis_suspected``); reduced
+height with raised density (``fracture_suspected``).  Sclerosis and facet measures live in
+:mod:`dxaspine.evidence.lesion_measures`.  Evidence flags never change labels or lines; the
+clinical layer decides on exclusion (docs/domain.md §2: exclude fracture, severe osteophytes,
+sclerosis, implants, artifact).
 
 All measures are in body-contrast units of the work image or relative to the other levels of
 the same scan, so they hold for g/cm2 maps and display exports alike.
@@ -16,27 +14,19 @@ the same scan, so they hold for g/cm2 maps and display exports alike.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from dxaspine.segment.lesion_evidence import endplate_band_ratios, facet_density, relative_excess
+from dxaspine.evidence.geometry import SpineGeometry
+from dxaspine.evidence.lesion_measures import endplate_band_ratios, facet_density, relative_excess
+from dxaspine.levels import LUMBAR
 from dxaspine.segment.segmentation import QcFlag
 
-# Positioning tolerances (modelling choices, *unverified*: vendor manuals ask for a centred,
-# straight spine without giving numbers).
-OFF_CENTRE_MM = 25.0  # axis mean vs field centre
-MIN_SOFT_TISSUE_MARGIN_MM = 10.0  # box edge to field edge: R_st needs tissue beside the spine
-TILT_DEG = 8.0  # straight-line fit of the axis vs vertical
-# A stretch of the lumbar axis without a vertebral-body response this long is "lost", mm.
-AXIS_LOST_MM = 20.0
-AXIS_MIN_RESPONSE = 0.25
-# Metal: work-image values (body core = 1) at or above this; cortical overlaps reach ~2.5.
-METAL_LEVEL = 4.0
+__all__ = ["level_flags"]
+
 # Endplate widening beyond the mid-body half-width, mm (a waisted body's endplates are ~1.5 mm
 # wider per side; phantom spurs reach 5-13 mm beyond the edge).
 OSTEOPHYTE_WIDENING_MM = 4.0
-# Endplate-band ratio (first 4 mm of bone under each endplate / mid-body, lesion_evidence):
+# Endplate-band ratio (first 4 mm of bone under each endplate / mid-body, lesion_measures):
 # the mean of a level's two endplates against the median of the other levels' endplates.
 # Calibration on phantom seeds 41/43/44/45 (not those of the tests): 239 levels of 48
 # standard and no-lesion "hard" cases, g/cm2 maps and display exports, read 1.00 +- 0.027
@@ -45,7 +35,7 @@ OSTEOPHYTE_WIDENING_MM = 4.0
 # phantom adds 0.10-0.13 g/cm3 to ~0.16 g/cm3 trabecular bone, a +60-80 % band, diluted by
 # the 1 mm work grid and the cortical endplate every level has).
 SCLEROSIS_RATIO = 1.10
-# Facet density of *both* discs of a level (lesion_evidence.facet_density; the lower of the
+# Facet density of *both* discs of a level (lesion_measures.facet_density; the lower of the
 # two) against the median of the spine's other discs.  The ratio is the lower of two, so not
 # Gaussian; the threshold is set on the same calibration set: normal levels at most 1.37
 # (239 levels of standard cases) and 1.42 (222 non-lesioned levels of pathology cases);
@@ -56,119 +46,16 @@ FACET_RATIO = 1.45
 # Metal must cover at least this area over a level, mm2 (screw heads ~100 mm2, rods ~200 mm2;
 # a few saturated pixels of dense cortical overlap on a display export are not metal).
 METAL_MIN_AREA_MM2 = 15.0
-# Largest share of a display field that saturation may cover and still be metal (a pair of
-# instrumented levels, screws and rods, covers ~1000 mm2, ~3 % of a 180 x 197 mm field).
-SATURATED_METAL_MAX_SHARE = 0.05
-# Evidence flags are for lumbar levels: T12 carries ribs that widen its margins.
-_LUMBAR = ("L1", "L2", "L3", "L4", "L5", "L6")
 # Fracture: body height below this fraction of its neighbours' mean and body density above
-# FRACTURE_DENSITY_RATIO of theirs (a crushed body is compacted: DOMAIN.md §2/§3).
+# FRACTURE_DENSITY_RATIO of theirs (a crushed body is compacted: docs/domain.md §2/§3).
 FRACTURE_HEIGHT_RATIO = 0.85
 FRACTURE_DENSITY_RATIO = 1.05
 
 
-def metal_mask_work(work, density_map, scan) -> tuple[np.ndarray, list[QcFlag]]:
-    """Metal / very dense pixels on the work grid, and a flag if a display export saturates.
-
-    On 8-bit display exports metal shows only as saturation; when a large share of the field
-    saturates, it is the bone itself (an export windowed too hard), not metal.
-    """
-    flags: list[QcFlag] = []
-    from dxaspine.segment.kernels import block_mean
-
-    metal = work.values >= METAL_LEVEL
-    extra = None
-    starved = getattr(density_map, "starved_mask", None)
-    if starved is not None and np.shape(starved) == density_map.values.shape:
-        starved = np.asarray(starved, dtype=bool)
-        extra = starved if starved.any() else None
-    frames = getattr(scan, "frames", {}) or {}
-    if getattr(scan, "kind", None) == "display" and "display" in frames:
-        grey = np.asarray(frames["display"], dtype=float)
-        field = np.asarray(density_map.field_mask, dtype=bool)
-        if grey.shape == field.shape and field.any():
-            top = float(grey[field].max())
-            # 8-bit exports saturate metal; normal bone stays below the ceiling
-            if top >= 250:
-                sat = (grey >= top) & field
-                share = sat.sum() / field.sum()
-                if share <= SATURATED_METAL_MAX_SHARE:
-                    extra = sat if extra is None else (extra | sat)
-                else:
-                    flags.append(
-                        QcFlag(
-                            "display_saturated",
-                            f"{share:.0%} of the display "
-                            "export is saturated: bone densities are clipped and "
-                            "metal cannot be told from bone",
-                            evidence={"saturated_share": round(float(share), 3)},
-                        )
-                    )
-    if extra is not None:
-        share = block_mean(extra.astype(float), np.ones(extra.shape, dtype=bool), *work.factors)
-        metal |= np.nan_to_num(share) >= 0.25
-    return metal, flags
-
-
-def global_flags(work, axis, discs, half_width_mm) -> list[QcFlag]:
-    flags: list[QcFlag] = []
-    mm_r, mm_c = work.spacing_mm
-    rows = np.arange(int(np.ceil(discs[0].row)), int(np.floor(discs[-1].row)) + 1)
-    rows = rows[(rows >= 0) & (rows < axis.columns.size)]
-    if rows.size < 2:
-        return flags
-    cols = axis.columns[rows]
-    field_cols = np.flatnonzero(work.field.any(axis=0))
-    centre = 0.5 * (field_cols[0] + field_cols[-1])
-    offset_mm = (float(np.mean(cols)) - centre) * mm_c
-    margin_mm = min(float(np.min(cols)) - field_cols[0], field_cols[-1] - float(np.max(cols)))
-    margin_mm = margin_mm * mm_c - half_width_mm
-    if abs(offset_mm) > OFF_CENTRE_MM or margin_mm < MIN_SOFT_TISSUE_MARGIN_MM:
-        flags.append(
-            QcFlag(
-                "spine_off_centre",
-                f"spine axis {offset_mm:+.0f} mm from the field "
-                f"centre, {margin_mm:.0f} mm of soft tissue beside the box",
-                evidence={
-                    "offset_mm": round(offset_mm, 1),
-                    "soft_tissue_margin_mm": round(margin_mm, 1),
-                },
-            )
-        )
-    slope = np.polyfit(rows * mm_r, cols * mm_c, 1)[0]
-    tilt = math.degrees(math.atan(slope))
-    if abs(tilt) > TILT_DEG:
-        flags.append(
-            QcFlag(
-                "spine_tilted",
-                f"spine axis tilted {tilt:+.1f} deg from vertical",
-                evidence={"tilt_deg": round(tilt, 1)},
-            )
-        )
-    weak = axis.response[rows] < AXIS_MIN_RESPONSE
-    run = _longest_run(weak) * mm_r
-    if run > AXIS_LOST_MM:
-        flags.append(
-            QcFlag(
-                "axis_lost",
-                f"no vertebral body along {run:.0f} mm of the spine "
-                "axis; the axis there is interpolated",
-                evidence={"run_mm": run},
-            )
-        )
-    return flags
-
-
-def _longest_run(mask: np.ndarray) -> int:
-    best = cur = 0
-    for v in mask:
-        cur = cur + 1 if v else 0
-        best = max(best, cur)
-    return best
-
-
-def level_flags(work, axis, discs, labels, metal_work) -> list[QcFlag]:
+def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
     """Per-level evidence flags (``labels[i]`` lies between ``discs[i]`` and ``discs[i+1]``)."""
+    work, axis, discs = geometry.work, geometry.axis, geometry.discs
+    labels, metal_work = geometry.labels, geometry.dense
     flags: list[QcFlag] = []
     stats = [
         _level_stats(
@@ -176,7 +63,7 @@ def level_flags(work, axis, discs, labels, metal_work) -> list[QcFlag]:
         )
         for i in range(len(labels))
     ]
-    pixel_mm2 = work.spacing_mm[0] * work.spacing_mm[1]
+    pixel_mm2 = work.pixel_spacing_mm[0] * work.pixel_spacing_mm[1]
     has_metal = np.array([s["metal_px"] * pixel_mm2 >= METAL_MIN_AREA_MM2 for s in stats])
     # a level under metal gives no bone evidence, neither for itself nor as a reference
     heights = np.array(
@@ -196,7 +83,7 @@ def level_flags(work, axis, discs, labels, metal_work) -> list[QcFlag]:
             (np.nan, np.nan)
             if has_metal[i]
             else endplate_band_ratios(
-                values, work.field, work.spacing_mm, axis.columns, discs[i], discs[i + 1],
+                values, work.field, work.pixel_spacing_mm, axis.columns, discs[i], discs[i + 1],
                 s["half_px"],
             )
             for i, s in enumerate(stats)
@@ -205,7 +92,9 @@ def level_flags(work, axis, discs, labels, metal_work) -> list[QcFlag]:
     # disc k is read with the half-width of the level below it (the last with the one above)
     facets = np.array(
         [
-            facet_density(values, work.spacing_mm, d, stats[min(k, len(stats) - 1)]["half_px"])
+            facet_density(
+                values, work.pixel_spacing_mm, d, stats[min(k, len(stats) - 1)]["half_px"]
+            )
             for k, d in enumerate(discs)
         ]
     )
@@ -221,7 +110,7 @@ def level_flags(work, axis, discs, labels, metal_work) -> list[QcFlag]:
                 )
             )
             continue
-        if name not in _LUMBAR:
+        if name not in LUMBAR:  # T12 carries ribs that widen its margins
             continue
         if s["widening_mm"] > OSTEOPHYTE_WIDENING_MM:
             flags.append(
@@ -297,11 +186,11 @@ def _level_stats(work, axis, upper, lower, metal_work, skip_upper_endplate=False
     """
     values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
     rows, cols = values.shape
-    mm_r, mm_c = work.spacing_mm
-    top = upper.row + 0.5 * np.nan_to_num(upper.thickness_mm, nan=9.0) / mm_r
-    bottom = lower.row - 0.5 * np.nan_to_num(lower.thickness_mm, nan=9.0) / mm_r
+    spacing_r, spacing_c = work.pixel_spacing_mm
+    top = upper.row + 0.5 * np.nan_to_num(upper.thickness_mm, nan=9.0) / spacing_r
+    bottom = lower.row - 0.5 * np.nan_to_num(lower.thickness_mm, nan=9.0) / spacing_r
     out = {
-        "height_mm": (bottom - top) * mm_r,
+        "height_mm": (bottom - top) * spacing_r,
         "core": np.nan,
         "half_px": np.nan,
         "widening_mm": 0.0,
@@ -315,13 +204,13 @@ def _level_stats(work, axis, upper, lower, metal_work, skip_upper_endplate=False
     half_mm = np.nanmedian(widths) / 2 if np.isfinite(widths).any() else np.nan
     if not np.isfinite(half_mm):
         return out
-    half_px = half_mm / mm_c
+    half_px = half_mm / spacing_c
     out["half_px"] = half_px
     # metal inside the box span of this level
     cc = np.arange(cols)[None, :]
-    in_box = np.abs(cc - col[:, None]) <= half_px + 7.0 / mm_c
+    in_box = np.abs(cc - col[:, None]) <= half_px + 7.0 / spacing_c
     out["metal_px"] = int((metal_work[r] & in_box).sum())
-    body_rows = r[(r >= top + 2 / mm_r) & (r <= bottom - 2 / mm_r)]
+    body_rows = r[(r >= top + 2 / spacing_r) & (r <= bottom - 2 / spacing_r)]
     if body_rows.size < 3:
         return out
     # core: central half of the body, all body rows
@@ -331,10 +220,10 @@ def _level_stats(work, axis, upper, lower, metal_work, skip_upper_endplate=False
     # endplate widening: bone extent per side in rows around each endplate vs mid-body
     widen = 0.0
     for edge in (bottom,) if skip_upper_endplate else (top, bottom):
-        sel = r[(r >= edge - 3 / mm_r) & (r <= edge + 3 / mm_r)]
+        sel = r[(r >= edge - 3 / spacing_r) & (r <= edge + 3 / spacing_r)]
         for side in (-1, 1):
             extent = _extent_px(values, sel, axis.columns[sel], side, half_px)
-            widen = max(widen, (extent - half_px) * mm_c)
+            widen = max(widen, (extent - half_px) * spacing_c)
     out["widening_mm"] = widen
     return out
 

@@ -7,7 +7,7 @@ outlined, and a results table (levels, BMD, T, Z; composites; reported region; W
 category; flags).
 
 The image is drawn head-up with the patient's left on the picture's right (the loaded
-orientation, DESIGN.md Contract 1) at its physical aspect ratio, whatever the stored pixel
+orientation, docs/architecture.md, Contract 1) at its physical aspect ratio, whatever the stored pixel
 spacing.  Colours are the Okabe–Ito palette, distinguishable with the common colour-vision
 deficiencies (Okabe & Ito 2008, "Color Universal Design").  Pillow only: matplotlib is not a
 dependency.
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dxaspine.io.atomic import atomic_write_bytes
-from dxaspine.io.report_table import font, render_table_panel, shown_excluded
+from dxaspine.atomic import atomic_write_bytes
+from dxaspine.report.table import font, render_table_panel, shown_excluded
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +52,9 @@ _TINT_ALPHA = 0.40  # enough to see the colour, little enough to see the bone un
 
 def _base_image(scan_result: Any) -> np.ndarray:
     """The grey picture to draw on, (rows, cols) float in [0, 1], bone bright."""
-    scan = scan_result.scan
-    if scan.kind == "display":
-        values = np.asarray(scan.frames["display"], dtype=np.float64)
+    picture = scan_result.scan.picture  # the kind's own picture (display grey), if it has one
+    if picture is not None:
+        values = np.asarray(picture, dtype=np.float64)
     else:
         values = np.asarray(scan_result.density_map.values, dtype=np.float64)
     field = np.asarray(scan_result.density_map.field_mask, dtype=bool)
@@ -279,9 +279,14 @@ def render_overlay(result: Mapping[str, Any], scan_result: Any) -> Image.Image:
     return page
 
 
+def write_picture(path: str | os.PathLike, picture: Image.Image) -> None:
+    """Write a rendered picture as PNG, atomically."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def write_overlay(path: str | os.PathLike, result: Mapping[str, Any], scan_result: Any) -> None:
     """Render the overlay and write it as PNG, atomically."""
-    buffer = io.BytesIO()
-    render_overlay(result, scan_result).save(buffer, format="PNG", optimize=True)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_picture(path, render_overlay(result, scan_result))
     logger.debug("wrote overlay %s", path)

@@ -1,0 +1,94 @@
+"""The flat row (Contract 2, docs/architecture.md): one row per scan for CSV and Parquet.
+
+Built from the *rounded* record (:func:`dxaspine.report.record.round_for_output`), so the row,
+the JSON and the table always show the same digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from dxaspine.levels import CLINICAL_LEVELS
+from dxaspine.measure.composites import region_name, standard_region_sets
+
+__all__ = ["LEVEL_FIELDS", "SCAN_HEAD", "region_columns", "row_columns", "row_from_record"]
+
+# The first columns of an image analysis' row; tabular ``dxaspine assess`` uses its own head.
+SCAN_HEAD = ("path", "sop_instance_uid", "kind")
+LEVEL_FIELDS = ("bmc_g", "area_cm2", "bmd_g_cm2", "t_score", "z_score", "excluded", "flags")
+_REGION_FIELDS = ("bmd_g_cm2", "t_score", "z_score")
+
+
+def region_columns() -> list[str]:
+    """Names of the standard composites, in Hologic's order (docs/domain.md §1)."""
+    return [region_name(members) for members in standard_region_sets()]
+
+
+def row_columns(head: Sequence[str] = SCAN_HEAD) -> list[str]:
+    """Contract 2 flat-row columns, in order."""
+    cols = [*head, "patient_sex", "patient_age_years"]
+    for lv in CLINICAL_LEVELS:
+        cols += [f"{lv}_{k}" for k in LEVEL_FIELDS]
+    for name in region_columns():
+        cols += [f"{name}_{k}" for k in _REGION_FIELDS]
+    cols += ["reported_region", "reported_bmd_g_cm2", "reported_t_score", "reported_z_score",
+             "who_category", "flags"]  # fmt: skip
+    # Where the mm came from, and what the analysis warned about (docs/hardening.md §5);
+    # ``warnings`` is filled by whoever collected the log (batch worker, analyze).
+    cols += ["pixel_spacing_source", "warnings"]
+    return cols
+
+
+def _codes(flags) -> str:
+    return ";".join(dict.fromkeys(f["code"] for f in flags or ()))
+
+
+def row_from_record(
+    record: Mapping, head: Mapping[str, object] | None = None, columns: Sequence[str] | None = None
+) -> dict:
+    """The flat row of one rounded record.
+
+    Parameters
+    ----------
+    record : mapping
+        A rounded Contract 2 record.
+    head : mapping, optional
+        Values of the head columns; default: path, SOP instance UID and kind from ``input``.
+    columns : sequence of str, optional
+        The columns (default :func:`row_columns` of the head's keys).
+
+    Returns
+    -------
+    dict
+        Keys exactly ``columns``; absent values are None.
+    """
+    if head is None:
+        info = record.get("input") or {}
+        head = {k: info.get(k) for k in SCAN_HEAD}
+    columns = list(columns) if columns is not None else row_columns(tuple(head))
+    row: dict = dict.fromkeys(columns)
+    row.update(head)
+    patient = record.get("patient") or {}
+    row["patient_sex"] = patient.get("sex")
+    row["patient_age_years"] = patient.get("age_years")
+    for lv in record.get("levels", ()):
+        if lv["label"] not in CLINICAL_LEVELS:
+            continue
+        for key in LEVEL_FIELDS[:-1]:
+            row[f"{lv['label']}_{key}"] = lv.get(key)
+        row[f"{lv['label']}_flags"] = _codes(lv.get("flags"))
+    regions = {r["name"]: r for r in record.get("regions", ())}
+    for name, r in regions.items():
+        if f"{name}_bmd_g_cm2" in row:
+            for key in _REGION_FIELDS:
+                row[f"{name}_{key}"] = r.get(key)
+    reported = record.get("reported_region")
+    row["reported_region"] = reported
+    rep = regions.get(reported) if reported else None
+    if rep is not None:
+        for key in _REGION_FIELDS:
+            row[f"reported_{key}"] = rep.get(key)
+    row["who_category"] = (record.get("interpretation") or {}).get("who_category")
+    row["flags"] = _codes(record.get("flags"))
+    row["pixel_spacing_source"] = (record.get("input") or {}).get("pixel_spacing_source")
+    return {k: row.get(k) for k in columns}

@@ -41,6 +41,7 @@ _FIXES = {
     errno.EPERM: "choose an output folder you may write to",
     errno.ENOENT: "create the output folder first, or check the path",
     errno.ENOTDIR: "a part of the output path is a file, not a folder",
+    errno.EEXIST: "a part of the output path is a file, not a folder",
     errno.EISDIR: "the output path is a folder; give a file name",
 }
 

@@ -186,7 +186,7 @@ def run_process_pool(
             in_flight = broken + list(pending.values())
             pending.clear()
             reason = _death_reason(pool)
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)  # its processes are gone or going
             pool = new_pool()
             if never_ran and isolated:
                 suspects.extendleft(never_ran)  # not its fault: it never started
@@ -216,9 +216,12 @@ def run_process_pool(
                 )
                 suspects.extend(in_flight + never_ran)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Waits for the items still running (workers ignore SIGINT and finish them), so
+        # no process or semaphore outlives the run.
+        pool.shutdown(wait=True, cancel_futures=True)
         listener.stop()
         log_queue.close()
+        log_queue.join_thread()
 
 
 def run_dask(

@@ -179,6 +179,7 @@ def _committed_results(out: Path) -> int:
     return sum(r["type"] == "result" for r in ledger.iter_committed(out)) if out.exists() else 0
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_loses_nothing(archive, tmp_path):
     root, expect = archive
     out = tmp_path / "killed"
@@ -227,6 +228,7 @@ def _fill(folder: Path, leave_bytes: int) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_a_full_output_disk_stops_cleanly_and_resume_completes(archive, tmp_path, monkeypatch):
     root, expect = archive
     disk = tmp_path / "disk"

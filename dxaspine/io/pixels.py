@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.pixels import apply_modality_lut
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import UID
@@ -120,6 +121,37 @@ def _pixel_array(ds: Dataset, source: object) -> np.ndarray:
         ) from exc
 
 
+# Codestream markers (ISO/IEC 10918-1, 14495-1, 15444-1): every JPEG-family frame starts with
+# SOI (FFD8) or, for JPEG 2000, SOC+SIZ (FF4F FF51) or a JP2 signature box, and ends with
+# EOI/EOC (FFD9).  A frame cut short or zero-filled at its end has lost its end marker, which
+# the decoders do not always notice: they return a degraded picture (docs/hardening.md §2.4).
+_JPEG_FAMILY = "1.2.840.10008.1.2.4."
+_STARTS = (b"\xff\xd8", b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  ")
+_END = b"\xff\xd9"
+
+
+def _check_codestreams(ds: Dataset, frames: int, source: object) -> None:
+    """Each compressed JPEG-family frame must carry its start and end markers."""
+    if not str(transfer_syntax(ds)).startswith(_JPEG_FAMILY):
+        return
+    for number, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames), 1):
+        # Fragments are padded to even length (00H; some writers add an FFH fill byte).
+        body = bytes(frame).rstrip(b"\x00")
+        problem = None
+        if not body.startswith(_STARTS):
+            problem = "does not start with a JPEG start marker"
+        elif _END not in body[-4:]:
+            problem = "lacks its end-of-codestream marker (cut short or overwritten)"
+        if problem:
+            raise CorruptDicomError(
+                describe(
+                    source,
+                    f"compressed frame {number} of {frames} {problem}",
+                    "re-export or re-transfer the file",
+                )
+            )
+
+
 def decode_frames(ds: Dataset, frames: int, source: object) -> np.ndarray:
     """Decoded pixels after the Modality LUT, float64 of shape (frames, rows, cols).
 
@@ -128,6 +160,8 @@ def decode_frames(ds: Dataset, frames: int, source: object) -> np.ndarray:
     check_decodable(ds, source)
     if not transfer_syntax(ds).is_compressed:
         _check_native_length(ds, frames, source)
+    else:
+        _check_codestreams(ds, frames, source)
     stored = _pixel_array(ds, source)
     values = _modality_lut(stored, ds, source).reshape(frames, int(ds.Rows), int(ds.Columns))
     if not np.all(np.isfinite(values)):

@@ -152,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a dxaspine bug: the traceback goes to the log file only
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a bug (or a decoder panic): one line, log only
         logger.error("internal error in %s", args.command, exc_info=True)
         where = "see the log file" if args.log_file else "rerun with --log-file PATH"
         print(

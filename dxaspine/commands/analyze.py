@@ -261,7 +261,9 @@ def run(args: argparse.Namespace) -> int:
                 write_outputs(
                     ScanOutput(scan_result, record), {k: v[index] for k, v in names.items()}
                 )
-        except Exception as exc:  # DxaError, or a bug: this file fails, the others go on
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - DxaError or a bug: this file fails only
             failed += 1
             _fail(source, exc, debug)
             continue

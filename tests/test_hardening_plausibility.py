@@ -258,3 +258,25 @@ def test_no_valid_nhanes_level_is_outside_the_range():
                     if not _in_range(float(bmd)):
                         outside.append((row["SEQN"], level, bmd))
     assert n > 12000 and not outside
+
+
+@pytest.mark.parametrize("factor, caught", [(1.0, False), (1.1, True), (0.9, True), (4.0, True)])
+def test_where_the_field_has_air_i0_is_checked_to_within_5_percent(factor, caught):
+    # Ground truth: a strip of the field replaced by unattenuated beam, i.e. Poisson counts
+    # with mean I0 (docs/domain.md §5: I0 is what the detector counts without a patient).
+    import dataclasses
+
+    from dxaspine.physics.plausibility import check_i0
+
+    scan = dxaspine.load(str(DUAL))
+    rng = np.random.default_rng(0)
+    frames = {k: v.copy() for k, v in scan.frames.items()}
+    for key, i0 in zip(("low", "high"), scan.i0_counts, strict=True):
+        frames[key][:, :12] = rng.poisson(i0, size=frames[key][:, :12].shape)  # 4 % of the field
+    with_air = dataclasses.replace(scan, frames=frames)
+    stated = dataclasses.replace(with_air, i0_counts=tuple(v * factor for v in scan.i0_counts))
+    if caught:
+        with pytest.raises(ImplausibleValueError):
+            check_i0(stated)
+    else:
+        check_i0(stated)

@@ -10,6 +10,7 @@ import logging
 from dxaspine.errors import (
     CorruptDicomError,
     DxaError,
+    ImplausibleValueError,
     InputError,
     MissingExtraError,
     MissingSpacingError,
@@ -38,6 +39,7 @@ __all__ = [
     "UnsupportedPixelDataError",
     "MissingSpacingError",
     "CorruptDicomError",
+    "ImplausibleValueError",
     "SegmentationError",
     "ReferenceDataError",
     "OutputError",

@@ -19,7 +19,7 @@ from _shared_data import NHANES, needs_nhanes
 import dxaspine
 from dxaspine.clinical import assess
 from dxaspine.clinical.plausibility import BMD_IMPLAUSIBLE, PHYSIOLOGICAL_BMD_G_CM2
-from dxaspine.errors import ImplausibleValueError, SegmentationError
+from dxaspine.errors import CorruptDicomError, ImplausibleValueError, SegmentationError
 from dxaspine.physics.plausibility import (
     BONE_MU_ENERGY_TOLERANCE_KEV,
     ENERGIES_MISSING,
@@ -178,21 +178,41 @@ def test_missing_energies_are_a_flag_in_json_csv_and_table(tmp_path):
 # --- JPEG 2000 fragment damage ------------------------------------------------------------
 
 
-def test_jpeg2000_fragment_damage_that_decodes_silently_is_refused(tmp_path):
-    pytest.importorskip("openjpeg")
+def _damaged_j2k(tmp_path, damage) -> tuple[str, np.ndarray]:
     j2k = compressed_copy(DUAL, tmp_path / "de.j2k.dcm", "j2k")
     ds = pydicom.dcmread(j2k)
     good = ds.pixel_array.copy()
     high = bytearray(fragments(ds)[1])
-    cut = len(high) // 2
-    high[cut:] = bytes(len(high) - cut)  # the second half of the high-energy codestream zeroed
+    damage(high)
     replace_fragment(ds, 1, bytes(high))
-    damaged = tmp_path / "damaged.dcm"
-    ds.save_as(damaged)
-    decoded = pydicom.dcmread(damaged).pixel_array  # the decoder raises nothing ...
+    path = tmp_path / "damaged.dcm"
+    ds.save_as(path)
+    decoded = pydicom.dcmread(path).pixel_array  # the decoder raises nothing ...
     assert np.array_equal(decoded[0], good[0]) and not np.array_equal(decoded[1], good[1])
-    with pytest.raises(ImplausibleValueError, match="photon statistics"):  # ... dxaspine does
-        dxaspine.analyze(str(damaged))
+    return str(path), decoded
+
+
+def test_jpeg2000_codestream_cut_or_zero_filled_at_its_end_is_refused(tmp_path):
+    pytest.importorskip("openjpeg")
+
+    def zero_second_half(frame: bytearray) -> None:
+        frame[len(frame) // 2 :] = bytes(len(frame) - len(frame) // 2)
+
+    path, _ = _damaged_j2k(tmp_path, zero_second_half)
+    with pytest.raises(CorruptDicomError, match="frame 2 of 2 lacks its end-of-codestream marker"):
+        dxaspine.analyze(path)  # ... dxaspine does: the EOC marker (FFD9) is gone
+
+
+def test_jpeg2000_damage_inside_the_codestream_breaking_photon_statistics_is_refused(tmp_path):
+    pytest.importorskip("openjpeg")
+
+    def scramble_middle(frame: bytearray) -> None:  # markers at both ends stay intact
+        lo, hi = int(len(frame) * 0.3), int(len(frame) * 0.7)
+        frame[lo:hi] = np.random.default_rng(0).integers(0, 256, hi - lo, dtype=np.uint8).tobytes()
+
+    path, _ = _damaged_j2k(tmp_path, scramble_middle)
+    with pytest.raises(ImplausibleValueError, match="photon statistics"):
+        dxaspine.analyze(path)
 
 
 # --- labels past T11 ----------------------------------------------------------------------

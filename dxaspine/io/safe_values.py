@@ -146,15 +146,19 @@ def exception_summary(exc: BaseException) -> str:
     return name
 
 
-_QUOTED = re.compile(r"b?'[^']*'|b?\"[^\"]*\"")
 _PERSON_NAME = re.compile(r"\S*\^\S*")  # PN components are separated by '^'
 
 
 def redact(text: str, limit: int = 200) -> str:
     """A third-party warning text without the values it may quote (for logs only).
 
-    Quoted strings (``'...'``, ``b'...'``) and person-name shaped tokens (``A^B``) are
-    replaced by ``…``; the text is cut to ``limit`` characters.
+    The text is cut at its first quote character (pydicom quotes the offending value, and a
+    damaged value may itself contain quotes, so matching pairs is not safe); person-name shaped
+    tokens (``A^B``) and unprintable characters are removed from what is left, which is cut to
+    ``limit`` characters.
     """
-    text = _QUOTED.sub("'…'", " ".join(str(text).split()))
-    return _PERSON_NAME.sub("…", text)[:limit]
+    text = " ".join(str(text).split())
+    cut = min((i for i in (text.find("'"), text.find('"')) if i >= 0), default=len(text))
+    head = text[:cut].rstrip() + (" … (value not shown)" if cut < len(text) else "")
+    head = _PERSON_NAME.sub("…", head)
+    return "".join(ch if ch.isprintable() else "?" for ch in head)[:limit]

@@ -36,6 +36,7 @@ __all__ = [
     "check_i0",
     "check_bone_coefficients",
     "check_photon_noise",
+    "check_attenuation_ratio",
     "mass_attenuation_interpolated",
     "ENERGIES_MISSING",
 ]
@@ -66,6 +67,9 @@ BONE_MU_ENERGY_TOLERANCE_KEV = 5.0
 # adds to the differences); a damaged frame reaches 4.7-23 (docs/hardening.md §2.4).
 NOISE_EXCESS_LIMIT = 4.0
 
+# Fraction of the field allowed below the adipose ratio: noise at >= 30 counts moves a ratio by
+# < 1 % in > 99.9 % of pixels; 1 % leaves room for partial-volume edges of gas and metal.
+LOW_RATIO_MAX_FRACTION = 0.01
 # Statistics are taken on a regular subsample of about this many pixels (speed only: a
 # quantile and a median of 65k values are within 0.5 % of the full-image ones).
 SAMPLE_PIXELS = 65536
@@ -202,6 +206,48 @@ def check_i0(scan: Scan) -> None:
         )
 
 
+def check_attenuation_ratio(scan: Scan) -> None:
+    """Refuse counts whose two frames disagree pixel by pixel (one frame damaged).
+
+    Every material in a DXA field is a mixture of adipose, lean tissue and mineral (and
+    metal, whose ratio is higher still), so A_L/A_H can be no lower than adipose's ratio at
+    the stated energies (docs/domain.md §5), less the same 3 % tolerance as above.  More than
+    :data:`LOW_RATIO_MAX_FRACTION` of the attenuating, non-starved field below it means one
+    frame does not match the other: a corrupted stretch of one frame's pixel data.
+
+    Raises
+    ------
+    ImplausibleValueError
+    """
+    energies = scan.energies_kev
+    bounds = _soft_tissue_ratio_bounds(energies) if energies is not None else None
+    if bounds is None:
+        return
+    i0_low, i0_high = (float(v) for v in scan.i0_counts)  # type: ignore[union-attr]
+    counts_low = scan.frames["low"][scan.field_mask]
+    counts_high = scan.frames["high"][scan.field_mask]
+    step = max(1, counts_low.size // SAMPLE_PIXELS)
+    counts_low, counts_high = counts_low[::step], counts_high[::step]
+    # Enough counts for a ratio that noise does not blur (>= 30: < 20 % relative SD).
+    usable = (counts_low >= 30) & (counts_high >= 30)
+    a_low = _log_attenuation(counts_low[usable], i0_low)
+    a_high = _log_attenuation(counts_high[usable], i0_high)
+    tissue = a_high > AIR_ATTENUATION
+    if np.count_nonzero(tissue) < 100:
+        return
+    below = float(np.mean(a_low[tissue] < bounds[0] * a_high[tissue]))
+    if below > LOW_RATIO_MAX_FRACTION:
+        raise ImplausibleValueError(
+            describe(
+                scan.path,
+                f"{below:.1%} of the field attenuates the two energies in a ratio below any "
+                f"tissue's ({bounds[0]:.3f} at {energies[0]:g}/{energies[1]:g} keV): the two "
+                "frames do not match (damaged pixel data in one of them)",
+                "re-export or re-transfer the file",
+            )
+        )
+
+
 def _soft_tissue_ratio_bounds(energies: tuple[float, float]) -> tuple[float, float] | None:
     mus = [
         mass_attenuation_interpolated(m, e) for m in ("adipose", "soft_tissue") for e in energies
@@ -308,6 +354,7 @@ def check_dual_energy(scan: Scan) -> tuple[PlausibilityFlag, ...]:
     check_i0(scan)
     check_bone_coefficients(scan)
     check_photon_noise(scan)
+    check_attenuation_ratio(scan)
     if scan.energies_kev is None:
         return (
             PlausibilityFlag(

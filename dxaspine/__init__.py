@@ -20,6 +20,7 @@ from dxaspine.errors import (
     ReferenceDataError,
     SegmentationError,
     UnsupportedPixelDataError,
+    VendorResultsError,
 )
 
 __version__ = "0.1.0"
@@ -28,10 +29,17 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _LAZY = ("load", "peek", "analyze", "assess")
+# Modules of the public API, imported on first use (docs/monitoring.md).
+_LAZY_MODULES = {
+    "monitoring": "dxaspine.clinical.monitoring",
+    "precision": "dxaspine.clinical.precision",
+    "cohort": "dxaspine.clinical.cohort",
+}
 
 __all__ = [
     "__version__",
     *_LAZY,
+    *_LAZY_MODULES,
     "DxaError",
     "InputError",
     "NotDicomError",
@@ -40,6 +48,7 @@ __all__ = [
     "MissingSpacingError",
     "CorruptDicomError",
     "ImplausibleValueError",
+    "VendorResultsError",
     "SegmentationError",
     "ReferenceDataError",
     "OutputError",
@@ -65,4 +74,8 @@ def __getattr__(name: str):
         from dxaspine.clinical import assess
 
         return assess
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(_LAZY_MODULES[name])
     raise AttributeError(f"module 'dxaspine' has no attribute {name!r}")

@@ -37,6 +37,9 @@ COMMANDS: dict[str, str] = {
     "batch": "dxaspine.commands.batch",
     "phantom": "dxaspine.commands.phantom",
     "warmup": "dxaspine.commands.warmup",
+    "precision": "dxaspine.commands.precision",
+    "compare": "dxaspine.commands.compare",
+    "cohort": "dxaspine.commands.cohort",
 }
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "UnsupportedPixelDataError",
     "MissingSpacingError",
     "CorruptDicomError",
+    "VendorResultsError",
     "SegmentationError",
     "ReferenceDataError",
     "OutputError",
@@ -63,6 +64,10 @@ class MissingSpacingError(InputError):
 
 class CorruptDicomError(InputError):
     """DICOM whose header or pixel data is damaged or inconsistent."""
+
+
+class VendorResultsError(InputError):
+    """A vendor results object (SR or XML) that cannot be read or is unsafe to parse."""
 
 
 class SegmentationError(DxaError):

@@ -7,6 +7,7 @@ the file.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -36,12 +37,25 @@ class ScanResult:
     levels: tuple[Any, ...]  # dxaspine.measure.LevelMeasurement, top to bottom
     assessment: Any  # dxaspine.clinical.Assessment
     evidence: Any = None  # dxaspine.evidence.Evidence
+    # dxaspine.clinical.vendor_reading.VendorReading per vendor results object of the study
+    vendor: tuple[Any, ...] = ()
 
     @property
     def image_flags(self) -> tuple:
         """The segmenter's own flags and the evidence stage's, as the clinical layer got them."""
         own = tuple(self.segmentation.qc_flags)
         return own + (tuple(self.evidence.flags) if self.evidence is not None else ())
+
+
+def _conventions(edge: str | None, box_margin_mm: float | None) -> dict:
+    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
+
+    out = {}
+    if edge is not None:
+        out["edge"] = EdgeConvention.parse(edge)
+    if box_margin_mm is not None:
+        out["box"] = BoxConvention(margin_mm=float(box_margin_mm))
+    return out
 
 
 def analyze(
@@ -51,6 +65,10 @@ def analyze(
     reference=None,
     exclude: Sequence[str] | None = None,
     auto_exclude: bool = True,
+    edge: str | None = None,
+    box_margin_mm: float | None = None,
+    vendor: Sequence[Any] = (),
+    vendor_area_model: Any = None,
 ) -> ScanResult:
     """Analyse one DXA lumbar spine scan.
 
@@ -66,6 +84,18 @@ def analyze(
         Levels the user excludes; overrides automatic exclusion for those levels.
     auto_exclude : bool
         Apply the automatic ISCD exclusion proposals (default True).
+    edge : str, optional
+        Bone-edge convention of the classical segmenter, ``"relative:0.1"`` (default) or
+        ``"absolute:0.1"`` (:mod:`dxaspine.segment.conventions`).
+    box_margin_mm : float, optional
+        Analysis-box margin beyond half the L4 body width (default 7 mm).
+    vendor : sequence of path, Dataset or VendorResults, optional
+        The vendor's own results objects of the same study (GE/Hologic SR or XML, TID 1500):
+        each is read, checked against this analysis (second reading) and assessed with the
+        ISCD rules on its numbers together with this image's evidence
+        (``ScanResult.vendor``).
+    vendor_area_model : dxaspine.clinical.area_sequence.AreaModel, optional
+        The area-comparison model of the second reading (a batch calibrates it per device).
 
     Raises
     ------
@@ -87,7 +117,10 @@ def analyze(
         physics_flags = check_dual_energy(scan)  # docs/hardening.md §2: refuse or flag
         density_map = decompose(scan)
         stage = "segment"
-        segment = segmenter if segmenter is not None else segment_spine
+        if segmenter is not None:
+            segment = segmenter
+        else:
+            segment = functools.partial(segment_spine, **_conventions(edge, box_margin_mm))
         segmentation = segment(density_map, scan)
         _check_labels(segmentation, scan)
         stage = "evidence"
@@ -103,6 +136,15 @@ def analyze(
             auto_exclude=auto_exclude,
             image_flags=tuple(segmentation.qc_flags) + evidence.flags + physics_flags,
         )
+        stage = "vendor"
+        readings = read_study_vendor(
+            vendor,
+            levels=levels,
+            image_flags=tuple(segmentation.qc_flags) + evidence.flags,
+            patient=scan.patient,
+            reference=reference,
+            model=vendor_area_model,
+        )
     except Exception as exc:
         named = _naming_the_file(exc, source)
         # The batch runner reports which stage failed (errors.csv "stage" column).
@@ -111,7 +153,7 @@ def analyze(
         if named is exc:
             raise
         raise named from exc
-    return ScanResult(scan, density_map, segmentation, levels, assessment, evidence)
+    return ScanResult(scan, density_map, segmentation, levels, assessment, evidence, readings)
 
 
 def _source_name(source: Source) -> str | None:
@@ -151,3 +193,75 @@ def _check_labels(segmentation: Segmentation, scan: Scan) -> None:
                 "pass a PA lumbar spine scan covering about T12-L5",
             )
         )
+
+
+def read_study_vendor(
+    vendor: Sequence[Any],
+    *,
+    levels: Sequence[Any] = (),
+    image_flags: Sequence[Any] = (),
+    patient: Any = None,
+    reference=None,
+    model: Any = None,
+) -> tuple[Any, ...]:
+    """Read and check a study's vendor results objects (paths, datasets or VendorResults).
+
+    Without ``levels`` (a study with results only) only the number checks and the ISCD rules
+    on the vendor's numbers run.  Returns ``VendorReading`` objects.
+    """
+    if not vendor:
+        return ()
+    from dxaspine.clinical.vendor_reading import read_vendors
+    from dxaspine.io.vendor import VendorResults, read_vendor_results
+
+    objects = [v if isinstance(v, VendorResults) else read_vendor_results(v) for v in vendor]
+    demographics = None
+    if patient is not None and (patient.sex or patient.age_years is not None):
+        demographics = {"sex": patient.sex, "age_years": patient.age_years,
+                        "ethnicity": patient.ethnicity}  # fmt: skip
+    return read_vendors(objects, levels, image_flags, patient=demographics, reference=reference,
+                        model=model)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VendorOnlyResult:
+    """A study with a vendor's results and no image: the vendor's numbers, checked and assessed."""
+
+    paths: tuple[str, ...]
+    vendor: tuple[Any, ...]  # VendorReading per results object
+
+    @property
+    def assessment(self) -> Any:
+        """The ISCD assessment of the first results object that has numbers."""
+        return next((r.assessment for r in self.vendor if r.assessment is not None), None)
+
+
+def analyze_vendor_only(paths: Sequence[str | os.PathLike], *, reference=None) -> VendorOnlyResult:
+    """Assess a study from its vendor results objects alone (no image).
+
+    The number checks of the second reading and the ISCD rules on the vendor's numbers run;
+    the image checks (labels on the right vertebrae, area agreement) need the study's image.
+
+    Raises
+    ------
+    DxaError
+        A results object cannot be read, or none of them holds per-level numbers.
+    """
+    from dxaspine.errors import VendorResultsError, describe
+
+    names = tuple(os.fspath(p) for p in paths)
+    try:
+        readings = read_study_vendor(list(names), reference=reference)
+    except Exception as exc:
+        if not hasattr(exc, "stage"):
+            exc.stage = "vendor"
+        raise
+    if not any(r.assessment is not None for r in readings):
+        raise VendorResultsError(
+            describe(
+                " + ".join(names),
+                "no per-level spine numbers in the vendor results",
+                "pass the AP spine report, or analyse it together with the study's image",
+            )
+        )
+    return VendorOnlyResult(names, readings)

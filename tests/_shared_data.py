@@ -23,3 +23,11 @@ def shared_data_dir() -> Path:
 
 NHANES = shared_data_dir() / "nhanes" / "P_DXXSPN_with_demo.csv"
 needs_nhanes = pytest.mark.skipif(not NHANES.exists(), reason=f"shared NHANES data not at {NHANES}")
+
+# The TotalSegmentator example CT and its vertebra labels (shared/data/totalseg/README.md).
+TOTALSEG_CT = shared_data_dir() / "totalseg" / "example_ct.nii.gz"
+TOTALSEG_LABELS = shared_data_dir() / "totalseg" / "example_ct_vertebrae.nii.gz"
+needs_totalseg = pytest.mark.skipif(
+    not (TOTALSEG_CT.exists() and TOTALSEG_LABELS.exists()),
+    reason=f"shared TotalSegmentator CT not at {TOTALSEG_CT.parent}",
+)

@@ -122,8 +122,9 @@ def test_every_kind_says_what_its_frames_mean():
 
     for name in kind_names():
         kind = get_kind(name)
-        assert kind.content in ("counts", "areal_bmd", "display_grey"), name
+        assert kind.content in ("counts", "areal_bmd", "display_grey", "results"), name
         assert kind.quantitative == (kind.content != "display_grey"), name
+        assert (kind.role == "results") == (kind.content == "results") == (kind.read is not None)
         assert kind.picture_frame is None or kind.picture_frame in kind.frames, name
 
 
@@ -182,3 +183,14 @@ def test_evidence_reads_only_the_segmentation(classical):
     assert [(f.code, f.level) for f in ours.flags] == [
         (f.code, f.level) for f in reference.evidence.flags
     ]
+
+
+def test_results_name_their_conventions(classical):
+    """The analysis block names the conventions used (docs/architecture.md, Conventions)."""
+    from dxaspine.report.record import record_from_scan
+
+    _, reference = classical
+    analysis = record_from_scan(reference)["analysis"]
+    assert analysis["edge"] == "relative:0.1"
+    assert analysis["box"] == "L4 body width + 7 mm"
+    assert analysis["segmenter"] == "dxaspine classical"

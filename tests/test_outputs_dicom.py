@@ -135,7 +135,7 @@ def truth_fixture(case, path, flip) -> tuple[ScanResult, dict]:
         "regions": regions,
         "reported_region": "L2-L4" if quantitative else None,
         "flags": [],
-        "reference": {"name": "White female L1-L4", "source": "docs/domain.md 8"},
+        "reference": {"name": "White female L1-L4", "source": "docs/domain.md §8"},
         "software": {"name": "dxaspine", "version": "0.1.0"},
     }
     validate_result(round_for_output(result))

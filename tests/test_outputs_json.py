@@ -83,7 +83,7 @@ def hologic_result(kind: str = "bmd_map") -> dict:
         "regions": regions,
         "reported_region": "L1-L4" if regions else None,
         "flags": [],
-        "reference": {"name": "White female L1-L4", "source": "docs/domain.md 8"},
+        "reference": {"name": "White female L1-L4", "source": "docs/domain.md §8"},
         "software": {"name": "dxaspine", "version": "0.1.0"},
     }
 

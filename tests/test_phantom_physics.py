@@ -9,7 +9,6 @@ from PIL import Image
 
 from dxaspine.phantom import NHANES_LEVEL_RATIOS, Lesion, PhantomParams, generate_case, write_case
 from dxaspine.phantom.physics import poisson_counts
-from dxaspine.phantom.truth import BONE_THRESHOLD_G_CM2
 from dxaspine.physics.attenuation import coefficient_pair
 
 
@@ -25,8 +24,9 @@ def _decompose(low, high, i0, mu_bone, r_st):
     return (a_low - r_st * a_high) / (mu_bone[0] - r_st * mu_bone[1])
 
 
-def _level_bmc(bone, labels, codes, pixel_area_cm2):
-    mask = bone > BONE_THRESHOLD_G_CM2
+def _level_bmc(bone, labels, codes, pixel_area_cm2, threshold_g_cm2):
+    """Per-level BMC over the bone pixels of the truth's own edge (truth["bone_threshold_g_cm2"])."""
+    mask = bone > threshold_g_cm2
     return np.array([bone[(labels == c) & mask].sum() * pixel_area_cm2 for c in codes])
 
 
@@ -55,7 +55,7 @@ def test_file_decomposed_with_header_values_reproduces_truth_bmc(tmp_path, scann
     labels = np.asarray(Image.open(paths["labels"]))
     codes = [lv["code"] for lv in case.truth["levels"]]
     area_cm2 = float(ds.PixelSpacing[0]) * float(ds.PixelSpacing[1]) / 100
-    bmc = _level_bmc(bone, labels, codes, area_cm2)
+    bmc = _level_bmc(bone, labels, codes, area_cm2, case.truth["bone_threshold_g_cm2"])
     truth_bmc = np.array([lv["bmc_g"] for lv in case.truth["levels"]])
     np.testing.assert_allclose(bmc, truth_bmc, rtol=0.005)
 
@@ -64,7 +64,9 @@ def test_level_bmc_is_conserved_and_bmd_is_bmc_over_area(clean_case):
     c = clean_case
     pixel_area = c.pixel_spacing_mm[0] * c.pixel_spacing_mm[1] / 100
     codes = [lv["code"] for lv in c.truth["levels"]]
-    bmc = _level_bmc(c.bone_density_g_cm2, c.label_image, codes, pixel_area)
+    bmc = _level_bmc(
+        c.bone_density_g_cm2, c.label_image, codes, pixel_area, c.truth["bone_threshold_g_cm2"]
+    )
     # truth values are rounded to 6 decimals in the JSON -> 1e-5 g absolute
     np.testing.assert_allclose(bmc, [lv["bmc_g"] for lv in c.truth["levels"]], atol=1e-5)
     for lv in c.truth["levels"]:

@@ -239,12 +239,19 @@ def run_dask(
         raise DxaError(
             f"--dask {address}: dask.distributed is not installed; pip install 'dxaspine[dask]'"
         ) from exc
+    from dxaspine.batch.dask_logging import quiet_distributed_logs
+
+    level = quiet_distributed_logs()  # importing distributed set its loggers to INFO
     cluster = None
     if address.startswith("local:"):
         _single_thread_env()
         n = int(address.split(":", 1)[1] or 1)
         cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=level,
         )
         client = Client(cluster)
     else:

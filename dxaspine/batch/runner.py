@@ -41,6 +41,7 @@ class BatchOptions:
     reference: str | None = None
     # writer name -> folder for one file per scan (dxaspine.report.writers: json, overlay, sr ...)
     output_dirs: tuple[tuple[str, str], ...] = ()
+    conventions: tuple[tuple[str, object], ...] = ()  # dxaspine.analyze keywords
     quiet: bool = False
     chunk_size: int = 50
 
@@ -79,7 +80,7 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     total = 0 if options.quiet else count_inputs(options.input, options.glob)
     progress = Progress(total=total, quiet=options.quiet, already=len(done_keys))
     writer = ledger.ChunkWriter(out, size=options.chunk_size)
-    worker_options = WorkerOptions(options.reference, options.output_dirs)
+    worker_options = WorkerOptions(options.reference, options.output_dirs, options.conventions)
     for _, folder in options.output_dirs:
         try:
             os.makedirs(folder, exist_ok=True)
@@ -88,13 +89,14 @@ def run_batch(options: BatchOptions) -> BatchSummary:
 
     summary = BatchSummary(out=str(out))
     finished = None
+    files_of: dict[str, int] = {}  # key -> input files of the work in flight (pairs: 2)
     try:
         records = discover(iter_input_paths(options.input, options.glob))
-        work = _route(records, done_keys, writer, progress, summary)
+        work = _route(records, done_keys, writer, progress, summary, files_of)
         finished = _execute(work, worker_options, options)
         for record in finished:
             writer.add(record)
-            progress.update(record["type"])
+            progress.update(record["type"], files=files_of.pop(record["key"], 1))
     except KeyboardInterrupt:
         summary.interrupted = True
         logger.warning("interrupted: finished work is committed; rerun with --resume to continue")
@@ -141,15 +143,24 @@ def _route(
     writer: ledger.ChunkWriter,
     progress: Progress,
     summary: BatchSummary,
+    files_of: dict[str, int] | None = None,
 ) -> Iterator[Work]:
-    """Pass work on to the executor; commit skips and discovery failures directly."""
+    """Pass work on to the executor; commit skips and discovery failures directly.
+
+    ``files_of`` receives the number of input files of each multi-file work item (a
+    dual-energy pair), so that the progress bar, which counts files, reaches its total.
+    """
     for record in records:
         summary.inputs_seen += len(record.paths) if isinstance(record, Work) else 1
         if not (isinstance(record, Skip) and record.error_class == "NotDicomError"):
             summary.dicom_seen += 1
         if record.key in done_keys:
+            if isinstance(record, Work) and len(record.paths) > 1:
+                progress.forget(len(record.paths) - 1)  # `already` counted the pair once
             continue
         if isinstance(record, Work):
+            if files_of is not None and len(record.paths) > 1:
+                files_of[record.key] = len(record.paths)
             yield record
         elif isinstance(record, Skip):
             writer.add(

@@ -21,6 +21,8 @@ class WorkerOptions:
     reference: str | None = None
     # writer name -> folder receiving one file per scan (dxaspine.report.writers registry)
     output_dirs: tuple[tuple[str, str], ...] = ()
+    # analysis conventions (dxaspine.analyze keywords: edge, box_margin_mm)
+    conventions: tuple[tuple[str, object], ...] = ()
 
 
 def init_worker() -> None:
@@ -60,7 +62,7 @@ def process(work: Work, options: WorkerOptions) -> dict:
     path = work.paths[0]
     try:
         with collect_warnings(strip=work.paths) as warnings:
-            result = analyze(source, reference=options.reference)
+            result = analyze(source, reference=options.reference, **dict(options.conventions))
             record = record_from_scan(result, path=source)
             _write_optional(result, record, work, options)
         row = row_from_record(round_for_output(record))

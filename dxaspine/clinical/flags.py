@@ -52,9 +52,11 @@ EXCLUDING_IMAGE_CODES = frozenset(
         "artifact",
     }
 )
-RULE_ISCD = "ISCD 2019/2023: exclude a vertebra > 1.0 T-score from its neighbour (docs/domain.md 2)"
-RULE_DEVIATION = "dxaspine inter-level deviation, NHANES 2017-2020 calibration (docs/domain.md 3)"
-RULE_IMAGE = "ISCD 2019/2023: exclude clearly abnormal/non-assessable vertebrae (docs/domain.md 2)"
+RULE_ISCD = (
+    "ISCD 2019/2023: exclude a vertebra > 1.0 T-score from its neighbour (docs/domain.md §2)"
+)
+RULE_DEVIATION = "dxaspine inter-level deviation, NHANES 2017-2020 calibration (docs/domain.md §3)"
+RULE_IMAGE = "ISCD 2019/2023: exclude clearly abnormal/non-assessable vertebrae (docs/domain.md §2)"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,11 @@ Behaviour:
   written ``LOW+HIGH`` (no spaces; a name containing ``+`` that exists as a file is a file),
   or auto-paired: among the FILEs given, the LOW_ENERGY and HIGH_ENERGY halves of one series
   (same study, series and size; read from the headers) are analysed together.
+- **Studies.** A vendor's own results objects among the FILEs (GE/Hologic SR or XML, TID 1500;
+  recognised from the header) are read together with the image of their study
+  (StudyInstanceUID): the result carries our analysis, the vendor's numbers, the ISCD rules on
+  them with our image evidence, and the second reading's flags.  Results whose study has no
+  image among the FILEs are assessed on their own (their numbers, no image outputs).
 - **JSON.** ``--json PATH`` writes one indented object when there is one input (counted
   after pairing; nothing is written if it failed) and JSON Lines when there are several
   (one object per input that succeeded, in input order); ``-`` is stdout.  An input
@@ -36,6 +41,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +122,59 @@ def group_inputs(items: Sequence[str]) -> list[str | tuple[str, str]]:
             used.add(pair)
             grouped.append(pair)
     return grouped
+
+
+@dataclass(frozen=True)
+class StudyInput:
+    """One analysis: an image source (or None: the study has only results) and the vendor
+    results objects of its study."""
+
+    image: str | tuple[str, str] | None
+    vendor: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return _display(self.image) if self.image is not None else "+".join(self.vendor)
+
+
+def study_inputs(items: Sequence[str]) -> list[StudyInput]:
+    """The FILE arguments as analyses: images (pairs grouped) with their study's vendor results.
+
+    Vendor results objects are recognised from their header (``peek``); each goes with every
+    image of the same StudyInstanceUID, and a study with results but no image becomes one
+    results-only input, at the position of its first results file.
+    """
+    from dxaspine.io import peek
+    from dxaspine.io.kinds import get_kind
+
+    grouped = group_inputs(items)
+    study_of: dict[str, str | None] = {}
+    vendor_by_study: dict[str | None, list[str]] = {}
+    images: list[str | tuple[str, str]] = []
+    order: list[tuple[str, str | tuple[str, str] | str | None]] = []
+    for source in grouped:
+        first = source[0] if isinstance(source, tuple) else source
+        info = peek(first) if os.path.isfile(first) else None
+        study = info.study_instance_uid if info is not None else None
+        if info is not None and info.kind is not None and get_kind(info.kind).role == "results":
+            if study not in vendor_by_study:
+                order.append(("results", study))
+            vendor_by_study.setdefault(study, []).append(first)
+            continue
+        study_of[first] = study
+        images.append(source)
+        order.append(("image", source))
+    studies_with_image = {study_of[s[0] if isinstance(s, tuple) else s] for s in images}
+    out = []
+    for what, value in order:
+        if what == "image":
+            first = value[0] if isinstance(value, tuple) else value
+            study = study_of[first]
+            vendor = tuple(vendor_by_study.get(study, ())) if study is not None else ()
+            out.append(StudyInput(value, vendor))
+        elif value not in studies_with_image or value is None:
+            out.append(StudyInput(None, tuple(vendor_by_study[value])))
+    return out
 
 
 def _stem(source: str | tuple[str, str]) -> str:
@@ -213,14 +272,55 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE:CALLABLE",
         help="a callable (DensityMap, Scan) -> Segmentation replacing the default",
     )
+    add_convention_options(parser)
+
+
+def add_convention_options(parser: argparse.ArgumentParser) -> None:
+    """``--edge`` and ``--box-margin-mm`` (docs/architecture.md, Conventions)."""
+    parser.add_argument(
+        "--edge",
+        metavar="RULE[:VALUE]",
+        help="bone edge: relative[:0.1] (default; fraction of the spine core density) or "
+        "absolute[:0.1] (g/cm2 above soft tissue)",
+    )
+    parser.add_argument(
+        "--box-margin-mm",
+        type=float,
+        metavar="MM",
+        help="analysis box: half the L4 body width plus this margin (default 7)",
+    )
+
+
+def parse_conventions(args: argparse.Namespace) -> dict:
+    """The convention keywords of :func:`dxaspine.analyze` from the options (validated)."""
+    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
+
+    out: dict = {}
+    try:
+        if getattr(args, "edge", None):
+            out["edge"] = str(EdgeConvention.parse(args.edge))
+        if getattr(args, "box_margin_mm", None) is not None:
+            out["box_margin_mm"] = BoxConvention(margin_mm=args.box_margin_mm).margin_mm
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return out
+
+
+def _study_paths(study) -> tuple[str, ...]:
+    """The input paths of one study (the prefixes its warnings start with)."""
+    image = study.image
+    paths = list(image) if isinstance(image, tuple) else [image] if image is not None else []
+    return tuple(
+        os.fspath(p) for p in [*paths, *(study.vendor or ())] if isinstance(p, str | os.PathLike)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``dxaspine analyze``; returns the exit status (0 all analysed, 1 any failed, 2 usage)."""
     from dxaspine.batch.logs import collect_warnings
-    from dxaspine.pipeline import analyze
+    from dxaspine.pipeline import analyze, analyze_vendor_only
     from dxaspine.report.json_output import results_json_text, write_results_json
-    from dxaspine.report.record import record_from_scan, round_for_output
+    from dxaspine.report.record import record_from_scan, record_from_vendor_only, round_for_output
     from dxaspine.report.row import row_columns, row_from_record
     from dxaspine.report.schema import validate_result
     from dxaspine.report.table import format_report
@@ -232,6 +332,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         segmenter = parse_segmenter(args.segmenter)
         exclude = parse_exclude(args.exclude or [])
+        conventions = parse_conventions(args)
         require(wanted)
     except (UsageError, MissingExtraError) as exc:
         print(f"dxaspine analyze: {exc}", file=sys.stderr)
@@ -243,29 +344,42 @@ def run(args: argparse.Namespace) -> int:
 
         reference = load_reference(args.reference)
 
-    sources = group_inputs(args.files)
+    studies = study_inputs(args.files)
+    sources = [st.image if st.image is not None else st.vendor[0] for st in studies]
     names = {
         w.name: output_names(getattr(args, w.name), sources, w.suffix) for w in _analyze_writers()
     }
     table_stream = sys.stderr if args.json == "-" else sys.stdout
     results, rows, failed = [], [], 0
-    for index, source in enumerate(sources):
-        given = list(source) if isinstance(source, tuple) else source
+    for index, study in enumerate(studies):
         try:
-            with collect_warnings(strip=(given,) if isinstance(given, str) else given) as notes:
-                scan_result = analyze(given, segmenter=segmenter, reference=reference,
-                                      exclude=exclude or None)  # fmt: skip
-                record = record_from_scan(scan_result, given)
+            with collect_warnings(strip=_study_paths(study)) as notes:
+                if study.image is None:
+                    record = record_from_vendor_only(
+                        analyze_vendor_only(study.vendor, reference=reference)
+                    )
+                    wanted_here = [k for k, v in names.items() if v[index] is not None]
+                    if wanted_here:
+                        logger.warning("%s: results only, no image: no %s written", study.name,
+                                       ", ".join(wanted_here))  # fmt: skip
+                    scan_result = None
+                else:
+                    given = list(study.image) if isinstance(study.image, tuple) else study.image
+                    scan_result = analyze(given, segmenter=segmenter, reference=reference,
+                                          exclude=exclude or None, vendor=study.vendor,
+                                          **conventions)  # fmt: skip
+                    record = record_from_scan(scan_result, given)
                 plain = round_for_output(record)
                 validate_result(plain)
-                write_outputs(
-                    ScanOutput(scan_result, record), {k: v[index] for k, v in names.items()}
-                )
+                if scan_result is not None:
+                    write_outputs(
+                        ScanOutput(scan_result, record), {k: v[index] for k, v in names.items()}
+                    )
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as exc:  # noqa: BLE001 - DxaError or a bug: this file fails only
+        except BaseException as exc:  # noqa: BLE001 - DxaError or a bug: this input fails only
             failed += 1
-            _fail(source, exc, debug)
+            _fail(study.image if study.image is not None else study.name, exc, debug)
             continue
         results.append(record)
         rows.append({**row_from_record(plain), "warnings": " | ".join(notes) or None})
@@ -273,7 +387,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.json:
-            several = len(sources) > 1
+            several = len(studies) > 1
             if args.json == "-":
                 if results or several:
                     sys.stdout.write(results_json_text(results, lines=several))
@@ -289,5 +403,5 @@ def run(args: argparse.Namespace) -> int:
         failed += 1
         print(f"error: {exc}", file=sys.stderr)
     if failed:
-        logger.info("%d of %d input(s) failed", failed, len(sources))
+        logger.info("%d of %d input(s) failed", failed, len(studies))
     return EXIT_FAILED if failed else EXIT_OK

@@ -31,6 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
             f"--{writer.name}-dir", metavar="DIR", help=f"{writer.help} (one file per scan)"
         )
     parser.add_argument("--reference", metavar="NAME|CSV")
+    from dxaspine.commands.analyze import add_convention_options
+
+    add_convention_options(parser)
     parser.add_argument(
         "--chunk-size",
         type=int,
@@ -42,6 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dxaspine.batch.runner import BatchOptions, run_batch
+    from dxaspine.commands.analyze import UsageError, parse_conventions
     from dxaspine.errors import MissingExtraError
     from dxaspine.report.writers import WRITERS, require
 
@@ -52,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         require([name for name, _ in output_dirs], option=lambda n: f"--{n}-dir")
-    except MissingExtraError as exc:
+        conventions = tuple(parse_conventions(args).items())
+    except (MissingExtraError, UsageError) as exc:
         print(f"dxaspine batch: {exc}", file=sys.stderr)
         return 2
 
@@ -65,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         glob=args.glob,
         output_dirs=output_dirs,
+        conventions=conventions,
         quiet=args.quiet,
         reference=getattr(args, "reference", None),
         chunk_size=max(1, args.chunk_size),

@@ -222,10 +222,18 @@ def classify(ds: Dataset, pixel: PixelElement, source: object = None) -> Recogni
     """
     from dxaspine.io.kinds import registered
 
+    kinds = registered()
+    for kind in kinds:  # results kinds need no pixel data: asked first
+        if kind.role == "results":
+            recognition = kind.recognise(ds, pixel, source)
+            if recognition is not None:
+                return recognition
     if pixel.tag is None:
         raise missing_pixel_data(ds, source)
     check_profile_content(ds, source)  # content type against bit depth and modality
-    for kind in registered():
+    for kind in kinds:
+        if kind.role != "image":
+            continue
         recognition = kind.recognise(ds, pixel, source)
         if recognition is not None:
             return recognition

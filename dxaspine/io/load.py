@@ -70,6 +70,9 @@ def _prepare(source: Source) -> _Input:
     with file_boundary(name):
         pixel_tag = next((t for t in PIXEL_TAGS if t in ds), None)
         recognition = classify(ds, PixelElement(pixel_tag, None), name)
+        kind = get_kind(recognition.kind)
+        if kind.role != "image":  # a vendor's results: nothing to load as an image
+            kind.build(ds, recognition, name)
         spacing, spacing_source, _ = resolve_spacing(ds, name)
         flips = orientation_flips(ds, name)
     return _Input(ds, name, owned, recognition, spacing, spacing_source, flips)

@@ -25,6 +25,7 @@ from dxaspine.phantom.render import Canvas
 from dxaspine.phantom.skeleton import render_skeleton
 from dxaspine.phantom.soft_tissue import make_soft_tissue
 from dxaspine.physics.attenuation import coefficient_pair
+from dxaspine.segment.conventions import DEFAULT_EDGE, EdgeConvention
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class PhantomCase:
     strip_left_px: np.ndarray  # per row: columns [0, n) are outside the scanned field
     strip_right_px: np.ndarray  # per row: the last n columns are outside the scanned field
     rescale_slope: float
+    source: str = "drawn"  # "drawn" (this module) or "ct" (projected CT, phantom/ct/)
 
     @property
     def name(self) -> str:
@@ -126,10 +128,13 @@ def generate_case(params: PhantomParams) -> PhantomCase:
 
     half_width = tr.box_half_width_mm(sk)
     level_names, labels = tr.label_regions(sk, shape, spacing, half_width)
-    scales = _calibrate(params, canvas, sk, labels, level_names, pixel_area_cm2)
+    scales = _calibrate(
+        params, canvas, sk, labels, level_names, pixel_area_cm2, spacing, half_width
+    )
     for group, lesion in zip(lesion_groups, params.lesions, strict=True):
         scales[group] = scales[lesion.level] if lesion.type == "fracture" else 1.0
     bone, chord = canvas.compose(scales)
+    threshold = tr.edge_threshold_g_cm2(bone, sk, spacing, half_width)
 
     tissue = make_soft_tissue(
         params, shape, spacing, float(sk.axis_x_at(shape[0] * spacing[0] / 2)), rng_tissue
@@ -146,7 +151,7 @@ def generate_case(params: PhantomParams) -> PhantomCase:
 
     strip_left, strip_right = _strips(shape, spacing, rng_strips)
     truth = _truth(params, sk, canvas, scales, bone, labels, level_names, half_width, lesion_groups,
-                   shape, spacing, i0, slope, strip_left, strip_right, tissue)  # fmt: skip
+                   shape, spacing, i0, slope, strip_left, strip_right, tissue, threshold)  # fmt: skip
     return PhantomCase(
         params=params,
         truth=truth,
@@ -155,7 +160,7 @@ def generate_case(params: PhantomParams) -> PhantomCase:
         counts_high=high,
         r_st_truth=att.r_st,
         label_image=labels,
-        bone_mask=bone > tr.BONE_THRESHOLD_G_CM2,
+        bone_mask=bone > threshold,
         pixel_spacing_mm=spacing,
         lean_g_cm2=lean,
         fat_g_cm2=fat,
@@ -165,7 +170,9 @@ def generate_case(params: PhantomParams) -> PhantomCase:
     )
 
 
-def _calibrate(params, canvas, sk, labels, level_names, pixel_area_cm2) -> dict[str, float]:
+def _calibrate(
+    params, canvas, sk, labels, level_names, pixel_area_cm2, spacing, half_width
+) -> dict[str, float]:
     """Per-vertebra density scales so that truth BMD(L1..L4) = target x NHANES ratio."""
     targets = dict(
         zip(_CALIBRATED, np.asarray(params.level_ratios) * params.target_bmd_g_cm2, strict=True)
@@ -176,7 +183,8 @@ def _calibrate(params, canvas, sk, labels, level_names, pixel_area_cm2) -> dict[
     present = [n for n in _CALIBRATED if n in level_names]
     for _ in range(12):
         bone, _ = canvas.compose(scales, groups=skeleton_groups)
-        _, area, bmd = tr.level_stats(bone, labels, len(level_names), pixel_area_cm2)
+        threshold = tr.edge_threshold_g_cm2(bone, sk, spacing, half_width)
+        _, area, bmd = tr.level_stats(bone, labels, len(level_names), pixel_area_cm2, threshold)
         # the level targets are ratio x c, with c chosen so the composite hits the target
         codes = [level_names.index(n) for n in present]
         ratio_area = sum(targets[n] * area[k] for n, k in zip(present, codes, strict=True))
@@ -225,10 +233,15 @@ def patient_dates(age_years: float) -> tuple[dt.date, int]:
 
 
 def _truth(params, sk: Skeleton, canvas, scales, bone, labels, level_names, half_width,
-           lesion_groups, shape, spacing, i0, slope, strip_left, strip_right, tissue) -> dict:  # fmt: skip
+           lesion_groups, shape, spacing, i0, slope, strip_left, strip_right, tissue,
+           threshold) -> dict:  # fmt: skip
     r = tr._r
     pixel_area = spacing[0] * spacing[1] / 100.0
-    bmc, area, bmd = tr.level_stats(bone, labels, len(level_names), pixel_area)
+    bmc, area, bmd = tr.level_stats(bone, labels, len(level_names), pixel_area, threshold)
+    # the legacy absolute edge, for figures quoted without the shared relative convention
+    bmc_abs, area_abs, bmd_abs = tr.level_stats(
+        bone, labels, len(level_names), pixel_area, tr.BONE_THRESHOLD_G_CM2
+    )
     discs = {d.lower: d for d in sk.discs}
     discs_below = {d.upper: d for d in sk.discs}
     lesions_at: dict[str, list[str]] = {}
@@ -253,7 +266,7 @@ def _truth(params, sk: Skeleton, canvas, scales, bone, labels, level_names, half
         (c0, r0), (c1, r1) = tr.line_px(d, half_width, spacing)
         if 0 <= (r0 + r1) / 2 <= rows - 1:
             lines.append({"name": d.name, "left": [r(c0), r(r0)], "right": [r(c1), r(r1)]})
-    bone_mask = bone > tr.BONE_THRESHOLD_G_CM2
+    bone_mask = bone > threshold
     lesions = []
     for group, lesion in zip(lesion_groups, params.lesions, strict=True):
         m, _ = canvas.compose(scales, groups=[group])
@@ -279,7 +292,19 @@ def _truth(params, sk: Skeleton, canvas, scales, bone, labels, level_names, half
         "i0_counts": [r(i0[0], 3), r(i0[1], 3)],
         "bone_mu_cm2_g": [float(mu_b[0]), float(mu_b[1])],
         "rescale_slope": float(slope),
-        "bone_threshold_g_cm2": tr.BONE_THRESHOLD_G_CM2,
+        "bone_threshold_g_cm2": float(threshold),
+        "conventions": {"edge": str(DEFAULT_EDGE), "box": "L4 body width + 7 mm"},
+        "levels_by_edge": {
+            str(EdgeConvention("absolute", tr.BONE_THRESHOLD_G_CM2)): [
+                {
+                    "label": n,
+                    "bmc_g": r(bmc_abs[i]),
+                    "area_cm2": r(area_abs[i]),
+                    "bmd_g_cm2": r(bmd_abs[i]),
+                }
+                for i, n in enumerate(level_names)
+            ],
+        },  # fmt: skip
         "box_half_width_mm": r(half_width),
         "flip": [],
         "label_codes": {str(i + 1): n for i, n in enumerate(level_names)},

@@ -36,6 +36,7 @@ from dxaspine.phantom.params import SCANNERS
 IMPLEMENTATION_CLASS_UID = generate_uid(entropy_srcs=["dxaspine phantom implementation"])
 _SERIES_NUMBER = {"dual_energy": 1, "dual_energy_pair": 2, "bmd_map": 3, "display": 4}
 _BMD_SLOPES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3)
+_SOURCE_NOTE = {"ct": " (projected CT)"}  # drawn cases keep their bytes
 
 
 def uid(case: PhantomCase, *parts: str) -> str:
@@ -70,7 +71,7 @@ def base_dataset(case: PhantomCase, kind: str, sop_class: str, instance: str, fl
     ds.AccessionNumber = ""
     ds.ReferringPhysicianName = ""
     ds.StudyID = "1"
-    ds.StudyDescription = "Phantom AP lumbar spine DXA"
+    ds.StudyDescription = "Phantom AP lumbar spine DXA" + _SOURCE_NOTE.get(case.source, "")
     ds.SeriesNumber = _SERIES_NUMBER[kind]
     ds.InstanceNumber = 2 if instance == "high" else 1
     ds.Modality = "BMD"

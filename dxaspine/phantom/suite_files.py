@@ -28,10 +28,27 @@ def png_pixel_sha256(data: bytes) -> str:
 
 def write_suite(name: str, outdir: str | Path, seed: int = 0, count: int | None = None) -> dict:
     """Generate and write a suite; returns the manifest (also written to MANIFEST.json)."""
+    regenerate = f"dxaspine phantom {Path(outdir).name} --suite {name} --seed {seed}" + (
+        f" --count {count}" if count is not None else ""
+    )
+    return write_cases(SUITES[name](seed=seed, count=count), outdir, name, seed, count, regenerate)
+
+
+def _generate(params):
+    """A drawn case, or a projected-CT case for :class:`~dxaspine.phantom.ct.CtPhantomParams`."""
+    if getattr(params, "ct_path", None) is not None:
+        from dxaspine.phantom.ct import generate_ct_case
+
+        return generate_ct_case(params)
+    return generate_case(params)
+
+
+def write_cases(params_iter, outdir: str | Path, suite: str, seed: int, count, regenerate: str):
+    """Generate and write the cases of ``params_iter``; returns the manifest (MANIFEST.json)."""
     out = Path(outdir)
     files, cases = [], {}
-    for params in SUITES[name](seed=seed, count=count):
-        case = generate_case(params)
+    for params in params_iter:
+        case = _generate(params)
         kinds, flip = write_options(params)
         paths = write_case(case, out, kinds=kinds, flip=flip)
         cases[case.name] = json.loads(paths["truth"].read_text())
@@ -49,12 +66,11 @@ def write_suite(name: str, outdir: str | Path, seed: int = 0, count: int | None 
                     entry["pixel_sha256"] = png_pixel_sha256(data)
                 files.append(entry)
     manifest = {
-        "suite": name,
+        "suite": suite,
         "seed": seed,
         "count": count,
         "software_version": __version__,
-        "regenerate": f"dxaspine phantom {out.name} --suite {name} --seed {seed}"
-        + (f" --count {count}" if count is not None else ""),
+        "regenerate": regenerate,
         "files": files,
         "cases": cases,
     }

@@ -147,6 +147,14 @@ def demo(seed: int = 0, count: int | None = None) -> Iterator[PhantomParams]:
                         target_bmd_g_cm2=0.93, age_years=64.0)  # fmt: skip
 
 
+def ct(seed: int = 0, count: int | None = None) -> Iterator:
+    """CT family: the shared TotalSegmentator CT (T12-S1) in 12 poses, tissues, doses, scanners."""
+    from dxaspine.phantom.ct.family import SHARED_CT_PATIENT, ct_family, shared_ct_paths
+
+    ct_path, labels_path = shared_ct_paths()  # InputError (a DxaError) when absent
+    yield from ct_family(ct_path, labels_path, count=count, seed=seed, **SHARED_CT_PATIENT)
+
+
 SUITES: dict[str, Callable[..., Iterator[PhantomParams]]] = {
     "standard": standard,
     "hard": hard,
@@ -155,6 +163,7 @@ SUITES: dict[str, Callable[..., Iterator[PhantomParams]]] = {
     "scanners": scanners,
     "test_images": test_images,
     "demo": demo,
+    "ct": ct,
 }
 
 

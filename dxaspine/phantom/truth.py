@@ -2,9 +2,13 @@
 per-level BMC / area / BMD, and composites as total BMC over total area (docs/domain.md §1).
 
 A level's region is the part of the analysis box (true spine axis +- ``box_half_width_mm``
-per row) between its two mid-disc lines; its BMC is all HA in the region's bone pixels
-(density > ``BONE_THRESHOLD_G_CM2``), including lesion mineral; area = bone pixels x pixel
-area; BMD = BMC / area.
+per row) between its two mid-disc lines; its BMC is all HA in the region's bone pixels,
+including lesion mineral; area = bone pixels x pixel area; BMD = BMC / area.  Which pixels are
+bone is the *named* edge convention the pipeline also uses
+(:mod:`dxaspine.segment.conventions`; default ``relative:0.1``, 10 % of the spine's core
+density), applied to the true bone map: the truth says which convention it was computed
+under, and also gives the legacy ``absolute:0.1`` figures, so accuracy can be quoted with and
+without the shared convention.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import math
 import numpy as np
 
 from dxaspine.phantom.anatomy import Disc, Skeleton
+from dxaspine.segment.conventions import DEFAULT_EDGE, EdgeConvention, spine_core_density
 
-BONE_THRESHOLD_G_CM2 = 0.1
+BONE_THRESHOLD_G_CM2 = 0.1  # the legacy absolute edge (EdgeConvention("absolute", 0.1))
 # The box reaches a little beyond the widest analysed body (L4): the half-width of L4
 # plus 7 mm of soft tissue, as a vendor ROI does; transverse processes are clipped.
 BOX_MARGIN_MM = 7.0
@@ -66,9 +71,39 @@ def _side(disc: Disc, x, y):
     return (x - f.cx) * math.sin(f.theta) + (y - f.cy) * math.cos(f.theta)
 
 
-def level_stats(bone_g_cm2, labels, n_levels: int, pixel_area_cm2: float):
+def edge_threshold_g_cm2(
+    bone_g_cm2, sk: Skeleton, spacing_mm, half_width_mm: float, edge: EdgeConvention = DEFAULT_EDGE
+) -> float:
+    """The bone threshold (g/cm2) of the true bone map under ``edge``.
+
+    The core density is measured as the pipeline measures it
+    (:func:`dxaspine.segment.conventions.spine_core_density`): within +-5 mm of the true axis,
+    from the upper mid-disc line of L1 to the lower one of L4.
+    """
+    if edge.rule == "absolute":
+        return edge.value
+    rows = bone_g_cm2.shape[0]
+    y = (np.arange(rows) + 0.5) * spacing_mm[0]
+    axis_cols = np.asarray([sk.axis_x_at(v) for v in y]) / spacing_mm[1] - 0.5
+    discs = {d.lower: d for d in sk.discs}
+    below = {d.upper: d for d in sk.discs}
+    names = [v.name for v in sk.vertebrae]
+    first = "L1" if "L1" in discs else names[1]
+    last = "L4" if "L4" in below else names[-2]
+
+    def mid_row(disc) -> float:
+        (_, r0), (_, r1) = line_px(disc, half_width_mm, spacing_mm)
+        return (r0 + r1) / 2
+
+    core = spine_core_density(
+        bone_g_cm2, axis_cols, (mid_row(discs[first]), mid_row(below[last])), spacing_mm[1]
+    )
+    return edge.threshold(core) if np.isfinite(core) else BONE_THRESHOLD_G_CM2
+
+
+def level_stats(bone_g_cm2, labels, n_levels: int, pixel_area_cm2: float, threshold_g_cm2: float):
     """(bmc_g, area_cm2, bmd_g_cm2) arrays per level code 1..n by the DXA convention."""
-    bone = bone_g_cm2 > BONE_THRESHOLD_G_CM2
+    bone = bone_g_cm2 > threshold_g_cm2
     codes = np.where(bone, labels, 0).ravel()
     bmc = np.bincount(codes, weights=bone_g_cm2.ravel(), minlength=n_levels + 1)[1:]
     count = np.bincount(codes, minlength=n_levels + 1)[1:].astype(float)

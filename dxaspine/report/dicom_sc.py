@@ -17,6 +17,7 @@ import numpy as np
 from dxaspine import __version__
 from dxaspine.atomic import atomic_open
 from dxaspine.errors import InputError, describe
+from dxaspine.report._hd_warnings import person_name_warnings_held
 
 logger = logging.getLogger(__name__)
 
@@ -72,22 +73,23 @@ def build_sc(
         raise ValueError(
             f"picture must be (rows, cols, 3) uint8 RGB, got {pixels.shape} {pixels.dtype}"
         )
-    sc = hd.sc.SCImage.from_ref_dataset(
-        ref_dataset=header,
-        pixel_array=pixels,
-        photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
-        bits_allocated=8,
-        coordinate_system=hd.CoordinateSystemNames.PATIENT,
-        series_instance_uid=series_instance_uid or hd.UID(),
-        series_number=series_number,
-        sop_instance_uid=sop_instance_uid or hd.UID(),
-        instance_number=1,
-        manufacturer="dxaspine",
-        # The overlay is drawn head-up, patient's left on the picture's right (Contract 1).
-        patient_orientation=("L", "F"),
-        transfer_syntax_uid="1.2.840.10008.1.2.1",  # explicit VR little endian
-        series_description="dxaspine overlay",
-    )
+    with person_name_warnings_held():  # highdicom would quote the patient's name
+        sc = hd.sc.SCImage.from_ref_dataset(
+            ref_dataset=header,
+            pixel_array=pixels,
+            photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
+            bits_allocated=8,
+            coordinate_system=hd.CoordinateSystemNames.PATIENT,
+            series_instance_uid=series_instance_uid or hd.UID(),
+            series_number=series_number,
+            sop_instance_uid=sop_instance_uid or hd.UID(),
+            instance_number=1,
+            manufacturer="dxaspine",
+            # The overlay is drawn head-up, patient's left on the picture's right (Contract 1).
+            patient_orientation=("L", "F"),
+            transfer_syntax_uid="1.2.840.10008.1.2.1",  # explicit VR little endian
+            series_description="dxaspine overlay",
+        )
     sc.SoftwareVersions = f"dxaspine {__version__}"
     sc.DerivationDescription = "dxaspine analysis overlay of the source scan"
     sc.BurnedInAnnotation = "YES"  # the table beside the scan is text in the pixels

@@ -38,6 +38,7 @@ from dxaspine import __version__
 from dxaspine.atomic import atomic_open
 from dxaspine.errors import InputError, describe
 from dxaspine.report import codes
+from dxaspine.report._hd_warnings import person_name_warnings_held
 from dxaspine.report.codes import PRIVATE_SCHEME
 from dxaspine.report.record import round_for_output
 
@@ -278,17 +279,18 @@ def build_sr(
         procedure_reported=_concept(codes.DXA_PROCEDURE),
         imaging_measurements=groups,
     )
-    sr = hd.sr.ComprehensiveSR(
-        evidence=[header],
-        content=report[0],
-        series_instance_uid=series_instance_uid or hd.UID(),
-        series_number=series_number,
-        sop_instance_uid=sop_instance_uid or hd.UID(),
-        instance_number=1,
-        manufacturer="dxaspine",
-        series_description="dxaspine lumbar spine BMD",
-        is_complete=True,
-    )
+    with person_name_warnings_held():  # highdicom would quote the patient's name
+        sr = hd.sr.ComprehensiveSR(
+            evidence=[header],
+            content=report[0],
+            series_instance_uid=series_instance_uid or hd.UID(),
+            series_number=series_number,
+            sop_instance_uid=sop_instance_uid or hd.UID(),
+            instance_number=1,
+            manufacturer="dxaspine",
+            series_description="dxaspine lumbar spine BMD",
+            is_complete=True,
+        )
     _declare_private_scheme(sr)
     return sr
 

@@ -29,7 +29,7 @@ from dxaspine.report.table import font, render_table_panel, shown_excluded
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["render_overlay", "write_overlay", "OKABE_ITO"]
+__all__ = ["render_overlay", "render_scan_picture", "write_overlay", "write_picture", "OKABE_ITO"]
 
 # Okabe–Ito colours (sRGB), black omitted: it is the background.
 OKABE_ITO = {
@@ -243,6 +243,37 @@ def _draw_labels(
             )
 
 
+# Room left of the scan for the labels and flag notes, above and below it, and right of it
+# for the line names (pixels of the picture).
+_LABEL_ROOM_PX, _MARGIN_PX, _GAP_PX = 200, 16, 80
+
+
+def render_scan_picture(result: Mapping[str, Any], scan_result: Any) -> Image.Image:
+    """The annotated scan alone: the overlay's left part, without the results table.
+
+    Same drawing as :func:`render_overlay` (the report page shows it beside its own tables).
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB picture on black: label room, the scan (head-up, physical aspect), line names.
+    """
+    scan_picture, layers, sx, sy = _tinted_scan(result, scan_result)
+    offset = (_LABEL_ROOM_PX, _MARGIN_PX)
+    picture = Image.new(
+        "RGB",
+        (_LABEL_ROOM_PX + scan_picture.width + _GAP_PX, scan_picture.height + 2 * _MARGIN_PX),
+        (0, 0, 0),
+    )
+    picture.paste(scan_picture, offset)
+    draw = ImageDraw.Draw(picture)
+    _draw_level_outlines(draw, result, scan_result, sx, sy, offset)
+    _draw_lines(draw, scan_result.segmentation.lines, sx, sy, offset)
+    _draw_labels(draw, result, scan_result, layers, offset)
+    _draw_orientation_and_scale(draw, scan_picture.size, sy, scan_result, offset)
+    return picture
+
+
 def render_overlay(result: Mapping[str, Any], scan_result: Any) -> Image.Image:
     """Draw the overlay picture of one analysed scan.
 
@@ -259,23 +290,13 @@ def render_overlay(result: Mapping[str, Any], scan_result: Any) -> Image.Image:
     PIL.Image.Image
         RGB picture: the scan (head-up, physical aspect) with a results table on its right.
     """
-    scan_picture, layers, sx, sy = _tinted_scan(result, scan_result)
-    label_room, margin, gap = 200, 16, 80  # room left of the scan for labels and flags
+    scan_picture = render_scan_picture(result, scan_result)
     seg = scan_result.segmentation
     colours = {label: _level_colour(i) for i, label in enumerate(seg.labels)}
-    table = render_table_panel(result, height=scan_picture.height + 2 * margin, colours=colours)
-    page = Image.new(
-        "RGB",
-        (label_room + scan_picture.width + gap + table.width, scan_picture.height + 2 * margin),
-        (0, 0, 0),
-    )
-    page.paste(scan_picture, (label_room, margin))
-    draw = ImageDraw.Draw(page)
-    _draw_level_outlines(draw, result, scan_result, sx, sy, (label_room, margin))
-    _draw_lines(draw, scan_result.segmentation.lines, sx, sy, (label_room, margin))
-    _draw_labels(draw, result, scan_result, layers, (label_room, margin))
-    _draw_orientation_and_scale(draw, scan_picture.size, sy, scan_result, (label_room, margin))
-    page.paste(table, (label_room + scan_picture.width + gap, 0))
+    table = render_table_panel(result, height=scan_picture.height, colours=colours)
+    page = Image.new("RGB", (scan_picture.width + table.width, scan_picture.height), (0, 0, 0))
+    page.paste(scan_picture, (0, 0))
+    page.paste(table, (scan_picture.width, 0))
     return page
 
 

@@ -5,7 +5,7 @@ the SR) is made from this one record.  Numbers are carried at full precision thr
 pipeline and rounded **only** by :func:`round_for_output`, with the one table
 :data:`DECIMALS_BY_KEY`, so that composites and T-scores are never computed from rounded values:
 BMD 3 decimals, T/Z 1, BMC 2, area 2, pixel coordinates 1 (the precision vendor reports print,
-docs/domain.md §1).
+docs/domain.md §1), young-adult and age-matched percentages 0, pixel spacing 4.
 
 - :func:`record_from_assessment` builds the fields that exist without an image (the clinical
   layer works on numbers: ``dxaspine assess`` tables and vendor numbers use it alone);
@@ -31,6 +31,7 @@ __all__ = [
     "DISPLAY_NO_BMD_REASON",
     "record_from_assessment",
     "record_from_scan",
+    "record_from_vendor_only",
     "round_for_output",
 ]
 
@@ -51,6 +52,16 @@ DECIMALS_BY_KEY: dict[str, int] = {
     "difference_g_cm2": 3,
     "difference_percent": 1,
     "difference_t": 1,
+    # pixel spacing to 0.1 um: far below any header's precision, and no binary-float tail
+    # (0.25256410256410255 from ExposedArea / Columns) in the JSON (issue 18)
+    "pixel_spacing_mm": 4,
+    # whole per cents, as vendor pages print them beside T and Z (issue 18; the vendors'
+    # exact column names are unverified here: docs/report_page.md, "Percentages")
+    "young_adult_percent": 0,
+    "age_matched_percent": 0,
+    "height_cm": 1,
+    "weight_kg": 1,
+    "bmi_kg_m2": 1,
 }
 _COORDINATE_DECIMALS = 1
 
@@ -114,6 +125,30 @@ def _flag(f) -> dict:
     return out
 
 
+def _percentages(a, name: str, bmd_g_cm2: float | None) -> dict:
+    """Young-adult and age-matched percentages of one level or region.
+
+    100 x BMD / the mean of the same reference row the T- (resp. Z-) score used: the table's
+    own lookups (``t_reference``/``z_reference``), so a percentage exists exactly when its
+    score does (the young-adult and age-matched percentages vendor pages print beside T
+    and Z; docs/report_page.md, "Percentages").
+    """
+    out: dict = {"young_adult_percent": None, "age_matched_percent": None}
+    table = getattr(a, "reference", None)
+    if bmd_g_cm2 is None or table is None:
+        return out
+    patient = a.patient
+    young, _ = table.t_reference(name, patient.get("sex"))
+    if young is not None:
+        out["young_adult_percent"] = 100.0 * bmd_g_cm2 / young.mean_g_cm2
+    matched, _ = table.z_reference(
+        name, patient.get("sex"), patient.get("age_years"), patient.get("ethnicity")
+    )
+    if matched is not None:
+        out["age_matched_percent"] = 100.0 * bmd_g_cm2 / matched.mean_g_cm2
+    return out
+
+
 def record_from_assessment(
     a,
     input_info: Mapping[str, object] | None = None,
@@ -149,6 +184,7 @@ def record_from_assessment(
             "z_score": lv.z_score,
             "excluded": lv.excluded,
             "flags": [_flag(f) for f in lv.flags],
+            **_percentages(a, lv.label, lv.bmd_g_cm2),
         }
         item.update((level_extras or {}).get(lv.label, {}))
         out["levels"].append(item)
@@ -162,6 +198,7 @@ def record_from_assessment(
             "t_score": r.t_score,
             "z_score": r.z_score,
             "who_category": r.who_category,
+            **_percentages(a, r.name, r.bmd_g_cm2),
         }
         for r in a.regions
     ]
@@ -189,6 +226,18 @@ def record_from_assessment(
     }
     out["software"] = {"name": "dxaspine", "version": __version__}
     return out
+
+
+def _body_size(patient: Any) -> dict:
+    """Height, weight and BMI from the header (the loader has dropped implausible values)."""
+    height_m = getattr(patient, "height_m", None)
+    weight_kg = getattr(patient, "weight_kg", None)
+    bmi = weight_kg / height_m**2 if height_m and weight_kg else None
+    return {
+        "height_cm": 100.0 * height_m if height_m else None,
+        "weight_kg": weight_kg,
+        "bmi_kg_m2": bmi,
+    }
 
 
 def _stored_line(scan: Any, line: Any) -> list[list[float]]:
@@ -230,11 +279,17 @@ def record_from_scan(scan_result: Any, path: str | os.PathLike | None = None) ->
         "orientation_flips": list(scan.orientation_flips),
         "manufacturer": scan.device.manufacturer,
         "model": scan.device.model,
+        "software_version": scan.device.software,
+        # A scan date, not an identifier of the patient: monitoring needs it, and the page and
+        # the flat row show it.  PatientID, name and birth date never enter the record
+        # (docs/report_page.md, "Identifiers").
+        "study_date": scan.study_date.isoformat() if scan.study_date is not None else None,
         "quantitative": quantitative,
         "bmd_unavailable_reason": None if quantitative else DISPLAY_NO_BMD_REASON,
     }
     if paths:
         input_info["paths"] = paths
+    conventions = dict(getattr(scan_result.segmentation, "conventions", None) or {})
     if header is not None and not input_info["sop_instance_uid"]:
         input_info["sop_instance_uid"] = str(header.get("SOPInstanceUID", "")) or None
     extras = {
@@ -251,7 +306,64 @@ def record_from_scan(scan_result: Any, path: str | os.PathLike | None = None) ->
     result = record_from_assessment(
         scan_result.assessment, input_info=input_info, level_extras=extras
     )
+    result["patient"].update(_body_size(scan.patient))
+    # How the numbers were made: a change in any of these changes BMD without any change in bone.
+    result["analysis"] = {
+        "physics_model": getattr(scan_result.density_map, "physics_model", None) or "unstated",
+        "edge": conventions.get("edge", "unstated"),
+        "box": conventions.get("box", "unstated"),
+        "segmenter": conventions.get("segmenter", "unstated"),
+    }
+    if getattr(scan_result, "vendor", ()):
+        from dxaspine.report.vendor import vendor_records
+
+        result["vendor"] = vendor_records(scan_result.vendor)
     for level in result["levels"]:  # levels the assessment knows but no measurement had
+        for key in ("upper_line_px", "lower_line_px", "label_confidence"):
+            level.setdefault(key, None)
+    return result
+
+
+def record_from_vendor_only(vendor_only: Any) -> dict:
+    """The Contract 2 result of a study with vendor results and no image.
+
+    The levels and regions are the vendor's numbers as the ISCD rules assessed them; the
+    ``input`` block names the results object; the ``vendor`` blocks keep every number with its
+    source.
+
+    Parameters
+    ----------
+    vendor_only : dxaspine.pipeline.VendorOnlyResult
+    """
+    from dxaspine.report.vendor import vendor_records
+
+    first = next(r for r in vendor_only.vendor if r.assessment is not None)
+    results = first.results
+    input_info = {
+        "path": vendor_only.paths[0],
+        "kind": results.kind,
+        "sop_instance_uid": results.sop_instance_uid,
+        "study_instance_uid": results.study_instance_uid,
+        "series_instance_uid": results.series_instance_uid,
+        "pixel_spacing_mm": None,
+        "pixel_spacing_source": None,
+        "recognised_by": f"vendor results ({results.kind})",
+        "manufacturer": results.manufacturer,
+        "model": results.model,
+        "quantitative": True,
+        "bmd_unavailable_reason": None,
+    }
+    if len(vendor_only.paths) > 1:
+        input_info["paths"] = list(vendor_only.paths)
+    result = record_from_assessment(first.assessment, input_info=input_info)
+    result["analysis"] = {
+        "physics_model": "vendor",
+        "edge": "vendor",
+        "box": "vendor",
+        "segmenter": "none (no image in the study)",
+    }
+    result["vendor"] = vendor_records(vendor_only.vendor)
+    for level in result["levels"]:  # no image: no lines, no label confidence of ours
         for key in ("upper_line_px", "lower_line_px", "label_confidence"):
             level.setdefault(key, None)
     return result

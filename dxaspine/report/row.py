@@ -11,12 +11,25 @@ from collections.abc import Mapping, Sequence
 from dxaspine.levels import CLINICAL_LEVELS
 from dxaspine.measure.composites import region_name, standard_region_sets
 
-__all__ = ["LEVEL_FIELDS", "SCAN_HEAD", "region_columns", "row_columns", "row_from_record"]
+__all__ = [
+    "GEOMETRY_FIELDS",
+    "LEVEL_FIELDS",
+    "SCAN_FACTS",
+    "SCAN_HEAD",
+    "region_columns",
+    "row_columns",
+    "row_from_record",
+]
 
 # The first columns of an image analysis' row; tabular ``dxaspine assess`` uses its own head.
 SCAN_HEAD = ("path", "sop_instance_uid", "kind")
 LEVEL_FIELDS = ("bmc_g", "area_cm2", "bmd_g_cm2", "t_score", "z_score", "excluded", "flags")
 _REGION_FIELDS = ("bmd_g_cm2", "t_score", "z_score")
+# Appended after ``flags`` (schema 1.3, issue 18) so that every earlier column keeps its
+# position: the scan's date, scanner and spacing source, then the per-level geometry a
+# display input has instead of BMD (height, width, density index).
+SCAN_FACTS = ("study_date", "manufacturer", "model", "software_version", "pixel_spacing_source")
+GEOMETRY_FIELDS = ("height_mm", "width_mm", "density_index")
 
 
 def region_columns() -> list[str]:
@@ -33,9 +46,12 @@ def row_columns(head: Sequence[str] = SCAN_HEAD) -> list[str]:
         cols += [f"{name}_{k}" for k in _REGION_FIELDS]
     cols += ["reported_region", "reported_bmd_g_cm2", "reported_t_score", "reported_z_score",
              "who_category", "flags"]  # fmt: skip
-    # Where the mm came from, and what the analysis warned about (docs/hardening.md §5);
-    # ``warnings`` is filled by whoever collected the log (batch worker, analyze).
-    cols += ["pixel_spacing_source", "warnings"]
+    cols += list(SCAN_FACTS)
+    for lv in CLINICAL_LEVELS:
+        cols += [f"{lv}_{k}" for k in GEOMETRY_FIELDS]
+    # What the analysis warned about (docs/hardening.md §5), filled by whoever collected the
+    # log (the batch worker, ``dxaspine analyze --csv``); last, so no column moves.
+    cols += ["warnings"]
     return cols
 
 
@@ -77,6 +93,8 @@ def row_from_record(
         for key in LEVEL_FIELDS[:-1]:
             row[f"{lv['label']}_{key}"] = lv.get(key)
         row[f"{lv['label']}_flags"] = _codes(lv.get("flags"))
+        for key in GEOMETRY_FIELDS:
+            row[f"{lv['label']}_{key}"] = lv.get(key)
     regions = {r["name"]: r for r in record.get("regions", ())}
     for name, r in regions.items():
         if f"{name}_bmd_g_cm2" in row:
@@ -90,5 +108,7 @@ def row_from_record(
             row[f"reported_{key}"] = rep.get(key)
     row["who_category"] = (record.get("interpretation") or {}).get("who_category")
     row["flags"] = _codes(record.get("flags"))
-    row["pixel_spacing_source"] = (record.get("input") or {}).get("pixel_spacing_source")
+    info = record.get("input") or {}
+    for key in SCAN_FACTS:
+        row[key] = info.get(key)
     return {k: row.get(k) for k in columns}

@@ -21,11 +21,34 @@ class ResultSchemaError(ValueError):
     """A result dict does not match the shipped schema: a dxaspine bug, not bad input."""
 
 
+def _read(name: str) -> dict:
+    return json.loads(importlib.resources.files("dxaspine.report").joinpath(name).read_text())
+
+
 @functools.cache
 def load_schema() -> dict:
-    """The Contract 2 JSON Schema shipped in the package (parsed once, then cached)."""
-    text = importlib.resources.files("dxaspine.report").joinpath("result.schema.json").read_text()
-    return json.loads(text)
+    """The Contract 2 JSON Schema shipped in the package (parsed once, then cached).
+
+    The ``vendor`` array's items are the vendor block's own schema (``vendor_block.schema.json``,
+    kept beside it), merged here with its definitions renamed ``vendor_*``.
+    """
+    schema = _read("result.schema.json")
+    block = _read("vendor_block.schema.json")
+    definitions = block.pop("$defs", {})
+    for key in ("$schema", "$id"):
+        block.pop(key, None)
+    text = json.dumps({"block": block, "defs": definitions}).replace(
+        '"#/$defs/', '"#/$defs/vendor_'
+    )
+    merged = json.loads(text)
+    schema.setdefault("$defs", {}).update({f"vendor_{k}": v for k, v in merged["defs"].items()})
+    schema["properties"]["vendor"] = {
+        "type": "array",
+        "description": "the vendor's own results objects of the study, read and checked "
+        "(added in 1.2; docs/vendor_results.md)",
+        "items": merged["block"],
+    }
+    return schema
 
 
 SCHEMA_VERSION: str = load_schema()["schema_version"]

@@ -20,11 +20,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 __all__ = [
     "format_report",
+    "label_confidence_text",
+    "LABEL_CONFIDENCE_LEGEND",
     "merged_flags",
     "render_table_panel",
     "shown_excluded",
     "font",
     "WHO_TEXT",
+    "who_shown",
 ]
 
 WHO_TEXT = {
@@ -52,11 +55,37 @@ def _flag_text(flags: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _level_marker(level: Mapping[str, Any]) -> str:
-    confidence = level.get("label_confidence")
-    mark = ""
-    if confidence is not None and confidence < 1.0:
-        mark = f" ({confidence:.2f})"
-    return f"{level['label']}{mark}"
+    return str(level["label"])
+
+
+# What a label confidence means, said once wherever it is shown (issue 18: a bare "(0.95)"
+# after every label had no legend).  The values are the classical labeller's outcome classes
+# (dxaspine/segment/labelling.py): one number for the whole labelling, so every level of a
+# scan normally carries the same one.
+LABEL_CONFIDENCE_LEGEND = (
+    "how sure the labeller is of the vertebra names, one value for the whole count "
+    "(classical labeller: 0.95 iliac crests and lowest rib agree, 0.6 crests alone, "
+    "below 0.5 cues missing or in conflict: check the labels on the picture)"
+)
+
+
+def label_confidence_text(result: Mapping[str, Any]) -> str | None:
+    """One line on the label confidences of a result, or None when no level has one.
+
+    ``"label confidence 0.95 (all levels)"`` when the levels share one value (the
+    classical labeller's case), else ``"label confidence L1 0.95, L2 0.60 ..."``.
+    """
+    values = [
+        (lv["label"], lv.get("label_confidence"))
+        for lv in result.get("levels", ())
+        if lv.get("label_confidence") is not None
+    ]
+    if not values:
+        return None
+    distinct = {round(float(c), 2) for _, c in values}
+    if len(distinct) == 1:
+        return f"label confidence {distinct.pop():.2f} (all levels)"
+    return "label confidence " + ", ".join(f"{label} {c:.2f}" for label, c in values)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
@@ -77,6 +106,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
 def _input_line(result: Mapping[str, Any]) -> str:
     info = result["input"]
     paths = info.get("paths") or [info.get("path") or "<dataset>"]
+    if info.get("pixel_spacing_mm") is None:  # a study with vendor results and no image
+        return f"{' + '.join(str(p) for p in paths)}  [{info['kind']}; vendor results, no image]"
     row_mm, col_mm = info["pixel_spacing_mm"]
     return (
         f"{' + '.join(str(p) for p in paths)}  [{info['kind']}; pixel spacing "
@@ -141,8 +172,8 @@ def format_report(result: Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        The table, without a trailing newline.  A level label followed by a number in
-        parentheses is a label with confidence below 1.
+        The table, without a trailing newline.  The labels' confidence is one line below
+        the tables, with its legend.
     """
     lines = [_input_line(result), _patient_line(result), ""]
     levels = result["levels"]
@@ -165,18 +196,58 @@ def format_report(result: Mapping[str, Any]) -> str:
                 _num(region["bmd_g_cm2"], 3, 0),
                 _num(region["t_score"], 1, 0),
                 _num(region["z_score"], 1, 0),
-                WHO_TEXT.get(region["who_category"], str(region["who_category"])),
+                _who_text(result, region, WHO_TEXT),
             ]
             for region in result["regions"]
         ]
-        header = ["region", "area cm2", "BMC g", "BMD g/cm2", "T", "Z", "WHO"]
+        header = ["region", "area cm2", "BMC g", "BMD g/cm2", "T", "Z", "WHO (reported)"]
         lines += _table(header, rows, right={1, 2, 3, 4, 5})
     lines.append("")
+    confidence = label_confidence_text(result)
+    if confidence is not None:
+        lines += textwrap.wrap(f"{confidence}: {LABEL_CONFIDENCE_LEGEND}", 100)
     lines.append(_reported_line(result))
     for code, where, detail in merged_flags(result):
         at = f" [{', '.join(where)}]" if where else ""
         lines.append(f"flag {code}{at}: {detail}")
+    for block in result.get("vendor") or ():
+        lines += vendor_lines(block)
     return "\n".join(lines)
+
+
+def vendor_lines(block: Mapping[str, Any]) -> list[str]:
+    """The table of one vendor results object of the study: its numbers, what the ISCD rules
+    make of them (with dxaspine's image evidence), and the second reading's flags."""
+    device = block.get("device") or {}
+    made_by = " ".join(str(v) for v in (device.get("manufacturer"), device.get("model")) if v)
+    name = os.path.basename(str(block.get("path") or ""))
+    lines = ["", f"vendor results: {block['kind']} {name} ({made_by or 'device unknown'})"]
+    assessment = block.get("assessment") or {}
+    assessed = {lv["label"]: lv for lv in assessment.get("levels", ())}
+    rows = []
+    for level in block.get("levels", ()):
+        ours = assessed.get(level["name"], {})
+        status = "EXCLUDED" if ours.get("excluded") else ""
+        if level.get("excluded"):
+            status = (status + " (vendor excluded)").strip()
+        rows.append([
+            level["name"], _num(level.get("area_cm2"), 2, 0), _num(level.get("bmc_g"), 2, 0),
+            _num(level.get("bmd_g_cm2"), 3, 0), _num(level.get("t_score"), 1, 0),
+            _num(level.get("z_score"), 1, 0), status,
+        ])  # fmt: skip
+    header = ["level", "area cm2", "BMC g", "BMD g/cm2", "T", "Z", ""]
+    lines += _table(header, rows, right={1, 2, 3, 4, 5})
+    if assessment:
+        lines.append(
+            "ISCD rules on the vendor's numbers with dxaspine's image evidence: "
+            + _reported_line(assessment)
+        )
+    if block.get("reported_region"):
+        lines.append(f"the vendor reported: {block['reported_region']}")
+    for flag in (block.get("second_reading") or {}).get("flags", ()):
+        at = f" [{flag['level']}]" if flag.get("level") else ""
+        lines.append(f"second reading {flag['code']}{at}: {flag['detail']}")
+    return lines
 
 
 def merged_flags(result: Mapping[str, Any]) -> list[tuple[str, list[str], str]]:
@@ -204,8 +275,28 @@ def _reported_line(result: Mapping[str, Any]) -> str:
         return f"reported region: {name}"
     bmd = _num(region["bmd_g_cm2"], 3, 0)
     t = _num(region["t_score"], 1, 0)
-    who = WHO_TEXT.get(region["who_category"], str(region["who_category"]))
+    who = _who_text(result, region, WHO_TEXT) or WHO_TEXT[None]
     return f"reported region: {name}  BMD {bmd} g/cm2  T {t}  WHO category: {who}"
+
+
+def who_shown(result: Mapping[str, Any], region: Mapping[str, Any]) -> str | None:
+    """The WHO category to show beside ``region``: on the reported region only (None else).
+
+    ISCD classifies the reported region, and only for women >= 50 and men >= 50
+    (docs/domain.md §2); the clinical layer's ``interpretation.who_category`` says whether it
+    applies.  Records without an interpretation block fall back to the region's own field.
+    """
+    if region.get("name") != result.get("reported_region"):
+        return None
+    interpretation = result.get("interpretation")
+    if interpretation is not None:
+        return interpretation.get("who_category")
+    return region.get("who_category")
+
+
+def _who_text(result: Mapping[str, Any], region: Mapping[str, Any], words: Mapping) -> str:
+    who = who_shown(result, region)
+    return words.get(who, str(who)) if who is not None else ""
 
 
 def is_quantitative(result: Mapping[str, Any]) -> bool:
@@ -339,7 +430,9 @@ def render_table_panel(
     reported = result.get("reported_region")
     if quantitative and result["regions"]:
         columns = (-18, 250, 330, 400, -425)
-        panel.row(["Region", "BMD g/cm2", "T", "Z", "WHO"], columns, size=15, fill=dark_grey)
+        panel.row(
+            ["Region", "BMD g/cm2", "T", "Z", "WHO (reported)"], columns, size=15, fill=dark_grey
+        )
         panel.rule()
         for region in result["regions"]:
             highlight = (255, 236, 179) if region["name"] == reported else None
@@ -349,7 +442,7 @@ def render_table_panel(
                     _fmt(region["bmd_g_cm2"], 3),
                     _fmt(region["t_score"], 1),
                     _fmt(region["z_score"], 1),
-                    _WHO.get(region["who_category"], "-"),
+                    _who_text(result, region, _WHO),
                 ],
                 columns,
                 size=15,
@@ -366,7 +459,9 @@ def render_table_panel(
             gap=4,
         )
         panel.text(
-            f"WHO category: {_WHO.get(region['who_category'], 'not determined')}", size=20, gap=12
+            f"WHO category: {_who_text(result, region, _WHO) or 'not determined'}",
+            size=20,
+            gap=12,
         )
     else:
         why = "no BMD in a display image" if not quantitative else "fewer than 2 evaluable levels"

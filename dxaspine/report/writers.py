@@ -33,6 +33,7 @@ __all__ = [
     "register",
     "require",
     "write_outputs",
+    "write_result",
 ]
 
 
@@ -43,6 +44,9 @@ class ScanOutput:
     result: Any  # dxaspine.pipeline.ScanResult
     record: dict  # full-precision Contract 2 record (dxaspine.report.record.record_from_scan)
     cache: dict = field(default_factory=dict)  # shared by the writers of this scan
+    # Follow-up points for the report page's trend chart (dxaspine.report.page_trend.Trend,
+    # e.g. from monitoring's comparison via trend_from_comparison); None: no trend chart.
+    trend: Any = None
 
     @property
     def source_path(self) -> str | None:
@@ -147,6 +151,40 @@ def write_outputs(output: ScanOutput, destinations: Mapping[str, str | os.PathLi
         logger.debug("wrote %s output %s", name, path)
 
 
+def write_result(result: Any, trend: Any = None, **destinations: str | os.PathLike | None) -> dict:
+    """Write the outputs of one analysis by writer name; returns its full-precision record.
+
+    The Python form of ``dxaspine analyze FILE --json ... --overlay ... --report ...``::
+
+        result = dxaspine.analyze("scan.dcm")
+        write_result(result, json="scan.json", overlay="scan.png", report="scan.pdf")
+
+    Parameters
+    ----------
+    result : dxaspine.pipeline.ScanResult
+    trend : dxaspine.report.page_trend.Trend, optional
+        Follow-up points for the report page's trend chart.
+    **destinations
+        Writer name (``json``, ``overlay``, ``report``, ``sr``, ``sc`` …) to path.
+
+    Raises
+    ------
+    MissingExtraError
+        A named writer's pip extra is not installed.
+    OutputError, DxaError
+        As :func:`write_outputs`.
+    """
+    from dxaspine.report.record import record_from_scan
+
+    unknown = [name for name in destinations if name not in WRITERS]
+    if unknown:
+        raise TypeError(f"no writer named {', '.join(unknown)}; known: {', '.join(WRITERS)}")
+    require([name for name, path in destinations.items() if path is not None], lambda n: n)
+    record = record_from_scan(result)
+    write_outputs(ScanOutput(result, record, trend=trend), destinations)
+    return record
+
+
 # --- the built-in writers ------------------------------------------------------------------
 
 
@@ -197,6 +235,24 @@ register(
     )
 )
 register(Writer("overlay", ".png", "picture with levels, lines and results", _write_overlay))
+
+
+def _write_report(output: ScanOutput, destination: Path) -> None:
+    from dxaspine.report.page import write_report_page
+
+    write_report_page(destination, output.record, output.result, trend=output.trend)
+
+
+register(
+    Writer(
+        "report",
+        ".pdf",
+        "vendor-style report page: PDF, or PNG when the name ends in .png",
+        _write_report,
+        extra="report",
+        modules=("matplotlib",),
+    )
+)
 register(
     Writer(
         "sr",

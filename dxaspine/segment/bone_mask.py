@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from dxaspine.physics.density_map import DensityMap
+from dxaspine.segment.conventions import EdgeConvention
 from dxaspine.segment.kernels import above_edge_blend, drop_small_components, masked_block_mean
 
 # Work-grid pixel size: ~1 mm resolves discs (8-12 mm, docs/domain.md §4) with margin and keeps the
@@ -124,15 +125,25 @@ def refine_contrast(work: WorkImage, body_core_value: float) -> WorkImage:
     )
 
 
-def bone_threshold(density_map: DensityMap, work: WorkImage) -> tuple[float, float]:
-    """(bone contrast, soft-tissue level) in the map's units.
+def bone_threshold(
+    density_map: DensityMap,
+    work: WorkImage,
+    edge: EdgeConvention | None = None,
+    core_density: float = float("nan"),
+) -> tuple[float, float]:
+    """(bone contrast, soft-tissue level) in the map's units, by the edge convention.
 
-    Quantitative maps: 0.1 g/cm2 above a true zero.  Display maps: 10 % of the body contrast
-    above the field's soft-tissue level.
+    Quantitative maps have a true zero (soft tissue 0 g/cm2); display maps their field's
+    soft-tissue level.  ``core_density`` is the spine's core density
+    (:func:`dxaspine.segment.conventions.spine_core_density`); without it (NaN) the legacy rules
+    apply: 0.1 g/cm2 on quantitative maps, 10 % of the work image's body contrast on displays.
     """
-    if density_map.quantitative:
-        return QUANTITATIVE_BONE_THRESHOLD_G_CM2, 0.0
-    return RELATIVE_BONE_THRESHOLD * work.scale, work.background
+    soft = 0.0 if density_map.quantitative else work.background
+    if edge is None or not np.isfinite(core_density) or core_density - soft <= 0:
+        if density_map.quantitative:
+            return QUANTITATIVE_BONE_THRESHOLD_G_CM2, 0.0
+        return RELATIVE_BONE_THRESHOLD * work.scale, work.background
+    return edge.threshold(core_density - soft, density_map.quantitative), soft
 
 
 def bone_mask(

@@ -21,6 +21,13 @@ from dxaspine.physics.density_map import DensityMap
 from dxaspine.segment import box as box_mod
 from dxaspine.segment.axis import rescale_axis, track_axis
 from dxaspine.segment.bone_mask import bone_mask, bone_threshold, make_work_image, refine_contrast
+from dxaspine.segment.conventions import (
+    DEFAULT_BOX,
+    DEFAULT_EDGE,
+    BoxConvention,
+    EdgeConvention,
+    spine_core_density,
+)
 from dxaspine.segment.dense import dense_pixels
 from dxaspine.segment.discs import find_discs
 from dxaspine.segment.kernels import rasterize_levels
@@ -43,7 +50,13 @@ MIN_FIELD_HEIGHT_MM = 60.0
 MIN_SPINE_RESPONSE = 0.25
 
 
-def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
+def segment_spine(
+    density_map: DensityMap,
+    scan: Scan,
+    *,
+    edge: EdgeConvention = DEFAULT_EDGE,
+    box: BoxConvention = DEFAULT_BOX,
+) -> Segmentation:
     """Segment and label the lumbar spine (T12-L5) of one scan.
 
     Parameters
@@ -52,6 +65,9 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
         g/cm2 or relative density, head-up (the decomposition's output).
     scan : Scan
         The loaded scan (used for its path in messages).
+    edge, box : EdgeConvention, BoxConvention
+        The bone-edge and analysis-box conventions (:mod:`dxaspine.segment.conventions`),
+        recorded in ``Segmentation.conventions``.
 
     Returns
     -------
@@ -148,11 +164,12 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
         flags.append(stub)
         confidence = [min(c, 0.45) for c in confidence]
 
-    # final box from the L4 body width (the phantom/vendor convention), else the preliminary
-    if "L4" in labels:
-        i = labels.index("L4")
+    # final box from the convention's level width (L4 by default), else the preliminary
+    if box.width_level in labels:
+        i = labels.index(box.width_level)
         width = box_mod.level_body_width_mm(axis, disc_rows[i], disc_rows[i + 1])
-        half_width = box_mod.half_width_from_level(width, half_width)
+        if np.isfinite(width):
+            half_width = box.half_width_mm(width)
     lumbar = [name for name in labels if name in LUMBAR]
     if len(lumbar) < 2:
         raise SegmentationError(
@@ -170,7 +187,7 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
     axis_col, lo, hi = box_mod.box_bounds(
         work, axis, half_width, shape, density_map.pixel_spacing_mm[1], (row_lo, row_hi)
     )
-    box = box_mod.box_mask(shape, lo, hi)
+    box_pixels = box_mod.box_mask(shape, lo, hi)
     label_image = rasterize_levels(
         shape,
         lo,
@@ -179,7 +196,11 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
         np.array([ln.midpoint[1] for ln in lines]),
         np.array([(ln.right[1] - ln.left[1]) / (ln.right[0] - ln.left[0]) for ln in lines]),
     )
-    contrast, soft_level = bone_threshold(density_map, work)
+    core = spine_core_density(
+        values, axis_col, _core_span(lines, labels), density_map.pixel_spacing_mm[1],
+        density_map.field_mask,
+    )  # fmt: skip
+    contrast, soft_level = bone_threshold(density_map, work, edge, core)
     mask = bone_mask(density_map, contrast, soft_level, lo, hi)
 
     logger.debug("segmented %d levels: %s", len(labels), labels)
@@ -187,13 +208,21 @@ def segment_spine(density_map: DensityMap, scan: Scan) -> Segmentation:
         bone_mask=mask,
         axis_rows=np.arange(shape[0], dtype=float),
         axis_columns=axis_col,
-        box_mask=box,
+        box_mask=box_pixels,
         lines=tuple(lines),
         labels=tuple(labels),
         label_confidence=tuple(float(c) for c in confidence),
         label_image=label_image,
         qc_flags=tuple(flags),
+        conventions={"edge": str(edge), "box": str(box), "segmenter": "dxaspine classical"},
     )
+
+
+def _core_span(lines, labels) -> tuple[float, float]:
+    """Rows from the upper line of L1 to the lower line of L4 (all levels when either is absent)."""
+    top = labels.index("L1") if "L1" in labels else 0
+    bottom = labels.index("L4") + 1 if "L4" in labels else len(lines) - 1
+    return lines[top].midpoint[1], lines[min(bottom, len(lines) - 1)].midpoint[1]
 
 
 def _rib_search_limit(crest_row: float | None, disc_rows: np.ndarray) -> float:

@@ -7,13 +7,12 @@ the stored image with ``Scan.to_stored_xy``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-# Level names from cranial to caudal.  "L6" exists only in transitional anatomy.
-LEVEL_ORDER = ("T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
+from dxaspine.levels import LEVEL_ORDER  # noqa: E402,F401  (re-exported: the level names)
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,10 @@ class Segmentation:
     label_confidence: tuple[float, ...]
     label_image: np.ndarray  # int32 (rows, cols)
     qc_flags: tuple[QcFlag, ...] = ()
+    # the measurement conventions the segmenter used (dxaspine.segment.conventions), e.g.
+    # {"edge": "relative:0.1", "box": "L4 body width + 7 mm", "segmenter": "..."}; a plugged-in
+    # segmenter that does not say is recorded as "unstated"
+    conventions: Mapping[str, str] = field(default_factory=dict)
 
     def level_mask(self, label: str) -> np.ndarray:
         """Bone pixels of the named level."""

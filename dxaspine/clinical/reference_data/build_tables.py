@@ -58,7 +58,7 @@ LEVELS = ("L1", "L2", "L3", "L4")
 YOUNG_ADULT_L1_L4 = (1.065, 0.122)  # docs/domain.md §8, White women, NHANES 2005-2014 (unverified)
 T_SOURCE = (
     "White-female young-adult L1-L4 1.065 SD 0.122 g/cm2 (NHANES 2005-2014; secondary source, "
-    "unverified; docs/domain.md 8) x NHANES 2017-2020 region/L1-L4 ratio; ISCD: female reference "
+    "unverified; docs/domain.md §8) x NHANES 2017-2020 region/L1-L4 ratio; ISCD: female reference "
     "for all sexes and ethnicities"
 )
 Z_SOURCE = "NHANES 2017-2020 P_DXXSPN, exam-weighted (WTMECPRP), all-valid consistent scans"

@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 __all__ = ["Kind", "KINDS", "register", "get_kind", "kind_names"]
 
-# What a kind's frames hold, which is what decompose needs to know.
-Content = Literal["counts", "areal_bmd", "display_grey"]
+# What a kind's frames hold, which is what decompose needs to know ("results": a vendor's
+# numbers, no image at all).
+Content = Literal["counts", "areal_bmd", "display_grey", "results"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,12 @@ class Kind:
         Further tags a header-only read must include for :attr:`recognise`.
     description : str
         One line for the docs and ``--help``.
+    role : {"image", "results"}
+        ``"results"`` kinds are a vendor's own numbers beside the image in the same study
+        (GE and Hologic SR/XML, TID 1500): asked before the image kinds, they need no pixel
+        data, and they are read with :attr:`read` instead of :attr:`build`.
+    read : callable or None
+        ``read(path_or_dataset) -> VendorResults`` for ``"results"`` kinds.
     """
 
     name: str
@@ -68,6 +75,8 @@ class Kind:
     build: Callable[..., dict]
     header_tags: tuple[int, ...] = field(default=())
     description: str = ""
+    role: Literal["image", "results"] = "image"
+    read: Callable[..., Any] | None = None
 
 
 KINDS: dict[str, Kind] = {}
@@ -100,13 +109,14 @@ _BUILTIN_DONE = False
 
 
 def _register_builtin() -> None:
-    # The interchange-profile kinds first (recognised by their private block), then display
-    # exports, which accept any plausible spine radiograph and so must be asked last.
+    # Vendor results first (they need no pixels and may sit in image SOP classes), then the
+    # interchange-profile kinds (recognised by their private block), then display exports,
+    # which accept any plausible spine radiograph and so must be asked last.
     global _BUILTIN_DONE
     if _BUILTIN_DONE:
         return
     _BUILTIN_DONE = True
-    from dxaspine.io.kinds import bmd_map, display, dual_energy
+    from dxaspine.io.kinds import bmd_map, display, dual_energy, vendor_results
 
-    for module in (dual_energy, bmd_map, display):
-        register(module.KIND)
+    for kind in (*vendor_results.KINDS, dual_energy.KIND, bmd_map.KIND, display.KIND):
+        register(kind)

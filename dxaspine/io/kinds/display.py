@@ -38,21 +38,25 @@ logger = logging.getLogger(__name__)
 
 NAME = "display"
 
-# Body-part vocabulary.  Text is upper-cased and reduced to letters/digits/spaces first.
+# Body-part vocabulary.  Text is upper-cased and reduced to letters/digits/spaces first.  Each
+# name carries its article: the message reads "... is a forearm scan" (issue 18: "is a another").
 _NOT_LUMBAR = [
-    (re.compile(r"\bHIPS?\b|FEMUR|FEMORAL|NECK OF FEM|TROCHANTER"), "hip/femur"),
-    (re.compile(r"FOREARM|RADIUS|ULNA|WRIST|\bARM\b"), "forearm"),
-    (re.compile(r"WHOLE ?BODY|TOTAL ?BODY|\bTBODY\b|\bWB\b|TOTALBODY"), "whole body"),
+    (re.compile(r"\bHIPS?\b|FEMUR|FEMORAL|NECK OF FEM|TROCHANTER"), "a hip/femur scan"),
+    (re.compile(r"FOREARM|RADIUS|ULNA|WRIST|\bARM\b"), "a forearm scan"),
+    (re.compile(r"WHOLE ?BODY|TOTAL ?BODY|\bTBODY\b|\bWB\b|TOTALBODY"), "a whole-body scan"),
     (
         re.compile(r"LATERAL|\bLAT\b|\bLVA\b|\bIVA\b|\bVFA\b"),
-        "lateral spine / vertebral fracture assessment",
+        "a lateral spine / vertebral fracture assessment scan",
     ),
-    (re.compile(r"\bC ?SPINE\b|CERVICAL|\bT ?SPINE\b|THORACIC\b"), "cervical or thoracic spine"),
+    (
+        re.compile(r"\bC ?SPINE\b|CERVICAL|\bT ?SPINE\b|THORACIC\b"),
+        "a cervical or thoracic spine scan",
+    ),
     (
         re.compile(
             r"\b(KNEE|HANDS?|FOOT|FEET|HEEL|CALCANEUS|SKULL|HEAD|CHEST|BREAST|ABDOMEN|PELVIS)\b"
         ),
-        "another body part",
+        "a scan of another body part",
     ),
 ]
 _LUMBAR = re.compile(
@@ -81,7 +85,7 @@ def _body_part(ds: Dataset, source: object) -> str:
                 raise NotDxaError(
                     describe(
                         source,
-                        f"{keyword} names a {what} scan, not a PA lumbar spine",
+                        f"{keyword} names {what}, not a PA lumbar spine",
                         "dxaspine analyses PA lumbar spine DXA only",
                     )
                 )

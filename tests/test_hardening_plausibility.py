@@ -321,3 +321,20 @@ def test_where_the_field_has_air_i0_is_checked_to_within_5_percent(factor, caugh
             check_i0(stated)
     else:
         check_i0(stated)
+
+
+def test_a_frame_damaged_in_part_is_refused_by_the_attenuation_ratio():
+    # Half the high-energy frame read at half its counts (as damaged RLE runs do): A_H rises by
+    # ln 2 = 0.69 there, so thin soft tissue (A_L 4.8, A_H 3.5) shows A_L/A_H = 4.8 / 4.2 = 1.14,
+    # below adipose's 1.278 at 40/70 keV (docs/domain.md §5) less 3 %: no material does that.
+    import dataclasses
+
+    from dxaspine.physics.plausibility import check_attenuation_ratio
+
+    scan = dxaspine.load(str(DUAL))
+    check_attenuation_ratio(scan)  # the undamaged phantom passes
+    high = scan.frames["high"].copy()
+    high[high.shape[0] // 2 :] *= 0.5
+    damaged = dataclasses.replace(scan, frames={**scan.frames, "high": high})
+    with pytest.raises(ImplausibleValueError, match="ratio below any tissue"):
+        check_attenuation_ratio(damaged)

@@ -30,6 +30,7 @@ failure too (recorded by the runner, :mod:`run`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import math
@@ -114,9 +115,11 @@ def build_corpus(cache: Path) -> list[Source]:
     for syntax in ("rle", "j2k", "jls"):
         for stem in ("ti_standard_prodigy.dual_energy", "ti_standard_prodigy.bmd_map",
                      "ti_standard_prodigy.display", "ti_pathology_idxa.dual_energy"):  # fmt: skip
-            target = cache / f"{stem}.{syntax}.dcm"
+            original = _damage.TEST_IMAGES / f"{stem}.dcm"
+            digest = hashlib.sha256(original.read_bytes()).hexdigest()[:12]  # stale-proof
+            target = cache / f"{stem}.{digest}.{syntax}.dcm"
             if not target.exists():
-                _damage.compressed_copy(_damage.TEST_IMAGES / f"{stem}.dcm", target, syntax)
+                _damage.compressed_copy(original, target, syntax)
             sources.append(Source(f"{stem}.{syntax}", (_dataset_bytes(_planted(target)),), True))
     pair = tuple(
         _dataset_bytes(_planted(_damage.TEST_IMAGES / f"ti_standard_prodigy.{h}.dcm"))
@@ -422,7 +425,7 @@ class _Records(logging.Handler):
         # pydicom's own logger quotes values; dxaspine's CLI silences it (ERROR only) and the
         # brief allows tracebacks in a user-requested log file, so messages are checked.
         if not record.name.startswith("pydicom"):
-            self.messages.append(record.getMessage())
+            self.messages.append((f"log {record.name}", record.getMessage()))
 
 
 def _plausible(record: dict) -> str | None:
@@ -465,7 +468,7 @@ def run_case(case: Case, baseline: dict[str, float | None] | None = None) -> Out
     root.setLevel(logging.DEBUG)
     for noisy in ("numba", "pydicom"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    texts: list[str] = []
+    texts: list[tuple[str, str]] = []  # (where, text)
     with (
         tempfile.TemporaryDirectory(prefix="dxafuzz") as tmp,
         warnings.catch_warnings(record=True) as caught,
@@ -481,8 +484,9 @@ def run_case(case: Case, baseline: dict[str, float | None] | None = None) -> Out
             record = record_from_scan(result)
             plain = round_for_output(record)
             validate_result(plain)
-            texts += [results_json_text([record], lines=False), format_report(plain)]
-            texts.append(csv_text([row_from_record(plain)], row_columns()))
+            texts += [("json", results_json_text([record], lines=False)),
+                      ("table", format_report(plain)),
+                      ("csv", csv_text([row_from_record(plain)], row_columns()))]  # fmt: skip
             codes = sorted({f["code"] for f in plain["flags"]} | {
                 f["code"] for lv in plain["levels"] for f in lv["flags"]})  # fmt: skip
             out.flags = codes
@@ -497,7 +501,7 @@ def run_case(case: Case, baseline: dict[str, float | None] | None = None) -> Out
                 out.bmd_shift = region["bmd_g_cm2"] / base - 1.0
         except DxaError as exc:
             out.kind = f"DxaError:{type(exc).__name__}"
-            texts.append(str(exc))
+            texts.append(("message", str(exc)))
             if "\n" in str(exc):
                 out.failure, out.detail = "multi_line_message", str(exc)[:200]
         except (KeyboardInterrupt, SystemExit):
@@ -509,11 +513,23 @@ def run_case(case: Case, baseline: dict[str, float | None] | None = None) -> Out
         finally:
             root.removeHandler(handler)
             root.setLevel(previous)
-    texts += handler.messages + [str(w.message) for w in caught]
-    found = sorted({t for text in texts for t in _damage.leaked(text)})
-    if found and out.failure is None:
-        out.failure, out.detail = "identifier_leak", ", ".join(found)
+    texts += handler.messages + [(f"warning {w.category.__name__}", str(w.message)) for w in caught]
+    for where, text in texts:
+        found = _damage.leaked(text)
+        if found and out.failure is None:
+            out.failure = "identifier_leak"
+            out.detail = f"{', '.join(found)} in {where}: {_masked(text, found)}"
     return out
+
+
+def _masked(text: str, tokens: list[str]) -> str:
+    """Where a planted token sits, with the token itself masked (the report must not leak)."""
+    upper = text.upper()
+    at = min(upper.find(t.upper()) for t in tokens)
+    snippet = text[max(0, at - 120) : at + 60]
+    for token in tokens:
+        snippet = snippet.replace(token, "<PLANTED>").replace(token.lower(), "<planted>")
+    return " ".join(repr(snippet).split())
 
 
 def baselines(sources: list[Source]) -> dict[str, float | None]:

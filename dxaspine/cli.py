@@ -40,6 +40,9 @@ COMMANDS: dict[str, str] = {
     "precision": "dxaspine.commands.precision",
     "compare": "dxaspine.commands.compare",
     "cohort": "dxaspine.commands.cohort",
+    "listen": "dxaspine.commands.listen",
+    "watch-orthanc": "dxaspine.commands.watch_orthanc",
+    "bench": "dxaspine.commands.bench",
 }
 
 

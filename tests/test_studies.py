@@ -114,3 +114,21 @@ def test_analyze_command_groups_files_by_study(study, capsys):
     assert alone["reported_region"] == "L1-L4"
     printed = capsys.readouterr().out
     assert "vendor results: ge_sr" in printed and "ge_xml" in printed
+
+
+def test_sr_of_a_display_study_carries_the_vendor_numbers_with_their_source(study, tmp_path):
+    from dxaspine.report.dicom_sr import read_sr_measurements, write_sr
+    from dxaspine.report.record import record_from_scan
+
+    result = dxaspine.analyze(str(study["image"]), vendor=[study["vendor"]["ge_sr"]])
+    path = tmp_path / "sr.dcm"
+    write_sr(path, record_from_scan(result), result.scan.header)
+    groups = read_sr_measurements(path)
+    truth = _truth(study["case"])
+    bmd = "DXA Lumbar spine [Mass/Area] Bone density"
+    for label in ("L1", "L2", "L3", "L4"):
+        ours = groups[f"{label} vertebra"]
+        assert bmd not in ours  # a display image has no BMD of its own (Contract 1)
+        vendor = groups[f"{label} vertebra, vendor ge_sr"]
+        assert vendor[bmd] == pytest.approx(round(truth[label]["bmd_g_cm2"], 3), abs=1e-9)
+    assert "L1-L4, vendor ge_sr" in groups

@@ -74,14 +74,17 @@ def run(args) -> int:
     out = Path(args.overlay)
     write_outputs(output, {"overlay": out})
     print(f"\noverlay written to {out}")
+    report = getattr(args, "report", None)  # None: no page (a caller that only wants the table)
     missing = WRITERS["report"].missing()
-    if missing:
+    if report is None:
+        pass
+    elif missing:
         print(
             f"report page skipped: it needs {', '.join(missing)} "
             f"(pip install 'dxaspine[{WRITERS['report'].extra}]')"
         )
     else:
-        page = Path(args.report)
+        page = Path(report)
         write_outputs(output, {"report": page})
         print(f"report page written to {page}")
     return 0

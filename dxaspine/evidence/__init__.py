@@ -33,6 +33,20 @@ class Evidence:
     rotation: RotationEstimate | None = None
 
 
+def _axis_per_row(segmentation: Segmentation, rows: int):
+    """The segmentation's axis column at every image row (the contract gives it at
+    ``axis_rows``, which a segmenter need not make every row)."""
+    import numpy as np
+
+    r = np.asarray(segmentation.axis_rows, dtype=float)
+    c = np.asarray(segmentation.axis_columns, dtype=float)
+    if r.size == rows and np.array_equal(r, np.arange(rows)):
+        return c
+    ok = np.isfinite(r) & np.isfinite(c)
+    order = np.argsort(r[ok])
+    return np.interp(np.arange(rows, dtype=float), r[ok][order], c[ok][order])
+
+
 def find_evidence(density_map: DensityMap, segmentation: Segmentation) -> Evidence:
     """Image evidence of one segmented scan.
 
@@ -55,7 +69,7 @@ def find_evidence(density_map: DensityMap, segmentation: Segmentation) -> Eviden
     rotation = estimate_rotation(
         density_map.values,
         density_map.pixel_spacing_mm,
-        segmentation.axis_columns,
+        _axis_per_row(segmentation, density_map.shape[0]),
         segmentation.lines,
         segmentation.labels,
     )

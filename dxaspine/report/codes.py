@@ -107,3 +107,4 @@ MEASUREMENT: dict[str, tuple[Code, Code]] = {
 EXCLUDED = private("EXCLUDED", "Excluded from composite regions")
 QC_FLAG = private("QCFLAG", "Quality control flag")
 REPORTED = private("REPORTED", "Reported region")
+SOURCE = private("SOURCE", "Source of the numbers")

@@ -225,6 +225,72 @@ def _with_type2(header):
     return copy
 
 
+def _vendor_groups(plain: Mapping[str, Any], header, algorithm) -> list:
+    """The study's vendor numbers, one group per level and reported region, named as the
+    vendor's (tracking identifier ``"L1 vertebra, vendor ge_sr"``) with the source stated.
+
+    A display image has no BMD of its own: the SR then carries the vendor's numbers as the
+    ISCD rules (with dxaspine's image evidence) read them, each group saying where they came
+    from.
+    """
+    hd = _hd()
+    groups = []
+    for block in plain.get("vendor") or ():
+        assessment = block.get("assessment") or {}
+        source = hd.sr.QualitativeEvaluation(
+            name=_concept(codes.SOURCE),
+            value=_concept(codes.private(block["kind"], f"vendor results ({block['kind']})")),
+        )
+        for level in assessment.get("levels", ()):
+            if level.get("bmd_g_cm2") is None:
+                continue
+            site = codes.VERTEBRA.get(level["label"], codes.LUMBAR_SPINE)
+            evaluations = [source]
+            if level.get("excluded"):
+                evaluations.append(
+                    hd.sr.QualitativeEvaluation(
+                        name=_concept(codes.EXCLUDED),
+                        value=_concept(codes.private("excluded", "excluded by the clinical rules")),
+                    )
+                )
+            groups.append(
+                hd.sr.MeasurementsAndQualitativeEvaluations(
+                    tracking_identifier=hd.sr.TrackingIdentifier(
+                        uid=hd.UID(),
+                        identifier=f"{level['label']} vertebra, vendor {block['kind']}",
+                    ),
+                    finding_type=_concept(codes.BONE),
+                    finding_sites=[hd.sr.FindingSite(_concept(site))],
+                    algorithm_id=algorithm,
+                    measurements=_measurements(level) or None,
+                    qualitative_evaluations=evaluations,
+                    source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(header)],
+                )
+            )
+        name = assessment.get("reported_region")
+        region = next((r for r in assessment.get("regions", ()) if r["name"] == name), None)
+        if region is not None:
+            sites = [
+                hd.sr.FindingSite(_concept(codes.VERTEBRA[lv]))
+                for lv in region["levels"]
+                if lv in codes.VERTEBRA
+            ]
+            groups.append(
+                hd.sr.MeasurementsAndQualitativeEvaluations(
+                    tracking_identifier=hd.sr.TrackingIdentifier(
+                        uid=hd.UID(), identifier=f"{name}, vendor {block['kind']}"
+                    ),
+                    finding_type=_concept(codes.BONE),
+                    finding_sites=sites or [hd.sr.FindingSite(_concept(codes.LUMBAR_SPINE))],
+                    algorithm_id=algorithm,
+                    measurements=_measurements(region) or None,
+                    qualitative_evaluations=[source],
+                    source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(header)],
+                )
+            )
+    return groups
+
+
 def build_sr(
     result: Mapping[str, Any],
     header,
@@ -274,6 +340,7 @@ def build_sr(
         for region in plain["regions"]
         if region.get("bmd_g_cm2") is not None  # display inputs: no composite exists
     ]
+    groups += _vendor_groups(plain, header, algorithm)
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=_concept(codes.DXA_PROCEDURE),

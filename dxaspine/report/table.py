@@ -371,6 +371,34 @@ class _Panel:
         self.y += 8
 
 
+def _vendor_panel_rows(panel, result: Mapping[str, Any], dark_grey, warn) -> None:
+    """On a display image's panel: the vendor's numbers of the study, as the rules read them."""
+    block = next((b for b in result.get("vendor") or () if b.get("assessment")), None)
+    if block is None:
+        return
+    assessment = block["assessment"]
+    panel.text(f"Vendor's numbers ({block['kind']})", size=15, fill=dark_grey)
+    columns = (-38, 200, 290, -330)
+    panel.row(["Level", "BMD g/cm2", "T-score", ""], columns, size=15, fill=dark_grey)
+    panel.rule()
+    for level in assessment.get("levels", ()):
+        mark = "excl." if level.get("excluded") else ""
+        panel.row([level["label"], _fmt(level.get("bmd_g_cm2"), 3), _fmt(level.get("t_score"), 1),
+                   mark], columns)  # fmt: skip
+    name = assessment.get("reported_region")
+    region = next((r for r in assessment.get("regions", ()) if r["name"] == name), None)
+    if region is not None:
+        panel.text(
+            f"Reported (ISCD rules, vendor numbers): {name}  BMD {_fmt(region['bmd_g_cm2'], 3)}"
+            f"  T {_fmt(region['t_score'], 1)}",
+            size=15,
+            gap=4,
+        )
+    for flag in (block.get("second_reading") or {}).get("flags", ()):
+        panel.wrapped(f"{flag['code']}: {flag['detail']}", size=14, fill=warn)
+    panel.y += 8
+
+
 def render_table_panel(
     result: Mapping[str, Any], height: int, colours: Mapping[str, tuple], width: int = 600
 ) -> Image.Image:
@@ -427,6 +455,7 @@ def render_table_panel(
         )
         panel.wrapped("No BMD: " + reason, size=15, fill=warn)
         panel.y += 8
+        _vendor_panel_rows(panel, result, dark_grey, warn)
     reported = result.get("reported_region")
     if quantitative and result["regions"]:
         columns = (-18, 250, 330, 400, -425)

@@ -273,3 +273,20 @@ register(
         modules=("highdicom",),
     )
 )
+
+
+def _write_labels(output: ScanOutput, destination: Path) -> None:
+    from dxaspine.report.labels import write_labels
+
+    write_labels(output, destination)
+
+
+register(
+    Writer(
+        "labels",
+        ".labels.png",
+        "level label image: 16-bit PNG (stored grid, value k = level k) with a JSON sidecar "
+        "(level names, spacing, lines), the bone mask, and NIfTI when nibabel is installed",
+        _write_labels,
+    )
+)

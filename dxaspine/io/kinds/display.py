@@ -19,7 +19,6 @@ import re
 from pydicom.dataset import Dataset
 
 from dxaspine.errors import NotDxaError, describe
-from dxaspine.io.annotations import remove_burned_in_graphics
 from dxaspine.io.classify import (
     DISPLAY_MODALITIES,
     DISPLAY_SOP_CLASSES,
@@ -28,7 +27,6 @@ from dxaspine.io.classify import (
     frame_count,
     header_text,
 )
-from dxaspine.io.display_field import display_field_mask
 from dxaspine.io.kinds import Kind
 from dxaspine.io.pixels import decode_frames, stored_value_range, to_bone_bright
 from dxaspine.io.private_block import read_private_block
@@ -144,6 +142,11 @@ def recognise(ds: Dataset, pixel, source: object = None) -> Recognition | None:
 
 def build(ds: Dataset, recognition: Recognition, name: str | None) -> dict:
     """Bone-bright grey frame ``display``, the scan field, burned-in graphics removed."""
+    # scipy (graphics removal) is imported here, not at module level: classifying a header
+    # (peek, batch discovery) must stay cheap
+    from dxaspine.io.annotations import remove_burned_in_graphics
+    from dxaspine.io.display_field import display_field_mask
+
     recognised_by = recognition.recognised_by
     image, inverted = to_bone_bright(decode_frames(ds, 1, name)[0], ds)
     if inverted:

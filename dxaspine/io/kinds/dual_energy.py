@@ -5,7 +5,7 @@ frame per file with ImageType value 3 ``LOW_ENERGY``/``HIGH_ENERGY``), or by tha
 alone.  Frames ``low`` and ``high`` hold counts after the Modality LUT; the block gives the
 effective energies, I0 and optionally the bone-basis coefficients (docs/architecture.md,
 Contract 1).  The two single-frame halves of a pair are loaded together by
-:func:`dxaspine.io.load.load`.
+:func:`dxaspine.io.load`.
 """
 
 from __future__ import annotations

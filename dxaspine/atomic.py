@@ -50,7 +50,9 @@ def output_error(path: str | os.PathLike, exc: OSError) -> OutputError:
     """The one-line OutputError for ``exc`` raised while writing ``path``."""
     reason = exc.strerror or type(exc).__name__
     fix = _FIXES.get(exc.errno or -1, "check that the output folder exists and is writable")
-    return OutputError(describe(os.fspath(path), f"cannot write this output ({reason})", fix))
+    error = OutputError(describe(os.fspath(path), f"cannot write this output ({reason})", fix))
+    error.errno = exc.errno  # strerror stays unset: str() is the message (OSError.__str__)
+    return error
 
 
 @contextlib.contextmanager

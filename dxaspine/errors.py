@@ -86,11 +86,13 @@ class ImplausibleValueError(CorruptDicomError):
     """
 
 
-class OutputError(DxaError):
+class OutputError(DxaError, OSError):
     """An output could not be written (folder missing or read-only, disk full ...).
 
     Not a problem of the input: a batch runner records it as an infrastructure failure, and
-    ``--resume`` retries the item once the output can be written again.
+    ``--resume`` retries the item once the output can be written again.  It is an ``OSError``
+    too, so code that guards its writes with ``except OSError`` keeps working; ``errno`` is
+    the original one (``str()`` is the one-line message).
     """
 
 

@@ -170,6 +170,9 @@ def _naming_the_file(exc: Exception, source: Source) -> Exception:
     name = _source_name(source)
     if not isinstance(exc, DxaError) or not name or str(exc).startswith(name):
         return exc
+    head = str(exc).split(": ", 1)[0]
+    if " " not in head and any(ch in head for ch in "/\\."):
+        return exc  # it names another file (a vendor results object of the study)
     try:
         return type(exc)(describe(name, str(exc)))
     except TypeError:  # a subclass with another constructor: keep it as it is

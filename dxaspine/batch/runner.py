@@ -92,7 +92,7 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     files_of: dict[str, int] = {}  # key -> input files of the work in flight (pairs: 2)
     try:
         records = discover(iter_input_paths(options.input, options.glob))
-        work = _route(records, done_keys, writer, progress, summary, files_of)
+        work = _route(records, done_keys, writer, progress, files_of, summary)
         finished = _execute(work, worker_options, options)
         for record in finished:
             writer.add(record)
@@ -142,8 +142,8 @@ def _route(
     done_keys: set[str],
     writer: ledger.ChunkWriter,
     progress: Progress,
-    summary: BatchSummary,
     files_of: dict[str, int] | None = None,
+    summary: BatchSummary | None = None,
 ) -> Iterator[Work]:
     """Pass work on to the executor; commit skips and discovery failures directly.
 
@@ -151,9 +151,10 @@ def _route(
     dual-energy pair), so that the progress bar, which counts files, reaches its total.
     """
     for record in records:
-        summary.inputs_seen += len(record.paths) if isinstance(record, Work) else 1
-        if not (isinstance(record, Skip) and record.error_class == "NotDicomError"):
-            summary.dicom_seen += 1
+        if summary is not None:  # what the run saw, for the "no DICOM found" warning
+            summary.inputs_seen += len(record.paths) if isinstance(record, Work) else 1
+            if not (isinstance(record, Skip) and record.error_class == "NotDicomError"):
+                summary.dicom_seen += 1
         if record.key in done_keys:
             if isinstance(record, Work) and len(record.paths) > 1:
                 progress.forget(len(record.paths) - 1)  # `already` counted the pair once

@@ -83,7 +83,7 @@ def _body_part(ds: Dataset, source: object) -> str:
                 raise NotDxaError(
                     describe(
                         source,
-                        f"{keyword} names {what}, not a PA lumbar spine",
+                        f"{keyword} says this is {what}, not a PA lumbar spine",
                         "dxaspine analyses PA lumbar spine DXA only",
                     )
                 )

@@ -132,3 +132,24 @@ def test_sr_of_a_display_study_carries_the_vendor_numbers_with_their_source(stud
         vendor = groups[f"{label} vertebra, vendor ge_sr"]
         assert vendor[bmd] == pytest.approx(round(truth[label]["bmd_g_cm2"], 3), abs=1e-9)
     assert "L1-L4, vendor ge_sr" in groups
+
+
+def test_report_page_draws_the_vendor_trend(study, tmp_path):
+    """The GE SR's trend containers (the phantom writes two earlier exams) feed the page."""
+    pytest.importorskip("matplotlib")
+    from dxaspine.report.page_trend import vendor_trend
+    from dxaspine.report.record import record_from_scan, round_for_output
+
+    result = dxaspine.analyze(str(study["image"]), vendor=[study["vendor"]["ge_sr"]])
+    record = round_for_output(record_from_scan(result))
+    trend = vendor_trend(record)
+    assert trend is not None
+    points, _ = trend.for_region("L1-L4")
+    # the phantom's earlier exams read higher (bone loss over time), so BMD falls with date
+    assert len(points) >= 2
+    assert all(a.bmd_g_cm2 >= b.bmd_g_cm2 for a, b in zip(points, points[1:], strict=False))
+    page = tmp_path / "page.png"
+    from dxaspine.report.writers import ScanOutput, write_outputs
+
+    write_outputs(ScanOutput(result, record_from_scan(result)), {"report": page})
+    assert page.stat().st_size > 10_000

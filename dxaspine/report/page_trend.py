@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Trend", "TrendPoint", "draw_trend_chart", "trend_from_comparison"]
+__all__ = [
+    "Trend",
+    "TrendPoint",
+    "dated_points",
+    "draw_trend_chart",
+    "trend_from_comparison",
+    "vendor_trend",
+]
 
 
 @dataclass(frozen=True)
@@ -149,3 +156,24 @@ def dated_points(points: Sequence[tuple[Any, float, str]]) -> Trend:
             date = _dt.date.fromisoformat(str(date))
         out.append(TrendPoint(date, float(bmd), str(region)))
     return Trend(tuple(out))
+
+
+def vendor_trend(record: Any) -> Trend | None:
+    """The vendor's own trend of the study (GE enCORE "Trend <region>" containers), if any.
+
+    The points are the vendor's numbers as stored in its results object (one per earlier
+    visit and region); the chart draws those of the reported region.  None without a vendor
+    trend.
+    """
+    points = []
+    kinds = []
+    for block in (record or {}).get("vendor") or ():
+        for p in block.get("trend") or ():
+            if p.get("date") and p.get("bmd_g_cm2") is not None and p.get("region"):
+                points.append((p["date"], p["bmd_g_cm2"], p["region"]))
+        if block.get("trend"):
+            kinds.append(block.get("kind", "vendor"))
+    if len(points) < 2:
+        return None
+    trend = dated_points(points)
+    return Trend(trend.points, source=f"vendor trend ({', '.join(sorted(set(kinds)))})")

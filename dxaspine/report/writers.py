@@ -239,8 +239,11 @@ register(Writer("overlay", ".png", "picture with levels, lines and results", _wr
 
 def _write_report(output: ScanOutput, destination: Path) -> None:
     from dxaspine.report.page import write_report_page
+    from dxaspine.report.page_trend import vendor_trend
 
-    write_report_page(destination, output.record, output.result, trend=output.trend)
+    # the caller's follow-ups (monitoring), else the vendor's own trend of the study
+    trend = output.trend if output.trend is not None else vendor_trend(output.record)
+    write_report_page(destination, output.record, output.result, trend=trend)
 
 
 register(

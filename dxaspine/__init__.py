@@ -10,6 +10,7 @@ import logging
 from dxaspine.errors import (
     CorruptDicomError,
     DxaError,
+    ImplausibleValueError,
     InputError,
     MissingExtraError,
     MissingSpacingError,
@@ -46,6 +47,7 @@ __all__ = [
     "UnsupportedPixelDataError",
     "MissingSpacingError",
     "CorruptDicomError",
+    "ImplausibleValueError",
     "VendorResultsError",
     "SegmentationError",
     "ReferenceDataError",

@@ -21,6 +21,7 @@ __all__ = [
     "SegmentationError",
     "ReferenceDataError",
     "OutputError",
+    "ImplausibleValueError",
     "MissingExtraError",
     "describe",
 ]
@@ -77,8 +78,22 @@ class ReferenceDataError(DxaError):
     """A reference table is missing or malformed."""
 
 
-class OutputError(DxaError):
-    """An output could not be written (folder missing or read-only, disk full ...)."""
+class ImplausibleValueError(CorruptDicomError):
+    """A header or pixel value is readable but physically impossible (docs/hardening.md).
+
+    A subclass of :class:`CorruptDicomError`: the file is internally inconsistent, and the
+    number it would give cannot be right, so dxaspine refuses it instead of reporting it.
+    """
+
+
+class OutputError(DxaError, OSError):
+    """An output could not be written (folder missing or read-only, disk full ...).
+
+    Not a problem of the input: a batch runner records it as an infrastructure failure, and
+    ``--resume`` retries the item once the output can be written again.  It is an ``OSError``
+    too, so code that guards its writes with ``except OSError`` keeps working; ``errno`` is
+    the original one (``str()`` is the one-line message).
+    """
 
 
 class MissingExtraError(DxaError):

@@ -16,7 +16,9 @@ from typing import Any
 
 import pydicom
 
+from dxaspine.errors import DxaError, SegmentationError, describe
 from dxaspine.io.scan import Scan
+from dxaspine.levels import LEVEL_ORDER
 from dxaspine.physics.density_map import DensityMap
 from dxaspine.segment.segmentation import Segmentation
 
@@ -109,12 +111,14 @@ def analyze(
     from dxaspine.io import load
     from dxaspine.measure import measure_levels
     from dxaspine.physics import decompose
+    from dxaspine.physics.plausibility import check_dual_energy
     from dxaspine.segment import segment_spine
 
     stage = "load"
     try:
         scan = load(source)
         stage = "decompose"
+        physics_flags = check_dual_energy(scan)  # docs/hardening.md §2: refuse or flag
         density_map = decompose(scan, marrow=marrow)
         stage = "segment"
         if segmenter is not None:
@@ -122,6 +126,7 @@ def analyze(
         else:
             segment = functools.partial(segment_spine, **_conventions(edge, box_margin_mm))
         segmentation = segment(density_map, scan)
+        _check_labels(segmentation, scan)
         stage = "evidence"
         evidence = find_evidence(density_map, segmentation)
         stage = "measure"
@@ -133,7 +138,7 @@ def analyze(
             reference=reference,
             exclude=exclude,
             auto_exclude=auto_exclude,
-            image_flags=tuple(segmentation.qc_flags) + evidence.flags,
+            image_flags=tuple(segmentation.qc_flags) + evidence.flags + physics_flags,
         )
         stage = "vendor"
         readings = read_study_vendor(
@@ -145,11 +150,56 @@ def analyze(
             model=vendor_area_model,
         )
     except Exception as exc:
+        named = _naming_the_file(exc, source)
         # The batch runner reports which stage failed (errors.csv "stage" column).
-        if not hasattr(exc, "stage"):
-            exc.stage = stage
-        raise
+        if not hasattr(named, "stage"):
+            named.stage = stage
+        if named is exc:
+            raise
+        raise named from exc
     return ScanResult(scan, density_map, segmentation, levels, assessment, evidence, readings)
+
+
+def _source_name(source: Source) -> str | None:
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source)
+    if isinstance(source, list | tuple) and source:
+        return " + ".join(os.fspath(s) for s in source if isinstance(s, str | os.PathLike))
+    name = getattr(source, "filename", None)
+    return name if isinstance(name, str) else None
+
+
+def _naming_the_file(exc: Exception, source: Source) -> Exception:
+    """A DxaError whose message does not name the input gets the name in front (Errors)."""
+    name = _source_name(source)
+    if not isinstance(exc, DxaError) or not name or str(exc).startswith(name):
+        return exc
+    head = str(exc).split(": ", 1)[0]
+    if " " not in head and any(ch in head for ch in "/\\."):
+        return exc  # it names another file (a vendor results object of the study)
+    try:
+        return type(exc)(describe(name, str(exc)))
+    except TypeError:  # a subclass with another constructor: keep it as it is
+        return exc
+
+
+def _check_labels(segmentation: Segmentation, scan: Scan) -> None:
+    """Every level name a segmenter returns must be in the vocabulary (dxaspine.levels).
+
+    A field taller than a lumbar spine scan (or a repeated image) makes counting run past
+    T11 (issue 12: "T0", "T-14"); that is a failed segmentation of this file, not a label.
+    """
+    unknown = [label for label in segmentation.labels if label not in LEVEL_ORDER]
+    if unknown:
+        raise SegmentationError(
+            describe(
+                scan.path,
+                f"{len(unknown)} of {len(segmentation.labels)} levels fall outside "
+                f"{LEVEL_ORDER[0]}-{LEVEL_ORDER[-1]} (the field is taller than a lumbar spine "
+                "scan, or the spine was counted wrongly)",
+                "pass a PA lumbar spine scan covering about T12-L5",
+            )
+        )
 
 
 def read_study_vendor(

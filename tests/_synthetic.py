@@ -108,6 +108,7 @@ def pair_datasets(
         _set_pixels(ds, _flip(truth[key].astype(np.uint16), flip))
         ds.NumberOfFrames = 1
         ds.PixelSpacing = list(single.PixelSpacing)
+        ds.RescaleSlope, ds.RescaleIntercept = 1, 0  # required for counts (io/plausibility)
         if private:
             _private(ds, "DE_COUNTS", (40.0, 70.0), (50000.0, 60000.0))
         out.append(ds)

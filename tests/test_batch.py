@@ -126,7 +126,7 @@ def pool_run(archive, tmp_path_factory):
     root, _ = archive
     out = tmp_path_factory.mktemp("pool")
     proc = _run([str(root), "--out", str(out), "--workers", "2", "--quiet"])
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # the archive's corrupt files failed (exit 1)
     return out
 
 
@@ -193,7 +193,7 @@ def test_kill_9_then_resume_gives_the_same_rows(archive, pool_run, tmp_path):
     proc.wait()
     assert not (out / "results.csv").exists(), "the run finished before it could be killed"
     resumed = _run([str(root), "--out", str(out), "--workers", "2", "--quiet", "--resume"])
-    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.returncode == 1, resumed.stderr  # the same corrupt files, still failed
     assert _row_set(out) == _row_set(pool_run)
     assert len(_read_csv(out / "results.csv")) == 60
 
@@ -209,7 +209,7 @@ def test_dask_local_cluster_gives_the_same_rows(archive, pool_run, tmp_path):
     root, _ = archive
     out = tmp_path / "dask"
     proc = _run([str(root), "--out", str(out), "--dask", "local:2", "--quiet"])
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert _row_set(out) == _row_set(pool_run)
 
 
@@ -232,5 +232,5 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(archive, pool_run, tmp_path):
     assert "Traceback" not in stderr
     assert "--resume" in stderr
     resumed = _run([str(root), "--out", str(out), "--workers", "2", "--quiet", "--resume"])
-    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.returncode == 1, resumed.stderr  # the same corrupt files, still failed
     assert _row_set(out) == _row_set(pool_run)

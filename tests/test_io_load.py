@@ -118,7 +118,9 @@ def test_display_bone_bright_head_up_with_field_mask(tmp_path, flip, photometric
     assert_array_equal(scan.frames["display"], image)  # MONOCHROME1 inverted to bone-bright
     assert_array_equal(scan.field_mask, field)  # ragged strips out, inner saturated blob in
     assert (scan.pixel_spacing_source, scan.pixel_spacing_mm) == ("ExposedArea", (0.25, 0.25))
-    assert "AP Spine" in scan.recognised_by
+    # Says which field recognised it, without quoting its text (docs/hardening.md §4).
+    assert "ProtocolName names a lumbar spine" in scan.recognised_by
+    assert "AP Spine" not in scan.recognised_by
 
 
 def test_display_without_strips_is_all_field(tmp_path):

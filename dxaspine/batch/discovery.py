@@ -11,9 +11,14 @@ from __future__ import annotations
 import fnmatch
 import glob
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+
+from dxaspine.io.safe_values import uid_text
+
+logger = logging.getLogger(__name__)
 
 _LIST_SUFFIXES = (".txt", ".lst", ".list")
 
@@ -31,6 +36,7 @@ class Skip:
     key: str
     path: str
     reason: str
+    error_class: str | None = None  # "NotDicomError" for a file that is not DICOM at all
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,15 @@ def iter_input_paths(source: str, pattern: str | None = None) -> Iterator[str]:
     ``pattern`` filters file names (e.g. ``"*.dcm"``) in folder mode.
     """
     if os.path.isdir(source):
-        for root, dirs, files in os.walk(source):
+
+        def unreadable(exc: OSError) -> None:  # os.walk would skip it in silence
+            logger.warning(
+                "%s: cannot list this folder (%s); its files are not analysed",
+                exc.filename,
+                exc.strerror,
+            )
+
+        for root, dirs, files in os.walk(source, onerror=unreadable):
             dirs.sort()
             for name in sorted(files):
                 if name.startswith("."):
@@ -124,7 +138,7 @@ def discover(
                         partner[1],
                         "discover",
                         "CorruptDicomError",
-                        f"{partner[1]}: second {energy} file in series {series}; "
+                        f"{partner[1]}: second {energy} file in series {uid_text(series)}; "
                         "a dual-energy pair needs one LOW_ENERGY and one HIGH_ENERGY file",
                     )
                 waiting[series] = (energy, path, uid)
@@ -145,7 +159,7 @@ def discover(
             path,
             "discover",
             "CorruptDicomError",
-            f"{path}: {energy} file of series {series} has no {missing} partner; "
+            f"{path}: {energy} file of series {uid_text(series)} has no {missing} partner; "
             "add the missing file or export the interchange 2-frame form",
         )
 
@@ -155,7 +169,7 @@ def _unusable(path: str, info) -> Skip | Failure:
     reason = getattr(info, "reason", None) or "not a DXA spine image"
     error_class = getattr(info, "error_class", None)
     if error_class in (None, "NotDxaError", "NotDicomError"):
-        return Skip(path_key(path), path, reason)
+        return Skip(path_key(path), path, reason, error_class)
     return Failure(path_key(path), path, "discover", error_class, reason)
 
 

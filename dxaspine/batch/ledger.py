@@ -3,8 +3,14 @@
 Every finished item (result, error or skip) is buffered and committed as one JSON Lines chunk
 file, written to a temp file and renamed (``chunks/chunk-NNNNNN.jsonl``).  A chunk is either
 wholly there or absent, so after a crash or ``kill -9`` the committed keys are exactly those in
-the chunk files, and ``--resume`` redoes the rest.  The final tables are rebuilt from all
-chunks, keeping the first record per key: one row per scan, nothing lost, no duplicates.
+the chunk files, and ``--resume`` redoes the rest.
+
+An error record carries ``"infrastructure": true`` when the failure was not the file's own:
+a worker process that died (out-of-memory kill, a crash), an output that could not be
+written, an executor failure.  ``--resume`` retries those (:func:`settled_keys`), never a
+file's own error.  The final tables are rebuilt from all chunks keeping the **last** record
+per key, so a retried item replaces its infrastructure error: one row per scan, nothing
+lost, no duplicates.
 """
 
 from __future__ import annotations
@@ -16,14 +22,43 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from dxaspine.atomic import atomic_open, atomic_write_text
+from dxaspine.atomic import atomic_open, atomic_write_text, output_error
 from dxaspine.report.tabular import CsvSink, ParquetSink
 
 logger = logging.getLogger(__name__)
 
 CHUNK_DIR = "chunks"
-ERROR_COLUMNS = ("path", "stage", "error_class", "message")
+ERROR_COLUMNS = ("path", "stage", "error_class", "message", "infrastructure")
 SKIP_COLUMNS = ("path", "reason")
+
+
+def error_record(
+    key: str,
+    paths: tuple[str, ...] | list[str],
+    stage: str,
+    error_class: str,
+    message: str,
+    *,
+    infrastructure: bool = False,
+) -> dict:
+    """A ledger error record (plain JSON types only: it crosses process boundaries)."""
+    return {
+        "type": "error",
+        "key": key,
+        "infrastructure": bool(infrastructure),
+        "row": {
+            "path": os.pathsep.join(paths),
+            "stage": stage,
+            "error_class": error_class,
+            "message": " ".join(str(message).split()) or error_class,
+            "infrastructure": bool(infrastructure),
+        },
+    }
+
+
+def is_infrastructure(record: dict) -> bool:
+    """True for an error that was not the file's own (retried by ``--resume``)."""
+    return record.get("type") == "error" and bool(record.get("infrastructure"))
 
 
 class ChunkWriter:
@@ -31,7 +66,10 @@ class ChunkWriter:
 
     def __init__(self, out_dir: str | os.PathLike, size: int = 50, seconds: float = 10.0):
         self.dir = Path(out_dir) / CHUNK_DIR
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(self.dir, exc) from exc
         self.size = size
         self.seconds = seconds
         self._buffer: list[dict] = []
@@ -45,6 +83,14 @@ class ChunkWriter:
             self.commit()
 
     def commit(self) -> None:
+        """Write the buffer as the next chunk.
+
+        Raises
+        ------
+        OutputError
+            The chunk cannot be written (full disk ...).  The buffer is kept, so a later
+            commit may still succeed; what was never committed is redone by ``--resume``.
+        """
         if not self._buffer:
             return
         target = self.dir / f"chunk-{self._next:06d}.jsonl"
@@ -65,16 +111,39 @@ def iter_committed(out_dir: str | os.PathLike) -> Iterator[dict]:
 
 
 def committed_keys(out_dir: str | os.PathLike) -> set[str]:
+    """Every key with a committed record (whatever it says)."""
     return {record["key"] for record in iter_committed(out_dir)}
+
+
+def settled_keys(out_dir: str | os.PathLike) -> set[str]:
+    """Keys ``--resume`` skips: the last record is a result, a skip or a file's own error."""
+    last: dict[str, bool] = {}
+    for record in iter_committed(out_dir):
+        last[record["key"]] = is_infrastructure(record)
+    return {key for key, infrastructure in last.items() if not infrastructure}
+
+
+def _last_positions(out_dir: str | os.PathLike) -> dict[str, int]:
+    """For each key, the position (in commit order) of its last record."""
+    return {record["key"]: n for n, record in enumerate(iter_committed(out_dir))}
 
 
 def build_tables(
     out_dir: str | os.PathLike, result_columns: list[str], parquet: bool = True
 ) -> dict:
-    """Rebuild results.csv/.parquet, errors.csv and skipped.csv from the chunks; return counts."""
+    """Rebuild results.csv/.parquet, errors.csv and skipped.csv from the chunks; return counts.
+
+    The last record per key is kept (a retried item replaces its infrastructure error).
+    ``counts["infrastructure"]`` counts the errors that ``--resume`` would retry.
+
+    Raises
+    ------
+    OutputError
+        A table cannot be written.
+    """
     out = Path(out_dir)
-    seen: set[str] = set()
-    counts = {"result": 0, "error": 0, "skipped": 0}
+    last = _last_positions(out)
+    counts = {"result": 0, "error": 0, "skipped": 0, "infrastructure": 0}
     parquet_writer = ParquetSink(out / "results.parquet", result_columns) if parquet else None
     with (
         atomic_open(out / "results.csv", "w", newline="", encoding="utf-8") as results,
@@ -86,15 +155,21 @@ def build_tables(
             "error": CsvSink(errors, ERROR_COLUMNS),
             "skipped": CsvSink(skipped, SKIP_COLUMNS),
         }
-        for record in iter_committed(out):
-            if record["key"] in seen:
-                continue
-            seen.add(record["key"])
+        for n, record in enumerate(iter_committed(out)):
+            if last[record["key"]] != n:
+                continue  # superseded by a later record of the same key
             kind = record["type"]
             writers[kind].add(record["row"])
             counts[kind] += 1
+            counts["infrastructure"] += is_infrastructure(record)
             if kind == "result" and parquet_writer is not None:
-                parquet_writer.add(record["row"])
+                try:
+                    parquet_writer.add(record["row"])
+                except OSError as exc:
+                    raise output_error(out / "results.parquet", exc) from exc
     if parquet_writer is not None:
-        parquet_writer.close()
+        try:
+            parquet_writer.close()
+        except OSError as exc:
+            raise output_error(out / "results.parquet", exc) from exc
     return counts

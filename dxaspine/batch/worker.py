@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import traceback
 from dataclasses import dataclass
 
 from dxaspine.batch.discovery import Work
-from dxaspine.errors import DxaError
+from dxaspine.batch.ledger import error_record
+from dxaspine.batch.logs import collect_warnings
+from dxaspine.errors import DxaError, OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,13 @@ def init_worker() -> None:
 
 
 def process(work: Work, options: WorkerOptions) -> dict:
-    """Analyse one scan; return a ledger record (``result`` or ``error``), never raise."""
+    """Analyse one scan; return a ledger record (``result`` or ``error``), never raise.
+
+    The record holds plain JSON values only, never an exception object (it must pickle back
+    to the runner whatever went wrong).  An output that cannot be written, and a dxaspine
+    bug, are marked ``infrastructure`` (``--resume`` retries them); a file's own DxaError
+    is not.
+    """
     init_worker()
     from dxaspine.pipeline import analyze
     from dxaspine.report.record import record_from_scan, round_for_output
@@ -54,32 +61,35 @@ def process(work: Work, options: WorkerOptions) -> dict:
     source = work.paths[0] if len(work.paths) == 1 else list(work.paths)
     path = work.paths[0]
     try:
-        result = analyze(source, reference=options.reference, **dict(options.conventions))
-        record = record_from_scan(result, path=source)
-        _write_optional(result, record, work, options)
+        with collect_warnings(strip=work.paths) as warnings:
+            result = analyze(source, reference=options.reference, **dict(options.conventions))
+            record = record_from_scan(result, path=source)
+            _write_optional(result, record, work, options)
         row = row_from_record(round_for_output(record))
+        row["warnings"] = " | ".join(warnings) or None
         return {"type": "result", "key": work.key, "row": _csv_safe(row)}
-    except DxaError as exc:
+    except DxaError as exc:  # this file's problem, with its one-line message
         stage = getattr(exc, "stage", None) or "load"
-        return _error(work, stage, exc)
-    except Exception as exc:  # a bug must not stop the archive; it is recorded with its trace
+        infrastructure = isinstance(exc, OutputError)
+        return error_record(
+            work.key, work.paths, stage, type(exc).__name__, str(exc), infrastructure=infrastructure
+        )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a bug must not stop the archive
+        # The traceback goes to the log (a --log-file); the ledger gets the class only, as
+        # exception texts may quote header values (docs/hardening.md §4).
         stage = getattr(exc, "stage", None) or "internal"
-        logger.error("unexpected %s on %s:\n%s", type(exc).__name__, path, traceback.format_exc())
-        return _error(work, stage, exc)
-
-
-def _error(work: Work, stage: str, exc: BaseException) -> dict:
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    return {
-        "type": "error",
-        "key": work.key,
-        "row": {
-            "path": os.pathsep.join(work.paths),
-            "stage": stage,
-            "error_class": type(exc).__name__,
-            "message": message,
-        },
-    }
+        logger.error("%s: unexpected %s", path, type(exc).__name__, exc_info=True)
+        return error_record(
+            work.key,
+            work.paths,
+            stage,
+            type(exc).__name__,
+            f"{path}: internal error ({type(exc).__name__}); rerun with --log-file PATH and "
+            "report it",
+            infrastructure=True,
+        )
 
 
 def _csv_safe(row: dict) -> dict:

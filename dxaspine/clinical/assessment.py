@@ -24,6 +24,7 @@ from dxaspine.clinical.interlevel import (
     load_interlevel_model,
     one_pass_scores,
 )
+from dxaspine.clinical.plausibility import mark_implausible_level
 from dxaspine.clinical.reference import ReferenceTable, load_reference
 from dxaspine.clinical.scores import applicability, score, who_category
 from dxaspine.errors import InputError, describe
@@ -173,6 +174,8 @@ def assess(
     items = sorted(
         (_normalise_level(x) for x in levels), key=lambda d: LEVEL_ORDER.index(d["label"])
     )
+    for d in items:  # out-of-range BMD: flagged and unusable (docs/hardening.md §2.5)
+        mark_implausible_level(d)
     by_label = {d["label"]: d for d in items}
     notes: list[str] = []
     app = applicability(pat["sex"], pat["age_years"])
@@ -222,6 +225,7 @@ def assess(
     proposed = tuple(sorted(suspects[:room], key=CLINICAL_LEVELS.index))
     # scan-level list: one entry per ISCD pair (the per-scan rate of docs/domain.md §3)
     scan_flags: list[Flag] = list({tuple(f.evidence["pair"]): f for f in pair}.values())
+    scan_flags += [f for f in img if not f.level]  # scan-wide image/physics findings
     if len(suspects) > room:
         left = suspects[room:]
         scan_flags.append(
@@ -302,8 +306,11 @@ def assess(
             level_flags.setdefault(f.level, []).append(f)
     for d in items:
         if d["invalid_reason"]:
+            reason = d["invalid_reason"]
             level_flags.setdefault(d["label"], []).append(
-                Flag("invalid_in_source", str(d["invalid_reason"]), level=d["label"])
+                reason
+                if isinstance(reason, Flag)
+                else Flag("invalid_in_source", str(reason), level=d["label"])
             )
     out_levels = tuple(
         AssessedLevel(

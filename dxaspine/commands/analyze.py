@@ -27,7 +27,9 @@ Behaviour:
 - **Errors.** A file that fails prints one line ``error: <file>: <reason>; <fix>`` on stderr
   and the others still complete; the exit status is then 1.  Bad usage (bad
   ``--segmenter``, unknown ``--exclude`` level, a writer whose extra is not installed, e.g.
-  ``--sr`` without highdicom) exits 2.  ``--debug`` adds tracebacks.
+  ``--sr`` without highdicom) exits 2.  A ``--json``/``--csv`` file that cannot be written
+  is one more ``error:`` line naming it (exit 1); the table has been printed by then.
+  Tracebacks go only to ``--log-file`` (they can quote header values; docs/hardening.md §4).
 - Every file is written atomically (:mod:`dxaspine.atomic`).
 """
 
@@ -38,7 +40,6 @@ import importlib
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,13 +225,16 @@ def _fail(source: str | tuple[str, str], exc: BaseException, debug: bool) -> Non
     name = _display(source)
     if isinstance(exc, DxaError):
         message = str(exc)
-    else:  # a dxaspine bug: still one line, so the other files' lines stay readable
-        message = f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it"
+    else:  # a dxaspine bug: one line, without the exception's text (it may quote values)
+        message = (
+            f"internal error ({type(exc).__name__}); rerun with --debug --log-file PATH and "
+            "report it"
+        )
     message = " ".join(message.split())
     if not message.startswith(name):
         message = f"{name}: {message}"
-    if debug:
-        traceback.print_exception(exc, file=sys.stderr)
+    # The traceback reaches only a --log-file (the console formatter drops it).
+    logger.debug("%s: failed", name, exc_info=exc)
     print(f"error: {message}", file=sys.stderr)
 
 
@@ -310,8 +314,18 @@ def parse_conventions(args: argparse.Namespace) -> dict:
     return out
 
 
+def _study_paths(study) -> tuple[str, ...]:
+    """The input paths of one study (the prefixes its warnings start with)."""
+    image = study.image
+    paths = list(image) if isinstance(image, tuple) else [image] if image is not None else []
+    return tuple(
+        os.fspath(p) for p in [*paths, *(study.vendor or ())] if isinstance(p, str | os.PathLike)
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``dxaspine analyze``; returns the exit status (0 all analysed, 1 any failed, 2 usage)."""
+    from dxaspine.batch.logs import collect_warnings
     from dxaspine.pipeline import analyze, analyze_vendor_only
     from dxaspine.report.json_output import results_json_text, write_results_json
     from dxaspine.report.record import record_from_scan, record_from_vendor_only, round_for_output
@@ -347,44 +361,55 @@ def run(args: argparse.Namespace) -> int:
     results, rows, failed = [], [], 0
     for index, study in enumerate(studies):
         try:
-            if study.image is None:
-                record = record_from_vendor_only(
-                    analyze_vendor_only(study.vendor, reference=reference)
-                )
-                wanted_here = [k for k, v in names.items() if v[index] is not None]
-                if wanted_here:
-                    logger.warning("%s: results only, no image: no %s written", study.name,
-                                   ", ".join(wanted_here))  # fmt: skip
-                scan_result = None
-            else:
-                given = list(study.image) if isinstance(study.image, tuple) else study.image
-                scan_result = analyze(given, segmenter=segmenter, reference=reference,
-                                      exclude=exclude or None, vendor=study.vendor,
-                                      **conventions)  # fmt: skip
-                record = record_from_scan(scan_result, given)
-            plain = round_for_output(record)
-            validate_result(plain)
-            if scan_result is not None:
-                write_outputs(
-                    ScanOutput(scan_result, record), {k: v[index] for k, v in names.items()}
-                )
-        except Exception as exc:  # DxaError, or a bug: this input fails, the others go on
+            with collect_warnings(strip=_study_paths(study)) as notes:
+                if study.image is None:
+                    record = record_from_vendor_only(
+                        analyze_vendor_only(study.vendor, reference=reference)
+                    )
+                    wanted_here = [k for k, v in names.items() if v[index] is not None]
+                    if wanted_here:
+                        logger.warning("%s: results only, no image: no %s written", study.name,
+                                       ", ".join(wanted_here))  # fmt: skip
+                    scan_result = None
+                else:
+                    given = list(study.image) if isinstance(study.image, tuple) else study.image
+                    scan_result = analyze(given, segmenter=segmenter, reference=reference,
+                                          exclude=exclude or None, vendor=study.vendor,
+                                          **conventions)  # fmt: skip
+                    record = record_from_scan(scan_result, given)
+                plain = round_for_output(record)
+                validate_result(plain)
+                if scan_result is not None:
+                    write_outputs(
+                        ScanOutput(scan_result, record), {k: v[index] for k, v in names.items()}
+                    )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - DxaError or a bug: this input fails only
             failed += 1
             _fail(study.image if study.image is not None else study.name, exc, debug)
             continue
         results.append(record)
-        rows.append(row_from_record(plain))
+        rows.append({**row_from_record(plain), "warnings": " | ".join(notes) or None})
         print(format_report(plain), file=table_stream, end="\n\n")
 
-    if args.json:
-        several = len(studies) > 1
-        if args.json == "-":
-            if results or several:
-                sys.stdout.write(results_json_text(results, lines=several))
-        elif results or several:
-            write_results_json(args.json, results, lines=several)
-    if args.csv:
-        write_csv(args.csv, rows, row_columns())
+    try:
+        if args.json:
+            several = len(studies) > 1
+            if args.json == "-":
+                if results or several:
+                    sys.stdout.write(results_json_text(results, lines=several))
+            elif results or several:
+                write_results_json(args.json, results, lines=several)
+    except DxaError as exc:  # OutputError naming the file; the CSV is still attempted
+        failed += 1
+        print(f"error: {exc}", file=sys.stderr)
+    try:
+        if args.csv:
+            write_csv(args.csv, rows, row_columns())
+    except DxaError as exc:
+        failed += 1
+        print(f"error: {exc}", file=sys.stderr)
     if failed:
         logger.info("%d of %d input(s) failed", failed, len(studies))
     return EXIT_FAILED if failed else EXIT_OK

@@ -1,4 +1,11 @@
-"""``dxaspine batch INPUT --out DIR [--workers N] [--dask ADDRESS|local:N] [--resume]``."""
+"""``dxaspine batch INPUT --out DIR [--workers N] [--dask ADDRESS|local:N] [--resume]``.
+
+Exit status (docs/hardening.md §5): 0 every file was analysed or skipped with a reason; 1 the
+run finished and at least one file failed (see errors.csv; rows marked ``infrastructure``
+are retried by ``--resume``); 2 bad usage; 3 the run stopped before the end (the output
+cannot be written, or worker processes keep dying; fix the cause, then ``--resume``); 130
+interrupted (``--resume`` continues).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import os
 import sys
 
 HELP = "analyse an archive in parallel, resumably"
+EXIT_OK, EXIT_FILES_FAILED, EXIT_USAGE, EXIT_RUN_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -73,15 +81,22 @@ def run(args: argparse.Namespace) -> int:
             "or a quoted glob",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_USAGE
     summary = run_batch(options)
     c = summary.counts
+    retried = c.get("infrastructure", 0)
     if not args.quiet:
         print(
-            f"{c.get('result', 0)} analysed, {c.get('error', 0)} failed, {c.get('skipped', 0)} "
-            f"skipped -> {summary.out}",
+            f"{c.get('result', 0)} analysed, {c.get('error', 0)} failed"
+            + (f" ({retried} retried by --resume)" if retried else "")
+            + f", {c.get('skipped', 0)} skipped -> {summary.out}",
             file=sys.stderr,
         )
-    # A finished run exits 0 even when some files failed: archives always hold bad files, and
-    # each one is recorded in errors.csv.  An interrupted run exits 130 (resume with --resume).
-    return 130 if summary.interrupted else 0
+    if summary.run_error:
+        print(f"error: {summary.run_error}", file=sys.stderr)
+        print("the run is resumable: fix the cause, then rerun with --resume", file=sys.stderr)
+        return EXIT_RUN_STOPPED
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    # Archives always hold some bad files; each is in errors.csv, and scripts need to know.
+    return EXIT_FILES_FAILED if summary.failed else EXIT_OK

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
 
 from dxaspine.errors import CorruptDicomError, NotDxaError, describe
 from dxaspine.io import _header_values as header_values
+from dxaspine.io.plausibility import check_profile_content, missing_pixel_data
 from dxaspine.io.private_block import PRIVATE_TAGS, read_private_block
 from dxaspine.io.reading import PIXEL_TAGS, PixelElement
 from dxaspine.io.scan import ScanKind
@@ -161,7 +161,7 @@ def check_pixels(ds: Dataset, pixel: PixelElement, source: object) -> None:
         raise CorruptDicomError(
             describe(
                 source,
-                f"PhotometricInterpretation {photometric or '(none)'} is not a defined term",
+                "PhotometricInterpretation is missing or not a defined term",
                 "set it to MONOCHROME2 (or MONOCHROME1) and re-export",
             )
         )
@@ -229,12 +229,8 @@ def classify(ds: Dataset, pixel: PixelElement, source: object = None) -> Recogni
             if recognition is not None:
                 return recognition
     if pixel.tag is None:
-        modality = _text(ds, "Modality").upper()
-        sop_class = _text(ds, "SOPClassUID")
-        what = UID(sop_class).name if sop_class else f"Modality {modality or '(none)'}"
-        raise NotDxaError(
-            describe(source, f"no pixel data ({what}): not an image", "pass a DXA image file")
-        )
+        raise missing_pixel_data(ds, source)
+    check_profile_content(ds, source)  # content type against bit depth and modality
     for kind in kinds:
         if kind.role != "image":
             continue
@@ -246,7 +242,7 @@ def classify(ds: Dataset, pixel: PixelElement, source: object = None) -> Recogni
     raise NotDxaError(
         describe(
             source,
-            f"unknown DXASPINE content {content!r}" if content else "not a DXA image kind",
+            "unknown DXASPINE content type (0071,xx03)" if content else "not a DXA image kind",
             "expected DE_COUNTS or AREAL_BMD_MAP (docs/architecture.md, Contract 1)",
         )
     )

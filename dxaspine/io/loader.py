@@ -27,6 +27,7 @@ from dxaspine.io.demographics import parse_date, read_patient
 from dxaspine.io.kinds import dual_energy, get_kind
 from dxaspine.io.orientation import apply_flips, orientation_flips
 from dxaspine.io.pixels import decode_frames
+from dxaspine.io.plausibility import check_modality_lut
 from dxaspine.io.private_block import read_private_block
 from dxaspine.io.reading import PIXEL_TAGS, PixelElement, file_boundary, read_dataset
 from dxaspine.io.scan import Device, Scan
@@ -128,6 +129,7 @@ def _load_one(source: Source) -> Scan:
     item = _prepare(source)
     with file_boundary(item.name):
         kind = get_kind(item.recognition.kind)
+        check_modality_lut(item.ds, kind.quantitative, item.name)  # before decoding
         built = kind.build(item.ds, item.recognition, item.name)
         recognised_by = built.pop("recognised_by", None)
         if recognised_by:
@@ -187,6 +189,7 @@ def _load_pair(first: Source, second: Source) -> Scan:
     frames = {}
     for key, item in (("low", low), ("high", high)):
         with file_boundary(item.name):
+            check_modality_lut(item.ds, True, item.name)
             frames[key] = apply_flips(decode_frames(item.ds, 1, item.name)[0], item.flips)
     low.recognition = Recognition(
         dual_energy.NAME,

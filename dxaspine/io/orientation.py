@@ -45,11 +45,10 @@ def stored_orientation(ds: Dataset, source: object = None) -> tuple[str, str] | 
         if len(parts) == 2 and all(parts) and all(c in _OPPOSITE for p in parts for c in p):
             # Oblique values list letters in order of significance; the first dominates.
             return parts[0][0], parts[1][0]
-        joined = "\\".join(parts)
         raise CorruptDicomError(
             describe(
                 source,
-                f"PatientOrientation {joined!r} is not two direction codes",
+                "PatientOrientation is not two direction codes (value not shown)",
                 "set PatientOrientation to e.g. L\\F (docs/architecture.md, Contract 1)",
             )
         )

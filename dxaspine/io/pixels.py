@@ -11,11 +11,18 @@ import logging
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.pixels import apply_modality_lut
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import UID
 
-from dxaspine.errors import CorruptDicomError, UnsupportedPixelDataError, describe
+from dxaspine.errors import (
+    CorruptDicomError,
+    ImplausibleValueError,
+    UnsupportedPixelDataError,
+    describe,
+)
+from dxaspine.io.safe_values import uid_text
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +68,7 @@ def check_decodable(ds: Dataset, source: object) -> None:
         raise UnsupportedPixelDataError(
             describe(
                 source,
-                f"transfer syntax {tsyntax.name} ({tsyntax}) cannot be decoded by pydicom",
+                f"transfer syntax {uid_text(tsyntax)} cannot be decoded by pydicom",
                 "convert the file to an uncompressed or JPEG/JPEG 2000/JPEG-LS/RLE syntax",
             )
         ) from exc
@@ -70,7 +77,7 @@ def check_decodable(ds: Dataset, source: object) -> None:
         raise UnsupportedPixelDataError(
             describe(
                 source,
-                f"no installed plugin can decode {tsyntax.name} pixel data",
+                f"no installed plugin can decode {uid_text(tsyntax)} pixel data",
                 f"install {packages}",
             )
         )
@@ -100,17 +107,49 @@ def _pixel_array(ds: Dataset, source: object) -> np.ndarray:
         message = " ".join(str(exc).split())
         if "not support" not in message:
             raise  # damaged data: mapped to CorruptDicomError by the file boundary
-        # e.g. Pillow and 12-bit JPEG Extended: installed, but not capable.
+        # e.g. Pillow and 12-bit JPEG Extended: installed, but not capable.  The plugin's
+        # text is not quoted (it may quote header values; docs/hardening.md §4).
         tsyntax = transfer_syntax(ds)
         packages = _PLUGIN_PACKAGES.get(str(tsyntax), "another pydicom pixel plugin")
         raise UnsupportedPixelDataError(
             describe(
                 source,
-                f"the installed plugins cannot decode this {tsyntax.name} pixel data "
-                f"({message[:160]})",
+                f"the installed plugins do not support this {uid_text(tsyntax)} pixel data "
+                "(bit depth or encoding option)",
                 f"install {packages}",
             )
         ) from exc
+
+
+# Codestream markers (ISO/IEC 10918-1, 14495-1, 15444-1): every JPEG-family frame starts with
+# SOI (FFD8) or, for JPEG 2000, SOC+SIZ (FF4F FF51) or a JP2 signature box, and ends with
+# EOI/EOC (FFD9).  A frame cut short or zero-filled at its end has lost its end marker, which
+# the decoders do not always notice: they return a degraded picture (docs/hardening.md §2.4).
+_JPEG_FAMILY = "1.2.840.10008.1.2.4."
+_STARTS = (b"\xff\xd8", b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  ")
+_END = b"\xff\xd9"
+
+
+def _check_codestreams(ds: Dataset, frames: int, source: object) -> None:
+    """Each compressed JPEG-family frame must carry its start and end markers."""
+    if not str(transfer_syntax(ds)).startswith(_JPEG_FAMILY):
+        return
+    for number, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames), 1):
+        # Fragments are padded to even length (00H; some writers add an FFH fill byte).
+        body = bytes(frame).rstrip(b"\x00")
+        problem = None
+        if not body.startswith(_STARTS):
+            problem = "does not start with a JPEG start marker"
+        elif _END not in body[-4:]:
+            problem = "lacks its end-of-codestream marker (cut short or overwritten)"
+        if problem:
+            raise CorruptDicomError(
+                describe(
+                    source,
+                    f"compressed frame {number} of {frames} {problem}",
+                    "re-export or re-transfer the file",
+                )
+            )
 
 
 def decode_frames(ds: Dataset, frames: int, source: object) -> np.ndarray:
@@ -121,8 +160,10 @@ def decode_frames(ds: Dataset, frames: int, source: object) -> np.ndarray:
     check_decodable(ds, source)
     if not transfer_syntax(ds).is_compressed:
         _check_native_length(ds, frames, source)
+    else:
+        _check_codestreams(ds, frames, source)
     stored = _pixel_array(ds, source)
-    values = _modality_lut(stored, ds).reshape(frames, int(ds.Rows), int(ds.Columns))
+    values = _modality_lut(stored, ds, source).reshape(frames, int(ds.Rows), int(ds.Columns))
     if not np.all(np.isfinite(values)):
         raise CorruptDicomError(
             describe(
@@ -132,13 +173,45 @@ def decode_frames(ds: Dataset, frames: int, source: object) -> np.ndarray:
     return values
 
 
-def _modality_lut(stored: np.ndarray, ds: Dataset) -> np.ndarray:
+def rescale(ds: Dataset, source: object = None) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept); identity (1, 0) for what is absent.
+
+    Absent means identity (PS3.3 C.11.1; PS3.4 grayscale pipeline), which is right for
+    display images.  Whether a quantitative kind may omit them is decided by
+    :func:`dxaspine.io.plausibility.check_modality_lut`, before decoding.  A slope that
+    is present but zero or non-finite, or a non-finite intercept, maps every pixel to one
+    value or to nothing: never "1" (the old ``float(... or 1)`` read a zero slope as 1).
+
+    Raises
+    ------
+    ImplausibleValueError
+        A zero, negative-zero or non-finite slope, or a non-finite intercept.
+    """
+    slope_value, intercept_value = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    slope = 1.0 if slope_value is None or slope_value == "" else float(slope_value)
+    intercept = 0.0 if intercept_value is None or intercept_value == "" else float(intercept_value)
+    if not np.isfinite(slope) or slope == 0.0:
+        raise ImplausibleValueError(
+            describe(
+                source,
+                "RescaleSlope is zero or not finite, so the Modality LUT maps every pixel to "
+                "one value",
+                "re-export the image with its true RescaleSlope",
+            )
+        )
+    if not np.isfinite(intercept):
+        raise ImplausibleValueError(
+            describe(source, "RescaleIntercept is not finite", "re-export the image")
+        )
+    return slope, intercept
+
+
+def _modality_lut(stored: np.ndarray, ds: Dataset, source: object = None) -> np.ndarray:
     """Modality LUT as float64.  Plain rescale (every DXA profile) is done in place: pydicom's
     general routine costs ~3 ms per iDXA scan, most of a header+pixel load."""
     if "ModalityLUTSequence" in ds:
         return np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    slope, intercept = rescale(ds, source)
     values = stored.astype(np.float64)
     if slope != 1.0:
         values *= slope
@@ -154,7 +227,7 @@ def stored_value_range(ds: Dataset) -> tuple[float, float]:
         lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     else:
         lo, hi = 0, 2**bits - 1
-    mapped = np.asarray(apply_modality_lut(np.array([lo, hi]), ds), dtype=np.float64)
+    mapped = _modality_lut(np.array([lo, hi]), ds, getattr(ds, "filename", None))
     return float(mapped.min()), float(mapped.max())
 
 

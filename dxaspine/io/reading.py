@@ -2,8 +2,9 @@
 
 Everything that touches a file's bytes runs inside :func:`file_boundary`, which
 
-- turns every exception a damaged file can provoke in pydicom or numpy into a
-  :class:`~dxaspine.errors.DxaError` subclass with a one-line message (docs/architecture.md, Errors),
+- turns every exception a damaged file can provoke in pydicom, numpy or a pixel plugin
+  (``BaseException`` subclasses included) into a :class:`~dxaspine.errors.DxaError`
+  subclass with a one-line message (docs/architecture.md, Errors) that quotes no header value,
 - records the warnings pydicom emits about the file and logs them instead, so that a
   caller with ``-W error`` (our pytest config) does not crash on a slightly odd header.
 
@@ -15,14 +16,12 @@ pixels, would be a guess (a file without a transfer syntax cannot be read safely
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
-import re
 import stat
-import struct
 import warnings
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,49 +32,59 @@ from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_partial
 
 from dxaspine.errors import CorruptDicomError, DxaError, InputError, NotDicomError, describe
+from dxaspine.io.safe_values import exception_summary, redact
 
 logger = logging.getLogger(__name__)
 
 # Pixel data tags, in file order: reading a header stops at the first of them.
 PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 
-# Exceptions that pydicom, numpy and the pixel plugins raise on damaged input.  Programming
-# errors (NameError, AssertionError, ...) are deliberately not in this list: they are bugs
-# in dxaspine and must surface as such.
-_FILE_PROBLEMS = (
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    LookupError,
-    EOFError,
-    OSError,
-    struct.error,
-    zlib.error,
-    NotImplementedError,
-    RuntimeError,
-    OverflowError,
-    MemoryError,
-)
-
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+# Exceptions that must never be converted: the user or the interpreter is stopping us.
+_NEVER_CONVERTED = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
-def _redact(message: str) -> str:
-    # pydicom quotes offending element values in its warnings; a value may be a patient
-    # name, and logs must carry no patient identifiers (docs/architecture.md, Errors).
-    return _QUOTED.sub("'…'", message)[:300]
+def _conversion(exc: BaseException, source: object) -> DxaError:
+    """The DxaError for an exception raised while reading or decoding ``source``.
+
+    Every exception counts: a damaged file can make pydicom, numpy or a pixel plugin raise
+    anything, including ``BaseException`` subclasses such as pylibjpeg-rle's
+    ``pyo3_runtime.PanicException`` (a Rust panic on damaged RLE segments).  The message
+    names the exception class only: library texts quote the bytes they choke on, which
+    may be a patient name (docs/hardening.md §4).  The full text goes to the debug log.
+    """
+    if isinstance(exc, InvalidDicomError):
+        return NotDicomError(describe(source, "not a DICOM file", "pass a DICOM Part 10 file"))
+    if isinstance(exc, OSError) and exc.errno is not None:
+        if exc.errno == errno.ELOOP:
+            problem = "the path is a loop of symbolic links"
+        else:
+            problem = f"cannot read the file ({exc.strerror or type(exc).__name__})"
+        return InputError(describe(source, problem, "check the path, its permissions and the disk"))
+    return CorruptDicomError(
+        describe(
+            source,
+            f"damaged or inconsistent DICOM ({exception_summary(exc)})",
+            "re-export the image from the scanner or PACS",
+        )
+    )
 
 
 @contextlib.contextmanager
 def file_boundary(source: object) -> Iterator[None]:
-    """Map file problems raised inside the block to ``DxaError`` and log file warnings.
+    """Map every exception raised inside the block to ``DxaError``; log file warnings.
 
     Parameters
     ----------
     source : path-like, str or None
         Names the file in messages.
+
+    Notes
+    -----
+    Only ``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit`` pass through unchanged
+    (and ``DxaError``, which is already the answer).  Programming errors inside the block
+    are converted too: at the file boundary a decoder's ``IndexError`` and a bug cannot be
+    told apart, and either way this file, not the run, is what failed.  The traceback is
+    logged at DEBUG level (it reaches only a ``--log-file``; see ``dxaspine.cli``).
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -83,32 +92,14 @@ def file_boundary(source: object) -> Iterator[None]:
             yield
         except DxaError:
             raise
-        except InvalidDicomError as exc:
-            raise NotDicomError(
-                describe(source, "not a DICOM file", "pass a DICOM Part 10 file")
-            ) from exc
-        except (PermissionError, FileNotFoundError, IsADirectoryError) as exc:
-            raise InputError(
-                describe(
-                    source,
-                    f"cannot read the file ({exc.strerror or type(exc).__name__})",
-                    "check the path and its permissions",
-                )
-            ) from exc
-        except _FILE_PROBLEMS as exc:
-            logger.debug("%s: file problem", source, exc_info=True)
-            # Redacted like the logs: messages end up in ledgers and reports.
-            problem = _redact(" ".join(str(exc).split()))[:200] or type(exc).__name__
-            raise CorruptDicomError(
-                describe(
-                    source,
-                    f"damaged or inconsistent DICOM ({type(exc).__name__}: {problem})",
-                    "re-export the image from the scanner or PACS",
-                )
-            ) from exc
+        except _NEVER_CONVERTED:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the boundary: see the docstring
+            logger.debug("%s: converted %s", source, type(exc).__name__, exc_info=True)
+            raise _conversion(exc, source) from exc
         finally:
             for w in caught:
-                logger.info("%s: pydicom: %s", source, _redact(str(w.message)))
+                logger.info("%s: pydicom: %s", source, redact(str(w.message)))
 
 
 def check_path(path: str | os.PathLike) -> Path:
@@ -117,7 +108,13 @@ def check_path(path: str | os.PathLike) -> Path:
     try:
         info = p.stat()  # one system call: peek runs this on every file of an archive
     except FileNotFoundError:
+        if p.is_symlink():
+            raise InputError(
+                describe(p, "a symbolic link to a missing file", "fix or remove the link")
+            ) from None
         raise InputError(describe(p, "no such file", "check the path")) from None
+    except OSError as exc:  # a symlink loop (ELOOP), a name too long, an I/O error
+        raise _conversion(exc, p) from None
     if stat.S_ISDIR(info.st_mode):
         raise InputError(
             describe(p, "is a directory", "pass a DICOM file, or use `dxaspine batch`")

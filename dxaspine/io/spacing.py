@@ -42,10 +42,8 @@ def _numbers(
         items = [value] if isinstance(value, str | bytes | int | float) else list(value)
         numbers = [float(str(v).strip()) for v in items]
     except (ValueError, TypeError):
-        shown = ds[keyword].repval if keyword in ds else "?"
-        raise CorruptDicomError(
-            describe(source, f"{keyword} {shown} is not numeric", fix)
-        ) from None
+        # The text is not quoted: a damaged field may hold anything (docs/hardening.md §4).
+        raise CorruptDicomError(describe(source, f"{keyword} is not numeric", fix)) from None
     if len(numbers) not in count:
         raise CorruptDicomError(
             describe(source, f"{keyword} has {len(numbers)} value(s), expected {count[-1]}", fix)
@@ -128,8 +126,8 @@ def resolve_spacing(
     model = str(ds.get("ManufacturerModelName") or "")
     entry = default_spacing(maker, model)
     if entry is not None:
-        note = (
-            f"per-model default for {maker} {model}: {entry.pixel_spacing_mm} mm "
+        note = (  # the table's own description, not the header text (docs/hardening.md §4)
+            f"per-model default {entry.pixel_spacing_mm} mm "
             f"({'verified' if entry.verified else 'UNVERIFIED'}; {entry.source})"
         )
         logger.warning("%s: no spacing in the header; using %s", source, note)
@@ -139,7 +137,7 @@ def resolve_spacing(
         describe(
             source,
             "no pixel spacing: none of PixelSpacing, ImagerPixelSpacing or ExposedArea is set "
-            f"and the model {(maker + ' ' + model).strip() or '(unknown)'!r} has no default",
+            "and the scanner model (Manufacturer, ManufacturerModelName) has no default",
             "add PixelSpacing to the header, or add the model to dxaspine/io/spacing_defaults.py",
         )
     )

@@ -191,6 +191,40 @@ def _region_group(region: Mapping[str, Any], reported: str | None, header, algor
     )
 
 
+# Type 2 attributes (present, possibly empty) of the Patient Module (PS3.3 C.7.1.1) and the
+# General Study Module (C.7.2.1) that highdicom copies from the evidence with attribute
+# access.  Anonymised sources often drop them (issue 12: no PatientBirthDate raised an
+# AttributeError inside highdicom).  A missing one is added empty, which is what Type 2
+# allows for an unknown value (PS3.5 §7.4.2); nothing is invented.
+_TYPE2_FROM_SOURCE = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
+def _with_type2(header):
+    """A shallow copy of ``header`` with every missing :data:`_TYPE2_FROM_SOURCE` empty."""
+    from pydicom.dataset import Dataset
+
+    missing = [k for k in _TYPE2_FROM_SOURCE if k not in header]
+    if not missing:
+        return header
+    copy = Dataset()
+    copy.update(header)
+    if hasattr(header, "file_meta"):
+        copy.file_meta = header.file_meta
+    for keyword in missing:
+        setattr(copy, keyword, None)
+    return copy
+
+
 def _vendor_groups(plain: Mapping[str, Any], header, algorithm) -> list:
     """The study's vendor numbers, one group per level and reported region, named as the
     vendor's (tracking identifier ``"L1 vertebra, vendor ge_sr"``) with the source stated.
@@ -290,6 +324,7 @@ def build_sr(
                 "analyse the DICOM file itself rather than an in-memory array",
             )
         )
+    header = _with_type2(header)
     plain = round_for_output(result)
     algorithm = hd.sr.AlgorithmIdentification(name="dxaspine", version=__version__)
     observer = hd.sr.ObserverContext(

@@ -49,6 +49,9 @@ def row_columns(head: Sequence[str] = SCAN_HEAD) -> list[str]:
     cols += list(SCAN_FACTS)
     for lv in CLINICAL_LEVELS:
         cols += [f"{lv}_{k}" for k in GEOMETRY_FIELDS]
+    # What the analysis warned about (docs/hardening.md §5), filled by whoever collected the
+    # log (the batch worker, ``dxaspine analyze --csv``); last, so no column moves.
+    cols += ["warnings"]
     return cols
 
 

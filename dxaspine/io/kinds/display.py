@@ -17,7 +17,6 @@ import logging
 import re
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
 
 from dxaspine.errors import NotDxaError, describe
 from dxaspine.io.classify import (
@@ -31,6 +30,7 @@ from dxaspine.io.classify import (
 from dxaspine.io.kinds import Kind
 from dxaspine.io.pixels import decode_frames, stored_value_range, to_bone_bright
 from dxaspine.io.private_block import read_private_block
+from dxaspine.io.safe_values import modality_term, uid_text
 
 logger = logging.getLogger(__name__)
 
@@ -83,20 +83,20 @@ def _body_part(ds: Dataset, source: object) -> str:
                 raise NotDxaError(
                     describe(
                         source,
-                        f"{keyword} {value!r} is {what}, not a PA lumbar spine",
+                        f"{keyword} says this is {what}, not a PA lumbar spine",
                         "dxaspine analyses PA lumbar spine DXA only",
                     )
                 )
     for keyword, value in named:
         if _LUMBAR.search(_normalise(value)):
-            return f"display: {keyword} {value!r}"
+            return f"display: {keyword} names a lumbar spine"  # not quoted: may hold names
     if named[0][0] == "SeriesDescription":
         return "display: ProtocolName and BodyPartExamined blank; content confirmation pending"
-    shown = ", ".join(f"{k} {v!r}" for k, v in named)
+    shown = " and ".join(k for k, _ in named)  # the values may hold names: not quoted
     raise NotDxaError(
         describe(
             source,
-            f"{shown} does not name a lumbar spine",
+            f"{shown} {'do' if len(named) > 1 else 'does'} not name a lumbar spine",
             "pass a PA lumbar spine image (or blank these fields to let content decide)",
         )
     )
@@ -113,7 +113,7 @@ def recognise(ds: Dataset, pixel, source: object = None) -> Recognition | None:
         raise NotDxaError(
             describe(
                 source,
-                f"Modality {modality or '(none)'} is not DXA",
+                f"Modality {modality_term(modality)} is not DXA",
                 "pass a DXA image (Modality BMD, CR, DX or OT)",
             )
         )
@@ -122,7 +122,7 @@ def recognise(ds: Dataset, pixel, source: object = None) -> Recognition | None:
         raise NotDxaError(
             describe(
                 source,
-                f"SOP class {UID(sop_class).name if sop_class else '(none)'} is not a "
+                f"SOP class {uid_text(sop_class)} is not a "
                 "general CR, DX or Secondary Capture image",
                 "export the DXA scan as a CR, DX or Secondary Capture image",
             )

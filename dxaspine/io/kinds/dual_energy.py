@@ -118,7 +118,7 @@ def frame_order(ds: Dataset, name: str | None) -> tuple[int, int]:
         raise CorruptDicomError(
             describe(
                 name,
-                f"FrameLabelVector {values} must be LOW_ENERGY and HIGH_ENERGY",
+                "FrameLabelVector must be LOW_ENERGY and HIGH_ENERGY (value not shown)",
                 "set FrameLabelVector to LOW_ENERGY\\HIGH_ENERGY (docs/architecture.md)",
             )
         )

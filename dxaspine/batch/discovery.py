@@ -1,9 +1,16 @@
-"""Archive discovery: list inputs, classify each file from its header, pair, de-duplicate.
+"""Archive discovery: list inputs, classify each file from its header, pair, de-duplicate,
+and put each study's vendor results with its image.
 
 Discovery reads headers only (``dxaspine.io.peek``), so a million-file archive is classified
 without decoding a pixel.  It yields a stream of :class:`Work`, :class:`Skip` and
-:class:`Failure` records; memory holds only the de-duplication keys and the dual-energy
-halves still waiting for their partner.
+:class:`Failure` records; memory holds the de-duplication keys, the dual-energy halves still
+waiting for their partner, and the vendor results objects by study.
+
+**Studies, not files.**  A study's vendor results (GE/Hologic SR or XML, TID 1500) may sit in
+any folder of the archive, before or after its image, so they are indexed first
+(:func:`index_vendor_results`, one header read per file, the same walk that counts inputs for
+the progress bar): every image's :class:`Work` then carries its study's results, and a study
+with results but no image becomes one results-only :class:`Work` at the end.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dxaspine.io.safe_values import uid_text
 
@@ -25,10 +32,52 @@ _LIST_SUFFIXES = (".txt", ".lst", ".list")
 
 @dataclass(frozen=True)
 class Work:
-    """One analysable scan: a single file, or a (low, high) dual-energy pair."""
+    """One analysis: a single file, or a (low, high) dual-energy pair, with the vendor results
+    of its study; ``paths`` empty: a study with vendor results only."""
 
     key: str
     paths: tuple[str, ...]
+    vendor_paths: tuple[str, ...] = ()
+
+
+@dataclass
+class VendorIndex:
+    """The archive's vendor results objects by StudyInstanceUID (header-only first pass)."""
+
+    by_study: dict[str, list[str]] = field(default_factory=dict)
+    files: int = 0  # input files walked (the progress bar's total)
+
+    def of(self, study_uid: str | None) -> tuple[str, ...]:
+        return tuple(self.by_study.get(study_uid, ())) if study_uid else ()
+
+
+def _is_results(info) -> bool:
+    from dxaspine.io.kinds import get_kind
+
+    try:
+        return info.kind is not None and get_kind(info.kind).role == "results"
+    except KeyError:
+        return False
+
+
+def index_vendor_results(paths: Iterable[str], peek: Callable | None = None) -> VendorIndex:
+    """The vendor results objects among ``paths``, by study, and how many files there are."""
+    if peek is None:
+        from dxaspine.io import peek
+    index = VendorIndex()
+    seen: set[bytes] = set()
+    for path in paths:
+        index.files += 1
+        info = peek(path)
+        if not (_is_results(info) and info.study_instance_uid):
+            continue
+        digest = _uid_digest(info.sop_instance_uid) if info.sop_instance_uid else None
+        if digest is not None and digest in seen:
+            continue  # a copy of a results object already indexed
+        if digest is not None:
+            seen.add(digest)
+        index.by_study.setdefault(info.study_instance_uid, []).append(path)
+    return index
 
 
 @dataclass(frozen=True)
@@ -99,11 +148,14 @@ def discover(
     paths: Iterable[str],
     peek: Callable | None = None,
     seen_uids: set[bytes] | None = None,
+    vendor: VendorIndex | None = None,
 ) -> Iterator[Record]:
     """Classify ``paths`` by header and yield work, skips and discovery failures in order.
 
     ``seen_uids`` carries SOP Instance UID digests across calls (and from a resumed run), so
     a duplicate anywhere in the archive is analysed once and skipped with a reason after.
+    ``vendor`` (from :func:`index_vendor_results`) attaches each study's vendor results to its
+    images; its results files are not work of their own, except for studies with no image.
     """
     if peek is None:
         from dxaspine.io import peek
@@ -111,11 +163,21 @@ def discover(
     first_path: dict[bytes, str] = {}
     waiting: dict[str, tuple[str, str, str]] = {}  # series UID -> (energy, path, sop uid)
 
+    vendor = vendor or VendorIndex()
+    studies_with_image: set[str] = set()
     for path in paths:
         info = peek(path)
         if info.kind is None:
             yield _unusable(path, info)
             continue
+        if _is_results(info):
+            if not info.study_instance_uid:  # no study to pair with: assessed on its own
+                yield Work(f"uid:{info.sop_instance_uid}" if info.sop_instance_uid
+                           else path_key(path), (), (path,))  # fmt: skip
+            continue  # with its study's image, or at the end (below)
+        study = info.study_instance_uid
+        if study:
+            studies_with_image.add(study)
         uid = info.sop_instance_uid or ""
         digest = _uid_digest(uid) if uid else None
         if digest is not None and digest in seen:
@@ -148,9 +210,13 @@ def discover(
                 if partner[0] == "LOW_ENERGY"
                 else ((energy, path, uid), partner)
             )
-            yield Work(f"uid:{low[2]}+{high[2]}", (low[1], high[1]))
+            yield Work(f"uid:{low[2]}+{high[2]}", (low[1], high[1]), vendor.of(study))
             continue
-        yield Work(f"uid:{uid}" if uid else path_key(path), (path,))
+        yield Work(f"uid:{uid}" if uid else path_key(path), (path,), vendor.of(study))
+
+    for study, files in vendor.by_study.items():
+        if study not in studies_with_image:
+            yield Work(f"study:{study}", (), tuple(files))
 
     for series, (energy, path, _uid) in sorted(waiting.items()):
         missing = "HIGH_ENERGY" if energy == "LOW_ENERGY" else "LOW_ENERGY"
@@ -179,7 +245,9 @@ def count_inputs(source: str, pattern: str | None = None) -> int:
 
 
 __all__ = [
+    "VendorIndex",
     "Work",
+    "index_vendor_results",
     "Skip",
     "Failure",
     "Record",

@@ -141,8 +141,12 @@ def build_tables(
     OutputError
         A table cannot be written.
     """
+    from dxaspine.batch.vendor_calibration import device_models, reread_row
+
     out = Path(out_dir)
     last = _last_positions(out)
+    # the archive-level second reading: each vendor device's area bias from all its studies
+    models = device_models(r for n, r in enumerate(iter_committed(out)) if last[r["key"]] == n)
     counts = {"result": 0, "error": 0, "skipped": 0, "infrastructure": 0}
     parquet_writer = ParquetSink(out / "results.parquet", result_columns) if parquet else None
     with (
@@ -159,12 +163,13 @@ def build_tables(
             if last[record["key"]] != n:
                 continue  # superseded by a later record of the same key
             kind = record["type"]
-            writers[kind].add(record["row"])
+            row = reread_row(record, models) if kind == "result" else record["row"]
+            writers[kind].add(row)
             counts[kind] += 1
             counts["infrastructure"] += is_infrastructure(record)
             if kind == "result" and parquet_writer is not None:
                 try:
-                    parquet_writer.add(record["row"])
+                    parquet_writer.add(row)
                 except OSError as exc:
                     raise output_error(out / "results.parquet", exc) from exc
     if parquet_writer is not None:

@@ -22,7 +22,14 @@ from pathlib import Path
 from dxaspine import __version__
 from dxaspine.atomic import atomic_write_text, output_error, remove_stale_temp_files
 from dxaspine.batch import ledger
-from dxaspine.batch.discovery import Failure, Skip, Work, count_inputs, discover, iter_input_paths
+from dxaspine.batch.discovery import (
+    Failure,
+    Skip,
+    Work,
+    discover,
+    index_vendor_results,
+    iter_input_paths,
+)
 from dxaspine.batch.progress import Progress
 from dxaspine.batch.worker import WorkerOptions
 from dxaspine.errors import DxaError, OutputError
@@ -76,9 +83,11 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     _remove_stale_temp_files(options)
     started = _now()
     done_keys = ledger.settled_keys(out) if options.resume else set()
-    # The ETA needs a total: one cheap directory walk, skipped when no bar is shown.
-    total = 0 if options.quiet else count_inputs(options.input, options.glob)
-    progress = Progress(total=total, quiet=options.quiet, already=len(done_keys))
+    # One header-only pass first: each study's vendor results, wherever they sit in the
+    # archive, go with its image (discovery.index_vendor_results); it also counts the inputs
+    # for the progress bar's ETA.
+    vendor = index_vendor_results(iter_input_paths(options.input, options.glob))
+    progress = Progress(total=vendor.files, quiet=options.quiet, already=len(done_keys))
     writer = ledger.ChunkWriter(out, size=options.chunk_size)
     worker_options = WorkerOptions(options.reference, options.output_dirs, options.conventions)
     for _, folder in options.output_dirs:
@@ -91,7 +100,7 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     finished = None
     files_of: dict[str, int] = {}  # key -> input files of the work in flight (pairs: 2)
     try:
-        records = discover(iter_input_paths(options.input, options.glob))
+        records = discover(iter_input_paths(options.input, options.glob), vendor=vendor)
         work = _route(records, done_keys, writer, progress, files_of, summary)
         finished = _execute(work, worker_options, options)
         for record in finished:

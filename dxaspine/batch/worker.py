@@ -54,20 +54,29 @@ def process(work: Work, options: WorkerOptions) -> dict:
     is not.
     """
     init_worker()
-    from dxaspine.pipeline import analyze
-    from dxaspine.report.record import record_from_scan, round_for_output
+    from dxaspine.pipeline import analyze, analyze_vendor_only
+    from dxaspine.report.record import record_from_scan, record_from_vendor_only, round_for_output
     from dxaspine.report.row import row_from_record
 
     source = work.paths[0] if len(work.paths) == 1 else list(work.paths)
-    path = work.paths[0]
+    path = work.paths[0] if work.paths else work.vendor_paths[0]
     try:
-        with collect_warnings(strip=work.paths) as warnings:
-            result = analyze(source, reference=options.reference, **dict(options.conventions))
-            record = record_from_scan(result, path=source)
-            _write_optional(result, record, work, options)
+        with collect_warnings(strip=work.paths + work.vendor_paths) as warnings:
+            if work.paths:
+                result = analyze(source, reference=options.reference, vendor=work.vendor_paths,
+                                 **dict(options.conventions))  # fmt: skip
+                record = record_from_scan(result, path=source)
+                _write_optional(result, record, work, options)
+            else:  # a study with vendor results and no image
+                result = analyze_vendor_only(work.vendor_paths, reference=options.reference)
+                record = record_from_vendor_only(result)
         row = row_from_record(round_for_output(record))
         row["warnings"] = " | ".join(warnings) or None
-        return {"type": "result", "key": work.key, "row": _csv_safe(row)}
+        out = {"type": "result", "key": work.key, "row": _csv_safe(row)}
+        areas = _areas_for_calibration(result) if work.vendor_paths and work.paths else None
+        if areas is not None:
+            out["areas"] = areas
+        return out
     except DxaError as exc:  # this file's problem, with its one-line message
         stage = getattr(exc, "stage", None) or "load"
         infrastructure = isinstance(exc, OutputError)
@@ -90,6 +99,21 @@ def process(work: Work, options: WorkerOptions) -> dict:
             "report it",
             infrastructure=True,
         )
+
+
+def _areas_for_calibration(result) -> dict | None:
+    """What the archive-level second reading needs (ledger.build_tables): the vendor's and our
+    level areas, our label confidences, and the vendor's device model."""
+    reading = next((r for r in result.vendor if r.assessment is not None), None)
+    if reading is None:
+        return None
+    vendor = {
+        lv.name: lv.area_cm2.value for lv in reading.results.levels if lv.area_cm2 is not None
+    }
+    ours = {m.label: float(m.area_cm2) for m in result.levels}
+    confidence = {m.label: float(m.label_confidence) for m in result.levels}
+    return {"model": reading.results.model or "unknown", "vendor": vendor, "ours": ours,
+            "confidence": confidence}  # fmt: skip
 
 
 def _csv_safe(row: dict) -> dict:

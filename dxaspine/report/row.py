@@ -30,6 +30,17 @@ _REGION_FIELDS = ("bmd_g_cm2", "t_score", "z_score")
 # display input has instead of BMD (height, width, density index).
 SCAN_FACTS = ("study_date", "manufacturer", "model", "software_version", "pixel_spacing_source")
 GEOMETRY_FIELDS = ("height_mm", "width_mm", "density_index")
+# The study's vendor results (the first results object with numbers), appended after
+# ``warnings``: the vendor's own numbers per level and composite, what the ISCD rules made of
+# them with dxaspine's image evidence, and the second reading (docs/vendor_results.md).
+VENDOR_HEAD = ("vendor_kind", "vendor_sop_instance_uid", "vendor_device_model",
+               "vendor_software_versions", "vendor_reported_region_stated")  # fmt: skip
+VENDOR_LEVEL_FIELDS = ("bmc_g", "area_cm2", "bmd_g_cm2", "t_score", "z_score", "excluded")
+# vendor_area_bias_studies: how many of the device's studies calibrated the area comparison
+# (filled by the batch's archive-level second reading; empty: uncalibrated, one study alone)
+VENDOR_TAIL = ("vendor_reported_region", "vendor_reported_bmd_g_cm2", "vendor_reported_t_score",
+               "vendor_who_category", "vendor_labels_shifted", "vendor_level_offset",
+               "vendor_flags", "vendor_area_bias_studies")  # fmt: skip
 
 
 def region_columns() -> list[str]:
@@ -52,7 +63,53 @@ def row_columns(head: Sequence[str] = SCAN_HEAD) -> list[str]:
     # What the analysis warned about (docs/hardening.md §5), filled by whoever collected the
     # log (the batch worker, ``dxaspine analyze --csv``); last, so no column moves.
     cols += ["warnings"]
+    cols += vendor_columns()
     return cols
+
+
+def vendor_columns() -> list[str]:
+    """The vendor columns of the flat row, in order (empty for studies without vendor results)."""
+    cols = list(VENDOR_HEAD)
+    for lv in CLINICAL_LEVELS:
+        cols += [f"vendor_{lv}_{k}" for k in VENDOR_LEVEL_FIELDS]
+    cols += [f"vendor_{name}_bmd_g_cm2" for name in region_columns()]
+    cols += list(VENDOR_TAIL)
+    return cols
+
+
+def _vendor_cells(row: dict, record: Mapping) -> None:
+    block = next((b for b in record.get("vendor") or () if b.get("assessment")), None)
+    if block is None:
+        return
+    device = block.get("device") or {}
+    row.update(vendor_kind=block.get("kind"), vendor_sop_instance_uid=block.get("sop_instance_uid"),
+               vendor_device_model=device.get("model"),
+               vendor_software_versions=device.get("software_versions"),
+               vendor_reported_region_stated=block.get("reported_region"))  # fmt: skip
+    for lv in block.get("levels", ()):
+        if lv["name"] in CLINICAL_LEVELS:
+            for key in VENDOR_LEVEL_FIELDS[:-1]:
+                row[f"vendor_{lv['name']}_{key}"] = lv.get(key)
+    assessment = block["assessment"]
+    for lv in assessment.get("levels", ()):
+        if lv["label"] in CLINICAL_LEVELS:
+            row[f"vendor_{lv['label']}_excluded"] = lv.get("excluded")
+    for r in block.get("regions", ()):
+        if f"vendor_{r['name']}_bmd_g_cm2" in row:
+            row[f"vendor_{r['name']}_bmd_g_cm2"] = r.get("bmd_g_cm2")
+    reported = assessment.get("reported_region")
+    rep = next((r for r in assessment.get("regions", ()) if r["name"] == reported), None)
+    row["vendor_reported_region"] = reported
+    if rep is not None:
+        row["vendor_reported_bmd_g_cm2"] = rep.get("bmd_g_cm2")
+        row["vendor_reported_t_score"] = rep.get("t_score")
+    row["vendor_who_category"] = (assessment.get("interpretation") or {}).get("who_category")
+    flags = (block.get("second_reading") or {}).get("flags", ())
+    codes = [f["code"] for f in flags]
+    row["vendor_labels_shifted"] = "vendor_labels_shifted" in codes
+    comparison = (block.get("second_reading") or {}).get("area_comparison") or {}
+    row["vendor_level_offset"] = comparison.get("best_offset")
+    row["vendor_flags"] = ";".join(dict.fromkeys(codes))
 
 
 def _codes(flags) -> str:
@@ -111,4 +168,5 @@ def row_from_record(
     info = record.get("input") or {}
     for key in SCAN_FACTS:
         row[key] = info.get(key)
+    _vendor_cells(row, record)
     return {k: row.get(k) for k in columns}

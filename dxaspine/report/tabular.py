@@ -21,8 +21,10 @@ logger = logging.getLogger(__name__)
 __all__ = ["ParquetSink", "csv_cell", "csv_text", "write_csv", "CsvSink"]
 
 # Columns whose values are numbers (by the unit suffix of their names) or booleans.
-_NUMERIC_SUFFIXES = ("_g", "_cm2", "_score", "_years", "_g_cm2", "_mm", "_index")
-_BOOLEAN_SUFFIXES = ("_excluded",)
+_NUMERIC_SUFFIXES = (
+    "_g", "_cm2", "_score", "_years", "_g_cm2", "_mm", "_index", "_offset", "_studies",
+)  # fmt: skip
+_BOOLEAN_SUFFIXES = ("_excluded", "_shifted")
 
 
 def csv_cell(value: Any) -> Any:

@@ -109,9 +109,7 @@ def build_corpus(cache: Path) -> list[Source]:
             target = cache / f"{stem}.{digest}.{syntax}.dcm"
             if not target.exists():
                 _damage.compressed_copy(original, target, syntax)
-            sources.append(
-                Source(f"{stem}.{syntax}", (mut.dataset_bytes(_planted(target)),), True)
-            )
+            sources.append(Source(f"{stem}.{syntax}", (mut.dataset_bytes(_planted(target)),), True))
     pair = tuple(
         mut.dataset_bytes(_planted(_damage.TEST_IMAGES / f"ti_standard_prodigy.{h}.dcm"))
         for h in ("low", "high")

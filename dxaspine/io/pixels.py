@@ -26,22 +26,31 @@ from dxaspine.io.safe_values import uid_text
 
 logger = logging.getLogger(__name__)
 
-# What to install per compressed syntax.  The first entry is our `[jpeg]` extra (pyproject);
-# alternatives that pydicom can also use follow.
-_PLUGIN_PACKAGES: dict[str, str] = {
-    "1.2.840.10008.1.2.4.50": "pillow, or pylibjpeg + pylibjpeg-libjpeg, or python-gdcm",
-    "1.2.840.10008.1.2.4.51": "pillow, or pylibjpeg + pylibjpeg-libjpeg, or python-gdcm",
-    "1.2.840.10008.1.2.4.57": "pylibjpeg + pylibjpeg-libjpeg, or python-gdcm",
-    "1.2.840.10008.1.2.4.70": "pylibjpeg + pylibjpeg-libjpeg, or python-gdcm",
-    "1.2.840.10008.1.2.4.80": "pyjpegls (pip install 'dxaspine[jpeg]'), or python-gdcm",
-    "1.2.840.10008.1.2.4.81": "pyjpegls (pip install 'dxaspine[jpeg]'), or python-gdcm",
-    "1.2.840.10008.1.2.4.90": "pylibjpeg + pylibjpeg-openjpeg (pip install 'dxaspine[jpeg]'), or pillow, or python-gdcm",
-    "1.2.840.10008.1.2.4.91": "pylibjpeg + pylibjpeg-openjpeg (pip install 'dxaspine[jpeg]'), or pillow, or python-gdcm",
-    "1.2.840.10008.1.2.4.201": "pylibjpeg + pylibjpeg-openjpeg (pip install 'dxaspine[jpeg]')",
-    "1.2.840.10008.1.2.4.202": "pylibjpeg + pylibjpeg-openjpeg (pip install 'dxaspine[jpeg]')",
-    "1.2.840.10008.1.2.4.203": "pylibjpeg + pylibjpeg-openjpeg (pip install 'dxaspine[jpeg]')",
-    "1.2.840.10008.1.2.5": "pylibjpeg + pylibjpeg-rle (pip install 'dxaspine[jpeg]')",
-}
+# pydicom's decoder plugins, each of which publishes what it needs per transfer syntax
+# (``DECODER_DEPENDENCIES``); the hint of a missing-plugin error is built from those, so it stays
+# right as pydicom adds plugins.  The ``[jpeg]`` extra brings the ones dxaspine tests with.
+_DECODER_PLUGIN_MODULES = ("pylibjpeg", "pyjpegls", "pillow", "gdcm")
+_EXTRA_HINT = "pip install 'dxaspine[jpeg]'"
+
+
+def plugin_hint(tsyntax: str) -> str:
+    """What to install to decode ``tsyntax``: each plugin pydicom has for it, with its needs."""
+    import importlib
+
+    options = []
+    for name in _DECODER_PLUGIN_MODULES:
+        try:
+            module = importlib.import_module(f"pydicom.pixels.decoders.{name}")
+        except ImportError:
+            continue
+        needs = getattr(module, "DECODER_DEPENDENCIES", {}).get(UID(tsyntax))
+        if needs:
+            packages = [n.split(">")[0].split("=")[0] for n in needs if n != "numpy"]
+            packages = ["python-gdcm" if p == "gdcm" else p for p in packages]
+            options.append(" + ".join(packages))
+    if not options:
+        return "a pydicom pixel plugin for this transfer syntax"
+    return f"{' or '.join(dict.fromkeys(options))} ({_EXTRA_HINT} brings the tested ones)"
 
 
 def transfer_syntax(ds: Dataset) -> UID:
@@ -73,7 +82,7 @@ def check_decodable(ds: Dataset, source: object) -> None:
             )
         ) from exc
     if not decoder.is_available:
-        packages = _PLUGIN_PACKAGES.get(str(tsyntax), "a pydicom pixel plugin")
+        packages = plugin_hint(str(tsyntax))
         raise UnsupportedPixelDataError(
             describe(
                 source,
@@ -110,7 +119,7 @@ def _pixel_array(ds: Dataset, source: object) -> np.ndarray:
         # e.g. Pillow and 12-bit JPEG Extended: installed, but not capable.  The plugin's
         # text is not quoted (it may quote header values; docs/hardening.md §4).
         tsyntax = transfer_syntax(ds)
-        packages = _PLUGIN_PACKAGES.get(str(tsyntax), "another pydicom pixel plugin")
+        packages = plugin_hint(str(tsyntax))
         raise UnsupportedPixelDataError(
             describe(
                 source,

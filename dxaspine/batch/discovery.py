@@ -69,7 +69,7 @@ def index_vendor_results(paths: Iterable[str], peek: Callable | None = None) -> 
     for path in paths:
         index.files += 1
         info = peek(path)
-        if not (_is_results(info) and info.study_instance_uid):
+        if not (_is_results(info) and getattr(info, "study_instance_uid", None)):
             continue
         digest = _uid_digest(info.sop_instance_uid) if info.sop_instance_uid else None
         if digest is not None and digest in seen:
@@ -171,11 +171,13 @@ def discover(
             yield _unusable(path, info)
             continue
         if _is_results(info):
-            if not info.study_instance_uid:  # no study to pair with: assessed on its own
+            if not getattr(
+                info, "study_instance_uid", None
+            ):  # no study to pair with: assessed on its own
                 yield Work(f"uid:{info.sop_instance_uid}" if info.sop_instance_uid
                            else path_key(path), (), (path,))  # fmt: skip
             continue  # with its study's image, or at the end (below)
-        study = info.study_instance_uid
+        study = getattr(info, "study_instance_uid", None)
         if study:
             studies_with_image.add(study)
         uid = info.sop_instance_uid or ""

@@ -46,12 +46,17 @@ Task = Callable[[Work, WorkerOptions], dict]
 
 
 def _single_thread_env() -> None:
-    # Before numba/BLAS load in the children: one thread each, workers are the parallelism.
-    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    # Before BLAS loads in the children: one thread each, workers are the parallelism.  Not
+    # NUMBA_NUM_THREADS: numba in *this* process re-reads its environment on every compile and
+    # refuses a changed thread count once its threads run; the workers pin numba themselves
+    # (_init_pool_worker before numba is imported, init_worker with numba.set_num_threads).
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
 
 
 def _init_pool_worker(log_queue=None, level: int = logging.WARNING) -> None:
+    # numba is imported after this (init_worker's warm-up): one thread from the start
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     # Ctrl-C is the runner's to handle: it stops submitting and commits what has finished.
     # Workers that died of the same SIGINT would only turn that into a broken pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

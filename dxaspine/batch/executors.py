@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
+from dxaspine._threads import child_env, parent_env
 from dxaspine.batch.discovery import Work
 from dxaspine.batch.ledger import error_record
 from dxaspine.batch.logs import RunnerLogListener, install_queue_logging
@@ -45,18 +46,8 @@ MAX_ISOLATED_DEATHS = 3
 Task = Callable[[Work, WorkerOptions], dict]
 
 
-def _single_thread_env() -> None:
-    # Before BLAS loads in the children: one thread each, workers are the parallelism.  Not
-    # NUMBA_NUM_THREADS: numba in *this* process re-reads its environment on every compile and
-    # refuses a changed thread count once its threads run; the workers pin numba themselves
-    # (_init_pool_worker before numba is imported, init_worker with numba.set_num_threads).
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-
-
 def _init_pool_worker(log_queue=None, level: int = logging.WARNING) -> None:
-    # numba is imported after this (init_worker's warm-up): one thread from the start
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    child_env()  # before init_worker's warm-up compiles anything
     # Ctrl-C is the runner's to handle: it stops submitting and commits what has finished.
     # Workers that died of the same SIGINT would only turn that into a broken pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -114,7 +105,7 @@ def run_process_pool(
         ``(Work, WorkerOptions) -> record``, run in the workers (default
         :func:`dxaspine.batch.worker.process`; must be importable by name).
     """
-    _single_thread_env()
+    parent_env()
     workers = max(1, int(workers))
     window = max(2, 4 * workers)
     items = iter(work)
@@ -249,7 +240,7 @@ def run_dask(
     level = quiet_distributed_logs()  # importing distributed set its loggers to INFO
     cluster = None
     if address.startswith("local:"):
-        _single_thread_env()
+        parent_env()
         n = int(address.split(":", 1)[1] or 1)
         cluster = LocalCluster(
             n_workers=n,

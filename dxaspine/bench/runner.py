@@ -26,6 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from dxaspine._threads import child_env, parent_env
 from dxaspine.bench.evaluate import failure_row, score_case
 from dxaspine.bench.folder import BenchCase, SuiteFolder
 from dxaspine.bench.segmenters import SegmenterImportError, SegmenterSpec, resolve
@@ -133,19 +134,14 @@ def run_case(case: BenchCase, options: RunOptions) -> list[dict]:
 def _init_pool_worker() -> None:
     # Ctrl-C belongs to the parent, which stops submitting (as batch/executors.py does).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child_env()
     from dxaspine.batch.worker import init_worker
 
     init_worker()
 
 
-def _single_thread_env() -> None:
-    # Before numba/BLAS load in the children: one thread each, the workers are the parallelism.
-    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-
-
 def _pool(cases: Iterable[BenchCase], options: RunOptions, workers: int) -> Iterator[list[dict]]:
-    _single_thread_env()
+    parent_env()
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     window = max(2, 4 * workers)
     items = iter(cases)

@@ -34,6 +34,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from dxaspine._threads import child_env, parent_env
 from dxaspine.pacs.analysis import StudyJob, StudyReport, analyse_study, output_files
 from dxaspine.pacs.config import NodeConfig
 from dxaspine.pacs.forward import Forwarder, make_sender
@@ -49,13 +50,6 @@ __all__ = ["Node"]
 _TICK_S = 0.1  # scheduler period: well under any stability delay a site would use
 
 
-def _single_thread_env() -> None:
-    # As the batch runner does (dxaspine/batch/executors.py): before numba/BLAS load in the
-    # children, one thread each; the workers are the parallelism.
-    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-
-
 def _worker_pid() -> int:
     return os.getpid()
 
@@ -65,6 +59,7 @@ def _init_pool_worker(log_format: str, verbose: int, quiet: bool) -> None:
     # a clean stop into a broken pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_node_logging(log_format, verbose, quiet)
+    child_env()
     from dxaspine.batch.worker import init_worker
 
     init_worker()
@@ -193,7 +188,7 @@ class Node:
         logger.info("node stopped")
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        _single_thread_env()
+        parent_env()
         context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
         return ProcessPoolExecutor(
             self.config.workers,

@@ -46,6 +46,8 @@ def l1_l4_errors(case, marrow: str, calibration: str) -> tuple[float, float, dic
     area = sum(levels[k].area_cm2 for k in LUMBAR)
     true = case.truth["composites"]["L1-L4"]
     per_level = {k: (levels[k].bmc_g, truth[k]["bmc_g"]) for k in LUMBAR}
+    # measured and true level areas, for "area does not grow with density" (linearity)
+    per_level_area = {k: (levels[k].area_cm2, truth[k]["area_cm2"]) for k in LUMBAR}
     code = {name: int(c) for c, name in case.truth["label_codes"].items()}
     in_truth = np.isin(case.label_image, [code[k] for k in LUMBAR]) & case.bone_mask
     truth_mask_bmc = density.values[in_truth].sum() * density.pixel_area_cm2
@@ -54,6 +56,7 @@ def l1_l4_errors(case, marrow: str, calibration: str) -> tuple[float, float, dic
         (bmc / area) / true["bmd_g_cm2"] - 1,
         per_level,
         truth_mask_bmc / true["bmc_g"] - 1,
+        per_level_area,
     )
 
 
@@ -81,7 +84,7 @@ def accuracy(quick: bool) -> None:
                     params = PhantomParams(
                         seed=seed, soft_tissue_thickness_cm=thickness, suite="figures", **fields
                     )
-                    e_bmc, e_bmd, _, e_truth = l1_l4_errors(
+                    e_bmc, e_bmd, _, e_truth, _ = l1_l4_errors(
                         generate_case(params), marrow, calibration
                     )
                     bmc.append(100 * e_bmc)
@@ -107,12 +110,15 @@ def linearity(quick: bool) -> None:
     ):
         for marrow, calibration in VARIANTS[:2]:
             true, measured, bmd_true, bmd_measured = [], [], [], []
+            areas = {k: [] for k in LUMBAR}  # measured level area at each density
             for target in targets:
                 params = PhantomParams(
                     seed=41, target_bmd_g_cm2=float(target), suite="lin", **fields
                 )
                 case = generate_case(params)
-                _, e_bmd, levels, _ = l1_l4_errors(case, marrow, calibration)
+                _, e_bmd, levels, _, level_areas = l1_l4_errors(case, marrow, calibration)
+                for k, (got_area, _) in level_areas.items():
+                    areas[k].append(got_area)
                 for got, want in levels.values():
                     measured.append(got)
                     true.append(want)
@@ -122,10 +128,12 @@ def linearity(quick: bool) -> None:
             r = np.corrcoef(true, measured)[0, 1]
             bmd_slope = np.polyfit(bmd_true, bmd_measured, 1)[0]
             ratio = np.array(measured) / np.array(true)
+            # largest relative spread of one level's measured area over the density range
+            area_spread = max((max(a) - min(a)) / np.mean(a) for a in areas.values())
             print(
                 f"  {title:13s} marrow={marrow} calibration={calibration:4s}: BMC slope {slope:.4f} "
                 f"intercept {intercept:+.3f} g r {r:.5f}; BMC/truth {ratio.min():.3f}-{ratio.max():.3f}; "
-                f"L1-L4 BMD slope {bmd_slope:.4f}"
+                f"L1-L4 BMD slope {bmd_slope:.4f}; level area spread {100 * area_spread:.2f} %"
             )
             sys.stdout.flush()
 

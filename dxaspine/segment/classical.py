@@ -145,8 +145,9 @@ def segment_spine(
     lowest_rib = rib_rows[-1] if rib_rows else None
     reach, lateral_area = lateral_bone(work, axis, discs)
     labelling = assign_labels(
-        disc_rows, period_rows, crest_row, lowest_rib, lateral_area, clipped_rows
-    )
+        disc_rows, period_rows, crest_row, lowest_rib, lateral_area, clipped_rows,
+        sex=_patient_sex(scan),
+    )  # fmt: skip
     labels = labelling.labels
     confidence = list(labelling.confidence)
     flags: list[QcFlag] = list(labelling.flags)
@@ -250,3 +251,9 @@ def _full_resolution_lines(work, discs, half_width_mm, col_spacing_mm, labels):
             )
         )
     return lines
+
+
+def _patient_sex(scan) -> str | None:
+    """The patient's sex from the scan header ("M"/"F"), None when unknown."""
+    sex = getattr(getattr(scan, "patient", None), "sex", None)
+    return sex if sex in ("M", "F") else None

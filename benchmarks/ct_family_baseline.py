@@ -34,6 +34,8 @@ from dxaspine.phantom.suites import SUITES
 
 CLINICAL = ("L1", "L2", "L3", "L4")
 KINDS = ("dual_energy", "bmd_map", "display")
+# A level "confidently labelled" (docs/segmentation.md: the review threshold of the tests)
+CONFIDENT = 0.9
 # lesion evidence (dxaspine/evidence/lesions.py); labelling flags such as lumbar_rib are not
 LESION_CODES = ("osteophyte_suspected", "sclerosis_suspected", "facet_arthrosis_suspected",
                 "fracture_suspected")  # fmt: skip
@@ -61,6 +63,7 @@ def evaluate(case, paths, kind) -> dict:
         (levels[n]["confidence"] for n in CLINICAL if n in levels), default=0
     )
     out["ours"] = {n: levels[n]["truth"] for n in levels}
+    out["level_confidence"] = {n: levels[n]["confidence"] for n in levels}
     truth_lines = {ln["name"]: ln for ln in truth["lines"]}
     errors, row_errors = {}, {}
     sr, sc = truth["pixel_spacing_mm"]
@@ -98,8 +101,9 @@ def evaluate(case, paths, kind) -> dict:
     lesion_free = {lv["label"] for lv in truth["levels"] if lv["lesion_free"]}
     flags = [(f.code, f.level) for f in result.image_flags if f.level is not None]
     out["level_flags"] = [f"{c}@{lvl}" for c, lvl in flags]
+    # L1-L4 only, like the assessed levels they are counted against
     out["flagged_lesion_free_levels"] = sorted(
-        {lvl for c, lvl in flags if c in LESION_CODES and lvl in lesion_free}
+        {lvl for c, lvl in flags if c in LESION_CODES and lvl in lesion_free and lvl in CLINICAL}
     )
     out["assessed_levels"] = sorted(set(seg.labels) & lesion_free & set(CLINICAL))
     out["scan_flags"] = [f.code for f in result.image_flags if f.level is None]
@@ -119,6 +123,14 @@ def summarise(rows: list[dict]) -> dict:
         levels = sum(len(r["assessed_levels"]) for r in mine)
         flagged = sum(len(r["flagged_lesion_free_levels"]) for r in mine)
         codes = Counter(f.split("@")[0] for r in mine for f in r["level_flags"])
+        # confidence must mean something: of the levels we call confident, how many are wrong
+        confident = [
+            (name, r["ours"][name])
+            for r in mine
+            for name, conf in r.get("level_confidence", {}).items()
+            if conf >= CONFIDENT
+        ]
+        confident_wrong = sum(truth != name for name, truth in confident)
         summary[kind] = {
             "cases": len(mine),
             "failed": sum(1 for r in rows if r["kind"] == kind and "error" in r),
@@ -146,6 +158,8 @@ def summarise(rows: list[dict]) -> dict:
             "lesion_free_levels": levels,
             "lesion_free_levels_flagged": flagged,
             "level_flag_codes": dict(codes),
+            "levels_conf_ge_0.9": len(confident),
+            "levels_conf_ge_0.9_wrong": confident_wrong,
         }
     return summary
 

@@ -58,6 +58,7 @@ LABEL_FLAGS = (
     "crest_ambiguous",
     "ribs_clipped",
     "lumbar_rib_suspected",
+    "level_height_inconsistent",
 )
 # Below this stated confidence a label counts as "uncertain": the classical segmenter's own
 # scale, where 0.5 means one cue without confirmation (segment/labelling.py).

@@ -70,13 +70,16 @@ def _sample(values, disc, cols, offsets_rows, order=1):
     return ndimage.map_coordinates(values, [rr, cc], order=order, mode="constant", cval=0.0)
 
 
-def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, half_px):
+def endplate_band_ratios(
+    values, field, spacing_mm, axis_columns, upper, lower, half_px, *, absolute=False
+):
     """(upper, lower) endplate: (first ``BAND_MM`` of bone) / (mid-body density).
 
     ``values``: work image with NaN set to 0; ``field``: its measured-pixel mask;
     ``upper``/``lower``: the level's discs.  Each profile starts where it first crosses
     half-way from the disc to the mid-body level.  An endplate whose profile leaves the
-    scan field (a level cut by the field edge) or never rises gives NaN.
+    scan field (a level cut by the field edge) or never rises gives NaN.  ``absolute``:
+    the bands' own densities (work units) instead of their ratio to the mid-body.
     """
     spacing_r = spacing_mm[0]
     height_mm = (lower.row - upper.row) * spacing_r
@@ -101,7 +104,8 @@ def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, 
             ratios.append(float("nan"))
             continue
         edge = t_mm[rising[0]]
-        ratios.append(float(profile[(t_mm >= edge) & (t_mm < edge + BAND_MM)].mean()) / mid)
+        band = float(profile[(t_mm >= edge) & (t_mm < edge + BAND_MM)].mean())
+        ratios.append(band if absolute else band / mid)
     return ratios[0], ratios[1]
 
 

@@ -55,9 +55,16 @@ SCLEROSIS_RATIO = 1.10
 # the drawn ones (projected CT family: single endplates 0.6-1.26 of their spine's median,
 # oblique lordotic discs and pedicles over the upper body), so a level must stand out against
 # its own spine's spread.  The spread is the robust SD (1.4826 MAD) of the other levels'
-# single endplates, divided by sqrt(2) for the mean of two; the threshold is the larger of
-# SCLEROSIS_RATIO and 1 + SCLEROSIS_SPREAD_SD x that.
+# single endplates (upper and lower each against their own median), divided by sqrt(2) for
+# the mean of two; the threshold is the larger of SCLEROSIS_RATIO and 1 + SCLEROSIS_SPREAD_SD
+# x that.
 SCLEROSIS_SPREAD_SD = 3.5
+# Sclerosis *adds* mineral: the bands must also be denser than the other levels' bands in
+# density itself, not only against their own body (a real body with a light middle reads a
+# high ratio with ordinary endplates: on the CT family 21 of 22 such levels).  The margin is
+# the normal level-to-level change of density: NHANES L3/L1 = 1.029 / 0.941 = 1.09
+# (docs/domain.md §3).  Drawn sclerosis at severity 0.5 reads 1.12-1.25.
+SCLEROSIS_ABSOLUTE_RATIO = 1.09
 # Facet density of *both* discs of a level (lesion_measures.facet_density; the lower of the
 # two) against the median of the spine's other discs.  The ratio is the lower of two, so not
 # Gaussian; the threshold is set on the same calibration set: normal levels at most 1.37
@@ -129,6 +136,17 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
             for i, s in enumerate(stats)
         ]
     ).reshape(-1, 2)  # fmt: skip
+    bands = np.array(
+        [
+            (np.nan, np.nan)
+            if has_metal[i]
+            else endplate_band_ratios(
+                values, work.field, work.pixel_spacing_mm, axis.columns, discs[i], discs[i + 1],
+                s["half_px"], absolute=True,
+            )
+            for i, s in enumerate(stats)
+        ]
+    ).reshape(-1, 2)  # fmt: skip
     # disc k is read with the half-width of the level below it (the last with the one above)
     facets = np.array(
         [
@@ -174,10 +192,14 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
             )
         pair = ends[i][np.isfinite(ends[i])]
         level_band = float(pair.mean()) if pair.size else np.nan
-        reference = np.delete(ends, i, axis=0).ravel()
-        ratio = relative_excess(level_band, reference)
-        threshold = _sclerosis_threshold(reference)
-        if ratio > threshold:
+        others = np.delete(ends, i, axis=0)
+        ratio = relative_excess(level_band, others.ravel())
+        threshold = _sclerosis_threshold(others)
+        own = bands[i][np.isfinite(bands[i])]
+        denser = relative_excess(
+            float(own.mean()) if own.size else np.nan, np.delete(bands, i, axis=0).ravel()
+        )
+        if ratio > threshold and denser > SCLEROSIS_ABSOLUTE_RATIO:
             flags.append(
                 QcFlag(
                     "sclerosis_suspected",
@@ -187,6 +209,7 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
                     evidence={
                         "endplate_ratio": round(float(ratio), 3),
                         "threshold": round(threshold, 3),
+                        "band_density_ratio": round(float(denser), 3),
                     },
                 )
             )
@@ -223,14 +246,22 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
     return flags
 
 
-def _sclerosis_threshold(reference: np.ndarray) -> float:
-    """SCLEROSIS_RATIO, raised to 1 + SCLEROSIS_SPREAD_SD robust SD of this spine's endplates."""
-    ref = np.asarray(reference, dtype=float)
-    ref = ref[np.isfinite(ref)]
-    if ref.size < 4 or not np.median(ref) > 0:
+def _sclerosis_threshold(others: np.ndarray) -> float:
+    """SCLEROSIS_RATIO, raised to 1 + SCLEROSIS_SPREAD_SD robust SD of this spine's endplates.
+
+    ``others``: ``(n, 2)`` endplate ratios (upper, lower) of the other levels.  Upper and lower
+    endplates differ systematically (the drawn phantom's by ~10 %), so each column is taken
+    relative to its own median before the spread is measured.
+    """
+    others = np.asarray(others, dtype=float).reshape(-1, 2)
+    rel = []
+    for column in others.T:
+        column = column[np.isfinite(column)]
+        if column.size >= 2 and np.median(column) > 0:
+            rel.extend(column / np.median(column))
+    if len(rel) < 4:
         return SCLEROSIS_RATIO
-    rel = ref / np.median(ref)
-    sd_level = 1.4826 * float(np.median(np.abs(rel - 1.0))) / np.sqrt(2.0)
+    sd_level = 1.4826 * float(np.median(np.abs(np.asarray(rel) - 1.0))) / np.sqrt(2.0)
     return max(SCLEROSIS_RATIO, 1.0 + SCLEROSIS_SPREAD_SD * sd_level)
 
 

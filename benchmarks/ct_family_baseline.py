@@ -36,6 +36,8 @@ CLINICAL = ("L1", "L2", "L3", "L4")
 KINDS = ("dual_energy", "bmd_map", "display")
 # A level "confidently labelled" (docs/segmentation.md: the review threshold of the tests)
 CONFIDENT = 0.9
+# The lines that bound L1-L4 (those the clinical regions use; L5/S1 is seen very obliquely)
+L1_L4_BOUNDS = ("T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5")
 # lesion evidence (dxaspine/evidence/lesions.py); labelling flags such as lumbar_rib are not
 LESION_CODES = ("osteophyte_suspected", "sclerosis_suspected", "facet_arthrosis_suspected",
                 "fracture_suspected")  # fmt: skip
@@ -115,6 +117,7 @@ def summarise(rows: list[dict]) -> dict:
     for kind in KINDS:
         mine = [r for r in rows if r["kind"] == kind and "error" not in r]
         errors = [e for r in mine for e in r["line_errors_mm"].values()]
+        bounds = [e for r in mine for n, e in r["line_errors_mm"].items() if n in L1_L4_BOUNDS]
         nearest = [e for r in mine for e in r["nearest_line_errors_mm"].values()]
         right = [e for r in mine if r["labels_right"] for e in r["line_errors_mm"].values()]
         rows_right = [abs(e) for r in mine if r["labels_right"]
@@ -144,6 +147,8 @@ def summarise(rows: list[dict]) -> dict:
             "line_error_median_mm": float(np.median(errors)) if errors else None,
             "line_error_p95_mm": float(np.percentile(errors, 95)) if errors else None,
             "lines": len(errors),
+            "l1_l4_bound_line_error_median_mm": float(np.median(bounds)) if bounds else None,
+            "l1_l4_bound_line_error_p95_mm": float(np.percentile(bounds, 95)) if bounds else None,
             "line_error_median_mm_when_labels_right": float(np.median(right)) if right else None,
             "line_error_p95_mm_when_labels_right": float(np.percentile(right, 95))
             if right

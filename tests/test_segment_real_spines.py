@@ -78,7 +78,7 @@ def test_shallow_disc_on_the_period_beats_a_deeper_dip_inside_the_body():
     # the dip and makes L4 27 rows (0.77 period) tall
     depth = _profile_minima([(35, 0.6), (70, 0.7), (105, 0.8), (140, 0.6), (162, 0.3), (175, 0.22)])
     kept = [35, 70, 105, 140, 162]
-    assert prefer_regular_spacing(kept, [35, 70, 105, 140, 162, 175], depth, 1.0) == [
+    assert prefer_regular_spacing(kept, [35, 70, 105, 140, 162, 175], depth) == [
         35, 70, 105, 140, 175,
     ]  # fmt: skip
 
@@ -86,14 +86,14 @@ def test_shallow_disc_on_the_period_beats_a_deeper_dip_inside_the_body():
 def test_regular_spine_keeps_its_deepest_minima():
     depth = _profile_minima([(35, 0.6), (70, 0.7), (80, 0.5), (105, 0.8), (140, 0.6)])
     kept = [35, 70, 105, 140]
-    assert prefer_regular_spacing(kept, [35, 70, 80, 105, 140], depth, 1.0) == kept
+    assert prefer_regular_spacing(kept, [35, 70, 80, 105, 140], depth) == kept
 
 
 def test_faint_rival_does_not_replace_a_disc():
     # a rival with less than half the depth is noise, whatever the spacing
     depth = _profile_minima([(35, 0.6), (70, 0.7), (105, 0.8), (140, 0.6), (162, 0.4), (175, 0.1)])
     kept = [35, 70, 105, 140, 162]
-    assert prefer_regular_spacing(kept, [35, 70, 105, 140, 162, 175], depth, 1.0) == kept
+    assert prefer_regular_spacing(kept, [35, 70, 105, 140, 162, 175], depth) == kept
 
 
 # ---------------------------------------------------------------- crest sex prior

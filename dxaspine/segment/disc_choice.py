@@ -28,9 +28,7 @@ SHORT_LEVEL = 0.8
 LONG_GAP_PERIODS = 1.3
 
 
-def prefer_regular_spacing(
-    kept: list[int], candidates: list[int], depth: np.ndarray, spacing_r: float
-) -> list[int]:
+def prefer_regular_spacing(kept: list[int], candidates: list[int], depth: np.ndarray) -> list[int]:
     """Kept minima (profile rows, increasing) with nearby better-spaced minima swapped in.
 
     Parameters
@@ -41,8 +39,6 @@ def prefer_regular_spacing(
         Every local minimum deep enough to be a disc (``kept`` among them).
     depth : (R,) ndarray
         Depth of the profile minimum at each row (body-contrast units).
-    spacing_r : float
-        Row spacing, mm.
 
     Returns
     -------

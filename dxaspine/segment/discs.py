@@ -138,7 +138,7 @@ def _candidate_minima(profile: np.ndarray, spacing_r: float) -> list[tuple[float
         if all(abs(i - k) * spacing_r >= MIN_DISC_SEPARATION_MM for k in kept):
             kept.append(int(i))
     kept.sort()
-    kept = prefer_regular_spacing(kept, [int(i) for i in idx], depth, spacing_r)
+    kept = prefer_regular_spacing(kept, [int(i) for i in idx], depth)
     return [(_parabolic(profile, i), float(depth[i])) for i in kept]
 
 

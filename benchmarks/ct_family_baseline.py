@@ -34,6 +34,10 @@ from dxaspine.phantom.suites import SUITES
 
 CLINICAL = ("L1", "L2", "L3", "L4")
 KINDS = ("dual_energy", "bmd_map", "display")
+# A level "confidently labelled" (docs/segmentation.md: the review threshold of the tests)
+CONFIDENT = 0.9
+# The lines that bound L1-L4 (those the clinical regions use; L5/S1 is seen very obliquely)
+L1_L4_BOUNDS = ("T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5")
 # lesion evidence (dxaspine/evidence/lesions.py); labelling flags such as lumbar_rib are not
 LESION_CODES = ("osteophyte_suspected", "sclerosis_suspected", "facet_arthrosis_suspected",
                 "fracture_suspected")  # fmt: skip
@@ -61,6 +65,7 @@ def evaluate(case, paths, kind) -> dict:
         (levels[n]["confidence"] for n in CLINICAL if n in levels), default=0
     )
     out["ours"] = {n: levels[n]["truth"] for n in levels}
+    out["level_confidence"] = {n: levels[n]["confidence"] for n in levels}
     truth_lines = {ln["name"]: ln for ln in truth["lines"]}
     errors, row_errors = {}, {}
     sr, sc = truth["pixel_spacing_mm"]
@@ -98,8 +103,9 @@ def evaluate(case, paths, kind) -> dict:
     lesion_free = {lv["label"] for lv in truth["levels"] if lv["lesion_free"]}
     flags = [(f.code, f.level) for f in result.image_flags if f.level is not None]
     out["level_flags"] = [f"{c}@{lvl}" for c, lvl in flags]
+    # L1-L4 only, like the assessed levels they are counted against
     out["flagged_lesion_free_levels"] = sorted(
-        {lvl for c, lvl in flags if c in LESION_CODES and lvl in lesion_free}
+        {lvl for c, lvl in flags if c in LESION_CODES and lvl in lesion_free and lvl in CLINICAL}
     )
     out["assessed_levels"] = sorted(set(seg.labels) & lesion_free & set(CLINICAL))
     out["scan_flags"] = [f.code for f in result.image_flags if f.level is None]
@@ -111,6 +117,7 @@ def summarise(rows: list[dict]) -> dict:
     for kind in KINDS:
         mine = [r for r in rows if r["kind"] == kind and "error" not in r]
         errors = [e for r in mine for e in r["line_errors_mm"].values()]
+        bounds = [e for r in mine for n, e in r["line_errors_mm"].items() if n in L1_L4_BOUNDS]
         nearest = [e for r in mine for e in r["nearest_line_errors_mm"].values()]
         right = [e for r in mine if r["labels_right"] for e in r["line_errors_mm"].values()]
         rows_right = [abs(e) for r in mine if r["labels_right"]
@@ -119,6 +126,14 @@ def summarise(rows: list[dict]) -> dict:
         levels = sum(len(r["assessed_levels"]) for r in mine)
         flagged = sum(len(r["flagged_lesion_free_levels"]) for r in mine)
         codes = Counter(f.split("@")[0] for r in mine for f in r["level_flags"])
+        # confidence must mean something: of the levels we call confident, how many are wrong
+        confident = [
+            (name, r["ours"][name])
+            for r in mine
+            for name, conf in r.get("level_confidence", {}).items()
+            if conf >= CONFIDENT
+        ]
+        confident_wrong = sum(truth != name for name, truth in confident)
         summary[kind] = {
             "cases": len(mine),
             "failed": sum(1 for r in rows if r["kind"] == kind and "error" in r),
@@ -132,6 +147,8 @@ def summarise(rows: list[dict]) -> dict:
             "line_error_median_mm": float(np.median(errors)) if errors else None,
             "line_error_p95_mm": float(np.percentile(errors, 95)) if errors else None,
             "lines": len(errors),
+            "l1_l4_bound_line_error_median_mm": float(np.median(bounds)) if bounds else None,
+            "l1_l4_bound_line_error_p95_mm": float(np.percentile(bounds, 95)) if bounds else None,
             "line_error_median_mm_when_labels_right": float(np.median(right)) if right else None,
             "line_error_p95_mm_when_labels_right": float(np.percentile(right, 95))
             if right
@@ -146,6 +163,8 @@ def summarise(rows: list[dict]) -> dict:
             "lesion_free_levels": levels,
             "lesion_free_levels_flagged": flagged,
             "level_flag_codes": dict(codes),
+            "levels_conf_ge_0.9": len(confident),
+            "levels_conf_ge_0.9_wrong": confident_wrong,
         }
     return summary
 

@@ -11,6 +11,10 @@ grid of an in-memory phantom), so both sides must be in the same orientation.  D
   level, and every L1-L4 level wholly inside the image is among the predicted names;
 - **warned**: a predicted level's confidence is below :data:`LOW_CONFIDENCE`, or the scan
   carries a labelling doubt flag (:data:`LABEL_FLAGS`): the reader was told to check;
+- **confident and wrong**: of the predicted levels with a truth level under them and a
+  confidence of at least :data:`CONFIDENT` (the review threshold: 0.95 two cues agree, 0.9 a
+  clipped rib's inferred attachment agrees, segment/labelling.py), the share named wrong;
+  what a confidence of 0.9 is worth (:func:`confident_and_wrong`);
 - **line midpoint error**: Euclidean distance in mm between the midpoints of the predicted
   and truth lines of the same name (so a mislabelled line is compared with the disc its name
   says, and the error is about one vertebra period); **tilt error**: the absolute difference
@@ -35,6 +39,7 @@ from scipy import ndimage
 from dxaspine.levels import CLINICAL_LEVELS
 
 __all__ = [
+    "CONFIDENT",
     "LABEL_FLAGS",
     "LOW_CONFIDENCE",
     "LabelOutcome",
@@ -42,6 +47,7 @@ __all__ = [
     "LineError",
     "boundary_distance_mm",
     "label_outcome",
+    "confident_and_wrong",
     "level_dice",
     "level_truth_names",
     "line_errors",
@@ -58,10 +64,13 @@ LABEL_FLAGS = (
     "crest_ambiguous",
     "ribs_clipped",
     "lumbar_rib_suspected",
+    "level_height_inconsistent",
 )
 # Below this stated confidence a label counts as "uncertain": the classical segmenter's own
 # scale, where 0.5 means one cue without confirmation (segment/labelling.py).
 LOW_CONFIDENCE = 0.5
+# At or above this a label is "confident": routed past review (tests/test_segment_accuracy.py).
+CONFIDENT = 0.9
 
 
 @dataclass(frozen=True)
@@ -191,6 +200,18 @@ def label_outcome(
     missing = tuple(name for name in complete_clinical if name not in predicted)
     correct = all(lv.correct is not False for lv in levels) and not missing
     return LabelOutcome(bool(correct), levels, missing)
+
+
+def confident_and_wrong(
+    levels: Iterable[LevelLabel], threshold: float = CONFIDENT
+) -> tuple[int, int]:
+    """(confident levels with a truth level under them, of which named wrong).
+
+    ``levels`` pools any number of scans' :attr:`LabelOutcome.levels`; the share wrong is
+    ``wrong / confident`` (undefined when no level is confident).
+    """
+    confident = [lv for lv in levels if lv.correct is not None and lv.confidence >= threshold]
+    return len(confident), sum(lv.correct is False for lv in confident)
 
 
 def _truth_level_mask(truth_label_image, code, truth_bone, level_masks: str) -> np.ndarray:

@@ -9,6 +9,12 @@ monotone transform of density, docs/domain.md §6) and a g/cm2 map therefore giv
   bands under both endplates.  The measure is the mean density of the first few mm of bone
   below (above) each endplate divided by the body's own mid-height density; a sclerotic level
   has this ratio raised against the other levels of the spine.
+- Osteophytes: bone contiguous with the body reaching beyond it at an endplate.  The reference
+  at an endplate is the wider of the level's own waist and what the *facing* endplate across
+  the disc explains: on a real spine a lordotic disc is seen obliquely, so the facing body's
+  endplate, its normal flare and (at L4/L5) the L5 transverse-process roots project into the
+  same rows.  The facing side explains at most its own body's half-width plus the spine's
+  typical flare, so spurs on both sides of a disc (bridging) still stand out.
 - Facet arthrosis: enlarged, dense articular processes.  On a PA image the facets project into
   the disc spaces over the pedicle columns (between the spinous process in the midline and the
   body's lateral margin), one pair in the disc above and one in the disc below the level.  The
@@ -22,7 +28,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["endplate_band_ratios", "facet_density", "relative_excess"]
+__all__ = [
+    "endplate_band_ratios",
+    "extent_px",
+    "facet_density",
+    "osteophyte_widening_mm",
+    "relative_excess",
+]
 
 # Sclerotic band thickness sampled below each endplate, mm.  Subchondral sclerosis is a few mm
 # thick (the phantom draws 2-4.5 mm); 4 mm also takes in the normal ~1 mm cortical endplate
@@ -58,13 +70,16 @@ def _sample(values, disc, cols, offsets_rows, order=1):
     return ndimage.map_coordinates(values, [rr, cc], order=order, mode="constant", cval=0.0)
 
 
-def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, half_px):
+def endplate_band_ratios(
+    values, field, spacing_mm, axis_columns, upper, lower, half_px, *, absolute=False
+):
     """(upper, lower) endplate: (first ``BAND_MM`` of bone) / (mid-body density).
 
     ``values``: work image with NaN set to 0; ``field``: its measured-pixel mask;
     ``upper``/``lower``: the level's discs.  Each profile starts where it first crosses
     half-way from the disc to the mid-body level.  An endplate whose profile leaves the
-    scan field (a level cut by the field edge) or never rises gives NaN.
+    scan field (a level cut by the field edge) or never rises gives NaN.  ``absolute``:
+    the bands' own densities (work units) instead of their ratio to the mid-body.
     """
     spacing_r = spacing_mm[0]
     height_mm = (lower.row - upper.row) * spacing_r
@@ -89,7 +104,8 @@ def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, 
             ratios.append(float("nan"))
             continue
         edge = t_mm[rising[0]]
-        ratios.append(float(profile[(t_mm >= edge) & (t_mm < edge + BAND_MM)].mean()) / mid)
+        band = float(profile[(t_mm >= edge) & (t_mm < edge + BAND_MM)].mean())
+        ratios.append(band if absolute else band / mid)
     return ratios[0], ratios[1]
 
 
@@ -138,3 +154,73 @@ def relative_excess(value: float, reference: np.ndarray) -> float:
         return float("nan")
     ref = float(np.median(reference))
     return value / ref if ref > 0 else float("nan")
+
+
+# Rows read around an endplate for its lateral extent, mm either side of the endplate edge.
+ENDPLATE_WINDOW_MM = 3.0
+# Bone contiguous with the body edge (body-contrast units): a spur is cortical and dense.
+EXTENT_BONE = 0.3
+# How far beyond the body edge the extent is followed, work pixels (~25 mm).
+EXTENT_REACH_PX = 25
+
+
+def extent_px(values, rows_sel, centres, side, half_px) -> float:
+    """Largest lateral extent (px from the axis) of bone contiguous with the body edge."""
+    if rows_sel.size == 0:
+        return 0.0
+    cols = values.shape[1]
+    offs = np.arange(int(0.6 * half_px), int(half_px + EXTENT_REACH_PX))
+    c = np.clip(np.round(centres[:, None] + side * offs[None, :]).astype(int), 0, cols - 1)
+    bone = values[rows_sel[:, None], c] > EXTENT_BONE
+    gap = ~bone
+    first_gap = np.where(gap.any(axis=1), np.argmax(gap, axis=1), offs.size)
+    return float(offs[0] + first_gap.max()) if first_gap.size else 0.0
+
+
+def _window_rows(edge_row: float, spacing_r: float, n_rows: int) -> np.ndarray:
+    half = ENDPLATE_WINDOW_MM / spacing_r
+    r = np.arange(max(0, int(np.ceil(edge_row - half))), min(n_rows, int(edge_row + half) + 1))
+    return r
+
+
+def _body_half_px(axis, a: float, b: float, spacing_c: float) -> float:
+    """Half the median body width over rows a..b (work px); NaN with fewer than 3 rows measured."""
+    rows = axis.body_width_mm.size
+    lo, hi = sorted((a, b))
+    r = np.arange(max(0, int(np.ceil(lo))), min(rows, int(np.floor(hi)) + 1))
+    widths = axis.body_width_mm[r] if r.size else np.array([])
+    widths = widths[np.isfinite(widths)]
+    return float(np.median(widths)) / 2 / spacing_c if widths.size >= 3 else float("nan")
+
+
+def osteophyte_widening_mm(values, axis, discs, i, stats, spacing_mm, flare_mm) -> float:
+    """Widest endplate extent of level ``i`` beyond what its body and the facing one explain, mm.
+
+    ``stats`` is the level's ``_level_stats`` (``half_px`` and ``endplates``: ``(0 upper /
+    1 lower, extent px)``); ``flare_mm`` is the spine's typical endplate flare.  Per endplate
+    the reference is ``max(own half-width, min(facing extent, facing half-width + flare))``
+    (module docstring); the facing body is measured over the middle half of one level height
+    beyond the disc, and its endplate in the same window as the level's own.
+    """
+    half_own = stats.get("half_px", float("nan"))
+    if not stats.get("endplates") or not np.isfinite(half_own):
+        return 0.0
+    spacing_r, spacing_c = spacing_mm
+    height = discs[i + 1].row - discs[i].row
+    best = 0.0
+    for k, extent in stats["endplates"]:
+        disc = discs[i + k]
+        step = -1.0 if k == 0 else 1.0  # upper endplate: the body above; lower: the one below
+        half_across = _body_half_px(
+            axis, disc.row + step * 0.25 * height, disc.row + step * 0.75 * height, spacing_c
+        )
+        if not np.isfinite(half_across):
+            half_across = half_own
+        thickness = np.nan_to_num(disc.thickness_mm, nan=9.0) / spacing_r
+        rows = _window_rows(disc.row + step * 0.5 * thickness, spacing_r, values.shape[0])
+        facing = max(
+            extent_px(values, rows, axis.columns[rows], side, half_across) for side in (-1, 1)
+        )
+        explained = min(facing, half_across + flare_mm / spacing_c)
+        best = max(best, (extent - max(half_own, explained)) * spacing_c)
+    return best

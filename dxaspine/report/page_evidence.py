@@ -55,6 +55,7 @@ FLAG_TITLES: dict[str, str] = {
     "crest_ambiguous": "Iliac crest ambiguous",
     "ribs_clipped": "Lowest ribs cut by the field",
     "lumbar_rib_suspected": "Possible rib on L1 (transitional anatomy)",
+    "level_height_inconsistent": "Level much shorter than its neighbours (line or label in doubt)",
     "display_saturated": "Display image saturated over the spine",
 }
 

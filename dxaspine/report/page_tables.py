@@ -38,6 +38,7 @@ FLAG_SHORT: dict[str, str] = {
     "artifact": "artifact",
     "invalid_in_source": "invalid in source",
     "lumbar_rib_suspected": "rib?",
+    "level_height_inconsistent": "short?",
 }
 
 _DASH = "–"  # a value that does not exist (no reference row, no BMD)

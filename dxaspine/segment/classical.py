@@ -39,6 +39,7 @@ from dxaspine.segment.landmarks import (
     lateral_bone,
     lumbar_rib_suspected,
 )
+from dxaspine.segment.level_heights import CONF_HEIGHT_INCONSISTENT, height_flags
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag, Segmentation
 
 logger = logging.getLogger(__name__)
@@ -145,8 +146,9 @@ def segment_spine(
     lowest_rib = rib_rows[-1] if rib_rows else None
     reach, lateral_area = lateral_bone(work, axis, discs)
     labelling = assign_labels(
-        disc_rows, period_rows, crest_row, lowest_rib, lateral_area, clipped_rows
-    )
+        disc_rows, period_rows, crest_row, lowest_rib, lateral_area, clipped_rows,
+        sex=_patient_sex(scan),
+    )  # fmt: skip
     labels = labelling.labels
     confidence = list(labelling.confidence)
     flags: list[QcFlag] = list(labelling.flags)
@@ -159,6 +161,15 @@ def segment_spine(
                 "vertebra is not in view; T12 cannot be confirmed",
             )
         )
+    for i, flag in height_flags(
+        disc_rows * work.pixel_spacing_mm[0], _level_cores(axis, disc_rows), labels
+    ):
+        flags.append(flag)
+        # a spurious line inside the spine shifts every count across it; at an end level
+        # only that level is in doubt
+        doubtful = [i] if i in (0, len(labels) - 1) else range(len(labels))
+        for j in doubtful:
+            confidence[j] = min(confidence[j], CONF_HEIGHT_INCONSISTENT)
     stub = lumbar_rib_suspected(labels, lateral_area, lateral_band_fall(work, axis, discs))
     if stub is not None:
         flags.append(stub)
@@ -218,6 +229,20 @@ def segment_spine(
     )
 
 
+def _level_cores(axis, disc_rows: np.ndarray) -> np.ndarray:
+    """Median body-core density over the middle half of each level (work units; NaN if none)."""
+    out = np.full(max(0, disc_rows.size - 1), np.nan)
+    for i in range(out.size):
+        a, b = disc_rows[i], disc_rows[i + 1]
+        r = np.arange(int(np.ceil(a + 0.25 * (b - a))), int(np.floor(b - 0.25 * (b - a))) + 1)
+        r = r[(r >= 0) & (r < axis.body_core.size)]
+        core = axis.body_core[r] if r.size else np.array([])
+        core = core[np.isfinite(core)]
+        if core.size:
+            out[i] = float(np.median(core))
+    return out
+
+
 def _core_span(lines, labels) -> tuple[float, float]:
     """Rows from the upper line of L1 to the lower line of L4 (all levels when either is absent)."""
     top = labels.index("L1") if "L1" in labels else 0
@@ -250,3 +275,9 @@ def _full_resolution_lines(work, discs, half_width_mm, col_spacing_mm, labels):
             )
         )
     return lines
+
+
+def _patient_sex(scan) -> str | None:
+    """The patient's sex from the scan header ("M"/"F"), None when unknown."""
+    sex = getattr(getattr(scan, "patient", None), "sex", None)
+    return sex if sex in ("M", "F") else None

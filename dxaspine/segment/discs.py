@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
+from dxaspine.segment.disc_choice import prefer_regular_spacing
 from dxaspine.segment.kernels import disc_centres
 
 # docs/domain.md §4: vertebra + disc period ~37 mm on iDXA; bodies 20-30 mm and discs 8-12 mm give
@@ -137,6 +138,7 @@ def _candidate_minima(profile: np.ndarray, spacing_r: float) -> list[tuple[float
         if all(abs(i - k) * spacing_r >= MIN_DISC_SEPARATION_MM for k in kept):
             kept.append(int(i))
     kept.sort()
+    kept = prefer_regular_spacing(kept, [int(i) for i in idx], depth)
     return [(_parabolic(profile, i), float(depth[i])) for i in kept]
 
 

@@ -50,6 +50,19 @@ CONF_CLIPPED_AGREE = 0.9
 # 1.34-2.0.  Real 11th/12th ribs vary in length and course: to be revalidated on real scans.
 CLIPPED_OWN_PERIODS = (0.15, 0.95)
 CLIPPED_ABOVE_PERIODS = (1.15, 2.2)
+# Beyond CREST_TOLERANCE_PERIOD the crest lies in the middle third of a body and its level
+# depends on the patient: the intercristal line crosses "most often the L4 body or its
+# inferior endplate in men, the L5 body or its superior endplate in women", over a range
+# from the L4 body to the L5 body (Chakraverty 2008, Spine, doi:10.1097/BRS.0b013e318166f58c;
+# 200 + 60 radiographs).  In another 296 radiographs every crossing lay between the upper
+# third of L4 and the middle third of L5, 80 % between the lower third of L4 and the upper
+# third of L5 (the +-0.4 period of CREST_TOLERANCE_PERIOD).  So with the sex known, a crest up
+# to CREST_SEX_PRIOR_PERIOD above a disc (men) or below it (women) names that disc L4/L5: the
+# middle third of a body ends ~0.625 period from the disc centre (body ~0.75 period, disc
+# ~0.25, docs/domain.md §4).  The labels then rest on a population prior, not on the image:
+# flagged crest_ambiguous and held at CONF_CREST_PRIOR (< 0.5 when no rib confirms them).
+CREST_SEX_PRIOR_PERIOD = 0.65
+CONF_CREST_PRIOR = 0.45
 CONF_TP_DISAGREE = 0.8
 CONF_CREST_ONLY = 0.6
 CONF_RIB_ONLY = 0.45
@@ -84,6 +97,7 @@ def assign_labels(
     lowest_rib_row: float | None,
     lateral_area_mm2: np.ndarray | None = None,
     clipped_rib_rows: tuple[float | None, ...] = (),
+    sex: str | None = None,
 ) -> Labelling:
     """Labels for the ``len(disc_rows) - 1`` levels between consecutive discs (top to bottom).
 
@@ -101,12 +115,16 @@ def assign_labels(
         Per side with a rib cut by the top of the field: the row where its lowest such rib,
         extrapolated, meets the box edge (None: not fitted).  Used only when no whole rib is
         found.
+    sex : {"M", "F"} or None, optional
+        The patient's sex: resolves a crest in the middle third of a body
+        (CREST_SEX_PRIOR_PERIOD); None leaves such a crest ambiguous.
     """
     disc_rows = np.asarray(disc_rows, dtype=float)
     n_levels = max(0, disc_rows.size - 1)
     evidence: dict = {"crest_row": crest_row, "lowest_rib_row": lowest_rib_row}
     flags: list[QcFlag] = []
     base_crest = base_rib = None
+    crest_prior = False
     if crest_row is not None and disc_rows.size:
         j = int(np.argmin(np.abs(disc_rows - crest_row)))
         distance = abs(disc_rows[j] - crest_row) / max(period_rows, 1e-9)
@@ -114,13 +132,19 @@ def assign_labels(
         if distance <= CREST_TOLERANCE_PERIOD:
             base_crest = _L4 - (j - 1)  # level j-1 (above disc j) is L4
         else:
-            flags.append(
-                QcFlag(
-                    "crest_ambiguous",
-                    f"iliac crests {distance:.2f} disc periods "
-                    "from the nearest disc; they should lie at the L4/L5 disc",
-                )
+            j_prior = _crest_disc_by_sex(disc_rows, period_rows, crest_row, sex)
+            detail = (
+                f"iliac crests {distance:.2f} disc periods from the nearest disc; they "
+                "should lie at the L4/L5 disc"
             )
+            if j_prior is not None:
+                base_crest = _L4 - (j_prior - 1)
+                crest_prior = True
+                detail += (
+                    "; labels use the published crest level for this sex (L4 body in men, "
+                    "L5 body in women): check them"
+                )
+            flags.append(QcFlag("crest_ambiguous", detail))
     if lowest_rib_row is not None and disc_rows.size:
         segment = int(np.searchsorted(disc_rows, lowest_rib_row))  # 0 = above the first disc
         base_rib = _T12 - (segment - 1)  # level segment-1 is T12
@@ -131,6 +155,7 @@ def assign_labels(
     evidence["base_from_crest"] = base_crest
     evidence["base_from_ribs"] = base_rib
     evidence["rib_attachment_inferred"] = inferred
+    evidence["crest_sex_prior"] = crest_prior
 
     if base_crest is not None and base_rib is not None:
         base = base_crest
@@ -176,6 +201,8 @@ def assign_labels(
                 "assume the field ends at mid-L5 and are unreliable",
             )
         )
+    if crest_prior:  # a rib agreeing keeps it "confident", at the inferred-cue step
+        conf = CONF_CLIPPED_AGREE if conf >= CONF_CLIPPED_AGREE else min(conf, CONF_CREST_PRIOR)
     labels = _names(base, n_levels)
 
     if conf in (CONF_AGREE, CONF_CLIPPED_AGREE) and lateral_area_mm2 is not None and n_levels:
@@ -220,3 +247,26 @@ def _near_tie(area: np.ndarray) -> bool:
     """Two largest lateral areas within 15 %: the cue says nothing (L3 vs L4 differ ~20 %)."""
     top = np.sort(area)[::-1]
     return top.size < 2 or (top[0] - top[1]) < 0.15 * top[0]
+
+
+def _crest_disc_by_sex(disc_rows, period_rows, crest_row, sex) -> int | None:
+    """Index of the disc a mid-body crest names L4/L5 by the sex prior, or None.
+
+    Men: the first disc below the crest, when the crest lies CREST_TOLERANCE_PERIOD to
+    CREST_SEX_PRIOR_PERIOD above it (in the L4 body); women: the last disc above it, the
+    crest as far below (in the L5 body).
+    """
+    if sex not in ("M", "F"):
+        return None
+    offsets = (disc_rows - crest_row) / max(period_rows, 1e-9)  # + = disc below the crest
+    below = np.flatnonzero(offsets > 0)
+    above = np.flatnonzero(offsets < 0)
+    if sex == "M":
+        j = int(below[0]) if below.size else None
+    else:
+        j = int(above[-1]) if above.size else None
+    if j is None or j < 1:
+        return None  # no level above that disc: L4 would not be in view
+    if CREST_TOLERANCE_PERIOD < abs(offsets[j]) <= CREST_SEX_PRIOR_PERIOD:
+        return j
+    return None

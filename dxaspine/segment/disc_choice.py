@@ -1,0 +1,80 @@
+"""Which of two nearby profile minima is the disc: depth, then the spacing of the spine.
+
+The lateral-band profile (:mod:`dxaspine.segment.discs`) keeps the deepest minimum within
+``MIN_DISC_SEPARATION_MM``.  On real spines that is not always the disc: a lordotic L4/L5 or
+L5/S1 disc is seen obliquely by the PA beam, its endplates overlap in projection and its dip
+is shallow, while the density inside a real body is not flat (pedicles, the posterior
+elements and the iliac-crest tops overlap it) and can dip as deep.  The projected CT family
+shows exactly this (docs/segmentation.md): a line 12 mm above L4/L5, inside L4, at the height
+of the crest tops.  What a body dip cannot imitate is the spine's regular period: vertebral
+height changes by only a few mm from one level to the next (docs/domain.md §4: bodies 20-30 mm
+growing caudally, period ~37 mm).  So when a suppressed minimum is nearly as deep as the kept
+one and removes a level too short for the period, it replaces it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# A suppressed minimum competes only when at least this share of the kept one's depth: a disc
+# seen obliquely keeps about half its dip (CT family: 0.22 against 0.30), noise does not.
+ALTERNATIVE_DEPTH_SHARE = 0.5
+# A level this much shorter than the period is implausible without a fracture (the same 20 %
+# as the level-height rule, dxaspine/segment/level_heights.py; Genant's semiquantitative
+# grade 1 starts at a 20-25 % height loss, Genant 1993).  The rival replaces the kept minimum
+# only when it leaves fewer such short levels beside it and fits the period better, and
+# never opens a gap longer than LONG_GAP_PERIODS (a missed disc).
+SHORT_LEVEL = 0.8
+LONG_GAP_PERIODS = 1.3
+
+
+def prefer_regular_spacing(kept: list[int], candidates: list[int], depth: np.ndarray) -> list[int]:
+    """Kept minima (profile rows, increasing) with nearby better-spaced minima swapped in.
+
+    Parameters
+    ----------
+    kept : list of int
+        Rows kept by depth (one per disc), increasing.
+    candidates : list of int
+        Every local minimum deep enough to be a disc (``kept`` among them).
+    depth : (R,) ndarray
+        Depth of the profile minimum at each row (body-contrast units).
+
+    Returns
+    -------
+    list of int
+        The rows, increasing; unchanged when fewer than 3 are kept (no period to compare).
+    """
+    if len(kept) < 3:
+        return kept
+    out = list(kept)
+    period = float(np.median(np.diff(out)))
+    for k, row in enumerate(out):
+        neighbours = [out[j] for j in (k - 1, k + 1) if 0 <= j < len(out)]
+        rivals = [
+            c
+            for c in candidates
+            if c != row
+            and abs(c - row) < period / 2
+            and depth[c] >= ALTERNATIVE_DEPTH_SHARE * depth[row]
+            and all(abs(c - n) > period / 2 for n in neighbours)
+        ]
+        if not rivals:
+            continue
+
+        def gaps(r: int, near=tuple(neighbours)) -> list[float]:
+            return [abs(r - n) / period for n in near]
+
+        def misfit(r: int) -> float:
+            return sum(abs(g - 1.0) for g in gaps(r))
+
+        def short(r: int) -> int:
+            return sum(g < SHORT_LEVEL for g in gaps(r))
+
+        ok = [c for c in rivals if max(gaps(c)) <= LONG_GAP_PERIODS]
+        if not ok or short(row) == 0:
+            continue
+        best = min(ok, key=misfit)
+        if short(best) < short(row) and misfit(best) < misfit(row):
+            out[k] = best
+    return sorted(out)

@@ -1,0 +1,138 @@
+"""Labels, disc lines, confidence and lesion flags against CT-derived truth (docs/segmentation.md).
+
+The CT family is ONE real spine (the shared TotalSegmentator CT, a 55-year-old man) projected
+in many seeded poses, tissues, doses and scanner geometries (docs/ct_phantom.md); its figures
+say how the pipeline does on real vertebral shapes, and they can overfit that one spine.  The
+rules were developed on family seeds 0-2; the slow test reports the held-out seeds 3-4.
+
+Each case is written as DICOM, analysed (``dxaspine.analyze``) as dual-energy counts, BMD map
+and display export, and compared with the truth by ``benchmarks/ct_family_baseline.py``
+(the tool that makes the figures in the docs, so the test and the docs measure alike):
+
+- labels: every complete truth L1-L4 level found under its own name;
+- line midpoints of the lines bounding L1-L4 (T12/L1 .. L4/L5), mm, stored coordinates;
+- confident and wrong: levels labelled with confidence >= 0.9 that are named wrong;
+- lesion flags (osteophyte, sclerosis, facet, fracture) on the truth's lesion-free L1-L4.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("nibabel")
+pytest.importorskip("xraydb")
+from tests._shared_data import needs_totalseg  # noqa: E402
+
+pytestmark = needs_totalseg
+
+_TOOL = Path(__file__).resolve().parents[1] / "benchmarks" / "ct_family_baseline.py"
+BOUNDS = ("T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5")
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("ct_family_baseline", _TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(tmp_path, seed: int, count: int) -> list[dict]:
+    from dxaspine.phantom import write_case
+    from dxaspine.phantom.ct import generate_ct_case
+    from dxaspine.phantom.suites import SUITES
+
+    tool = _tool()
+    rows = []
+    for params in SUITES["ct"](seed=seed, count=count):
+        case = generate_ct_case(params)
+        paths = write_case(case, tmp_path / case.name, kinds=tool.KINDS)
+        rows += [tool.evaluate(case, paths, kind) for kind in tool.KINDS]
+    return rows
+
+
+def _bound_errors(rows) -> np.ndarray:
+    return np.array([e for r in rows for n, e in r["line_errors_mm"].items() if n in BOUNDS])
+
+
+def _confident_wrong(rows) -> tuple[int, int]:
+    pairs = [
+        (name, r["ours"][name])
+        for r in rows
+        for name, conf in r["level_confidence"].items()
+        if conf >= 0.9
+    ]
+    return len(pairs), sum(truth != name for name, truth in pairs)
+
+
+def _flag_rate(rows) -> tuple[int, int]:
+    flagged = sum(len(r["flagged_lesion_free_levels"]) for r in rows)
+    return flagged, sum(len(r["assessed_levels"]) for r in rows)
+
+
+@pytest.fixture(scope="module")
+def three_cases(tmp_path_factory):
+    # the CT as it lies (ct_000) and two varied poses, seed 0: ~10 s
+    return _run(tmp_path_factory.mktemp("ct3"), seed=0, count=3)
+
+
+def test_three_ct_cases_labels_right(three_cases):
+    wrong = [(r["case"], r["kind"], r.get("ours")) for r in three_cases if not r["labels_right"]]
+    assert not wrong
+
+
+def test_three_ct_cases_line_midpoints(three_cases):
+    # issue 11 target: median <= 1.5 mm, 95th percentile <= 3 mm (measured 1.49 / 2.23 mm
+    # over the 9 inputs; 1.34-1.55 / 1.9-2.3 per kind)
+    errors = _bound_errors(three_cases)
+    assert errors.size == 5 * len(three_cases)  # every bounding line found and named
+    assert np.median(errors) <= 1.5
+    assert np.percentile(errors, 95) <= 3.0
+
+
+def test_three_ct_cases_confidence_is_honest(three_cases):
+    # no level is called confident and wrong; a level the height rule doubts is below 0.5
+    assert _confident_wrong(three_cases)[1] == 0
+    for r in three_cases:
+        short = {f.split("@")[1] for f in r["level_flags"] if f.startswith("level_height")}
+        assert all(r["level_confidence"][name] < 0.5 for name in short), r["case"]
+
+
+def test_three_ct_cases_lesion_free_levels_unflagged(three_cases):
+    # issue 11 target: no lesion flag on >= 95 % of lesion-free levels (measured 0 of 36)
+    flagged, levels = _flag_rate(three_cases)
+    assert levels == 4 * len(three_cases)
+    assert flagged <= 0.05 * levels
+
+
+@pytest.mark.slow  # 24 CT cases x 3 inputs: ~1 min on 2 cores
+def test_held_out_ct_family(tmp_path):
+    rows = _run(tmp_path / "s3", seed=3, count=12) + _run(tmp_path / "s4", seed=4, count=12)
+    by_kind = {
+        k: [r for r in rows if r["kind"] == k] for k in ("dual_energy", "bmd_map", "display")
+    }
+    # labels: measured 24/24 dual-energy, 23/24 BMD map (s3 ct_010: T12/L1 disc missed, flagged
+    # few_lumbar_levels and unanchored, confidence 0.2), 24/24 display
+    assert all(r["labels_right"] for r in by_kind["dual_energy"] + by_kind["display"])
+    assert sum(r["labels_right"] for r in by_kind["bmd_map"]) >= 23
+    # confidence >= 0.9 is never wrong.  The CT shows its T12 ribs only faint and cut by the
+    # field top, so no CT level reaches 0.9 (crests alone: <= 0.6): the issue's "right with
+    # confidence >= 0.9 on 100 %" is NOT met and this test says so.
+    confident, wrong = _confident_wrong(rows)
+    assert wrong == 0
+    assert confident == 0
+    # lines bounding L1-L4 on the cases labelled right: measured median 1.52 mm, 95th
+    # percentile 2.33 mm (BMD map 3.03 mm); target 1.5 / 3.0
+    errors = _bound_errors([r for r in rows if r["labels_right"]])
+    assert np.median(errors) <= 1.6
+    assert np.percentile(errors, 95) <= 3.0
+    # lesion flags on lesion-free L1-L4: measured 10/96 dual-energy (mostly L4 endplates
+    # beside the L5 transverse-process roots, L2 endplate bands), 1/95 BMD map, 3/96 display;
+    # the 95 % target holds for the BMD map and display only
+    for kind, bar in (("dual_energy", 0.11), ("bmd_map", 0.05), ("display", 0.05)):
+        flagged, levels = _flag_rate(by_kind[kind])
+        assert levels >= 90
+        assert flagged <= bar * levels, (kind, flagged, levels)

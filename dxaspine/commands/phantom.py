@@ -36,6 +36,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ct.add_argument("--age", type=float, default=61.0, help="patient age in years")
     ct.add_argument("--marrow", default="fat", help="fat (default), lean or none")
     ct.add_argument(
+        "--beam",
+        default="mono",
+        help="X-ray physics: mono (default: the two effective energies the decomposition "
+        "assumes), auto (polyenergetic by scanner vendor), ge or hologic (docs/accuracy.md)",
+    )
+    ct.add_argument(
         "--finding",
         action="append",
         default=[],
@@ -79,7 +85,7 @@ def _write_ct_family(args: argparse.Namespace) -> dict:
     from dxaspine.phantom.ct.family import SCANNER_CYCLE, ct_family
     from dxaspine.phantom.ct.labels import layout_from_option
     from dxaspine.phantom.ct.materials import MARROW_MODELS
-    from dxaspine.phantom.params import SCANNERS
+    from dxaspine.phantom.params import BEAMS, SCANNERS
     from dxaspine.phantom.suite_files import write_cases
 
     if not (args.from_ct and args.labels):
@@ -94,6 +100,8 @@ def _write_ct_family(args: argparse.Namespace) -> dict:
         raise DxaError(
             describe(args.marrow, "no such marrow model", f"use one of {', '.join(MARROW_MODELS)}")
         )
+    if args.beam not in BEAMS:
+        raise DxaError(describe(args.beam, "no such beam", f"use one of {', '.join(BEAMS)}"))
     findings = []
     for item in args.finding:
         level, _, text = item.partition(":")
@@ -118,6 +126,7 @@ def _write_ct_family(args: argparse.Namespace) -> dict:
         sex=args.sex,
         age_years=args.age,
         marrow=args.marrow,
+        beam=args.beam,
         findings=tuple(findings),
     )
     regenerate = (
@@ -125,7 +134,7 @@ def _write_ct_family(args: argparse.Namespace) -> dict:
         f"--labels {args.labels} --label-layout {args.label_layout} --seed {args.seed}"
         + (f" --count {args.count}" if args.count is not None else "")
         + (f" --scanner {args.scanner}" if args.scanner else "")
-        + f" --sex {args.sex} --age {args.age:g} --marrow {args.marrow}"
+        + f" --sex {args.sex} --age {args.age:g} --marrow {args.marrow} --beam {args.beam}"
         + "".join(f" --finding {level}:{text}" for level, text in findings)
     )
     params = list(family)

@@ -19,7 +19,8 @@ import os
 import numpy as np
 
 from dxaspine import __version__
-from dxaspine.phantom import physics
+from dxaspine.phantom import calibration_table as cal
+from dxaspine.phantom import physics, spectra
 from dxaspine.phantom.case import STUDY_DATE, PhantomCase, _strips, patient_dates
 from dxaspine.phantom.ct.anatomy import Bodies, vertebral_bodies
 from dxaspine.phantom.ct.field import place_field
@@ -104,31 +105,67 @@ def spine_centre(volume: CtVolume, bodies: Bodies) -> np.ndarray:
 def dual_energy_counts(masses: dict[str, np.ndarray], params: CtPhantomParams, rng):
     """Counts at the two energies from areal masses (g/cm2): the one physics call.
 
-    Returns ``(low, high, r_st, i0, apparent_metal_ha)``: detected counts, mu_L/mu_H of the
-    non-mineral tissue per pixel, unattenuated counts per pixel, and the HA areal density a
-    two-material decomposition would report for the metal (for the BMD map).
+    Returns ``(low, high, r_st, i0, apparent_metal_ha, beam)``: detected counts, A_L/A_H of
+    the non-mineral tissue per pixel, unattenuated counts per pixel, the HA areal density a
+    two-material decomposition would report for the metal (for the BMD map), and the beam.
+    The polyenergetic beams go through the drawn phantom's own physics
+    (``phantom.physics.project_areal_masses``, xraydb attenuation of ICRU-44 lean and adipose
+    tissue, hydroxyapatite and titanium); "mono" keeps the two effective energies.
     """
-    xraydb = xraydb_module()
-    with np.errstate(invalid="ignore", divide="ignore"):  # rays through air only: R is 0/0
-        att = physics.attenuate(
-            masses["mineral"], masses["lean"], masses["fat"], params.energies_kev
-        )
-    lean_r = physics.attenuate(1.0, 1.0, 0.0, params.energies_kev).r_st
-    r_st = np.where(np.isfinite(att.r_st), att.r_st, lean_r)  # no tissue: any R; lean's
-    mu_metal = np.array([xraydb.material_mu(METAL_ELEMENT, e * 1000.0, density=1.0)
-                         for e in params.energies_kev])  # fmt: skip
-    log_low = att.log_low + mu_metal[0] * masses["metal"]
-    log_high = att.log_high + mu_metal[1] * masses["metal"]
     photons = tuple(p * params.dose_factor for p in params.i0_photons_per_mm2)
     i0 = physics.i0_per_pixel(photons, params.pixel_spacing_mm)
-    low = physics.expected_counts(log_low, i0[0])
-    high = physics.expected_counts(log_high, i0[1])
-    if params.noise:
-        low = physics.poisson_counts(low, rng)
-        high = physics.poisson_counts(high, rng)
-    mu_b = coefficient_pair("hydroxyapatite", params.energies_kev)
+    xraydb = xraydb_module()
+    beam = spectra.beam_for(params.beam_name, params.energies_kev)
+    if beam.name == "mono":
+        with np.errstate(invalid="ignore", divide="ignore"):  # rays through air only: R is 0/0
+            att = physics.attenuate(
+                masses["mineral"], masses["lean"], masses["fat"], params.energies_kev
+            )
+        lean_r = physics.attenuate(1.0, 1.0, 0.0, params.energies_kev).r_st
+        r_st = np.where(np.isfinite(att.r_st), att.r_st, lean_r)  # no tissue: any R; lean's
+        energies = params.energies_kev
+        mu_metal = np.array([xraydb.material_mu(METAL_ELEMENT, e * 1000.0, density=1.0)
+                             for e in energies])  # fmt: skip
+        low = physics.expected_counts(att.log_low + mu_metal[0] * masses["metal"], i0[0])
+        high = physics.expected_counts(att.log_high + mu_metal[1] * masses["metal"], i0[1])
+        if params.noise:
+            low = physics.poisson_counts(low, rng)
+            high = physics.poisson_counts(high, rng)
+        mu_b = coefficient_pair("hydroxyapatite", energies)
+    else:
+        areal = {
+            physics.MINERAL: masses["mineral"],
+            "soft_tissue": masses["lean"],
+            "adipose": masses["fat"],
+            "titanium": masses["metal"],
+        }
+        expected = physics.project_areal_masses(areal, beam, i0, ratio_without=physics.MINERAL)
+        if params.noise:
+            low, high = physics.detected_counts(expected, rng)
+        else:
+            low, high = expected.low, expected.high
+        r_st = expected.soft_ratio
+        # what a two-material decomposition at the file's effective energies makes of metal
+        energies = cal.effective_energies_kev(beam)
+        mu_metal = np.array([xraydb.material_mu(METAL_ELEMENT, e * 1000.0, density=1.0)
+                             for e in energies])  # fmt: skip
+        mu_b = cal.reference_coefficients(beam)
     apparent = masses["metal"] * (mu_metal[0] - r_st * mu_metal[1]) / (mu_b[0] - r_st * mu_b[1])
-    return low, high, r_st, i0, apparent
+    return low, high, r_st, i0, apparent, beam
+
+
+def _file_physics(beam, mono_energies_kev) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(effective energies keV, bone coefficients cm2/g) the file carries for this beam."""
+    if beam.name == "mono":
+        energies = tuple(float(e) for e in mono_energies_kev)
+        return energies, tuple(float(v) for v in coefficient_pair("hydroxyapatite", energies))
+    energies = tuple(float(e) for e in cal.effective_energies_kev(beam))
+    return energies, tuple(float(v) for v in cal.reference_coefficients(beam))
+
+
+@functools.lru_cache(maxsize=4)
+def _calibration(beam_name: str):
+    return cal.calibration_table(spectra.beam_for(beam_name))
 
 
 def generate_ct_case(params: CtPhantomParams, volume: CtVolume | None = None) -> PhantomCase:
@@ -172,13 +209,13 @@ def generate_ct_case(params: CtPhantomParams, volume: CtVolume | None = None) ->
     legacy = edge_threshold_g_cm2(maps["mineral"], geometry, spacing, LEGACY_EDGE)
     by_edge = {str(LEGACY_EDGE): levels_under_edge(geometry, maps["mineral"], spacing, legacy)}
 
-    low, high, r_st, i0, apparent_metal = dual_energy_counts(maps, params, rng_noise)
+    low, high, r_st, i0, apparent_metal, beam = dual_energy_counts(maps, params, rng_noise)
     slope = physics.rescale_slope(max(low.max(), high.max()))
     bone_map = maps["mineral"] + apparent_metal
     strip_left, strip_right = _strips(grid.shape, spacing, rng_strips)
     truth = _truth(params, volume, layout, materials, bodies, geometry, levels, lines, maps,
                    grid, field_record, i0, slope, strip_left, strip_right, convention,
-                   threshold, by_edge)  # fmt: skip
+                   threshold, by_edge, beam)  # fmt: skip
     return PhantomCase(
         params=params,
         truth=truth,
@@ -195,6 +232,8 @@ def generate_ct_case(params: CtPhantomParams, volume: CtVolume | None = None) ->
         strip_right_px=strip_right,
         rescale_slope=slope,
         source="ct",
+        beam=beam,
+        calibration=_calibration(beam.name) if beam.name != "mono" else None,
     )
 
 
@@ -275,7 +314,7 @@ def _crest_rows(pelvis_g_cm2, geometry, threshold: float) -> dict:
 
 def _truth(params, volume, layout, materials, bodies, geometry, levels, lines, maps, grid,
            field_record, i0, slope, strip_left, strip_right, convention, threshold,
-           by_edge) -> dict:  # fmt: skip
+           by_edge, beam) -> dict:  # fmt: skip
     shape = grid.shape
     spacing = params.pixel_spacing_mm
     crests = _crest_rows(maps["pelvis"], geometry, LEGACY_EDGE.value)
@@ -285,7 +324,7 @@ def _truth(params, volume, layout, materials, bodies, geometry, levels, lines, m
     fat_fraction = np.divide(fat_cm, tissue_cm, out=np.zeros_like(fat_cm), where=tissue_cm > 0)
     metal_in_field = maps["metal"] > 0
     birth, years = patient_dates(params.age_years)
-    mu_b = coefficient_pair("hydroxyapatite", params.energies_kev)
+    energies, mu_b = _file_physics(beam, params.energies_kev)
     transitional = "six_lumbar" if "L6" in materials.vertebra_names else None
     return {
         "case": params.case_name,
@@ -297,9 +336,10 @@ def _truth(params, volume, layout, materials, bodies, geometry, levels, lines, m
         "shape": [int(shape[0]), int(shape[1])],
         "pixel_spacing_mm": [float(spacing[0]), float(spacing[1])],
         "pixel_spacing_verified": bool(SCANNERS[params.scanner]["verified"]),
-        "energies_kev": [float(e) for e in params.energies_kev],
+        "energies_kev": [_r(e, 4) for e in energies],
         "i0_counts": [_r(i0[0], 3), _r(i0[1], 3)],
-        "bone_mu_cm2_g": [float(mu_b[0]), float(mu_b[1])],
+        "bone_mu_cm2_g": [_r(mu_b[0], 8), _r(mu_b[1], 8)],
+        "beam": beam.describe(),
         "rescale_slope": float(slope),
         "bone_threshold_g_cm2": _r(threshold),
         "conventions": convention.to_json(),

@@ -15,12 +15,13 @@ prints the L1-L4 area and BMD error of:
 - ``marrow lean``: pipeline ``marrow="lean"`` against the default truth.
 
 Run: ``DXASPINE_SHARED_DATA=/path/to/shared/data python benchmarks/shared_assumptions.py
-[--drawn 8] [--ct 8]``.  An accuracy measurement, not a speed benchmark.
+[--drawn 8] [--ct 8] [--ct-beam mono|auto|ge|hologic]``.  An accuracy measurement, not a speed benchmark.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -58,7 +59,7 @@ def _errors(path: Path, truth: dict) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _cases(drawn: int, ct: int):
+def _cases(drawn: int, ct: int, ct_beam: str = "mono"):
     for i in range(drawn):
         scanner = ("prodigy", "idxa", "hologic")[i % 3]
         yield "drawn", generate_case(PhantomParams(seed=500 + i, scanner=scanner, suite="conv"))
@@ -69,18 +70,24 @@ def _cases(drawn: int, ct: int):
         # the ct suite: the shared CT's own patient (a man of 55); seed 3 is a held-out seed of
         # docs/segmentation.md §6
         for params in SUITES["ct"](seed=3, count=ct):
-            yield "ct", generate_ct_case(params)
+            yield "ct", generate_ct_case(dataclasses.replace(params, beam=ct_beam))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drawn", type=int, default=8)
     parser.add_argument("--ct", type=int, default=8)
+    parser.add_argument(
+        "--ct-beam",
+        default="mono",
+        help="the CT phantom's physics: mono (the decomposition's own two-energy model) or "
+        "auto/ge/hologic (polyenergetic, calibration table in the file)",
+    )
     parser.add_argument("--json", help="write the per-case errors here")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for family, case in _cases(args.drawn, args.ct):
+        for family, case in _cases(args.drawn, args.ct, args.ct_beam):
             paths = write_case(case, Path(tmp) / case.name, kinds=("dual_energy",))
             truth = case.truth
             try:

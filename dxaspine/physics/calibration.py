@@ -110,9 +110,13 @@ def calibrated_areal_density(
     tables, fat, bone = _table_arrays(table)
     out = np.empty_like(a_low)
     off_table = np.empty(a_low.shape, dtype=np.bool_)
+    # The bone coefficients as one (F, J, K, 2) table: a corner's low- and high-energy values
+    # share a cache line (the kernel reads both at every step).
+    mu_pair = np.ascontiguousarray(np.stack(tables[4:], axis=-1))
     _calibration_kernels.calibrated_density_kernel(
-        a_low, a_high, r_st, tables, fat, bone, marrow, iterations, tolerance, out, off_table
-    )
+        a_low, a_high, r_st, tables, mu_pair, fat, bone, marrow, iterations, tolerance, out,
+        off_table,
+    )  # fmt: skip
     return out, off_table
 
 

@@ -150,3 +150,11 @@ def correlate_reference(image, half_weights, mode, axis):
     for k in range(radius, 0, -1):
         out = out + (shifted(-k) + shifted(k)) * half_weights[k]
     return out
+
+
+def order_statistics_reference(values, ranks):
+    """numpy reference of :func:`order_statistics_kernel`: ``sorted(values)[ranks]``."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0 or len(ranks) == 0:
+        return np.empty(0)
+    return np.partition(values, np.asarray(ranks))[np.asarray(ranks)]

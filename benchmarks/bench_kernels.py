@@ -63,6 +63,9 @@ def physics_cases():
     weights = gaussian_half_weights(8.0, 3.0)
     table = case.calibration
     r_cal = np.ascontiguousarray(np.full(low.shape, 1.42))
+    sample = np.ascontiguousarray(a_low[:, ::10].ravel())
+    ranks = np.array([560, 561, sample.size - 561, sample.size - 560], dtype=np.int64)
+    picked = np.empty(ranks.size)
     sub = slice(0, 20)  # the literal per-pixel references are slow: time a slice and scale
     scale = low.shape[0] / 20
     return [
@@ -117,6 +120,12 @@ def physics_cases():
             1.0,
         ),
         (
+            "order_statistics (56 000 values)",
+            lambda: _kernels.order_statistics_kernel(sample, ranks, picked),
+            lambda: ref.order_statistics_reference(sample, ranks),
+            1.0,
+        ),
+        (
             "calibrated_density",
             lambda: calibrated_areal_density(a_low, a_high, r_cal, table),
             lambda: calibrated_areal_density_reference(a_low, a_high, r_cal, table),
@@ -144,6 +153,29 @@ def main() -> None:
     import bench_segment
 
     bench_segment.bench_kernels()
+    from dxaspine.segment import _numpy_reference as seg_ref
+    from dxaspine.segment import kernels as seg_kernels
+
+    rng = np.random.default_rng(3)
+    mask = rng.random((197, 180)) > 0.45
+    values = rng.normal(size=SHAPE)
+    valid = rng.random(SHAPE) > 0.05
+    lo, hi = np.full(SHAPE[0], 200.0), np.full(SHAPE[0], 450.0)
+    left, right = rng.normal(size=SHAPE[0]), rng.normal(size=SHAPE[0])
+    for name, fast, slow in (
+        (
+            "drop_small_components 197x180",
+            lambda: seg_kernels.drop_small_components(mask, 12),
+            lambda: seg_ref.drop_small_components_reference(mask, 12),
+        ),
+        (
+            "above_edge_blend 788x720",
+            lambda: seg_kernels.above_edge_blend(values, valid, lo, hi, left, right, 0.1),
+            lambda: seg_ref.above_edge_blend_reference(values, valid, lo, hi, left, right, 0.1),
+        ),
+    ):
+        t_fast, t_slow = _median(fast, 15), _median(slow, 5)
+        print(f"{name:<36} {t_fast * 1e3:8.3f}  {t_slow * 1e3:8.3f}  {t_slow / t_fast:8.1f}x")
     from dxaspine.measure import level_sums
     from dxaspine.measure._numpy_reference import level_sums_reference
 

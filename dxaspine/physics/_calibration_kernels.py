@@ -118,11 +118,13 @@ def _bracket(soft_low, soft_high, ratio, a):
 
 
 @jit(error_model="numpy")
-def _coefficients(soft_high, tan_low, tan_high, mu_pair, fat, bone, marrow, lower, w, a,
-                  sigma):  # fmt: skip
-    """(mu_bL, mu_bH, off_grid) at one pixel's bracket, a and sigma (module docstring).
+def _coefficients(soft_high, mu_pair, bone, lower, w, a, sigma):
+    """Two-material (mu_bL, mu_bH, off_grid) at one pixel's bracket, a and sigma (module
+    docstring), and the soft-grid cells ``(upper, j0, t0, j1, t1)`` for :func:`_lean_marrow`.
 
-    Arrays are passed one by one rather than as the kernel's tuple (measured faster)."""
+    Only the arrays this path reads are passed: numba reference-counts every array argument
+    on each call, and the marrow terms' three extra arrays made a call 2.5x dearer even when
+    the marrow model was off."""
     n_fat, n_soft = soft_high.shape
     k, u = _segment(bone, sigma)
     upper = min(lower + 1, n_fat - 1)
@@ -138,16 +140,23 @@ def _coefficients(soft_high, tan_low, tan_high, mu_pair, fat, bone, marrow, lowe
     low1, high1 = _bilinear_pair(mu_pair, upper, j1, t1, k, u)
     ml = (1 - w) * low0 + w * low1
     mh = (1 - w) * high0 + w * high1
+    return ml, mh, off, upper, j0, t0, j1, t1
+
+
+@jit(error_model="numpy")
+def _lean_marrow(soft_high, tan_low, tan_high, fat, marrow, lower, upper, w, j0, t0, j1, t1,
+                 a):  # fmt: skip
+    """The lean-marrow model's terms added to (mu_bL, mu_bH) (module docstring)."""
     kappa, displaced, lean_density, fat_density = marrow
-    if kappa != 0.0 or displaced != 0.0:
-        jl, tl = _segment_row(soft_high, 0, a)
-        f = (1 - w) * fat[lower] + w * fat[upper]
-        rho_mix = 1.0 / ((1 - f) / lean_density + f / fat_density)
-        mix_low = (1 - w) * _lerp(tan_low, lower, j0, t0) + w * _lerp(tan_low, upper, j1, t1)
-        mix_high = (1 - w) * _lerp(tan_high, lower, j0, t0) + w * _lerp(tan_high, upper, j1, t1)
-        ml += kappa * _lerp(tan_low, 0, jl, tl) - displaced * rho_mix * mix_low
-        mh += kappa * _lerp(tan_high, 0, jl, tl) - displaced * rho_mix * mix_high
-    return ml, mh, off
+    jl, tl = _segment_row(soft_high, 0, a)
+    f = (1 - w) * fat[lower] + w * fat[upper]
+    rho_mix = 1.0 / ((1 - f) / lean_density + f / fat_density)
+    mix_low = (1 - w) * _lerp(tan_low, lower, j0, t0) + w * _lerp(tan_low, upper, j1, t1)
+    mix_high = (1 - w) * _lerp(tan_high, lower, j0, t0) + w * _lerp(tan_high, upper, j1, t1)
+    return (
+        kappa * _lerp(tan_low, 0, jl, tl) - displaced * rho_mix * mix_low,
+        kappa * _lerp(tan_high, 0, jl, tl) - displaced * rho_mix * mix_high,
+    )
 
 
 @jit(error_model="numpy")
@@ -158,6 +167,7 @@ def calibrated_density_kernel(a_low, a_high, r_st, tables, mu_pair, fat, bone, m
     is not finite.  ``tables`` = (soft_low, soft_high, tan_low, tan_high, mu_low, mu_high),
     ``marrow`` = (kappa, displaced_cm3_g, lean_density, fat_density)."""
     soft_low, soft_high, tan_low, tan_high = tables[:4]
+    lean = marrow[0] != 0.0 or marrow[1] != 0.0
     rows, cols = a_low.shape
     for r in range(rows):
         for c in range(cols):
@@ -168,8 +178,13 @@ def calibrated_density_kernel(a_low, a_high, r_st, tables, mu_pair, fat, bone, m
                 continue
             q = al - ratio * ah
             # start from the lean reference at the ray's own attenuation and 1 g/cm2 of bone
-            ml, mh, _ = _coefficients(soft_high, tan_low, tan_high, mu_pair, fat, bone, marrow,
-                                      0, 0.0, ah, 1.0)  # fmt: skip
+            ml, mh, _, up, j0, t0, j1, t1 = _coefficients(soft_high, mu_pair, bone, 0, 0.0, ah,
+                                                          1.0)  # fmt: skip
+            if lean:
+                dl, dh = _lean_marrow(soft_high, tan_low, tan_high, fat, marrow, 0, up, 0.0, j0,
+                                      t0, j1, t1, ah)  # fmt: skip
+                ml += dl
+                mh += dh
             sigma = q / (ml - ratio * mh)
             lower, w, off_r = 0, 0.0, False
             off_a = False
@@ -177,8 +192,13 @@ def calibrated_density_kernel(a_low, a_high, r_st, tables, mu_pair, fat, bone, m
                 a = ah - mh * sigma
                 if step < BRACKET_STEPS:
                     lower, w, off_r = _bracket(soft_low, soft_high, ratio, a)
-                ml, mh, off_a = _coefficients(soft_high, tan_low, tan_high, mu_pair, fat, bone,
-                                              marrow, lower, w, a, sigma)  # fmt: skip
+                ml, mh, off_a, up, j0, t0, j1, t1 = _coefficients(soft_high, mu_pair, bone,
+                                                                  lower, w, a, sigma)  # fmt: skip
+                if lean:
+                    dl, dh = _lean_marrow(soft_high, tan_low, tan_high, fat, marrow, lower, up, w,
+                                          j0, t0, j1, t1, a)  # fmt: skip
+                    ml += dl
+                    mh += dh
                 new = q / (ml - ratio * mh)
                 converged = abs(new - sigma) <= tolerance * (1.0 + abs(new))
                 sigma = new

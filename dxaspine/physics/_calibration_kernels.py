@@ -97,15 +97,24 @@ def _lerp(table, i, j, t):
 
 
 @jit(error_model="numpy")
+def _slice_ratio(soft_low, soft_high, i, a):
+    """R of reference slice i at soft-tissue attenuation a."""
+    j, t = _segment_row(soft_high, i, a)
+    return _lerp(soft_low, i, j, t) / max(a, 1e-3 * soft_high[i, 1])
+
+
+@jit(error_model="numpy")
 def _bracket(soft_low, soft_high, ratio, a):
-    """(lower slice, weight of the upper, off_grid) of the fat slices bracketing R at a."""
+    """(lower slice, weight of the upper, off_grid, first slice at or below R) of the fat
+    slices bracketing R at a: a scan from the leanest slice."""
     n_fat = soft_high.shape[0]
     lower, w, off = 0, 0.0, False
     r_prev = 0.0
+    first = n_fat
     for i in range(n_fat):
-        j, t = _segment_row(soft_high, i, a)
-        r_i = _lerp(soft_low, i, j, t) / max(a, 1e-3 * soft_high[i, 1])
+        r_i = _slice_ratio(soft_low, soft_high, i, a)
         if ratio >= r_i:
+            first = i
             if i == 0:
                 off = ratio > r_i
             else:
@@ -114,7 +123,48 @@ def _bracket(soft_low, soft_high, ratio, a):
         if i == n_fat - 1:
             lower, w, off = max(i - 1, 0), 1.0 if n_fat > 1 else 0.0, n_fat > 1
         r_prev = r_i
-    return lower, w, off
+    return lower, w, off, first
+
+
+@jit(error_model="numpy")
+def _bracket_from(soft_low, soft_high, ratio, a, hint):
+    """:func:`_bracket` for a table whose R falls strictly with fat at this a (the kernel's
+    ``ordered_from``, checked once per table by ``calibration._fat_ordered_from``).
+
+    "R at or below the pixel's" then holds from one slice on, and the first such slice is
+    found by walking from ``hint`` (the previous step's or the neighbouring pixel's): about
+    two slice evaluations instead of a scan from the leanest slice.  Each slice ratio is
+    computed exactly as the scan computes it, so the result is the scan's bit for bit.
+    """
+    n_fat = soft_high.shape[0]
+    i = min(max(hint, 0), n_fat - 1)
+    r_i = _slice_ratio(soft_low, soft_high, i, a)
+    r_prev = 0.0
+    if ratio >= r_i:
+        while i > 0:
+            r_prev = _slice_ratio(soft_low, soft_high, i - 1, a)
+            if ratio >= r_prev:
+                i -= 1
+                r_i = r_prev
+            else:
+                break
+        first = i
+    else:
+        first = n_fat
+        while i < n_fat - 1:
+            r_prev = r_i
+            i += 1
+            r_i = _slice_ratio(soft_low, soft_high, i, a)
+            if ratio >= r_i:
+                first = i
+                break
+    if first == 0:
+        return 0, 0.0, ratio > r_i, first
+    if first == n_fat:
+        if n_fat == 1:
+            return 0, 0.0, False, first
+        return n_fat - 2, 1.0, True, first
+    return first - 1, (r_prev - ratio) / (r_prev - r_i), False, first
 
 
 @jit(error_model="numpy")
@@ -161,13 +211,16 @@ def _lean_marrow(soft_high, tan_low, tan_high, fat, marrow, lower, upper, w, j0,
 
 @jit(error_model="numpy")
 def calibrated_density_kernel(a_low, a_high, r_st, tables, mu_pair, fat, bone, marrow,
-                              iterations, tolerance, out, off_table):  # fmt: skip
+                              iterations, tolerance, ordered_from, out, off_table):  # fmt: skip
     """Fill ``out`` with sigma_b (g/cm2) and ``off_table`` with the pixels whose soft-tissue
     attenuation or ratio fell outside the table (coefficients clamped).  NaN where an input
     is not finite.  ``tables`` = (soft_low, soft_high, tan_low, tan_high, mu_low, mu_high),
-    ``marrow`` = (kappa, displaced_cm3_g, lean_density, fat_density)."""
+    ``marrow`` = (kappa, displaced_cm3_g, lean_density, fat_density); ``ordered_from``: the
+    soft-tissue attenuation from which R falls strictly with fat (inf: nowhere), where the
+    fat bracket is searched from the previous one instead of from the leanest slice."""
     soft_low, soft_high, tan_low, tan_high = tables[:4]
     lean = marrow[0] != 0.0 or marrow[1] != 0.0
+    first = 0  # first fat slice at or below R: the search hint, carried from pixel to pixel
     rows, cols = a_low.shape
     for r in range(rows):
         for c in range(cols):
@@ -191,7 +244,11 @@ def calibrated_density_kernel(a_low, a_high, r_st, tables, mu_pair, fat, bone, m
             for step in range(iterations):
                 a = ah - mh * sigma
                 if step < BRACKET_STEPS:
-                    lower, w, off_r = _bracket(soft_low, soft_high, ratio, a)
+                    if a >= ordered_from:
+                        lower, w, off_r, first = _bracket_from(soft_low, soft_high, ratio, a,
+                                                               first)  # fmt: skip
+                    else:
+                        lower, w, off_r, first = _bracket(soft_low, soft_high, ratio, a)
                 ml, mh, off_a, up, j0, t0, j1, t1 = _coefficients(soft_high, mu_pair, bone,
                                                                   lower, w, a, sigma)  # fmt: skip
                 if lean:
@@ -329,5 +386,5 @@ def warm_up() -> None:
     calibrated_density_kernel(
         one, one * 0.5, one, tables, np.stack([table, table * 0.5], axis=-1), np.zeros(1),
         np.array([0.0, 1.0]), (0.0, 0.0, 1.06, 0.95),
-        1, 1e-9, np.empty((1, 1)), np.empty((1, 1), dtype=np.bool_),
+        1, 1e-9, np.inf, np.empty((1, 1)), np.empty((1, 1), dtype=np.bool_),
     )  # fmt: skip

@@ -210,6 +210,20 @@ def _lean_marrow(soft_high, tan_low, tan_high, fat, marrow, lower, upper, w, j0,
 
 
 @jit(error_model="numpy")
+def _start_pair(mu_pair, bone):
+    """The leanest slice's (mu_bL, mu_bH) at 1 g/cm2 of bone on each soft-tissue grid point:
+    the bone-axis half of :func:`_bilinear_pair` (same operations, so the start is bit for bit
+    the bilinear value)."""
+    k, u = _segment(bone, 1.0)
+    n_soft = mu_pair.shape[1]
+    out = np.empty((n_soft, 2))
+    for j in range(n_soft):
+        for e in range(2):
+            out[j, e] = (1 - u) * mu_pair[0, j, k, e] + u * mu_pair[0, j, k + 1, e]
+    return out
+
+
+@jit(error_model="numpy")
 def calibrated_density_kernel(a_low, a_high, r_st, tables, mu_pair, fat, bone, marrow,
                               iterations, tolerance, ordered_from, out, off_table):  # fmt: skip
     """Fill ``out`` with sigma_b (g/cm2) and ``off_table`` with the pixels whose soft-tissue
@@ -220,6 +234,7 @@ def calibrated_density_kernel(a_low, a_high, r_st, tables, mu_pair, fat, bone, m
     fat bracket is searched from the previous one instead of from the leanest slice."""
     soft_low, soft_high, tan_low, tan_high = tables[:4]
     lean = marrow[0] != 0.0 or marrow[1] != 0.0
+    start_pair = _start_pair(mu_pair, bone)
     first = 0  # first fat slice at or below R: the search hint, carried from pixel to pixel
     rows, cols = a_low.shape
     for r in range(rows):
@@ -230,10 +245,15 @@ def calibrated_density_kernel(a_low, a_high, r_st, tables, mu_pair, fat, bone, m
                 off_table[r, c] = False
                 continue
             q = al - ratio * ah
-            # start from the lean reference at the ray's own attenuation and 1 g/cm2 of bone
-            ml, mh, _, up, j0, t0, j1, t1 = _coefficients(soft_high, mu_pair, bone, 0, 0.0, ah,
-                                                          1.0)  # fmt: skip
+            # start from the lean reference at the ray's own attenuation and 1 g/cm2 of bone:
+            # _coefficients(.., lower=0, w=0, a=ah, sigma=1) from its (J, 2) column start_pair
+            # (w = 0 leaves the upper slice out exactly: (1 - 0) x + 0 y = x for finite y)
+            j0, t0 = _segment_row(soft_high, 0, ah)
+            ml = (1 - t0) * start_pair[j0, 0] + t0 * start_pair[j0 + 1, 0]
+            mh = (1 - t0) * start_pair[j0, 1] + t0 * start_pair[j0 + 1, 1]
             if lean:
+                up = min(1, soft_high.shape[0] - 1)
+                j1, t1 = _segment_row(soft_high, up, ah)
                 dl, dh = _lean_marrow(soft_high, tan_low, tan_high, fat, marrow, 0, up, 0.0, j0,
                                       t0, j1, t1, ah)  # fmt: skip
                 ml += dl

@@ -387,3 +387,27 @@ def test_order_statistics_kernel_edge_cases():
     values = np.array([3.0, -np.inf, 1.0, 4.0, 2.0])
     quantiles = (0.5, 0.6, 0.75, 1.0)
     assert linear_quantiles(values.copy(), quantiles) == list(np.quantile(values, quantiles))
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 5000])
+def test_peak_histogram_and_values_below_match_numpy(size):
+    rng = np.random.default_rng(size + 11)
+    values = rng.normal(size=size)
+    if size:
+        values[0] = -0.3  # (v - lo) * scale in (-1, 0): numpy's astype(intp) puts it in bin 0
+    lo, scale, bins = -0.1, 256 / 2.3, 256
+    counts = np.zeros(bins, dtype=np.int64)
+    _kernels.peak_histogram_kernel(values, lo, scale, counts)
+    assert_array_equal(counts, _numpy_reference.peak_histogram_reference(values, lo, scale, bins))
+    for limit in (-np.inf, 0.0, 0.5, np.inf):
+        assert_array_equal(
+            _kernels.values_below_kernel(values, limit),
+            _numpy_reference.values_below_reference(values, limit),
+        )
+
+
+def test_quantiles_leave_the_values_alone_when_asked():
+    values = np.array([1e-323, 0.0, 5e-324, 1.5e-323, 0.0])  # subnormal range: the fallback
+    kept = values.copy()
+    assert linear_quantiles(values, (0.5,), may_reorder=False) == [np.quantile(kept, 0.5)]
+    assert_array_equal(values, kept)

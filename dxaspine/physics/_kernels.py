@@ -399,3 +399,32 @@ def order_statistics_kernel(values, ranks, out):
         s = slot[b]
         out[r] = gathered[offsets[s] + ranks[r] - below[b]]
     return True
+
+
+@jit
+def peak_histogram_kernel(values, lo, scale, counts):
+    """``counts[b]`` += 1 for every value whose ``int((v - lo) * scale)`` is a bin ``b`` of
+    ``counts``: ``np.bincount`` of numpy's ``astype(intp)`` of the same product, kept where
+    ``0 <= index < bins``, without the index and mask arrays (a product in (-1, 0) truncates to
+    bin 0 in both)."""
+    bins = counts.size
+    for i in range(values.size):
+        x = (values[i] - lo) * scale
+        if x > -1.0 and x < bins:
+            counts[int(x)] += 1
+
+
+@jit
+def values_below_kernel(values, limit):
+    """``values[values < limit]`` (in order) without the mask array."""
+    n = 0
+    for i in range(values.size):
+        if values[i] < limit:
+            n += 1
+    out = np.empty(n)
+    n = 0
+    for i in range(values.size):
+        if values[i] < limit:
+            out[n] = values[i]
+            n += 1
+    return out

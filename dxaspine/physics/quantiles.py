@@ -13,11 +13,13 @@ import math
 import numpy as np
 
 
-def linear_quantiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+def linear_quantiles(
+    values: np.ndarray, quantiles: tuple[float, ...], *, may_reorder: bool = True
+) -> list[float]:
     """``np.quantile(values, quantiles)`` (default "linear" method), bit for bit, but faster.
 
     ``values`` must be a non-empty 1-D float64 array without NaN; it may be reordered in
-    place.  The order statistics come from one histogram-selection kernel
+    place unless ``may_reorder`` is False (a view into a caller's image).  The order statistics come from one histogram-selection kernel
     (``_kernels.order_statistics_kernel``: three passes and a sort of a few values, about 3x
     faster than ``ndarray.partition`` on the ~50 000 values of a Prodigy scan), or from one
     ``partition`` call when a value is infinite.  They are elements of ``values`` either way,
@@ -37,8 +39,9 @@ def linear_quantiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[f
     selected = np.empty(len(ranks))
     flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
     if not _kernels.order_statistics_kernel(flat, np.array(ranks, dtype=np.int64), selected):
-        values.partition(ranks)
-        selected = values[ranks]
+        target = values if may_reorder else values.copy()
+        target.partition(ranks)
+        selected = target[ranks]
     at = dict(zip(ranks, selected.tolist(), strict=True))
     out = []
     for virtual, lower, upper in picks:

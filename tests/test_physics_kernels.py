@@ -411,3 +411,15 @@ def test_quantiles_leave_the_values_alone_when_asked():
     kept = values.copy()
     assert linear_quantiles(values, (0.5,), may_reorder=False) == [np.quantile(kept, 0.5)]
     assert_array_equal(values, kept)
+
+
+def test_median_is_numpy_median_bit_for_bit():
+    from dxaspine.physics.quantiles import median
+
+    rng = np.random.default_rng(12)
+    for size in (1, 2, 3, 10, 999, 1000, 65_000):
+        values = rng.normal(size=size) * 10.0 ** rng.uniform(-3, 3)
+        kept = values.copy()
+        assert median(values) == np.median(kept)
+        assert_array_equal(values, kept)
+    assert median(np.array([1.0, np.inf, 3.0])) == 3.0  # the numpy fallback

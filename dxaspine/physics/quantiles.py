@@ -55,6 +55,26 @@ def linear_quantiles(
     return out
 
 
+def median(values: np.ndarray) -> float:
+    """``np.median(values)`` of a non-empty 1-D float array without NaN, bit for bit.
+
+    The middle order statistics come from the selection kernel (as in
+    :func:`linear_quantiles`); an even count gives ``(a + b) / 2`` as numpy's mean of the two
+    does.  ``values`` is left in place.
+    """
+    from dxaspine.physics import _kernels
+
+    n = values.size
+    ranks = np.array(sorted({(n - 1) // 2, n // 2}), dtype=np.int64)
+    selected = np.empty(ranks.size)
+    flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    if not _kernels.order_statistics_kernel(flat, ranks, selected):
+        return float(np.median(flat))
+    if n % 2:
+        return float(selected[0])
+    return float((selected[0] + selected[1]) / 2.0)
+
+
 def row_nanmedian(values: np.ndarray) -> np.ndarray:
     """``np.nanmedian(values, axis=1)`` of a 2-D float array, NaN for all-NaN rows (silently).
 

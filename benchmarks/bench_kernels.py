@@ -66,6 +66,8 @@ def physics_cases():
     sample = np.ascontiguousarray(a_low[:, ::10].ravel())
     ranks = np.array([560, 561, sample.size - 561, sample.size - 560], dtype=np.int64)
     picked = np.empty(ranks.size)
+    lo, mid = float(np.quantile(sample, 0.01)), float(np.median(sample))
+    scale = 256 / (float(np.quantile(sample, 0.99)) - lo)
     sub = slice(0, 20)  # the literal per-pixel references are slow: time a slice and scale
     scale = low.shape[0] / 20
     return [
@@ -123,6 +125,18 @@ def physics_cases():
             "order_statistics (56 000 values)",
             lambda: _kernels.order_statistics_kernel(sample, ranks, picked),
             lambda: ref.order_statistics_reference(sample, ranks),
+            1.0,
+        ),
+        (
+            "peak_histogram (56 000 values)",
+            lambda: _kernels.peak_histogram_kernel(sample, lo, scale, np.zeros(256, np.int64)),
+            lambda: ref.peak_histogram_reference(sample, lo, scale, 256),
+            1.0,
+        ),
+        (
+            "values_below (56 000 values)",
+            lambda: _kernels.values_below_kernel(sample, mid),
+            lambda: ref.values_below_reference(sample, mid),
             1.0,
         ),
         (

@@ -125,8 +125,11 @@ def configure_logging(verbose: int, quiet: bool, log_file: str | None = None) ->
             logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
         )
         handlers.append(to_file)
+    from dxaspine.batch.logs import below_error_from_pydicom
+
     for handler in handlers:
         handler._dxaspine = True  # type: ignore[attr-defined]
+        handler.addFilter(below_error_from_pydicom)
         root.addHandler(handler)
     root.setLevel(min(h.level for h in handlers))
     # pydicom's own log lines can quote header values (patient names, IDs): keep them out.

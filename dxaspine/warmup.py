@@ -2,9 +2,9 @@
 
 Running the whole pipeline on the small bundled phantom exercises every kernel with the exact
 argument types real scans use, so no file in a batch pays compile cost (docs/architecture.md,
-Kernels).  The bundled scan is Prodigy-sized, whose decomposition needs no resampling grid, so
-the resampling kernels that finer scanners (iDXA, 0.25 mm) use are exercised directly, with the
-same array types.  ``dxaspine warmup`` runs it once after installation to fill the cache.
+Kernels).  The bundled scan is Prodigy-sized; its baseline iteration runs on 1 x 2 blocks, and
+the resampling kernels are also exercised directly with square blocks, as finer scanners (iDXA,
+0.25 mm) use them.  ``dxaspine warmup`` runs it once after installation to fill the cache.
 """
 
 from __future__ import annotations

@@ -220,3 +220,33 @@ def test_results_name_the_physics_model_and_calibration():
         decompose(scan, calibration="vendor")
     with pytest.raises(ValueError, match="marrow must be one of"):
         decompose(scan, marrow="fat")
+
+
+def test_bracket_walk_equals_the_scan_and_needs_an_ordered_table(beam_and_table):
+    # The kernel walks to a pixel's fat bracket from its neighbour's only where R falls
+    # strictly with fat (checked once per table); there it must give the scan's result bit
+    # for bit, and a table whose slices are out of order must keep the scan.
+    from dxaspine.physics import _calibration_kernels
+    from dxaspine.physics.calibration import _fat_ordered_from, _marrow_terms, _table_arrays
+
+    _, table = beam_and_table
+    tables, fat, bone = _table_arrays(table)
+    start = _fat_ordered_from(tables[0], tables[1])
+    assert np.isfinite(start) and start < 0.01
+    assert _fat_ordered_from(tables[0][::-1].copy(), tables[1][::-1].copy()) == np.inf
+    rng = np.random.default_rng(5)
+    a_high = rng.uniform(-0.5, 12.0, (40, 50))
+    r = rng.uniform(1.0, 1.6, a_high.shape)
+    a_low = r * a_high + rng.uniform(-0.2, 1.5, a_high.shape)
+    mu_pair = np.ascontiguousarray(np.stack(tables[4:], axis=-1))
+    for marrow in (_marrow_terms(0.0, 0.0), _marrow_terms(3.1, 3.2)):
+        got = []
+        for ordered_from in (start, np.inf):
+            out, off = np.empty_like(a_low), np.empty(a_low.shape, dtype=bool)
+            _calibration_kernels.calibrated_density_kernel(
+                a_low, a_high, r, tables, mu_pair, fat, bone, marrow, 30, 1e-6, ordered_from,
+                out, off,
+            )  # fmt: skip
+            got.append((out, off))
+        np.testing.assert_array_equal(got[0][0], got[1][0])
+        np.testing.assert_array_equal(got[0][1], got[1][1])

@@ -358,3 +358,68 @@ def test_gaussian_wrappers_validate():
         gaussian_filter_2d(np.ones((4, 4)), (1.0, 1.0), mode="wrap")
     with pytest.raises(ValueError):
         gaussian_filter_rows(np.ones((4, 4)), 0.0)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 17, 1000, 60_000])
+def test_order_statistics_kernel_matches_partition(size):
+    rng = np.random.default_rng(size)
+    cases = [
+        rng.normal(size=size) * 10.0 ** rng.uniform(-3, 3),
+        np.round(rng.normal(size=size), 1),  # many ties
+        np.full(size, 2.5),  # all equal
+        np.concatenate([rng.normal(size=size - 1), [1e6]]) if size > 1 else np.zeros(1),  # skew
+    ]
+    for values in cases:
+        ranks = np.unique(rng.integers(0, size, 5)).astype(np.int64)
+        ranks = np.unique(np.concatenate([ranks, [0, size - 1]])).astype(np.int64)
+        out = np.empty(ranks.size)
+        assert _kernels.order_statistics_kernel(values, ranks, out)
+        assert_array_equal(out, _numpy_reference.order_statistics_reference(values, ranks))
+
+
+def test_order_statistics_kernel_edge_cases():
+    out = np.empty(1)
+    empty = np.empty(0, dtype=np.int64)
+    assert _kernels.order_statistics_kernel(np.empty(0), empty, np.empty(0))
+    for bad in (np.array([1.0, np.inf]), np.array([np.nan, 1.0]), np.array([0.0, 5e-324])):
+        assert not _kernels.order_statistics_kernel(bad, np.array([0], dtype=np.int64), out)
+    # the wrapper falls back to numpy's partition, bit for bit
+    values = np.array([3.0, -np.inf, 1.0, 4.0, 2.0])
+    quantiles = (0.5, 0.6, 0.75, 1.0)
+    assert linear_quantiles(values.copy(), quantiles) == list(np.quantile(values, quantiles))
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 5000])
+def test_peak_histogram_and_values_below_match_numpy(size):
+    rng = np.random.default_rng(size + 11)
+    values = rng.normal(size=size)
+    if size:
+        values[0] = -0.3  # (v - lo) * scale in (-1, 0): numpy's astype(intp) puts it in bin 0
+    lo, scale, bins = -0.1, 256 / 2.3, 256
+    counts = np.zeros(bins, dtype=np.int64)
+    _kernels.peak_histogram_kernel(values, lo, scale, counts)
+    assert_array_equal(counts, _numpy_reference.peak_histogram_reference(values, lo, scale, bins))
+    for limit in (-np.inf, 0.0, 0.5, np.inf):
+        assert_array_equal(
+            _kernels.values_below_kernel(values, limit),
+            _numpy_reference.values_below_reference(values, limit),
+        )
+
+
+def test_quantiles_leave_the_values_alone_when_asked():
+    values = np.array([1e-323, 0.0, 5e-324, 1.5e-323, 0.0])  # subnormal range: the fallback
+    kept = values.copy()
+    assert linear_quantiles(values, (0.5,), may_reorder=False) == [np.quantile(kept, 0.5)]
+    assert_array_equal(values, kept)
+
+
+def test_median_is_numpy_median_bit_for_bit():
+    from dxaspine.physics.quantiles import median
+
+    rng = np.random.default_rng(12)
+    for size in (1, 2, 3, 10, 999, 1000, 65_000):
+        values = rng.normal(size=size) * 10.0 ** rng.uniform(-3, 3)
+        kept = values.copy()
+        assert median(values) == np.median(kept)
+        assert_array_equal(values, kept)
+    assert median(np.array([1.0, np.inf, 3.0])) == 3.0  # the numpy fallback

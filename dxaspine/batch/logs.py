@@ -60,12 +60,24 @@ class RunnerLogListener(logging.handlers.QueueListener):
             logger.handle(record)
 
 
+def below_error_from_pydicom(record: logging.LogRecord) -> bool:
+    """Handler filter: False for pydicom's records below ERROR (they can quote header values).
+
+    Setting the "pydicom" logger's level is not enough: importing pydicom sets it to WARNING,
+    and commands now import pydicom only when they first read a file (start-up, issue 17).
+    """
+    from_pydicom = record.name == "pydicom" or record.name.startswith("pydicom.")
+    return not from_pydicom or record.levelno >= logging.ERROR
+
+
 def install_queue_logging(queue, level: int) -> None:
     """In a worker process: replace the root handlers by one that feeds ``queue``."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(RecordQueueHandler(queue))
+    handler = RecordQueueHandler(queue)
+    handler.addFilter(below_error_from_pydicom)
+    root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("pydicom").setLevel(logging.ERROR)  # may quote header values
     logging.getLogger("numba").setLevel(logging.WARNING)

@@ -127,10 +127,12 @@ def group_inputs(items: Sequence[str]) -> list[str | tuple[str, str]]:
 @dataclass(frozen=True)
 class StudyInput:
     """One analysis: an image source (or None: the study has only results) and the vendor
-    results objects of its study."""
+    results objects of its study.  ``refusal``: the error ``load`` would raise for a single
+    image, known from its header alone (``peek``), so the run need not import the pipeline."""
 
     image: str | tuple[str, str] | None
     vendor: tuple[str, ...] = ()
+    refusal: DxaError | None = None
 
     @property
     def name(self) -> str:
@@ -151,6 +153,7 @@ def study_inputs(items: Sequence[str]) -> list[StudyInput]:
     study_of: dict[str, str | None] = {}
     vendor_by_study: dict[str | None, list[str]] = {}
     images: list[str | tuple[str, str]] = []
+    refusals: dict[str, DxaError] = {}
     order: list[tuple[str, str | tuple[str, str] | str | None]] = []
     for source in grouped:
         first = source[0] if isinstance(source, tuple) else source
@@ -162,6 +165,10 @@ def study_inputs(items: Sequence[str]) -> list[StudyInput]:
             vendor_by_study.setdefault(study, []).append(first)
             continue
         study_of[first] = study
+        if info is not None and isinstance(source, str):
+            refusal = _header_refusal(info)
+            if refusal is not None:
+                refusals[first] = refusal
         images.append(source)
         order.append(("image", source))
     studies_with_image = {study_of[s[0] if isinstance(s, tuple) else s] for s in images}
@@ -171,10 +178,30 @@ def study_inputs(items: Sequence[str]) -> list[StudyInput]:
             first = value[0] if isinstance(value, tuple) else value
             study = study_of[first]
             vendor = tuple(vendor_by_study.get(study, ())) if study is not None else ()
-            out.append(StudyInput(value, vendor))
+            out.append(StudyInput(value, vendor, refusals.get(first)))
         elif value not in studies_with_image or value is None:
             out.append(StudyInput(None, tuple(vendor_by_study[value])))
     return out
+
+
+def _header_refusal(info) -> DxaError | None:
+    """The DxaError ``load`` raises for this file, when its header already decides it.
+
+    ``peek`` runs the same classification on the same header elements as ``load`` and
+    records the error's class and message; only the package's own error classes are rebuilt
+    (anything else goes to ``load``, which says more).
+    """
+    import dxaspine.errors
+
+    if info.kind is not None or not info.reason or not info.error_class:
+        return None
+    error = getattr(dxaspine.errors, info.error_class, None)
+    if not (isinstance(error, type) and issubclass(error, DxaError)):
+        return None
+    try:
+        return error(info.reason)
+    except TypeError:  # a subclass with another constructor: let load raise it
+        return None
 
 
 def _stem(source: str | tuple[str, str]) -> str:
@@ -299,11 +326,13 @@ def add_convention_options(parser: argparse.ArgumentParser) -> None:
 
 def parse_conventions(args: argparse.Namespace) -> dict:
     """The convention keywords of :func:`dxaspine.analyze` from the options (validated)."""
-    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
-
     out: dict = {}
     if getattr(args, "marrow", None):
         out["marrow"] = args.marrow
+    if getattr(args, "edge", None) is None and getattr(args, "box_margin_mm", None) is None:
+        return out  # the defaults: no need to import the segmenter (start-up, issue 17)
+    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
+
     try:
         if getattr(args, "edge", None):
             out["edge"] = str(EdgeConvention.parse(args.edge))
@@ -325,14 +354,9 @@ def _study_paths(study) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``dxaspine analyze``; returns the exit status (0 all analysed, 1 any failed, 2 usage)."""
+    # The pipeline and the record are imported only once an input passes its header check,
+    # so refusing a non-spine file costs pydicom and the header, not numba and scipy.
     from dxaspine.batch.logs import collect_warnings
-    from dxaspine.pipeline import analyze, analyze_vendor_only
-    from dxaspine.report.json_output import results_json_text, write_results_json
-    from dxaspine.report.record import record_from_scan, record_from_vendor_only, round_for_output
-    from dxaspine.report.row import row_columns, row_from_record
-    from dxaspine.report.schema import validate_result
-    from dxaspine.report.table import format_report
-    from dxaspine.report.tabular import write_csv
     from dxaspine.report.writers import ScanOutput, require, write_outputs
 
     debug = bool(getattr(args, "debug", False))
@@ -360,6 +384,20 @@ def run(args: argparse.Namespace) -> int:
     table_stream = sys.stderr if args.json == "-" else sys.stdout
     results, rows, failed = [], [], 0
     for index, study in enumerate(studies):
+        if study.refusal is not None and not debug:  # --debug: load's own traceback for the log
+            failed += 1
+            _fail(study.image, study.refusal, debug)
+            continue
+        from dxaspine.pipeline import analyze, analyze_vendor_only
+        from dxaspine.report.record import (
+            record_from_scan,
+            record_from_vendor_only,
+            round_for_output,
+        )
+        from dxaspine.report.row import row_from_record
+        from dxaspine.report.schema import validate_result
+        from dxaspine.report.table import format_report
+
         try:
             with collect_warnings(strip=_study_paths(study)) as notes:
                 if study.image is None:
@@ -395,6 +433,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.json:
+            from dxaspine.report.json_output import results_json_text, write_results_json
+
             several = len(studies) > 1
             if args.json == "-":
                 if results or several:
@@ -406,6 +446,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
     try:
         if args.csv:
+            from dxaspine.report.row import row_columns
+            from dxaspine.report.tabular import write_csv
+
             write_csv(args.csv, rows, row_columns())
     except DxaError as exc:
         failed += 1

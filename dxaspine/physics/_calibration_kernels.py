@@ -79,20 +79,42 @@ def _bilinear(table, i, j, t, k, u):
 
 
 @jit(error_model="numpy")
+def _bilinear_pair(table, i, j, t, k, u):
+    """:func:`_bilinear` of the low- and high-energy planes of a (F, J, K, 2) table at once:
+    the two values of a corner share a cache line."""
+    low = (1 - t) * ((1 - u) * table[i, j, k, 0] + u * table[i, j, k + 1, 0]) + t * (
+        (1 - u) * table[i, j + 1, k, 0] + u * table[i, j + 1, k + 1, 0]
+    )
+    high = (1 - t) * ((1 - u) * table[i, j, k, 1] + u * table[i, j, k + 1, 1]) + t * (
+        (1 - u) * table[i, j + 1, k, 1] + u * table[i, j + 1, k + 1, 1]
+    )
+    return low, high
+
+
+@jit(error_model="numpy")
 def _lerp(table, i, j, t):
     return (1 - t) * table[i, j] + t * table[i, j + 1]
 
 
 @jit(error_model="numpy")
+def _slice_ratio(soft_low, soft_high, i, a):
+    """R of reference slice i at soft-tissue attenuation a."""
+    j, t = _segment_row(soft_high, i, a)
+    return _lerp(soft_low, i, j, t) / max(a, 1e-3 * soft_high[i, 1])
+
+
+@jit(error_model="numpy")
 def _bracket(soft_low, soft_high, ratio, a):
-    """(lower slice, weight of the upper, off_grid) of the fat slices bracketing R at a."""
+    """(lower slice, weight of the upper, off_grid, first slice at or below R) of the fat
+    slices bracketing R at a: a scan from the leanest slice."""
     n_fat = soft_high.shape[0]
     lower, w, off = 0, 0.0, False
     r_prev = 0.0
+    first = n_fat
     for i in range(n_fat):
-        j, t = _segment_row(soft_high, i, a)
-        r_i = _lerp(soft_low, i, j, t) / max(a, 1e-3 * soft_high[i, 1])
+        r_i = _slice_ratio(soft_low, soft_high, i, a)
         if ratio >= r_i:
+            first = i
             if i == 0:
                 off = ratio > r_i
             else:
@@ -101,15 +123,58 @@ def _bracket(soft_low, soft_high, ratio, a):
         if i == n_fat - 1:
             lower, w, off = max(i - 1, 0), 1.0 if n_fat > 1 else 0.0, n_fat > 1
         r_prev = r_i
-    return lower, w, off
+    return lower, w, off, first
 
 
 @jit(error_model="numpy")
-def _coefficients(soft_high, tan_low, tan_high, mu_low, mu_high, fat, bone, marrow,
-                  lower, w, a, sigma):  # fmt: skip
-    """(mu_bL, mu_bH, off_grid) at one pixel's bracket, a and sigma (module docstring).
+def _bracket_from(soft_low, soft_high, ratio, a, hint):
+    """:func:`_bracket` for a table whose R falls strictly with fat at this a (the kernel's
+    ``ordered_from``, checked once per table by ``calibration._fat_ordered_from``).
 
-    Arrays are passed one by one rather than as the kernel's tuple (measured faster)."""
+    "R at or below the pixel's" then holds from one slice on, and the first such slice is
+    found by walking from ``hint`` (the previous step's or the neighbouring pixel's): about
+    two slice evaluations instead of a scan from the leanest slice.  Each slice ratio is
+    computed exactly as the scan computes it, so the result is the scan's bit for bit.
+    """
+    n_fat = soft_high.shape[0]
+    i = min(max(hint, 0), n_fat - 1)
+    r_i = _slice_ratio(soft_low, soft_high, i, a)
+    r_prev = 0.0
+    if ratio >= r_i:
+        while i > 0:
+            r_prev = _slice_ratio(soft_low, soft_high, i - 1, a)
+            if ratio >= r_prev:
+                i -= 1
+                r_i = r_prev
+            else:
+                break
+        first = i
+    else:
+        first = n_fat
+        while i < n_fat - 1:
+            r_prev = r_i
+            i += 1
+            r_i = _slice_ratio(soft_low, soft_high, i, a)
+            if ratio >= r_i:
+                first = i
+                break
+    if first == 0:
+        return 0, 0.0, ratio > r_i, first
+    if first == n_fat:
+        if n_fat == 1:
+            return 0, 0.0, False, first
+        return n_fat - 2, 1.0, True, first
+    return first - 1, (r_prev - ratio) / (r_prev - r_i), False, first
+
+
+@jit(error_model="numpy")
+def _coefficients(soft_high, mu_pair, bone, lower, w, a, sigma):
+    """Two-material (mu_bL, mu_bH, off_grid) at one pixel's bracket, a and sigma (module
+    docstring), and the soft-grid cells ``(upper, j0, t0, j1, t1)`` for :func:`_lean_marrow`.
+
+    Only the arrays this path reads are passed: numba reference-counts every array argument
+    on each call, and the marrow terms' three extra arrays made a call 2.5x dearer even when
+    the marrow model was off."""
     n_fat, n_soft = soft_high.shape
     k, u = _segment(bone, sigma)
     upper = min(lower + 1, n_fat - 1)
@@ -121,32 +186,56 @@ def _coefficients(soft_high, tan_low, tan_high, mu_low, mu_high, fat, bone, marr
     )
     j0, t0 = _segment_row(soft_high, lower, a)
     j1, t1 = _segment_row(soft_high, upper, a)
-    ml = (1 - w) * _bilinear(mu_low, lower, j0, t0, k, u) + w * _bilinear(
-        mu_low, upper, j1, t1, k, u
-    )
-    mh = (1 - w) * _bilinear(mu_high, lower, j0, t0, k, u) + w * _bilinear(
-        mu_high, upper, j1, t1, k, u
-    )
-    kappa, displaced, lean_density, fat_density = marrow
-    if kappa != 0.0 or displaced != 0.0:
-        jl, tl = _segment_row(soft_high, 0, a)
-        f = (1 - w) * fat[lower] + w * fat[upper]
-        rho_mix = 1.0 / ((1 - f) / lean_density + f / fat_density)
-        mix_low = (1 - w) * _lerp(tan_low, lower, j0, t0) + w * _lerp(tan_low, upper, j1, t1)
-        mix_high = (1 - w) * _lerp(tan_high, lower, j0, t0) + w * _lerp(tan_high, upper, j1, t1)
-        ml += kappa * _lerp(tan_low, 0, jl, tl) - displaced * rho_mix * mix_low
-        mh += kappa * _lerp(tan_high, 0, jl, tl) - displaced * rho_mix * mix_high
-    return ml, mh, off
+    low0, high0 = _bilinear_pair(mu_pair, lower, j0, t0, k, u)
+    low1, high1 = _bilinear_pair(mu_pair, upper, j1, t1, k, u)
+    ml = (1 - w) * low0 + w * low1
+    mh = (1 - w) * high0 + w * high1
+    return ml, mh, off, upper, j0, t0, j1, t1
 
 
 @jit(error_model="numpy")
-def calibrated_density_kernel(a_low, a_high, r_st, tables, fat, bone, marrow, iterations,
-                              tolerance, out, off_table):  # fmt: skip
+def _lean_marrow(soft_high, tan_low, tan_high, fat, marrow, lower, upper, w, j0, t0, j1, t1,
+                 a):  # fmt: skip
+    """The lean-marrow model's terms added to (mu_bL, mu_bH) (module docstring)."""
+    kappa, displaced, lean_density, fat_density = marrow
+    jl, tl = _segment_row(soft_high, 0, a)
+    f = (1 - w) * fat[lower] + w * fat[upper]
+    rho_mix = 1.0 / ((1 - f) / lean_density + f / fat_density)
+    mix_low = (1 - w) * _lerp(tan_low, lower, j0, t0) + w * _lerp(tan_low, upper, j1, t1)
+    mix_high = (1 - w) * _lerp(tan_high, lower, j0, t0) + w * _lerp(tan_high, upper, j1, t1)
+    return (
+        kappa * _lerp(tan_low, 0, jl, tl) - displaced * rho_mix * mix_low,
+        kappa * _lerp(tan_high, 0, jl, tl) - displaced * rho_mix * mix_high,
+    )
+
+
+@jit(error_model="numpy")
+def _start_pair(mu_pair, bone):
+    """The leanest slice's (mu_bL, mu_bH) at 1 g/cm2 of bone on each soft-tissue grid point:
+    the bone-axis half of :func:`_bilinear_pair` (same operations, so the start is bit for bit
+    the bilinear value)."""
+    k, u = _segment(bone, 1.0)
+    n_soft = mu_pair.shape[1]
+    out = np.empty((n_soft, 2))
+    for j in range(n_soft):
+        for e in range(2):
+            out[j, e] = (1 - u) * mu_pair[0, j, k, e] + u * mu_pair[0, j, k + 1, e]
+    return out
+
+
+@jit(error_model="numpy")
+def calibrated_density_kernel(a_low, a_high, r_st, tables, mu_pair, fat, bone, marrow,
+                              iterations, tolerance, ordered_from, out, off_table):  # fmt: skip
     """Fill ``out`` with sigma_b (g/cm2) and ``off_table`` with the pixels whose soft-tissue
     attenuation or ratio fell outside the table (coefficients clamped).  NaN where an input
     is not finite.  ``tables`` = (soft_low, soft_high, tan_low, tan_high, mu_low, mu_high),
-    ``marrow`` = (kappa, displaced_cm3_g, lean_density, fat_density)."""
-    soft_low, soft_high, tan_low, tan_high, mu_low, mu_high = tables
+    ``marrow`` = (kappa, displaced_cm3_g, lean_density, fat_density); ``ordered_from``: the
+    soft-tissue attenuation from which R falls strictly with fat (inf: nowhere), where the
+    fat bracket is searched from the previous one instead of from the leanest slice."""
+    soft_low, soft_high, tan_low, tan_high = tables[:4]
+    lean = marrow[0] != 0.0 or marrow[1] != 0.0
+    start_pair = _start_pair(mu_pair, bone)
+    first = 0  # first fat slice at or below R: the search hint, carried from pixel to pixel
     rows, cols = a_low.shape
     for r in range(rows):
         for c in range(cols):
@@ -156,18 +245,37 @@ def calibrated_density_kernel(a_low, a_high, r_st, tables, fat, bone, marrow, it
                 off_table[r, c] = False
                 continue
             q = al - ratio * ah
-            # start from the lean reference at the ray's own attenuation and 1 g/cm2 of bone
-            ml, mh, _ = _coefficients(soft_high, tan_low, tan_high, mu_low, mu_high, fat, bone,
-                                      marrow, 0, 0.0, ah, 1.0)  # fmt: skip
+            # start from the lean reference at the ray's own attenuation and 1 g/cm2 of bone:
+            # _coefficients(.., lower=0, w=0, a=ah, sigma=1) from its (J, 2) column start_pair
+            # (w = 0 leaves the upper slice out exactly: (1 - 0) x + 0 y = x for finite y)
+            j0, t0 = _segment_row(soft_high, 0, ah)
+            ml = (1 - t0) * start_pair[j0, 0] + t0 * start_pair[j0 + 1, 0]
+            mh = (1 - t0) * start_pair[j0, 1] + t0 * start_pair[j0 + 1, 1]
+            if lean:
+                up = min(1, soft_high.shape[0] - 1)
+                j1, t1 = _segment_row(soft_high, up, ah)
+                dl, dh = _lean_marrow(soft_high, tan_low, tan_high, fat, marrow, 0, up, 0.0, j0,
+                                      t0, j1, t1, ah)  # fmt: skip
+                ml += dl
+                mh += dh
             sigma = q / (ml - ratio * mh)
             lower, w, off_r = 0, 0.0, False
             off_a = False
             for step in range(iterations):
                 a = ah - mh * sigma
                 if step < BRACKET_STEPS:
-                    lower, w, off_r = _bracket(soft_low, soft_high, ratio, a)
-                ml, mh, off_a = _coefficients(soft_high, tan_low, tan_high, mu_low, mu_high, fat,
-                                              bone, marrow, lower, w, a, sigma)  # fmt: skip
+                    if a >= ordered_from:
+                        lower, w, off_r, first = _bracket_from(soft_low, soft_high, ratio, a,
+                                                               first)  # fmt: skip
+                    else:
+                        lower, w, off_r, first = _bracket(soft_low, soft_high, ratio, a)
+                ml, mh, off_a, up, j0, t0, j1, t1 = _coefficients(soft_high, mu_pair, bone,
+                                                                  lower, w, a, sigma)  # fmt: skip
+                if lean:
+                    dl, dh = _lean_marrow(soft_high, tan_low, tan_high, fat, marrow, lower, up, w,
+                                          j0, t0, j1, t1, a)  # fmt: skip
+                    ml += dl
+                    mh += dh
                 new = q / (ml - ratio * mh)
                 converged = abs(new - sigma) <= tolerance * (1.0 + abs(new))
                 sigma = new
@@ -296,6 +404,7 @@ def warm_up() -> None:
     table = np.full((1, 2, 2), 2.0)
     tables = (soft * 2, soft, soft * 2, soft, table, table * 0.5)
     calibrated_density_kernel(
-        one, one * 0.5, one, tables, np.zeros(1), np.array([0.0, 1.0]), (0.0, 0.0, 1.06, 0.95),
-        1, 1e-9, np.empty((1, 1)), np.empty((1, 1), dtype=np.bool_),
+        one, one * 0.5, one, tables, np.stack([table, table * 0.5], axis=-1), np.zeros(1),
+        np.array([0.0, 1.0]), (0.0, 0.0, 1.06, 0.95),
+        1, 1e-9, np.inf, np.empty((1, 1)), np.empty((1, 1), dtype=np.bool_),
     )  # fmt: skip

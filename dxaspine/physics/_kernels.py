@@ -318,3 +318,113 @@ def correlate_cols_kernel(image, half_weights, mode, out):
             for c in range(cols):
                 acc[c] += (left[c] + right[c]) * w
         out[i, :] = acc
+
+
+# Bins of the order-statistics histogram: ~10 values per bin for the ~40 000 values the
+# baseline iteration selects from, so the final sorts are tiny.
+ORDER_STATISTICS_BINS = 4096
+
+
+@jit
+def order_statistics_kernel(values, ranks, out):
+    """``out[r] = sorted(values)[ranks[r]]`` by histogram selection; False (``out`` unset)
+    when ``values`` holds a non-finite value or its range is too small or large to bin.
+
+    One pass for the range, one to histogram into ``ORDER_STATISTICS_BINS`` equal bins (the
+    bin index is monotone in the value, so rank k lies in the bin where the cumulative count
+    passes k), one to gather the values of the bins holding the ranks, which are then sorted.
+    The selected values are elements of ``values``, so they equal numpy's partition's exactly.
+    ``ranks`` must be sorted, each in ``[0, values.size)``.
+    """
+    n = values.size
+    m = ranks.size
+    if n == 0 or m == 0:
+        return True
+    lo, hi = values[0], values[0]
+    for i in range(n):
+        v = values[i]
+        if not math.isfinite(v):
+            return False
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+    if not hi > lo:
+        for r in range(m):
+            out[r] = lo
+        return True
+    bins = ORDER_STATISTICS_BINS
+    scale = bins / (hi - lo)
+    if not (math.isfinite(scale) and scale > 0):  # a subnormal or overflowing range
+        return False
+    below = np.zeros(bins + 1, dtype=np.int64)  # below[b]: values in bins < b (after the sum)
+    for i in range(n):
+        b = min(int((values[i] - lo) * scale), bins - 1)
+        below[b + 1] += 1
+    for b in range(bins):
+        below[b + 1] += below[b]
+    wanted = np.empty(m, dtype=np.int64)  # the bin of each rank
+    for r in range(m):
+        k = ranks[r]
+        first, last = 0, bins
+        while last - first > 1:  # largest b with below[b] <= k
+            mid = (first + last) // 2
+            if below[mid] <= k:
+                first = mid
+            else:
+                last = mid
+        wanted[r] = first
+    # distinct wanted bins (ranks sorted, so bins are non-decreasing): gather their values
+    slot = np.full(bins, -1, dtype=np.int64)
+    offsets = np.zeros(m + 1, dtype=np.int64)
+    n_slots = 0
+    for r in range(m):
+        b = wanted[r]
+        if slot[b] < 0:
+            slot[b] = n_slots
+            offsets[n_slots + 1] = offsets[n_slots] + below[b + 1] - below[b]
+            n_slots += 1
+    gathered = np.empty(offsets[n_slots])
+    fill = offsets[:n_slots].copy()
+    for i in range(n):
+        v = values[i]
+        s = slot[min(int((v - lo) * scale), bins - 1)]
+        if s >= 0:
+            gathered[fill[s]] = v
+            fill[s] += 1
+    for s in range(n_slots):
+        gathered[offsets[s] : offsets[s + 1]].sort()
+    for r in range(m):
+        b = wanted[r]
+        s = slot[b]
+        out[r] = gathered[offsets[s] + ranks[r] - below[b]]
+    return True
+
+
+@jit
+def peak_histogram_kernel(values, lo, scale, counts):
+    """``counts[b]`` += 1 for every value whose ``int((v - lo) * scale)`` is a bin ``b`` of
+    ``counts``: ``np.bincount`` of numpy's ``astype(intp)`` of the same product, kept where
+    ``0 <= index < bins``, without the index and mask arrays (a product in (-1, 0) truncates to
+    bin 0 in both)."""
+    bins = counts.size
+    for i in range(values.size):
+        x = (values[i] - lo) * scale
+        if x > -1.0 and x < bins:
+            counts[int(x)] += 1
+
+
+@jit
+def values_below_kernel(values, limit):
+    """``values[values < limit]`` (in order) without the mask array."""
+    n = 0
+    for i in range(values.size):
+        if values[i] < limit:
+            n += 1
+    out = np.empty(n)
+    n = 0
+    for i in range(values.size):
+        if values[i] < limit:
+            out[n] = values[i]
+            n += 1
+    return out

@@ -150,3 +150,24 @@ def correlate_reference(image, half_weights, mode, axis):
     for k in range(radius, 0, -1):
         out = out + (shifted(-k) + shifted(k)) * half_weights[k]
     return out
+
+
+def order_statistics_reference(values, ranks):
+    """numpy reference of :func:`order_statistics_kernel`: ``sorted(values)[ranks]``."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0 or len(ranks) == 0:
+        return np.empty(0)
+    return np.partition(values, np.asarray(ranks))[np.asarray(ranks)]
+
+
+def peak_histogram_reference(values, lo, scale, bins):
+    """numpy reference of :func:`peak_histogram_kernel` (the counts it adds)."""
+    index = ((np.asarray(values, dtype=np.float64) - lo) * scale).astype(np.intp)
+    inside = (index >= 0) & (index < bins)
+    return np.bincount(index[inside], minlength=bins)
+
+
+def values_below_reference(values, limit):
+    """numpy reference of :func:`values_below_kernel`."""
+    values = np.asarray(values, dtype=np.float64)
+    return values[values < limit]

@@ -110,10 +110,35 @@ def calibrated_areal_density(
     tables, fat, bone = _table_arrays(table)
     out = np.empty_like(a_low)
     off_table = np.empty(a_low.shape, dtype=np.bool_)
+    # The bone coefficients as one (F, J, K, 2) table: a corner's low- and high-energy values
+    # share a cache line (the kernel reads both at every step).
+    mu_pair = np.ascontiguousarray(np.stack(tables[4:], axis=-1))
     _calibration_kernels.calibrated_density_kernel(
-        a_low, a_high, r_st, tables, fat, bone, marrow, iterations, tolerance, out, off_table
-    )
+        a_low, a_high, r_st, tables, mu_pair, fat, bone, marrow, iterations, tolerance,
+        _fat_ordered_from(tables[0], tables[1]), out, off_table,
+    )  # fmt: skip
     return out, off_table
+
+
+def _fat_ordered_from(soft_low: np.ndarray, soft_high: np.ndarray) -> float:
+    """Soft-tissue attenuation from which R falls strictly with fat (inf: the table does not).
+
+    The kernel then walks to a pixel's fat bracket from the previous one instead of scanning
+    from the leanest slice (``_calibration_kernels._bracket_from``: the same result).  For
+    a >= 1e-3 A_H(second grid point) of every slice the slice ratios share their denominator
+    a, so their order is that of the slices' low-energy attenuations L_i(a), which are linear
+    between the union of the slices' grid points (and constant beyond): checked there and
+    beyond the last, with a relative margin far above rounding, the order holds for every a.
+    """
+    n_fat = soft_high.shape[0]
+    if n_fat < 2:
+        return -np.inf  # a single slice: nothing to order
+    start = float(np.max(1e-3 * soft_high[:, 1]))
+    points = np.unique(np.concatenate([soft_high.ravel(), [start, soft_high.max() + 1.0]]))
+    points = points[points >= start]
+    low = np.array([np.interp(points, soft_high[i], soft_low[i]) for i in range(n_fat)])
+    ordered = bool(np.all(low[:-1] > low[1:] * (1 + 1e-9) + 1e-12))
+    return start if ordered else np.inf
 
 
 def calibrated_areal_density_reference(

@@ -77,7 +77,7 @@ def relative_density(
         else:
             threshold_floor_grey = 1.0
 
-    factors = grid_factors(pixel_spacing_mm, options.baseline_grid_mm)
+    factors = grid_factors(pixel_spacing_mm, options.baseline_grid_mm, at_most=True)
     if factors == (1, 1):
         result = iterate_baseline(
             grey,

@@ -29,6 +29,7 @@ import numpy as np
 from dxaspine.errors import ImplausibleValueError, describe
 from dxaspine.io.scan import Scan
 from dxaspine.physics.attenuation import _NIST_TABLE_CM2_G, MATERIALS
+from dxaspine.physics.quantiles import linear_quantiles, median
 
 __all__ = [
     "PlausibilityFlag",
@@ -128,6 +129,11 @@ def _energy_from_mu(material: str, mu_cm2_g: float) -> float | None:
     return None
 
 
+def _in_field(frame: np.ndarray, field_mask: np.ndarray, everywhere: bool) -> np.ndarray:
+    """``frame[field_mask]``; a flat view when the field is the whole image (the usual case)."""
+    return np.ravel(frame) if everywhere else frame[field_mask]
+
+
 def _log_attenuation(counts: np.ndarray, i0: float) -> np.ndarray:
     return np.log(i0 / np.maximum(counts, 0.5))
 
@@ -144,7 +150,9 @@ def check_i0(scan: Scan) -> None:
     """
     i0_low, i0_high = (float(v) for v in scan.i0_counts)  # type: ignore[union-attr]
     low, high, field_mask = scan.frames["low"], scan.frames["high"], scan.field_mask
-    counts_low, counts_high = low[field_mask], high[field_mask]
+    everywhere = bool(field_mask.all())
+    counts_low = _in_field(low, field_mask, everywhere)
+    counts_high = _in_field(high, field_mask, everywhere)
     tol = 1.0 + COUNTS_ABOVE_I0_TOLERANCE
     above = np.mean((counts_low > i0_low * tol) | (counts_high > i0_high * tol))
     fix = "write the counts the detector measures without a patient as I0 (0071,xx02)"
@@ -165,8 +173,9 @@ def check_i0(scan: Scan) -> None:
         return
     a_low = _log_attenuation(counts_low[usable], i0_low)
     a_high = _log_attenuation(counts_high[usable], i0_high)
-    reference = a_high <= np.quantile(a_high, REFERENCE_QUANTILE)
-    ref_low, ref_high = float(np.median(a_low[reference])), float(np.median(a_high[reference]))
+    # (np.quantile and np.median bit for bit, by the selection kernel: physics.quantiles)
+    reference = a_high <= linear_quantiles(a_high, (REFERENCE_QUANTILE,), may_reorder=False)[0]
+    ref_low, ref_high = median(a_low[reference]), median(a_high[reference])
     stated = f"I0 [{i0_low:.4g}, {i0_high:.4g}]"
     if ref_low < AIR_ATTENUATION and ref_high < AIR_ATTENUATION:
         return  # the field has air, and I0 matches the counts there
@@ -226,8 +235,9 @@ def check_attenuation_ratio(scan: Scan) -> None:
     if bounds is None:
         return
     i0_low, i0_high = (float(v) for v in scan.i0_counts)  # type: ignore[union-attr]
-    counts_low = scan.frames["low"][scan.field_mask]
-    counts_high = scan.frames["high"][scan.field_mask]
+    everywhere = bool(scan.field_mask.all())
+    counts_low = _in_field(scan.frames["low"], scan.field_mask, everywhere)
+    counts_high = _in_field(scan.frames["high"], scan.field_mask, everywhere)
     step = max(1, counts_low.size // SAMPLE_PIXELS)
     counts_low, counts_high = counts_low[::step], counts_high[::step]
     # Enough counts for a ratio that noise does not blur (>= 30: < 20 % relative SD).
@@ -311,7 +321,7 @@ def photon_noise_excess(counts: np.ndarray, field_mask: np.ndarray) -> float:
     if np.count_nonzero(keep) < 100:
         return float("nan")
     z = (first[keep] - second[keep]) / np.sqrt(first[keep] + second[keep])
-    return float(1.4826 * np.median(np.abs(z - np.median(z))))
+    return float(1.4826 * median(np.abs(z - median(z))))  # np.median bit for bit
 
 
 def check_photon_noise(scan: Scan) -> None:

@@ -16,9 +16,17 @@ import numpy as np
 from dxaspine.physics import _kernels
 
 
-def grid_factors(pixel_spacing_mm: tuple[float, float], target_mm: float) -> tuple[int, int]:
-    """Integer block size per axis so that blocks are at most about ``target_mm``."""
-    return tuple(max(1, int(np.floor(target_mm / s + 1e-9))) for s in pixel_spacing_mm)  # type: ignore[return-value]
+def grid_factors(
+    pixel_spacing_mm: tuple[float, float], target_mm: float, *, at_most: bool = False
+) -> tuple[int, int]:
+    """Integer block size per axis so that blocks are nearest to ``target_mm``.
+
+    Rounded: a 0.6 mm axis (Prodigy) gets 2-pixel blocks (1.2 mm) rather than none, so the
+    dual-energy baseline iteration runs on a ~1 mm grid on every scanner (issue 17).
+    ``at_most=True``: the largest blocks not above ``target_mm`` (the display path's rule).
+    """
+    offset = 1e-9 if at_most else 0.5
+    return tuple(max(1, int(np.floor(target_mm / s + offset))) for s in pixel_spacing_mm)  # type: ignore[return-value]
 
 
 def _check(image: np.ndarray, factors: tuple[int, int], dtype: type) -> tuple[int, int]:

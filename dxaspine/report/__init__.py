@@ -11,17 +11,56 @@
   PACS node share.
 """
 
-from dxaspine.report.record import record_from_assessment, record_from_scan, round_for_output
-from dxaspine.report.row import row_columns, row_from_record
-from dxaspine.report.schema import SCHEMA_VERSION, validate_result
-from dxaspine.report.writers import (
-    WRITERS,
-    ScanOutput,
-    Writer,
-    register,
-    write_outputs,
-    write_result,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# Exported lazily (PEP 562): ``import dxaspine.report.writers`` for the registry (every command
+# parser does) must not import the record, the CSV row and through them every stage; a command
+# that refuses a file from its header alone then starts without numba or scipy (issue 17).
+_EXPORTS = {
+    "record_from_assessment": "dxaspine.report.record",
+    "record_from_scan": "dxaspine.report.record",
+    "round_for_output": "dxaspine.report.record",
+    "row_columns": "dxaspine.report.row",
+    "row_from_record": "dxaspine.report.row",
+    "SCHEMA_VERSION": "dxaspine.report.schema",
+    "validate_result": "dxaspine.report.schema",
+    "WRITERS": "dxaspine.report.writers",
+    "ScanOutput": "dxaspine.report.writers",
+    "Writer": "dxaspine.report.writers",
+    "register": "dxaspine.report.writers",
+    "write_outputs": "dxaspine.report.writers",
+    "write_result": "dxaspine.report.writers",
+}
+
+if TYPE_CHECKING:
+    from dxaspine.report.record import record_from_assessment, record_from_scan, round_for_output
+    from dxaspine.report.row import row_columns, row_from_record
+    from dxaspine.report.schema import SCHEMA_VERSION, validate_result
+    from dxaspine.report.writers import (
+        WRITERS,
+        ScanOutput,
+        Writer,
+        register,
+        write_outputs,
+        write_result,
+    )
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -15,7 +15,6 @@ from pydicom.dataset import Dataset
 from dxaspine.io.classify import Recognition
 from dxaspine.io.kinds import Kind
 from dxaspine.io.vendor.detect import HEADER_TAGS, recognise_with_reason
-from dxaspine.io.vendor.reader import read_vendor_results
 
 _DESCRIPTIONS = {
     "ge_sr": "GE Lunar enCORE Enhanced SR (DXA Report)",
@@ -47,6 +46,8 @@ def _not_an_image(ds: Dataset, recognition: Recognition, name: str | None) -> di
 
 
 def _read(source, name: str):
+    from dxaspine.io.vendor.reader import read_vendor_results  # the parsers: only when reading
+
     return read_vendor_results(source, kind=name)
 
 

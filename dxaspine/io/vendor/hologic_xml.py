@@ -57,7 +57,14 @@ KEPT_VARIABLES = ("Age", "PatientSex", "Height", "Weight", "ScanMode", "AnalProt
 def find_hologic_xml(ds: Dataset) -> list[tuple[int, str]]:
     """``[(tag, "(gggg,eeee)")]`` of the elements that may hold the results XML."""
     found = []
-    for block in range(0x10, 0x100):
+    # Walk the creator elements present rather than probing all 240 slots (every load and
+    # peek classifies the header through here); ascending, as the slots are numbered.
+    present = sorted(
+        int(tag) & 0xFF
+        for tag in ds.keys()
+        if tag >> 16 == 0x0021 and 0x10 <= (tag & 0xFFFF) <= 0xFF
+    )
+    for block in present:
         creator = ds.get(0x00210000 | block)
         if creator is not None and str(creator.value).strip().upper() in CREATORS:
             tag = 0x00210000 | (block << 8) | 0x01

@@ -1,0 +1,206 @@
+"""Every numba kernel of the project against its numpy reference, as speed-up ratios in one run.
+
+Inputs are iDXA-sized (788 x 720) unless a kernel works on the ~1 mm work image; timings are
+medians of repeats after a warm-up (never asserted; docs/performance.md lists the ratios).
+The physics kernels are timed here; the segment kernels come from ``bench_segment.bench_kernels``
+and the measure kernel from ``bench_measure``'s inputs.
+
+Run: ``python benchmarks/bench_kernels.py``.  Needs xraydb (the calibration table).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dxaspine._numba import pin_single_thread
+from dxaspine.physics import _kernels
+from dxaspine.physics import _numpy_reference as ref
+from dxaspine.physics.calibration import (
+    calibrated_areal_density,
+    calibrated_areal_density_reference,
+)
+from dxaspine.physics.log_attenuation import areal_density, log_attenuation
+from dxaspine.physics.resample import block_any, block_mean, upsample_linear
+from dxaspine.physics.smoothing import gaussian_filter_rows, gaussian_half_weights
+from dxaspine.physics.soft_tissue import row_baselines
+
+SHAPE = (788, 720)
+
+
+def _median(fn, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def physics_cases():
+    from dxaspine.phantom import PhantomParams, generate_case
+
+    case = generate_case(PhantomParams(seed=1, scanner="idxa"))
+    scan = case.dual_energy_scan()
+    low = np.ascontiguousarray(scan.frames["low"], dtype=np.float64)
+    high = np.ascontiguousarray(scan.frames["high"], dtype=np.float64)
+    i0 = tuple(float(v) for v in scan.i0_counts)
+    a_low, a_high, _ = log_attenuation(low, high, i0)
+    r_st = np.full(low.shape, 1.37)
+    mu = (0.9877, 0.3131)
+    rng = np.random.default_rng(0)
+    ratio = np.ascontiguousarray(a_low / a_high)
+    usable = rng.uniform(size=low.shape) > 0.3
+    usable[:, low.shape[1] // 3 : 2 * low.shape[1] // 3] = False
+    coarse = block_mean(a_low, (4, 4))
+    mask = np.ascontiguousarray(usable)
+    weights = gaussian_half_weights(8.0, 3.0)
+    table = case.calibration
+    r_cal = np.ascontiguousarray(np.full(low.shape, 1.42))
+    sample = np.ascontiguousarray(a_low[:, ::10].ravel())
+    ranks = np.array([560, 561, sample.size - 561, sample.size - 560], dtype=np.int64)
+    picked = np.empty(ranks.size)
+    lo, mid = float(np.quantile(sample, 0.01)), float(np.median(sample))
+    scale = 256 / (float(np.quantile(sample, 0.99)) - lo)
+    sub = slice(0, 20)  # the literal per-pixel references are slow: time a slice and scale
+    scale = low.shape[0] / 20
+    return [
+        (
+            "log_attenuation",
+            lambda: log_attenuation(low, high, i0),
+            lambda: ref.log_attenuation_reference(low, high, i0[0], i0[1], 0.5),
+            1.0,
+        ),
+        (
+            "areal_density",
+            lambda: areal_density(a_low, a_high, r_st, mu),
+            lambda: ref.areal_density_reference(a_low, a_high, r_st, *mu),
+            1.0,
+        ),
+        (
+            "row_baselines",
+            lambda: row_baselines(ratio, usable, 20, 8.0),
+            lambda: ref.row_baselines_reference(
+                np.ascontiguousarray(ratio[sub]), np.ascontiguousarray(usable[sub]), 20, 8.0, 1e-3
+            ),
+            scale,
+        ),
+        (
+            "block_mean /4",
+            lambda: block_mean(a_low, (4, 4)),
+            lambda: ref.block_mean_reference(a_low, 4, 4),
+            1.0,
+        ),
+        (
+            "block_count /4",
+            lambda: block_any(mask, (4, 4)),
+            lambda: ref.block_count_reference(mask, 4, 4),
+            1.0,
+        ),
+        (
+            "upsample_linear x4",
+            lambda: upsample_linear(coarse, (4, 4), low.shape),
+            lambda: ref.upsample_linear_reference(coarse, 4, 4, low.shape),
+            1.0,
+        ),
+        (
+            "correlate_rows (sigma 8)",
+            lambda: gaussian_filter_rows(a_low, 8.0, truncate=3.0),
+            lambda: ref.correlate_reference(a_low, weights, _kernels.MODE_NEAREST, 0),
+            1.0,
+        ),
+        (
+            "correlate_cols (sigma 8)",
+            lambda: _cols(a_low, weights),
+            lambda: ref.correlate_reference(a_low, weights, _kernels.MODE_NEAREST, 1),
+            1.0,
+        ),
+        (
+            "order_statistics (56 000 values)",
+            lambda: _kernels.order_statistics_kernel(sample, ranks, picked),
+            lambda: ref.order_statistics_reference(sample, ranks),
+            1.0,
+        ),
+        (
+            "peak_histogram (56 000 values)",
+            lambda: _kernels.peak_histogram_kernel(sample, lo, scale, np.zeros(256, np.int64)),
+            lambda: ref.peak_histogram_reference(sample, lo, scale, 256),
+            1.0,
+        ),
+        (
+            "values_below (56 000 values)",
+            lambda: _kernels.values_below_kernel(sample, mid),
+            lambda: ref.values_below_reference(sample, mid),
+            1.0,
+        ),
+        (
+            "calibrated_density",
+            lambda: calibrated_areal_density(a_low, a_high, r_cal, table),
+            lambda: calibrated_areal_density_reference(a_low, a_high, r_cal, table),
+            1.0,
+        ),
+    ]
+
+
+def _cols(image, weights):
+    out = np.empty_like(image)
+    _kernels.correlate_cols_kernel(image, weights, _kernels.MODE_NEAREST, out)
+    return out
+
+
+def main() -> None:
+    pin_single_thread()
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'kernel':<36} numba ms  numpy ms  speed-up")
+    for name, fast, slow, scale in physics_cases():
+        t_fast = _median(fast, 15)
+        t_slow = _median(slow, 3) * scale
+        print(f"{name:<36} {t_fast * 1e3:8.3f}  {t_slow * 1e3:8.3f}  {t_slow / t_fast:8.1f}x")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_measure
+    import bench_segment
+
+    bench_segment.bench_kernels()
+    from dxaspine.segment import _numpy_reference as seg_ref
+    from dxaspine.segment import kernels as seg_kernels
+
+    rng = np.random.default_rng(3)
+    mask = rng.random((197, 180)) > 0.45
+    values = rng.normal(size=SHAPE)
+    valid = rng.random(SHAPE) > 0.05
+    lo, hi = np.full(SHAPE[0], 200.0), np.full(SHAPE[0], 450.0)
+    left, right = rng.normal(size=SHAPE[0]), rng.normal(size=SHAPE[0])
+    for name, fast, slow in (
+        (
+            "drop_small_components 197x180",
+            lambda: seg_kernels.drop_small_components(mask, 12),
+            lambda: seg_ref.drop_small_components_reference(mask, 12),
+        ),
+        (
+            "above_edge_blend 788x720",
+            lambda: seg_kernels.above_edge_blend(values, valid, lo, hi, left, right, 0.1),
+            lambda: seg_ref.above_edge_blend_reference(values, valid, lo, hi, left, right, 0.1),
+        ),
+    ):
+        t_fast, t_slow = _median(fast, 15), _median(slow, 5)
+        print(f"{name:<36} {t_fast * 1e3:8.3f}  {t_slow * 1e3:8.3f}  {t_slow / t_fast:8.1f}x")
+    from dxaspine.measure import level_sums
+    from dxaspine.measure._numpy_reference import level_sums_reference
+
+    labels, bone, density = bench_measure.make_inputs()
+    n = bench_measure.N_LABELS
+    t_fast = _median(lambda: level_sums(labels, bone, density, n), 15)
+    t_slow = _median(lambda: level_sums_reference(labels, bone, density, n), 3)
+    print(
+        f"{'level_sums 788x720':<36} {t_fast * 1e3:8.3f}  {t_slow * 1e3:8.3f}  {t_slow / t_fast:8.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Command-line start-up: fresh processes with a warm numba cache (ratios and seconds, never asserted).
+
+Prints, each as the median of ``--repeat`` fresh processes (default 5), interleaved:
+
+- ``python -c pass`` (the interpreter alone);
+- ``dxaspine analyze FILE --json -`` of a Prodigy-sized phantom file;
+- ``dxaspine analyze`` refusing a non-spine file (a display export whose protocol is a femur);
+- the modules a header-only classification (``dxaspine.io.peek``) imports: whether scipy or
+  numba is among them (issue 17: it must be neither).
+
+Run: ``python benchmarks/bench_startup.py [--repeat N]``.  Fill the cache first
+(``dxaspine warmup``); the first analyse of a run is discarded.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dxaspine.phantom import PhantomParams, generate_case, write_case
+
+_PEEK_IMPORTS = (
+    "import sys; from dxaspine.io import peek; p = peek(sys.argv[1]);"
+    "print(*sorted({m.split('.')[0] for m in sys.modules}))"
+)
+
+
+def _seconds(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, check=False)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 5
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with tempfile.TemporaryDirectory() as tmp:
+        case = generate_case(PhantomParams(seed=11, scanner="prodigy"))
+        spine = write_case(case, Path(tmp), kinds=("dual_energy",))["dual_energy"]
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        import _synthetic  # the test suite's synthetic DICOM writer
+
+        femur = Path(tmp) / "femur.dcm"
+        _synthetic.save(_synthetic.display_dataset(protocol="DualFemur")[0], femur)
+        cli = [sys.executable, "-m", "dxaspine"]
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "analyze FILE --json -": [*cli, "analyze", str(spine), "--json", "-"],
+            "refuse a femur file": [*cli, "analyze", str(femur), "--json", "-"],
+        }
+        check = subprocess.run(commands["refuse a femur file"], capture_output=True, text=True)
+        print(f"  refusal: exit {check.returncode}: {check.stderr.strip()[:120]}")
+        for cmd in commands.values():
+            _seconds(cmd)  # warm the page cache and the numba cache
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(repeat):
+            for name, cmd in commands.items():
+                times[name].append(_seconds(cmd))
+        base = statistics.median(times["python -c pass"])
+        for name, values in times.items():
+            median = statistics.median(values)
+            print(f"  {name:<24} {median:6.3f} s  ({median / base:5.1f}x python -c pass)")
+        modules = subprocess.run(
+            [sys.executable, "-c", _PEEK_IMPORTS, str(spine)], capture_output=True, text=True
+        ).stdout.split()
+        heavy = [m for m in ("scipy", "numba", "llvmlite", "matplotlib") if m in modules]
+        print(f"  header-only peek imports: {', '.join(heavy) or 'no scipy, no numba'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -401,12 +401,13 @@ def lumbar_rib_suspected(labels, area_mm2_per_mm, band_fall=None):
 # connected-component search (find_ribs) finds nothing.  A real 12th rib is thin, oblique and
 # faint in the lateral zone (on the shared CT at most 0.12-0.17 g/cm2 beyond ZONE_INNER_MM,
 # where a ridge search scored it no higher than spurious ridges), but its medial part, beside
-# its own vertebra, is denser (0.19-0.36 g/cm2 at its densest) and falls laterally.  The same shape cue as for a rib on L1
-# (lateral_band_fall, RIB_FALL_MIN) is read on the partial top level, between the field top
-# and the first disc, when that level shows at least TOP_LEVEL_MIN_PERIOD of a period: less
-# is too little of the vertebra to hold its rib's medial part (the rib head sits on the upper
-# half of its body, docs/domain.md §4; at half a period the band beside the body's lower half
-# is in view).
+# its own vertebra, is denser (0.19-0.36 g/cm2 at its densest) and falls laterally.  The same
+# shape cue as for a rib on L1 (lateral_band_fall, RIB_FALL_MIN) is read on the partial top
+# level, between the field top and the first disc, when that level shows at least
+# TOP_LEVEL_MIN_PERIOD of a period: less is too little of the vertebra to hold its rib's medial
+# part (the rib head sits on the upper half of its body, docs/domain.md §4; at half a period
+# the band beside the body's lower half is in view).  Measured on both families:
+# docs/segmentation.md §2.
 TOP_LEVEL_MIN_PERIOD = 0.5
 
 

@@ -108,6 +108,37 @@ def test_three_ct_cases_lesion_free_levels_unflagged(three_cases):
     assert flagged <= 0.05 * levels
 
 
+def _rib_tool():
+    path = _TOOL.with_name("ct_rib_field.py")
+    spec = importlib.util.spec_from_file_location("ct_rib_field", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_t12_ribs_in_field_and_found(three_cases):
+    # Truth first: the CT as it lies (ct_000) holds both 12th ribs inside the field (measured
+    # 93 % and 100 % of their mineral) at a contrast far above the work image's pixel noise
+    # (0.15-0.40 body-contrast units against 0.02), so a rib cue is physically there.
+    from dxaspine.phantom.suites import SUITES
+
+    params = next(iter(SUITES["ct"](seed=0, count=1)))
+    twelfth = [r for r in _rib_tool().measure_case(params) if r["twelfth"]]
+    assert len(twelfth) == 2
+    for rib in twelfth:
+        assert rib["in_field_share"] >= 0.75, rib
+        for kind in ("dual_energy", "display"):
+            assert rib[kind]["contrast_work"] >= 5 * rib[kind]["noise_work_per_pixel"], rib
+    # ... and the segmenter finds it beside the partial T12 on the BMD map and the display
+    # export of that case (on its dual-energy input the band falls 0.11 mm/mm, below the
+    # rib rule's 0.15: crests only), and every level it calls confident is right
+    found = [r for r in three_cases if r["case"] == "ct_000" and r["kind"] != "dual_energy"]
+    assert len(found) == 2
+    for r in found:
+        assert "label_single_cue" not in r["scan_flags"], r["kind"]
+        assert r["labels_right"] and r["min_confidence"] >= 0.9, (r["kind"], r["level_confidence"])
+
+
 @pytest.mark.slow  # 24 CT cases x 3 inputs: ~1 min on 2 cores
 def test_held_out_ct_family(tmp_path):
     rows = _run(tmp_path / "s3", seed=3, count=12) + _run(tmp_path / "s4", seed=4, count=12)
@@ -118,12 +149,13 @@ def test_held_out_ct_family(tmp_path):
     # few_lumbar_levels and unanchored, confidence 0.2), 24/24 display
     assert all(r["labels_right"] for r in by_kind["dual_energy"] + by_kind["display"])
     assert sum(r["labels_right"] for r in by_kind["bmd_map"]) >= 23
-    # confidence >= 0.9 is never wrong.  The CT shows its T12 ribs only faint and cut by the
-    # field top, so no CT level reaches 0.9 (crests alone: <= 0.6): the issue's "right with
-    # confidence >= 0.9 on 100 %" is NOT met and this test says so.
+    # confidence >= 0.9 is never wrong.  The T12 rib is now found beside the vertebra cut by
+    # the field top (segment/classical.py::_top_level_rib) on part of the poses: measured 24
+    # confident levels (6 BMD-map cases), none wrong.  The issue's "right with confidence
+    # >= 0.9 on 100 %" is NOT met (docs/segmentation.md §7) and this test says so.
     confident, wrong = _confident_wrong(rows)
     assert wrong == 0
-    assert confident == 0
+    assert 0 < confident < 4 * len(rows)
     # lines bounding L1-L4 on the cases labelled right: measured median 1.52 mm, 95th
     # percentile 2.33 mm (BMD map 3.03 mm); target 1.5 / 3.0
     errors = _bound_errors([r for r in rows if r["labels_right"]])

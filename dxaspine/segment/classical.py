@@ -33,11 +33,13 @@ from dxaspine.segment.discs import find_discs
 from dxaspine.segment.kernels import rasterize_levels
 from dxaspine.segment.labelling import assign_labels
 from dxaspine.segment.landmarks import (
+    RIB_FALL_MIN,
     find_crest,
     find_ribs,
     lateral_band_fall,
     lateral_bone,
     lumbar_rib_suspected,
+    top_level_band_fall,
 )
 from dxaspine.segment.level_heights import CONF_HEIGHT_INCONSISTENT, height_flags
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag, Segmentation
@@ -143,6 +145,9 @@ def segment_spine(
     rib_rows, rib_sides, rib_clipped, clipped_rows = find_ribs(
         work, axis, half_width, above_row=_rib_search_limit(crest_row, disc_rows)
     )
+    if not rib_rows and not rib_clipped:
+        # thin oblique real ribs: the band beside the vertebra cut by the field top
+        rib_rows, rib_sides = _top_level_rib(work, axis, discs, period_rows)
     lowest_rib = rib_rows[-1] if rib_rows else None
     reach, lateral_area = lateral_bone(work, axis, discs)
     labelling = assign_labels(
@@ -248,6 +253,22 @@ def _core_span(lines, labels) -> tuple[float, float]:
     top = labels.index("L1") if "L1" in labels else 0
     bottom = labels.index("L4") + 1 if "L4" in labels else len(lines) - 1
     return lines[top].midpoint[1], lines[min(bottom, len(lines) - 1)].midpoint[1]
+
+
+def _top_level_rib(work, axis, discs, period_rows: float) -> tuple[tuple[float, ...], int]:
+    """A rib beside the vertebra above the first disc, from its band's lateral fall.
+
+    ``((row,), sides)`` with a row inside that vertebra (half-way between the field top and the
+    first disc) when the band beside it falls like a rib (RIB_FALL_MIN, the lumbar-rib shape
+    cue) on at least one side; ``((), 0)`` otherwise (landmarks.top_level_band_fall).
+    """
+    fall, top = top_level_band_fall(work, axis, discs, period_rows)
+    if fall is None:
+        return (), 0
+    sides = int(np.sum(np.nan_to_num(fall, nan=-np.inf) >= RIB_FALL_MIN))
+    if sides == 0:
+        return (), 0
+    return (0.5 * (top + discs[0].row),), sides
 
 
 def _rib_search_limit(crest_row: float | None, disc_rows: np.ndarray) -> float:

@@ -395,3 +395,42 @@ def lumbar_rib_suspected(labels, area_mm2_per_mm, band_fall=None):
         level="L1",
         evidence=evidence,
     )
+
+
+# The vertebra cut by the field top: its rib, if any, is seen beside it even when the
+# connected-component search (find_ribs) finds nothing.  A real 12th rib is thin, oblique and
+# faint in the lateral zone (on the shared CT at most 0.12-0.17 g/cm2 beyond ZONE_INNER_MM,
+# where a ridge search scored it no higher than spurious ridges), but its medial part, beside
+# its own vertebra, is denser (0.19-0.36 g/cm2 at its densest) and falls laterally.  The same
+# shape cue as for a rib on L1 (lateral_band_fall, RIB_FALL_MIN) is read on the partial top
+# level, between the field top and the first disc, when that level shows at least
+# TOP_LEVEL_MIN_PERIOD of a period: less is too little of the vertebra to hold its rib's medial
+# part (the rib head sits on the upper half of its body, docs/domain.md §4; at half a period
+# the band beside the body's lower half is in view).  Measured on both families:
+# docs/segmentation.md §2.
+TOP_LEVEL_MIN_PERIOD = 0.5
+
+
+def top_level_band_fall(work: WorkImage, axis: SpineAxis, discs: list, period_rows: float):
+    """(fall per side, top row) of the band beside the vertebra above the first disc.
+
+    The level is bounded above by the field top at the axis (a horizontal line) and below by
+    the first disc; returns ``(None, None)`` when less than TOP_LEVEL_MIN_PERIOD of a period of
+    it is in the field.  ``fall`` is a length-2 array as :func:`lateral_band_fall` gives.
+    """
+    if not discs:
+        return None, None
+    first = discs[0]
+    r_axis = int(np.clip(round(first.row), 0, work.values.shape[0] - 1))
+    col = int(np.clip(round(axis.columns[r_axis]), 0, work.values.shape[1] - 1))
+    in_field = np.flatnonzero(work.field[:, col])
+    if in_field.size == 0:
+        return None, None
+    top = float(in_field[0])
+    if first.row - top < TOP_LEVEL_MIN_PERIOD * period_rows:
+        return None, None
+    upper = type(first)(top, first.column, 0.0, 0.0, False, 0.0)
+    fall = lateral_band_fall(work, axis, [upper, first])
+    if fall.shape[0] == 0:
+        return None, top
+    return fall[0], top

@@ -23,7 +23,7 @@ STAGES = ["io", "physics", "segment", "evidence", "measure", "clinical", "pipeli
 # The layer above the pipeline: drives it, may import any stage.
 TOP = {"batch", "commands", "pacs", "bench", "phantom", "warmup", "cli", "__main__"}
 # Shared by every layer; they import no stage themselves.
-BASE = {"errors", "levels", "atomic", "_numba", "__init__"}
+BASE = {"errors", "levels", "atomic", "_numba", "_lazy", "_threads", "__init__"}
 
 
 def _component(module: str) -> str:

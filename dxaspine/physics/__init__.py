@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from dxaspine._lazy import lazy_exports
 
 # Exported lazily (PEP 562): the io stage's kinds and the plausibility checks import
 # ``physics.attenuation`` / ``physics.bone_basis``, which must not pull in the decomposition
@@ -18,17 +19,7 @@ if TYPE_CHECKING:
     from dxaspine.physics.density_map import DensityMap
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = ["DensityMap", "decompose"]

@@ -8,14 +8,17 @@ docs/vendor_results.md.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from dxaspine._lazy import lazy_exports
 
 # Exported lazily (PEP 562): classifying a header needs only ``detect``; the readers (XML and
 # SR parsers) load when a results object is read (start-up, issue 17).
 _EXPORTS = {
-    **dict.fromkeys(("HEADER_TAGS", "recognise", "recognise_with_reason"), "detect"),
-    "read_vendor_results": "reader",
+    **dict.fromkeys(
+        ("HEADER_TAGS", "recognise", "recognise_with_reason"), "dxaspine.io.vendor.detect"
+    ),
+    "read_vendor_results": "dxaspine.io.vendor.reader",
     **dict.fromkeys(
         (
             "KINDS",
@@ -25,9 +28,9 @@ _EXPORTS = {
             "VendorResults",
             "VendorValue",
         ),
-        "results",
+        "dxaspine.io.vendor.results",
     ),  # fmt: skip
-    **dict.fromkeys(("StudyFiles", "group_by_study"), "study"),
+    **dict.fromkeys(("StudyFiles", "group_by_study"), "dxaspine.io.vendor.study"),
 }
 
 if TYPE_CHECKING:
@@ -44,17 +47,7 @@ if TYPE_CHECKING:
     from dxaspine.io.vendor.study import StudyFiles, group_by_study
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = [

@@ -11,9 +11,7 @@ Run: ``python benchmarks/bench_kernels.py``.  Needs xraydb (the calibration tabl
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +28,10 @@ from dxaspine.physics.resample import block_any, block_mean, upsample_linear
 from dxaspine.physics.smoothing import gaussian_filter_rows, gaussian_half_weights
 from dxaspine.physics.soft_tissue import row_baselines
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_segment import _median_time  # noqa: E402  (the benchmarks' one timing helper)
+
 SHAPE = (788, 720)
-
-
-def _median(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def physics_cases():
@@ -159,8 +150,8 @@ def main() -> None:
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'kernel':<36} numba ms  numpy ms  speed-up")
     for name, fast, slow, scale in physics_cases():
-        t_fast = _median(fast, 15)
-        t_slow = _median(slow, 3) * scale
+        t_fast = _median_time(fast, 15)
+        t_slow = _median_time(slow, 3) * scale
         print(f"{name:<36} {t_fast * 1e3:8.3f}  {t_slow * 1e3:8.3f}  {t_slow / t_fast:8.1f}x")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench_measure
@@ -188,15 +179,15 @@ def main() -> None:
             lambda: seg_ref.above_edge_blend_reference(values, valid, lo, hi, left, right, 0.1),
         ),
     ):
-        t_fast, t_slow = _median(fast, 15), _median(slow, 5)
+        t_fast, t_slow = _median_time(fast, 15), _median_time(slow, 5)
         print(f"{name:<36} {t_fast * 1e3:8.3f}  {t_slow * 1e3:8.3f}  {t_slow / t_fast:8.1f}x")
     from dxaspine.measure import level_sums
     from dxaspine.measure._numpy_reference import level_sums_reference
 
     labels, bone, density = bench_measure.make_inputs()
     n = bench_measure.N_LABELS
-    t_fast = _median(lambda: level_sums(labels, bone, density, n), 15)
-    t_slow = _median(lambda: level_sums_reference(labels, bone, density, n), 3)
+    t_fast = _median_time(lambda: level_sums(labels, bone, density, n), 15)
+    t_slow = _median_time(lambda: level_sums_reference(labels, bone, density, n), 3)
     print(
         f"{'level_sums 788x720':<36} {t_fast * 1e3:8.3f}  {t_slow * 1e3:8.3f}  {t_slow / t_fast:8.1f}x"
     )

@@ -533,7 +533,7 @@ def test_polyenergetic_ct_case_carries_its_table_and_reads_l1_l4_within_2_percen
     # CT's own lean/fat/mineral maps), so the two-effective-energy model of the decomposition is
     # NOT shared; the file carries the beam-hardening table and the decomposition uses it.
     # Truth is the CT-derived L1-L4 composite.  2 %: the L1-L4 BMD target on the CT
-    # family (measured on these two held-out cases: +1.40 % Prodigy, -0.91 % iDXA geometry).
+    # family (measured on these two held-out cases: +0.81 % Prodigy, -0.91 % iDXA geometry).
     from dxaspine import analyze
     from dxaspine.phantom import write_case
     from dxaspine.phantom.ct import generate_ct_case

@@ -7,6 +7,8 @@ uses one of the module-scoped fixtures that generate and analyse tens of phantom
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 # Modules whose every test reads one large phantom sweep.
@@ -22,3 +24,18 @@ def pytest_collection_modifyitems(config, items):
         fixtures = set(getattr(item, "fixturenames", ()))
         if module in SLOW_MODULES or fixtures & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    # Tests that run the CLI in-process (dxaspine.cli.main, configure_logging) add handlers on
+    # the root logger bound to the stderr pytest captured for that test; left installed, they
+    # write "--- Logging error --- I/O operation on closed file" into later tests' output.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)

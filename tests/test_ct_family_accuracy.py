@@ -144,12 +144,20 @@ def test_t12_ribs_in_field_and_found(three_cases):
         assert r["labels_right"] and r["min_confidence"] >= 0.9, (r["kind"], r["level_confidence"])
 
 
-@pytest.mark.slow  # 24 CT cases x 3 inputs: ~1 min on 2 cores
-def test_held_out_ct_family(tmp_path):
-    rows = _run(tmp_path / "s3", seed=3, count=12) + _run(tmp_path / "s4", seed=4, count=12)
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory):
+    # the held-out seeds 3-4: 24 CT cases x 3 inputs, ~1-2 min on 2 cores (slow tests only)
+    tmp = tmp_path_factory.mktemp("held_out")
+    rows = _run(tmp / "s3", seed=3, count=12) + _run(tmp / "s4", seed=4, count=12)
     by_kind = {
         k: [r for r in rows if r["kind"] == k] for k in ("dual_energy", "bmd_map", "display")
     }
+    return rows, by_kind
+
+
+@pytest.mark.slow
+def test_held_out_ct_family(held_out):
+    rows, by_kind = held_out
     # labels: measured 24/24 dual-energy, 23/24 BMD map (s3 ct_010: T12/L1 disc missed, flagged
     # few_lumbar_levels and unanchored, confidence 0.2), 24/24 display
     assert all(r["labels_right"] for r in by_kind["dual_energy"] + by_kind["display"])
@@ -166,10 +174,24 @@ def test_held_out_ct_family(tmp_path):
     errors = _bound_errors([r for r in rows if r["labels_right"]])
     assert np.median(errors) <= 1.6
     assert np.percentile(errors, 95) <= 3.0
-    # lesion flags on lesion-free L1-L4: measured 10/96 dual-energy (mostly L4 endplates
-    # beside the L5 transverse-process roots, L2 endplate bands), 1/95 BMD map, 3/96 display;
-    # the 95 % target holds for the BMD map and display only
-    for kind, bar in (("dual_energy", 0.11), ("bmd_map", 0.05), ("display", 0.05)):
+    # lesion flags on lesion-free L1-L4, issue 11 target: none on >= 95 % of the levels.
+    # Measured 1/95 BMD map, 3/96 display: met.  Dual-energy: the next test.
+    for kind in ("bmd_map", "display"):
         flagged, levels = _flag_rate(by_kind[kind])
         assert levels >= 90
-        assert flagged <= bar * levels, (kind, flagged, levels)
+        assert flagged <= 0.05 * levels, (kind, flagged, levels)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11 target not met on held-out dual-energy inputs: measured 11/96 lesion-free "
+    "levels flagged (L4 endplates beside the L5 transverse-process roots, L2 endplate bands); "
+    "docs/accuracy.md section 4.  strict: this test fails once the target holds, so the docs "
+    "and this mark get updated",
+)
+def test_held_out_ct_dual_energy_lesion_flags_meet_the_target(held_out):
+    _, by_kind = held_out
+    flagged, levels = _flag_rate(by_kind["dual_energy"])
+    assert levels >= 90
+    assert flagged <= 0.05 * levels, (flagged, levels)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from dxaspine import analyze
+from dxaspine.bench.metrics import CONFIDENT
 from dxaspine.errors import DxaError
 from dxaspine.phantom import write_case
 from dxaspine.phantom.ct import generate_ct_case
@@ -34,8 +35,6 @@ from dxaspine.phantom.suites import SUITES
 
 CLINICAL = ("L1", "L2", "L3", "L4")
 KINDS = ("dual_energy", "bmd_map", "display")
-# A level "confidently labelled" (docs/segmentation.md: the review threshold of the tests)
-CONFIDENT = 0.9
 # The lines that bound L1-L4 (those the clinical regions use; L5/S1 is seen very obliquely)
 L1_L4_BOUNDS = ("T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5")
 # lesion evidence (dxaspine/evidence/lesions.py); labelling flags such as lumbar_rib are not
@@ -112,28 +111,43 @@ def evaluate(case, paths, kind) -> dict:
     return out
 
 
+def bound_line_errors(rows: list[dict]) -> list[float]:
+    """Midpoint errors (mm) of the lines that bound L1-L4, pooled over ``rows``."""
+    return [e for r in rows for n, e in r["line_errors_mm"].items() if n in L1_L4_BOUNDS]
+
+
+def confident_levels(rows: list[dict]) -> tuple[int, int]:
+    """(levels labelled with confidence >= CONFIDENT, of which named wrong), over ``rows``."""
+    confident = [
+        (name, r["ours"][name])
+        for r in rows
+        for name, conf in r.get("level_confidence", {}).items()
+        if conf >= CONFIDENT
+    ]
+    return len(confident), sum(truth != name for name, truth in confident)
+
+
+def lesion_flag_rate(rows: list[dict]) -> tuple[int, int]:
+    """(lesion-free L1-L4 levels with a lesion flag, lesion-free L1-L4 levels), over ``rows``."""
+    flagged = sum(len(r["flagged_lesion_free_levels"]) for r in rows)
+    return flagged, sum(len(r["assessed_levels"]) for r in rows)
+
+
 def summarise(rows: list[dict]) -> dict:
     summary = {}
     for kind in KINDS:
         mine = [r for r in rows if r["kind"] == kind and "error" not in r]
         errors = [e for r in mine for e in r["line_errors_mm"].values()]
-        bounds = [e for r in mine for n, e in r["line_errors_mm"].items() if n in L1_L4_BOUNDS]
+        bounds = bound_line_errors(mine)
         nearest = [e for r in mine for e in r["nearest_line_errors_mm"].values()]
         right = [e for r in mine if r["labels_right"] for e in r["line_errors_mm"].values()]
         rows_right = [abs(e) for r in mine if r["labels_right"]
                       for e in r["line_row_errors_mm"].values()]  # fmt: skip
         bmd = [r["l1_l4_bmd_error_pct"] for r in mine if "l1_l4_bmd_error_pct" in r]
-        levels = sum(len(r["assessed_levels"]) for r in mine)
-        flagged = sum(len(r["flagged_lesion_free_levels"]) for r in mine)
+        flagged, levels = lesion_flag_rate(mine)
         codes = Counter(f.split("@")[0] for r in mine for f in r["level_flags"])
         # confidence must mean something: of the levels we call confident, how many are wrong
-        confident = [
-            (name, r["ours"][name])
-            for r in mine
-            for name, conf in r.get("level_confidence", {}).items()
-            if conf >= CONFIDENT
-        ]
-        confident_wrong = sum(truth != name for name, truth in confident)
+        confident, confident_wrong = confident_levels(mine)
         summary[kind] = {
             "cases": len(mine),
             "failed": sum(1 for r in rows if r["kind"] == kind and "error" in r),
@@ -163,7 +177,7 @@ def summarise(rows: list[dict]) -> dict:
             "lesion_free_levels": levels,
             "lesion_free_levels_flagged": flagged,
             "level_flag_codes": dict(codes),
-            "levels_conf_ge_0.9": len(confident),
+            "levels_conf_ge_0.9": confident,
             "levels_conf_ge_0.9_wrong": confident_wrong,
         }
     return summary

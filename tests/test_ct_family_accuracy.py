@@ -17,27 +17,19 @@ and display export, and compared with the truth by ``benchmarks/ct_family_baseli
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytest.importorskip("nibabel")
 pytest.importorskip("xraydb")
+from tests._benchmarks import benchmark_module  # noqa: E402
 from tests._shared_data import needs_totalseg  # noqa: E402
 
 pytestmark = needs_totalseg
 
-_TOOL = Path(__file__).resolve().parents[1] / "benchmarks" / "ct_family_baseline.py"
-BOUNDS = ("T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5")
-
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("ct_family_baseline", _TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("ct_family_baseline")
 
 
 def _run(tmp_path, seed: int, count: int) -> list[dict]:
@@ -55,22 +47,15 @@ def _run(tmp_path, seed: int, count: int) -> list[dict]:
 
 
 def _bound_errors(rows) -> np.ndarray:
-    return np.array([e for r in rows for n, e in r["line_errors_mm"].items() if n in BOUNDS])
+    return np.array(_tool().bound_line_errors(rows))
 
 
 def _confident_wrong(rows) -> tuple[int, int]:
-    pairs = [
-        (name, r["ours"][name])
-        for r in rows
-        for name, conf in r["level_confidence"].items()
-        if conf >= 0.9
-    ]
-    return len(pairs), sum(truth != name for name, truth in pairs)
+    return _tool().confident_levels(rows)
 
 
 def _flag_rate(rows) -> tuple[int, int]:
-    flagged = sum(len(r["flagged_lesion_free_levels"]) for r in rows)
-    return flagged, sum(len(r["assessed_levels"]) for r in rows)
+    return _tool().lesion_flag_rate(rows)
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +99,7 @@ def test_three_ct_cases_lesion_free_levels_unflagged(three_cases):
 
 
 def _rib_tool():
-    path = _TOOL.with_name("ct_rib_field.py")
-    spec = importlib.util.spec_from_file_location("ct_rib_field", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("ct_rib_field")
 
 
 def test_t12_ribs_in_field_and_found(three_cases):

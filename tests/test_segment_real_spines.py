@@ -146,13 +146,9 @@ def test_confident_and_wrong_counts_only_confident_levels_with_truth():
 
 def test_ct_baseline_reports_confident_and_wrong_levels():
     # the CT-family tool (benchmarks/ct_family_baseline.py) reports the same figure per kind
-    import importlib.util
-    from pathlib import Path
+    from tests._benchmarks import benchmark_module
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ct_family_baseline.py"
-    spec = importlib.util.spec_from_file_location("ct_family_baseline", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = benchmark_module("ct_family_baseline")
     row = {
         "case": "ct_000", "kind": "dual_energy", "labels_right": False, "min_confidence": 0.95,
         "ours": {"L1": "L1", "L2": "L1"}, "level_confidence": {"L1": 0.95, "L2": 0.95},

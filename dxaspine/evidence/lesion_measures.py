@@ -70,43 +70,42 @@ def _sample(values, disc, cols, offsets_rows, order=1):
     return ndimage.map_coordinates(values, [rr, cc], order=order, mode="constant", cval=0.0)
 
 
-def endplate_band_ratios(
-    values, field, spacing_mm, axis_columns, upper, lower, half_px, *, absolute=False
-):
-    """(upper, lower) endplate: (first ``BAND_MM`` of bone) / (mid-body density).
+def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, half_px):
+    """``((upper, lower) band / mid-body, (upper, lower) band)`` of a level's endplates.
 
-    ``values``: work image with NaN set to 0; ``field``: its measured-pixel mask;
-    ``upper``/``lower``: the level's discs.  Each profile starts where it first crosses
-    half-way from the disc to the mid-body level.  An endplate whose profile leaves the
-    scan field (a level cut by the field edge) or never rises gives NaN.  ``absolute``:
-    the bands' own densities (work units) instead of their ratio to the mid-body.
+    A band is the mean density of the first ``BAND_MM`` of bone under an endplate (work
+    units); the first pair is its ratio to the mid-body density, the second the band itself
+    (both from one sampling of each profile).  ``values``: work image with NaN set to 0;
+    ``field``: its measured-pixel mask; ``upper``/``lower``: the level's discs.  Each profile
+    starts where it first crosses half-way from the disc to the mid-body level.  An endplate
+    whose profile leaves the scan field (a level cut by the field edge) or never rises gives
+    NaN in both pairs.
     """
+    nan = float("nan")
     spacing_r = spacing_mm[0]
     height_mm = (lower.row - upper.row) * spacing_r
     if not np.isfinite(half_px) or height_mm < 12.0:  # too short for two bands and a middle
-        return float("nan"), float("nan")
+        return (nan, nan), (nan, nan)
     mid_row = 0.5 * (upper.row + lower.row)
     centre = float(np.interp(mid_row, np.arange(axis_columns.size), axis_columns))
     cols = centre + np.linspace(-ENDPLATE_HALF_SPAN, ENDPLATE_HALF_SPAN, 25) * half_px
     t_mm = np.arange(-6.0, height_mm / 2 + _STEP_MM, _STEP_MM)
     inside = field.astype(float)
-    ratios = []
-    for disc, sign in ((upper, 1.0), (lower, -1.0)):
+    ratios, bands = [nan, nan], [nan, nan]
+    for k, (disc, sign) in enumerate(((upper, 1.0), (lower, -1.0))):
         offsets = sign * t_mm / spacing_r
         if _sample(inside, disc, cols, offsets, order=0).mean() < 0.99:
-            ratios.append(float("nan"))
             continue
         profile = _sample(values, disc, cols, offsets).mean(axis=1)
         mid = float(np.median(profile[t_mm >= height_mm / 3]))
         floor = float(profile[t_mm <= 0].min())
         rising = np.flatnonzero((t_mm > -3.0) & (profile >= floor + 0.5 * (mid - floor)))
         if not mid > 0 or rising.size == 0:
-            ratios.append(float("nan"))
             continue
         edge = t_mm[rising[0]]
-        band = float(profile[(t_mm >= edge) & (t_mm < edge + BAND_MM)].mean())
-        ratios.append(band if absolute else band / mid)
-    return ratios[0], ratios[1]
+        bands[k] = float(profile[(t_mm >= edge) & (t_mm < edge + BAND_MM)].mean())
+        ratios[k] = bands[k] / mid
+    return (ratios[0], ratios[1]), (bands[0], bands[1])
 
 
 def facet_density(values, spacing_mm, disc, half_px) -> float:

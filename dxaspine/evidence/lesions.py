@@ -25,6 +25,7 @@ from dxaspine.evidence.lesion_measures import (
     relative_excess,
 )
 from dxaspine.levels import LUMBAR
+from dxaspine.segment.level_heights import FRACTURE_DENSITY_RATIO
 from dxaspine.segment.segmentation import QcFlag
 
 __all__ = ["level_flags"]
@@ -83,7 +84,8 @@ METAL_MIN_AREA_MM2 = 15.0
 # Fracture: body height below this fraction of its neighbours' mean and body density above
 # FRACTURE_DENSITY_RATIO of theirs (a crushed body is compacted: docs/domain.md §2/§3).
 FRACTURE_HEIGHT_RATIO = 0.85
-FRACTURE_DENSITY_RATIO = 1.05
+# FRACTURE_DENSITY_RATIO (1.05) is defined once, in segment/level_heights.py, whose height rule
+# must not call a crushed body a misplaced line (imported above).
 
 
 def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
@@ -129,9 +131,10 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
     ]
     # endplate-band ratios, (upper, lower) per level; a level's value is the mean of its two,
     # the reference the median of the other levels' single endplates (robust to one bad line)
-    ends = np.array(
+    # and the bands' own densities (``bands``, the same profiles), for sclerosis's absolute test
+    measured = np.array(
         [
-            (np.nan, np.nan)
+            ((np.nan, np.nan), (np.nan, np.nan))
             if has_metal[i]
             else endplate_band_ratios(
                 values, work.field, work.pixel_spacing_mm, axis.columns, discs[i], discs[i + 1],
@@ -139,18 +142,8 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
             )
             for i, s in enumerate(stats)
         ]
-    ).reshape(-1, 2)  # fmt: skip
-    bands = np.array(
-        [
-            (np.nan, np.nan)
-            if has_metal[i]
-            else endplate_band_ratios(
-                values, work.field, work.pixel_spacing_mm, axis.columns, discs[i], discs[i + 1],
-                s["half_px"], absolute=True,
-            )
-            for i, s in enumerate(stats)
-        ]
-    ).reshape(-1, 2)  # fmt: skip
+    ).reshape(-1, 2, 2)  # fmt: skip
+    ends, bands = measured[:, 0], measured[:, 1]
     # disc k is read with the half-width of the level below it (the last with the one above)
     facets = np.array(
         [

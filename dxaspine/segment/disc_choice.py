@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from dxaspine.segment.level_heights import HEIGHT_SHORTFALL
+
 # A suppressed minimum competes only when at least this share of the kept one's depth: a disc
 # seen obliquely keeps about half its dip (CT family: 0.22 against 0.30), noise does not.
 ALTERNATIVE_DEPTH_SHARE = 0.5
-# A level this much shorter than the period is implausible without a fracture (the same 20 %
-# as the level-height rule, dxaspine/segment/level_heights.py; Genant's semiquantitative
-# grade 1 starts at a 20-25 % height loss, Genant 1993).  The rival replaces the kept minimum
-# only when it leaves fewer such short levels beside it and fits the period better, and
-# never opens a gap longer than LONG_GAP_PERIODS (a missed disc).
-SHORT_LEVEL = 0.8
+# A level this much shorter than the period is implausible without a fracture: the level-height
+# rule's 20 % (HEIGHT_SHORTFALL; Genant's semiquantitative grade 1 starts at a 20-25 % height
+# loss, Genant 1993).  The rival replaces the kept minimum only when it leaves fewer such short
+# levels beside it and fits the period better, and never opens a gap longer than
+# LONG_GAP_PERIODS (a missed disc).
+SHORT_LEVEL = 1.0 - HEIGHT_SHORTFALL
 LONG_GAP_PERIODS = 1.3
 
 

@@ -21,12 +21,13 @@ import numpy as np
 
 from dxaspine.segment.segmentation import QcFlag
 
-__all__ = ["HEIGHT_SHORTFALL", "height_flags"]
+__all__ = ["FRACTURE_DENSITY_RATIO", "HEIGHT_SHORTFALL", "height_flags"]
 
 # Genant grade 1: >= 20 % shorter than expected (module docstring).
 HEIGHT_SHORTFALL = 0.20
 # A crushed body is compacted: at least this much denser than its neighbours' mean counts as
-# fracture evidence (the evidence stage's FRACTURE_DENSITY_RATIO, dxaspine/evidence/lesions.py).
+# fracture evidence (docs/domain.md §2-3).  The one definition: the evidence stage's
+# fracture_suspected (dxaspine/evidence/lesions.py) uses it too.
 FRACTURE_DENSITY_RATIO = 1.05
 # Confidence of the labels when a short level sits among them (below 0.5: "check the labels",
 # the classical segmenter's scale in dxaspine/segment/labelling.py).
@@ -80,7 +81,9 @@ def height_flags(
                     evidence={
                         "height_mm": round(float(heights[i]), 1),
                         "neighbour_height_mm": [round(float(heights[j]), 1) for j in neighbours],
-                        "density_ratio": None if not np.isfinite(density) else round(density, 3),
+                        "density_ratio": None
+                        if not np.isfinite(density)
+                        else round(float(density), 3),
                     },
                 ),
             )

@@ -71,15 +71,12 @@ def test_three_ct_cases_labels_right(three_cases):
 
 def test_three_ct_cases_line_midpoints(three_cases):
     # issue 11 target: median <= 1.5 mm, 95th percentile <= 3 mm.  Measured over these 9
-    # inputs: 1.49 / 2.23 mm, and 1.51 mm after the Prodigy soft-tissue baseline moved to a
-    # ~1 mm grid (a change of the decomposition alone, not of the line finder).  The family as
-    # a whole misses the median target narrowly (1.51-1.55 mm on dual-energy and display,
-    # docs/accuracy.md section 4), so the bound here is the target plus 0.1 mm: a tenth of a
-    # work-image pixel (segment/bone_mask.py WORK_PIXEL_MM), the size of such a baseline
-    # change; anything larger is a regression of the line finder.
+    # inputs: 1.40 / 2.18 mm with the truth's box centred between each body's edges (the
+    # default TruthConvention.axis_centre; 1.51 / 2.23 mm against the thickness centroid,
+    # docs/accuracy.md section 2).
     errors = _bound_errors(three_cases)
     assert errors.size == 5 * len(three_cases)  # every bounding line found and named
-    assert np.median(errors) <= 1.6
+    assert np.median(errors) <= 1.5
     assert np.percentile(errors, 95) <= 3.0
 
 

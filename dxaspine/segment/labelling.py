@@ -208,7 +208,7 @@ def assign_labels(
 
     if conf in (CONF_AGREE, CONF_CLIPPED_AGREE) and lateral_area_mm2 is not None and n_levels:
         # L1-L4 only: L5's transverse processes are the most massive of the spine (thick and
-        # conical, joined to the whole pedicle and the body; Gray's Anatomy, 41st ed., ch. 43)
+        # conical, joined to the whole pedicle and the body; Gray's Anatomy, lumbar vertebrae)
         # and in a PA projection its side bone runs into the sacral ala, so by area it "wins"
         # without being the longest.  Measured: on the CT family L5 carried the most side bone
         # on 39 of 107 development inputs (labels right on all), on the drawn standard group

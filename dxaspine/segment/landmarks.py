@@ -48,10 +48,10 @@ LUMBAR_RIB_AREA_RATIO = 1.09
 # LUMBAR_RIB_FAR_MM beyond the body edge out to LATERAL_AREA_MM (smaller side, like the area).
 # Within 8 mm lie the pedicles and process roots every vertebra has: on the CT family the
 # whole excess of its normal L1 over L2 lies there (docs/segmentation.md §7).  Measured on
-# both families (docs/segmentation.md §2): drawn rib stubs on L1 2.49-5.00 (transitional
-# seeds 0 and 2), the CT's normal L1 0.00-1.59 (development seeds 0-2, every input, 65 of 107
+# both families (docs/segmentation.md §2): drawn rib stubs on L1 2.49-5.17 (transitional
+# seeds 0-3, 60 inputs), the CT's normal L1 0.00-1.59 (development seeds 0-2, 107 inputs, 65
 # of them over the area ratio); 2.0 lies between (about their geometric mean).  Drawn normal
-# L1s read 1.2-2.3 here but never pass the ratio (0.59-0.91).
+# L1s (standard, no-T12-rib groups) read 0.7-2.7 here but never pass the ratio (0.56-1.06).
 LUMBAR_RIB_FAR_MM = 8.0
 LUMBAR_RIB_FAR_MIN = 2.0
 # Shape cue for a rib on L1: a transverse process is a short horizontal bar; a rib leaves the
@@ -237,9 +237,9 @@ def lateral_bone(
     level's rows follow the two lines, so a tilted (scoliotic) neighbour's rib stays with
     its own level.  Per side, the reach ends at the first column without bone in the level's
     rows, and the area counts bone pixels from ``from_mm`` out to LATERAL_AREA_MM beyond the
-    edge.  The reach
-    is averaged over both sides (axial rotation moves the processes towards one side and away
-    from the other); the area takes the smaller side (one-sided overlaps: aorta, gas).
+    edge.  The reach is averaged over both sides (axial rotation moves the processes towards
+    one side and away from the other); the area takes the smaller side (one-sided overlaps:
+    aorta, gas).
     """
     rows, cols = work.values.shape
     spacing_r, spacing_c = work.pixel_spacing_mm

@@ -80,6 +80,20 @@ def test_three_ct_cases_line_midpoints(three_cases):
     assert np.percentile(errors, 95) <= 3.0
 
 
+def test_three_ct_cases_no_false_lumbar_rib(three_cases):
+    # The CT's normal L1 carries more of its own bone beside the body than its L2 (area ratio
+    # up to 2.1, over the drawn calibration's 1.09), but within 8 mm of the body edge; beyond
+    # it, where a rib stub is, it reads 0.00-1.59 mm2/mm against the gate's 2.0 (drawn stubs
+    # 2.49-5.17).  Before the gate the flag fired on ct_001 and ct_002 (dual-energy) here and
+    # on 65 of 107 development inputs; after it on none of 108 (docs/segmentation.md §2).
+    flagged = [
+        (r["case"], r["kind"])
+        for r in three_cases
+        if any(f.startswith("lumbar_rib_suspected") for f in r["level_flags"] + r["scan_flags"])
+    ]
+    assert not flagged
+
+
 def test_three_ct_cases_confidence_is_honest(three_cases):
     # no level is called confident and wrong; a level the height rule doubts is below 0.5
     assert _confident_wrong(three_cases)[1] == 0
@@ -141,9 +155,11 @@ def test_held_out_ct_family(held_out):
     assert all(r["labels_right"] for r in by_kind["dual_energy"] + by_kind["display"])
     assert sum(r["labels_right"] for r in by_kind["bmd_map"]) >= 23
     # confidence >= 0.9 is never wrong.  The T12 rib is now found beside the vertebra cut by
-    # the field top (segment/classical.py::_top_level_rib) on part of the poses: measured 24
-    # confident levels (6 BMD-map cases), none wrong.  The issue's "right with confidence
-    # >= 0.9 on 100 %" is NOT met (docs/segmentation.md §7) and this test says so.
+    # the field top (segment/classical.py::_top_level_rib) on part of the poses, and since the
+    # lumbar-rib gate no longer fires on the CT's normal L1: measured 104 confident levels (26
+    # of 72 inputs: 7 dual-energy, 11 BMD map, 8 display), none wrong.  The issue's "right with
+    # confidence >= 0.9 on 100 %" is NOT met (on ~40 % of poses T12 is out of view,
+    # docs/segmentation.md §6-7) and this test says so.
     confident, wrong = _confident_wrong(rows)
     assert wrong == 0
     assert 0 < confident < 4 * len(rows)

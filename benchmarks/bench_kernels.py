@@ -17,11 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from dxaspine._numba import pin_single_thread
+from dxaspine.physics import _calibration_kernels as _cal_kernels
 from dxaspine.physics import _kernels
 from dxaspine.physics import _numpy_reference as ref
 from dxaspine.physics.calibration import (
+    ITERATIONS,
+    SOLUTION_GRIDS,
+    TOLERANCE,
+    _ExactSolver,
     calibrated_areal_density,
     calibrated_areal_density_reference,
+    solution_grid,
 )
 from dxaspine.physics.log_attenuation import areal_density, log_attenuation
 from dxaspine.physics.resample import block_any, block_mean, upsample_linear
@@ -54,6 +60,9 @@ def physics_cases():
     weights = gaussian_half_weights(8.0, 3.0)
     table = case.calibration
     r_cal = np.ascontiguousarray(np.full(low.shape, 1.42))
+    solver = _ExactSolver(table, (0.0, 0.0, 1.06, 0.95), ITERATIONS, TOLERANCE)
+    grid = solution_grid(a_low, a_high, r_cal, solver, SOLUTION_GRIDS[0][1])
+    grid_out = (np.empty_like(a_low), *(np.empty(a_low.shape, dtype=np.bool_) for _ in range(2)))
     sample = np.ascontiguousarray(a_low[:, ::10].ravel())
     ranks = np.array([560, 561, sample.size - 561, sample.size - 560], dtype=np.int64)
     picked = np.empty(ranks.size)
@@ -131,9 +140,15 @@ def physics_cases():
             1.0,
         ),
         (
-            "calibrated_density",
-            lambda: calibrated_areal_density(a_low, a_high, r_cal, table),
+            "calibrated_density (exact per-pixel solve)",
+            lambda: calibrated_areal_density(a_low, a_high, r_cal, table, method="exact"),
             lambda: calibrated_areal_density_reference(a_low, a_high, r_cal, table),
+            1.0,
+        ),
+        (
+            "solution_grid interpolation",
+            lambda: _cal_kernels.solution_grid_kernel(a_low, a_high, r_cal, *grid, *grid_out),
+            lambda: _cal_kernels.solution_grid_reference(a_low, a_high, r_cal, *grid),
             1.0,
         ),
     ]

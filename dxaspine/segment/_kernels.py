@@ -286,7 +286,9 @@ def above_edge_blend_kernel(values, valid, lo, hi, left, right, offset, out):  #
 
 
 @jit
-def band_trace_kernel(values, cols, upper, lower, threshold, out_index, out_edge):  # pragma: no cover - numba
+def band_trace_kernel(
+    values, cols, upper, lower, threshold, out_index, out_edge
+):  # pragma: no cover - numba
     """Trace the bone band beside a level outward, column by column (``landmarks.
     lateral_band_fall``): returns the number ``n`` of columns traced, with ``out_index[:n]``
     the traced positions in ``cols`` and ``out_edge[:n]`` the band's lower edge (rows below

@@ -152,7 +152,9 @@ def band_trace_reference(values, cols, upper, lower, threshold):
         r1 = min(rows - 1, int(np.floor(bottom)))
         if r1 < r0:
             break
-        d = np.diff(np.concatenate([[0], (values[r0 : r1 + 1, c] > threshold).astype(np.int8), [0]]))
+        d = np.diff(
+            np.concatenate([[0], (values[r0 : r1 + 1, c] > threshold).astype(np.int8), [0]])
+        )
         runs = [
             (a + r0, b + r0)
             for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1, strict=True)

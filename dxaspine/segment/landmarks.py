@@ -14,6 +14,7 @@ from scipy import ndimage
 
 from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
+from dxaspine.segment.kernels import band_trace
 from dxaspine.segment.segmentation import QcFlag
 
 # Bone in the work image (body-contrast units).  Ribs, processes and the ilium are thinner
@@ -307,14 +308,6 @@ def _body_half_width_px(axis: SpineAxis, level_rows: np.ndarray, spacing_c: floa
     return float(np.median(widths)) / 2 / spacing_c
 
 
-def _runs(bone: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last) index of each run of True in a 1-D bool array."""
-    d = np.diff(np.concatenate([[0], bone.astype(np.int8), [0]]))
-    return list(
-        zip(np.flatnonzero(d == 1).tolist(), (np.flatnonzero(d == -1) - 1).tolist(), strict=True)
-    )
-
-
 def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarray:
     """Per level and side: fall of the lower edge of the bone band beside the body (mm/mm).
 
@@ -328,40 +321,20 @@ def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarr
     distance; positive = falling laterally.  Returns an ``(n_levels, 2)`` array (sides
     left, right), NaN where the band spans less than BAND_MIN_LENGTH_MM.
     """
-    rows, cols = work.values.shape
     spacing_r, spacing_c = work.pixel_spacing_mm
     values = _bone_values(work)
     offsets = np.arange(int(round(BAND_START_MM / spacing_c)), int(BAND_END_MM / spacing_c) + 1)
     n_levels = max(0, len(discs) - 1)
     fall = np.full((n_levels, 2), np.nan)
     for i, upper, lower, _rows, edge_px, col0 in _level_spans(work, axis, discs):
+        up = (upper.row, upper.slope, upper.column)
+        low = (lower.row, lower.slope, lower.column)
         for k, side in enumerate((-1, 1)):
-            lateral_mm, lower_edge_mm = [], []
-            previous = None
-            for offset in offsets:
-                c = int(round(col0 + side * (edge_px + offset)))
-                if not 0 <= c < cols:
-                    break
-                top = upper.row + upper.slope * (c - upper.column)
-                bottom = lower.row + lower.slope * (c - lower.column)
-                r0 = max(0, int(np.ceil(top)))
-                r1 = min(rows - 1, int(np.floor(bottom)))
-                if r1 < r0:
-                    break
-                runs = [(a + r0, b + r0) for a, b in _runs(values[r0 : r1 + 1, c] > LANDMARK_BONE)]
-                if previous is None:
-                    runs = sorted(runs, key=lambda ab: ab[1] - ab[0])[-1:]
-                else:
-                    runs = [
-                        ab for ab in runs if ab[0] <= previous[1] + 1 and ab[1] >= previous[0] - 1
-                    ]
-                if not runs:
-                    break
-                previous = max(runs, key=lambda ab: ab[1])
-                lateral_mm.append(offset * spacing_c)
-                lower_edge_mm.append((previous[1] - 0.5 * (top + bottom)) * spacing_r)
-            if len(lateral_mm) >= 3 and len(lateral_mm) * spacing_c >= BAND_MIN_LENGTH_MM:
-                fall[i, k] = float(np.polyfit(lateral_mm, lower_edge_mm, 1)[0])
+            cols_k = np.round(col0 + side * (edge_px + offsets)).astype(np.int64)
+            index, edge_rows = band_trace(values, cols_k, up, low, LANDMARK_BONE)
+            if index.size >= 3 and index.size * spacing_c >= BAND_MIN_LENGTH_MM:
+                lateral_mm = offsets[index] * spacing_c
+                fall[i, k] = float(np.polyfit(lateral_mm, edge_rows * spacing_r, 1)[0])
     return fall
 
 

@@ -62,7 +62,11 @@ def physics_cases():
     r_cal = np.ascontiguousarray(np.full(low.shape, 1.42))
     solver = _ExactSolver(table, (0.0, 0.0, 1.06, 0.95), ITERATIONS, TOLERANCE)
     grid = solution_grid(a_low, a_high, r_cal, solver, SOLUTION_GRIDS[0][1])
-    grid_out = (np.empty_like(a_low), *(np.empty(a_low.shape, dtype=np.bool_) for _ in range(2)))
+    grid_out = (
+        np.empty_like(a_low),
+        np.empty(a_low.shape, dtype=np.bool_),
+        np.empty(a_low.size, dtype=np.int64),
+    )
     sample = np.ascontiguousarray(a_low[:, ::10].ravel())
     ranks = np.array([560, 561, sample.size - 561, sample.size - 560], dtype=np.int64)
     picked = np.empty(ranks.size)

@@ -183,14 +183,17 @@ def test_solution_grid_solves_outliers_exactly(beam_and_table):
         calibrated_areal_density(a_low, a_high, r, table, method="fast")
 
 
-def test_solution_grid_kernel_matches_numpy_reference():
+def test_solution_grid_kernels_match_numpy_references():
     from dxaspine.physics._calibration_kernels import (
+        grid_nodes_needed_kernel,
+        grid_nodes_needed_reference,
         solution_grid_kernel,
         solution_grid_reference,
     )
 
     rng = np.random.default_rng(5)
     nodes = rng.uniform(-1.0, 3.0, (4, 5, 6))
+    nodes[2, 2, 2] = np.nan  # a node nobody solved
     off_nodes = rng.uniform(size=nodes.shape) < 0.1
     lo, inv_step = np.array([1.2, 2.0, -0.1]), np.array([3 / 0.2, 4 / 5.0, 5 / 2.0])
     # pixels inside and just outside each axis, one at each grid's upper end, one NaN
@@ -201,16 +204,28 @@ def test_solution_grid_kernel_matches_numpy_reference():
     a_low[0, 0] = r[0, 0] * a_high[0, 0] + 1.9
     a_low[1, 1] = np.nan
     out = np.empty_like(a_low)
-    off = np.empty(a_low.shape, dtype=bool)
     fallback = np.empty(a_low.shape, dtype=bool)
-    solution_grid_kernel(a_low, a_high, r, lo, inv_step, nodes, off_nodes, out, off, fallback)
+    index = np.empty(a_low.size, dtype=np.int64)
+    count = solution_grid_kernel(
+        a_low, a_high, r, lo, inv_step, nodes, off_nodes, out, fallback, index
+    )
     want, want_fallback = solution_grid_reference(a_low, a_high, r, lo, inv_step, nodes, off_nodes)
     np.testing.assert_array_equal(fallback, want_fallback)
+    np.testing.assert_array_equal(index[:count], np.flatnonzero(want_fallback))
     done = ~fallback
     np.testing.assert_allclose(out[done], want[done], rtol=1e-12, atol=1e-14, equal_nan=True)
     assert fallback.any() and done.sum() > 100  # both paths were exercised
     assert np.isnan(out[1, 1]) and not fallback[1, 1]
-    assert not off.any()  # the kernel leaves off-table flags to the exact solve
+    for stride in (1, 2, 3):
+        needed = np.zeros(nodes.shape, dtype=bool)
+        grid_nodes_needed_kernel(a_low, a_high, r, stride, lo, inv_step, needed)
+        want = grid_nodes_needed_reference(a_low, a_high, r, stride, lo, inv_step, nodes.shape)
+        np.testing.assert_array_equal(needed, want)
+    # one pixel inside the grid needs exactly its cell's 8 nodes
+    one = [np.ascontiguousarray(v[2:3, 2:3]) for v in (a_low, a_high, r)]
+    needed = np.zeros(nodes.shape, dtype=bool)
+    grid_nodes_needed_kernel(*one, 1, lo, inv_step, needed)
+    assert needed.sum() == 8
 
 
 def test_table_travels_in_the_file_and_bad_tables_are_rejected(tmp_path):

@@ -61,6 +61,9 @@ SOLUTION_GRIDS = ((200_000, (9, 33, 129)), (40_000, (5, 17, 129)))
 # (every GRID_STRIDE-th row and column); the ~0.1 % beyond them are solved exactly.
 GRID_PERCENTILES = (0.05, 99.95)
 GRID_STRIDE = 7
+# Only the nodes of cells that hold one of every GRID_NODE_STRIDE-th pixel (rows and
+# columns) are solved; a pixel in a cell none of those reach is solved exactly.
+GRID_NODE_STRIDE = 2
 # The grid checks itself: GRID_CHECK_PIXELS pixels spread over the image are solved exactly,
 # and if any differs from its interpolated value by more than GRID_CHECK_G_CM2 (0.2 % of a
 # 1 g/cm2 pixel, a twenty-fifth of a Hologic-like pixel's noise) the whole image is solved
@@ -155,17 +158,18 @@ def calibrated_areal_density(
         return solve(a_low, a_high, r_st)
     lo, inv_step, sigma_nodes, off_nodes = grid
     out = np.empty_like(a_low)
-    off_table = np.empty(a_low.shape, dtype=np.bool_)
     fallback = np.empty(a_low.shape, dtype=np.bool_)
-    _calibration_kernels.solution_grid_kernel(
-        a_low, a_high, r_st, lo, inv_step, sigma_nodes, off_nodes, out, off_table, fallback
+    index = np.empty(a_low.size, dtype=np.int64)
+    count = _calibration_kernels.solution_grid_kernel(
+        a_low, a_high, r_st, lo, inv_step, sigma_nodes, off_nodes, out, fallback, index
     )
     if not _grid_agrees(a_low, a_high, r_st, out, fallback, solve):
         logger.debug("solution grid off by > %g g/cm2 on its check pixels: exact solve",
                      GRID_CHECK_G_CM2)  # fmt: skip
         return solve(a_low, a_high, r_st)
-    if fallback.any():
-        where = np.nonzero(fallback)
+    off_table = np.zeros(a_low.shape, dtype=np.bool_)
+    if count:
+        where = np.unravel_index(index[:count], a_low.shape)
         exact, off = solve(*(_gather(v, where) for v in (a_low, a_high, r_st)))
         out[where], off_table[where] = exact[0], off[0]
     return out, off_table
@@ -176,11 +180,11 @@ def _gather(values: np.ndarray, where) -> np.ndarray:
 
 
 def _grid_agrees(a_low, a_high, r_st, interpolated, fallback, solve) -> bool:
-    """Whether the exact solve of ``GRID_CHECK_PIXELS`` spread pixels matches the grid."""
-    flat = np.flatnonzero(~fallback.ravel() & np.isfinite(interpolated.ravel()))
-    if flat.size == 0:
+    """Whether the exact solve of up to ``GRID_CHECK_PIXELS`` spread pixels matches the grid."""
+    pick = np.linspace(0, a_low.size - 1, min(GRID_CHECK_PIXELS, a_low.size)).astype(np.intp)
+    pick = pick[~fallback.ravel()[pick] & np.isfinite(interpolated.ravel()[pick])]
+    if pick.size == 0:
         return True
-    pick = flat[np.linspace(0, flat.size - 1, min(GRID_CHECK_PIXELS, flat.size)).astype(np.intp)]
     where = np.unravel_index(pick, a_low.shape)
     exact, _ = solve(*(_gather(v, where) for v in (a_low, a_high, r_st)))
     return bool(np.abs(exact[0] - interpolated[where]).max() <= GRID_CHECK_G_CM2)
@@ -241,19 +245,26 @@ def solution_grid(
     n = np.asarray(shape)
     inv_step = (n - 1) / (hi - lo)
     axes = [lo[i] + (hi[i] - lo[i]) * np.arange(n[i]) / (n[i] - 1) for i in range(3)]
-    rr, aa, qq = np.meshgrid(*axes, indexing="ij")
-    nodes = (n[0] * n[1], n[2])
+    needed = np.zeros(shape, dtype=np.bool_)
+    lo, inv_step = np.ascontiguousarray(lo), np.ascontiguousarray(inv_step)
+    _calibration_kernels.grid_nodes_needed_kernel(
+        a_low, a_high, r_st, GRID_NODE_STRIDE, lo, inv_step, needed
+    )
+    # solve only the nodes of occupied cells ((R, A_H, q) are correlated, so most of the box
+    # is empty); the others stay NaN, and a pixel reaching one is solved exactly
+    flat = np.flatnonzero(needed)
+    i, j, k = np.unravel_index(flat, shape)
+    rr, aa, qq = axes[0][i], axes[1][j], axes[2][k]
     sigma, off = solve(
-        np.ascontiguousarray((qq + rr * aa).reshape(nodes)),
-        np.ascontiguousarray(aa.reshape(nodes)),
-        np.ascontiguousarray(rr.reshape(nodes)),
+        np.ascontiguousarray((qq + rr * aa)[None, :]),
+        np.ascontiguousarray(aa[None, :]),
+        np.ascontiguousarray(rr[None, :]),
     )
-    return (
-        np.ascontiguousarray(lo),
-        np.ascontiguousarray(inv_step),
-        sigma.reshape(shape),
-        off.reshape(shape),
-    )
+    sigma_nodes = np.full(shape, np.nan)
+    off_nodes = np.zeros(shape, dtype=np.bool_)
+    sigma_nodes.ravel()[flat] = sigma[0]
+    off_nodes.ravel()[flat] = off[0]
+    return lo, inv_step, sigma_nodes, off_nodes
 
 
 def _fat_ordered_from(soft_low: np.ndarray, soft_high: np.ndarray) -> float:

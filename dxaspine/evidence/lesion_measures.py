@@ -207,6 +207,7 @@ def osteophyte_widening_mm(values, axis, discs, i, stats, spacing_mm, flare_mm) 
     spacing_r, spacing_c = spacing_mm
     height = discs[i + 1].row - discs[i].row
     best = 0.0
+    references = {}
     for k, extent in stats["endplates"]:
         disc = discs[i + k]
         step = -1.0 if k == 0 else 1.0  # upper endplate: the body above; lower: the one below
@@ -221,5 +222,17 @@ def osteophyte_widening_mm(values, axis, discs, i, stats, spacing_mm, flare_mm) 
             extent_px(values, rows, axis.columns[rows], side, half_across) for side in (-1, 1)
         )
         explained = min(facing, half_across + flare_mm / spacing_c)
-        best = max(best, (extent - max(half_own, explained)) * spacing_c)
+        reference = max(half_own, explained)
+        references[k] = reference
+        best = max(best, (extent - reference) * spacing_c)
+    if "endplate_sides" in stats:  # per side: beyond the same side's rows just inside too
+        # (lesions.INNER_ROWS_MM); like the facing side, those rows explain at most the body's
+        # half-width plus the spine's flare: a transverse process or rib beside them is not
+        # the body's own width
+        inner_cap = half_own + flare_mm / spacing_c
+        best = 0.0
+        for k, ends, inners in stats["endplate_sides"]:
+            for extent, inner in zip(ends, inners, strict=True):
+                reference = max(references[k], min(inner, inner_cap))
+                best = max(best, (extent - reference) * spacing_c)
     return best

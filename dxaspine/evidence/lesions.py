@@ -45,7 +45,9 @@ OSTEOPHYTE_WIDENING_MM = 4.0
 # family (seeds 0-2, 431 levels of 108 inputs) and 0, 0.6, 1.1, 1.6 mm on the drawn phantom
 # (standard seed 41, 48 levels); drawn spurs at severity 0.8 stand 3.6-8.1 mm beyond
 # (test_pathology_pipeline's cases).  2.5 mm is above the CT's 95th percentile and ~1.5 robust
-# SD of its spread, and 0.9 mm above the drawn maximum.
+# SD of its spread, and 0.9 mm above the drawn maximum.  With the inner-row reference below
+# (branch ctlesion) the CT's lesion-free L1-L4 widening itself is median 0, 95th percentile
+# 2.05, max 4.0 mm (same 431 levels): the max sits at OSTEOPHYTE_WIDENING_MM, a thin margin.
 OSTEOPHYTE_EXCESS_MM = 2.5
 # A spur protrudes from the endplate rim beyond the body rows just inside it; a body whose
 # lower third flares gradually (real L4 and L5 bodies widen towards their lower endplate) and

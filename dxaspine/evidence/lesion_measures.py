@@ -35,7 +35,8 @@ monotone transform of density, docs/domain.md §6) and a g/cm2 map therefore giv
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+
+from dxaspine.evidence._kernels import sample_lines_kernel
 
 __all__ = [
     "endplate_band_ratios",
@@ -80,11 +81,15 @@ DISC_FLOOR_FRACTION = 0.5
 
 
 def _sample(values, disc, cols, offsets_rows, order=1):
-    """Values on lines parallel to ``disc`` shifted by ``offsets_rows`` (work rows)."""
-    line_rows = disc.row + disc.slope * (cols - disc.column)
-    rr = line_rows[None, :] + offsets_rows[:, None]
-    cc = np.broadcast_to(cols[None, :], rr.shape)
-    return ndimage.map_coordinates(values, [rr, cc], order=order, mode="constant", cval=0.0)
+    """Values on lines parallel to ``disc`` shifted by ``offsets_rows`` (work rows): bilinear
+    (``order`` 1) or nearest (0), 0 outside the image (``_kernels.sample_lines_kernel``)."""
+    cols = np.ascontiguousarray(cols, dtype=np.float64)
+    offsets_rows = np.ascontiguousarray(offsets_rows, dtype=np.float64)
+    out = np.empty((offsets_rows.size, cols.size))
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    sample_lines_kernel(values, float(disc.row), float(disc.slope), float(disc.column), cols,
+                        offsets_rows, int(order), out)  # fmt: skip
+    return out
 
 
 def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, half_px):

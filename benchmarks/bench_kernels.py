@@ -182,6 +182,16 @@ def main() -> None:
 
     rng = np.random.default_rng(3)
     mask = rng.random((197, 180)) > 0.45
+    # band trace: a work image of blobs, 40 columns outward between two tilted lines
+    blobs = (rng.random((197, 180)) > 0.4) * rng.uniform(0.1, 1.0, (197, 180))
+    band_cols = 60 + np.arange(40)
+    band_lines = ((80.0, 0.1, 90.0), (115.0, -0.1, 90.0))
+    # line sampling (evidence): 25 columns x 40 offsets about a tilted disc line
+    from dxaspine.evidence._kernels import sample_lines_kernel
+    from dxaspine.evidence._numpy_reference import sample_lines_reference
+
+    s_cols, s_offsets = np.linspace(60.0, 120.0, 25), np.arange(-6.0, 14.0, 0.5)
+    s_out = np.empty((s_offsets.size, s_cols.size))
     values = rng.normal(size=SHAPE)
     valid = rng.random(SHAPE) > 0.05
     lo, hi = np.full(SHAPE[0], 200.0), np.full(SHAPE[0], 450.0)
@@ -191,6 +201,16 @@ def main() -> None:
             "drop_small_components 197x180",
             lambda: seg_kernels.drop_small_components(mask, 12),
             lambda: seg_ref.drop_small_components_reference(mask, 12),
+        ),
+        (
+            "band_trace 40 columns",
+            lambda: seg_kernels.band_trace(blobs, band_cols, *band_lines, 0.3),
+            lambda: seg_ref.band_trace_reference(blobs, band_cols, *band_lines, 0.3),
+        ),
+        (
+            "sample_lines 25 x 40 (evidence)",
+            lambda: sample_lines_kernel(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1, s_out),
+            lambda: sample_lines_reference(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1),
         ),
         (
             "above_edge_blend 788x720",

@@ -163,10 +163,12 @@ def test_held_out_ct_family(held_out):
     confident, wrong = _confident_wrong(rows)
     assert wrong == 0
     assert 0 < confident < 4 * len(rows)
-    # lines bounding L1-L4 on the cases labelled right: measured median 1.52 mm, 95th
-    # percentile 2.33 mm (BMD map 3.03 mm); target 1.5 / 3.0
+    # lines bounding L1-L4 on the cases labelled right, issue 11 target 1.5 / 3.0 mm: measured
+    # median 1.42 mm, 95th percentile 2.26 mm with the truth's box centred between each body's
+    # edges (TruthConvention.axis_centre, the default); 1.52 / 2.33 mm against the thickness
+    # centroid (docs/accuracy.md section 2)
     errors = _bound_errors([r for r in rows if r["labels_right"]])
-    assert np.median(errors) <= 1.6
+    assert np.median(errors) <= 1.5
     assert np.percentile(errors, 95) <= 3.0
     # lesion flags on lesion-free L1-L4, issue 11 target: none on >= 95 % of the levels.
     # Measured 1/95 BMD map (a fracture flag, unchanged), 0/96 display (before the osteophyte

@@ -17,7 +17,7 @@ per 0.5 mm pixel, T = 0.044 g/cm2 at 0.5 g/cm2) that made L1-L4 area 2.7 % too l
    which ignores slow thickness trends and the occasional rib or crest edge);
 2. only when the edge is less than ``band_sigmas`` (3) noise sigmas above soft tissue
    (T < 3 sigma: a soft-tissue pixel then crosses with probability above Phi(-3) = 0.13 %)
-   is anything changed.  Low-noise scans (the GE-like beam: T / sigma >= 3.3 at every density
+   is anything changed.  Low-noise scans (the GE-like beam: T / sigma >= 3.16 at every density
    of the linearity series) give exactly the plain per-pixel mask;
 3. pixels whose value is within ``band_sigmas`` sigma of the edge level are decided on their
    **isophote average** (:func:`isophote_average`): a Gaussian-weighted mean (sigma

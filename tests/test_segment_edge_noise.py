@@ -55,8 +55,8 @@ def test_option_parses_and_prints():
     assert DEFAULT_EDGE_NOISE.applies(0.05, 0.044)
     assert not DEFAULT_EDGE_NOISE.applies(0.013, 0.044)
     assert not DEFAULT_EDGE_NOISE.applies(float("nan"), 0.044)
-    assert "applied" in DEFAULT_EDGE_NOISE.describe(0.05, 0.044)
-    assert "not needed" in DEFAULT_EDGE_NOISE.describe(0.013, 0.044)
+    assert DEFAULT_EDGE_NOISE.describe(0.05, 0.044) == "isophote:3,2mm (applied)"
+    assert DEFAULT_EDGE_NOISE.describe(0.013, 0.044) == "isophote:3,2mm (not needed)"
 
 
 def test_soft_tissue_noise_recovers_sigma_despite_a_slope_and_a_rib_edge():

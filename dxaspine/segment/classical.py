@@ -230,6 +230,10 @@ def segment_spine(
         else float("nan")
     )
     mask = bone_mask(density_map, contrast, soft_level, lo, hi, edge_noise, noise_sigma)
+    logger.debug(
+        "bone edge %.4g, soft-tissue noise %.4g per pixel: edge %s",
+        contrast, noise_sigma, edge_noise.describe(noise_sigma, contrast),
+    )  # fmt: skip
 
     logger.debug("segmented %d levels: %s", len(labels), labels)
     return Segmentation(

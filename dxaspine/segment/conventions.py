@@ -162,14 +162,19 @@ class EdgeNoise:
         )
 
     def describe(self, noise_sigma: float, edge_contrast: float) -> str:
-        """The option and what it did on one scan, for the result's ``analysis`` block."""
+        """The option and whether it acted on one scan, for the result's ``analysis`` block.
+
+        ``"isophote:3,2mm (applied)"``, ``"… (not needed)"`` (the edge is ``band_sigmas`` noise
+        sigmas or more), ``"… (no noise measure)"`` or ``"none"``.  The value is the same for
+        every scan of one protocol and noise regime, so follow-up comparisons
+        (``clinical.monitoring``) warn only when the estimator acted on one visit and not on
+        another; the measured ratio itself is logged (debug), not recorded.
+        """
         if self.rule == "none":
             return "none"
         if not (math.isfinite(noise_sigma) and noise_sigma > 0 and edge_contrast > 0):
-            return f"{self}; not applied (no soft-tissue noise measure)"
-        ratio = edge_contrast / noise_sigma
-        done = "applied" if self.applies(noise_sigma, edge_contrast) else "not needed"
-        return f"{self}; {done} (edge {ratio:.2f} noise sigmas)"
+            return f"{self} (no noise measure)"
+        return f"{self} ({'applied' if self.applies(noise_sigma, edge_contrast) else 'not needed'})"
 
     def __str__(self) -> str:
         if self.rule == "none":

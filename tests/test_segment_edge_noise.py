@@ -110,3 +110,17 @@ def test_noise_at_the_edge_no_longer_grows_the_area():
         )
     assert np.mean(plain) > 0.03  # measured +4.6 %
     assert abs(np.mean(aware)) < 0.01  # measured within +-1 % (tolerance: the target)
+
+
+def test_option_reaches_analyze_from_the_command_line():
+    import argparse
+
+    from dxaspine.commands.analyze import UsageError, add_convention_options, parse_conventions
+
+    parser = argparse.ArgumentParser()
+    add_convention_options(parser)
+    assert parse_conventions(parser.parse_args(["--edge-noise", "none"])) == {"edge_noise": "none"}
+    got = parse_conventions(parser.parse_args(["--edge-noise", "isophote:2.5"]))
+    assert got == {"edge_noise": "isophote:2.5,2mm"}
+    with pytest.raises(UsageError):
+        parse_conventions(parser.parse_args(["--edge-noise", "median"]))

@@ -17,11 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from dxaspine._numba import pin_single_thread
+from dxaspine.physics import _calibration_kernels as _cal_kernels
 from dxaspine.physics import _kernels
 from dxaspine.physics import _numpy_reference as ref
 from dxaspine.physics.calibration import (
+    ITERATIONS,
+    SOLUTION_GRIDS,
+    TOLERANCE,
+    _ExactSolver,
     calibrated_areal_density,
     calibrated_areal_density_reference,
+    solution_grid,
 )
 from dxaspine.physics.log_attenuation import areal_density, log_attenuation
 from dxaspine.physics.resample import block_any, block_mean, upsample_linear
@@ -54,6 +60,13 @@ def physics_cases():
     weights = gaussian_half_weights(8.0, 3.0)
     table = case.calibration
     r_cal = np.ascontiguousarray(np.full(low.shape, 1.42))
+    solver = _ExactSolver(table, (0.0, 0.0, 1.06, 0.95), ITERATIONS, TOLERANCE)
+    grid = solution_grid(a_low, a_high, r_cal, solver, SOLUTION_GRIDS[0][1])
+    grid_out = (
+        np.empty_like(a_low),
+        np.empty(a_low.shape, dtype=np.bool_),
+        np.empty(a_low.size, dtype=np.int64),
+    )
     sample = np.ascontiguousarray(a_low[:, ::10].ravel())
     ranks = np.array([560, 561, sample.size - 561, sample.size - 560], dtype=np.int64)
     picked = np.empty(ranks.size)
@@ -131,9 +144,15 @@ def physics_cases():
             1.0,
         ),
         (
-            "calibrated_density",
-            lambda: calibrated_areal_density(a_low, a_high, r_cal, table),
+            "calibrated_density (exact per-pixel solve)",
+            lambda: calibrated_areal_density(a_low, a_high, r_cal, table, method="exact"),
             lambda: calibrated_areal_density_reference(a_low, a_high, r_cal, table),
+            1.0,
+        ),
+        (
+            "solution_grid interpolation",
+            lambda: _cal_kernels.solution_grid_kernel(a_low, a_high, r_cal, *grid, *grid_out),
+            lambda: _cal_kernels.solution_grid_reference(a_low, a_high, r_cal, *grid),
             1.0,
         ),
     ]
@@ -163,6 +182,16 @@ def main() -> None:
 
     rng = np.random.default_rng(3)
     mask = rng.random((197, 180)) > 0.45
+    # band trace: a work image of blobs, 40 columns outward between two tilted lines
+    blobs = (rng.random((197, 180)) > 0.4) * rng.uniform(0.1, 1.0, (197, 180))
+    band_cols = 60 + np.arange(40)
+    band_lines = ((80.0, 0.1, 90.0), (115.0, -0.1, 90.0))
+    # line sampling (evidence): 25 columns x 40 offsets about a tilted disc line
+    from dxaspine.evidence._kernels import sample_lines_kernel
+    from dxaspine.evidence._numpy_reference import sample_lines_reference
+
+    s_cols, s_offsets = np.linspace(60.0, 120.0, 25), np.arange(-6.0, 14.0, 0.5)
+    s_out = np.empty((s_offsets.size, s_cols.size))
     values = rng.normal(size=SHAPE)
     valid = rng.random(SHAPE) > 0.05
     lo, hi = np.full(SHAPE[0], 200.0), np.full(SHAPE[0], 450.0)
@@ -172,6 +201,16 @@ def main() -> None:
             "drop_small_components 197x180",
             lambda: seg_kernels.drop_small_components(mask, 12),
             lambda: seg_ref.drop_small_components_reference(mask, 12),
+        ),
+        (
+            "band_trace 40 columns",
+            lambda: seg_kernels.band_trace(blobs, band_cols, *band_lines, 0.3),
+            lambda: seg_ref.band_trace_reference(blobs, band_cols, *band_lines, 0.3),
+        ),
+        (
+            "sample_lines 25 x 40 (evidence)",
+            lambda: sample_lines_kernel(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1, s_out),
+            lambda: sample_lines_reference(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1),
         ),
         (
             "above_edge_blend 788x720",

@@ -194,3 +194,30 @@ def test_results_name_their_conventions(classical):
     assert analysis["edge"] == "relative:0.1"
     assert analysis["box"] == "L4 body width + 7 mm"
     assert analysis["segmenter"] == "dxaspine classical"
+
+
+def test_lazy_exports_survive_any_import_order():
+    # A submodule named like its package's lazy export ("physics.decompose" is both) is bound
+    # to the package attribute when it is first loaded; importing it first must not turn
+    # ``from dxaspine.physics import decompose`` or ``dxaspine.analyze`` into a TypeError.
+    # A fresh interpreter, because this process has long since imported everything.
+    import subprocess
+    import sys
+
+    root = Path(dxaspine.__file__).resolve().parents[1]
+    image = root / "test_images" / "ti_flipped_prodigy.dual_energy.dcm"
+    code = (
+        "from dxaspine.physics.decompose import BaselineOptions\n"
+        "from dxaspine.physics import decompose\n"
+        "from dxaspine.io import load\n"
+        "import dxaspine\n"
+        f"density = decompose(load({str(image)!r}))\n"
+        "assert density.quantitative\n"
+        f"result = dxaspine.analyze({str(image)!r})\n"
+        "assert 'L1' in result.segmentation.labels\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

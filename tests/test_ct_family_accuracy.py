@@ -71,16 +71,27 @@ def test_three_ct_cases_labels_right(three_cases):
 
 def test_three_ct_cases_line_midpoints(three_cases):
     # issue 11 target: median <= 1.5 mm, 95th percentile <= 3 mm.  Measured over these 9
-    # inputs: 1.49 / 2.23 mm, and 1.51 mm after the Prodigy soft-tissue baseline moved to a
-    # ~1 mm grid (a change of the decomposition alone, not of the line finder).  The family as
-    # a whole misses the median target narrowly (1.51-1.55 mm on dual-energy and display,
-    # docs/accuracy.md section 4), so the bound here is the target plus 0.1 mm: a tenth of a
-    # work-image pixel (segment/bone_mask.py WORK_PIXEL_MM), the size of such a baseline
-    # change; anything larger is a regression of the line finder.
+    # inputs: 1.40 / 2.18 mm with the truth's box centred between each body's edges (the
+    # default TruthConvention.axis_centre; 1.51 / 2.23 mm against the thickness centroid,
+    # docs/accuracy.md section 2).
     errors = _bound_errors(three_cases)
     assert errors.size == 5 * len(three_cases)  # every bounding line found and named
-    assert np.median(errors) <= 1.6
+    assert np.median(errors) <= 1.5
     assert np.percentile(errors, 95) <= 3.0
+
+
+def test_three_ct_cases_no_false_lumbar_rib(three_cases):
+    # The CT's normal L1 carries more of its own bone beside the body than its L2 (area ratio
+    # up to 2.1, over the drawn calibration's 1.09), but within 8 mm of the body edge; beyond
+    # it, where a rib stub is, it reads 0.00-1.59 mm2/mm against the gate's 2.0 (drawn stubs
+    # 2.49-5.17).  Before the gate the flag fired on ct_001 and ct_002 (dual-energy) here and
+    # on 65 of 107 development inputs; after it on none of 108 (docs/segmentation.md §2).
+    flagged = [
+        (r["case"], r["kind"])
+        for r in three_cases
+        if any(f.startswith("lumbar_rib_suspected") for f in r["level_flags"] + r["scan_flags"])
+    ]
+    assert not flagged
 
 
 def test_three_ct_cases_confidence_is_honest(three_cases):
@@ -144,9 +155,11 @@ def test_held_out_ct_family(held_out):
     assert all(r["labels_right"] for r in by_kind["dual_energy"] + by_kind["display"])
     assert sum(r["labels_right"] for r in by_kind["bmd_map"]) >= 23
     # confidence >= 0.9 is never wrong.  The T12 rib is now found beside the vertebra cut by
-    # the field top (segment/classical.py::_top_level_rib) on part of the poses: measured 24
-    # confident levels (6 BMD-map cases), none wrong.  The issue's "right with confidence
-    # >= 0.9 on 100 %" is NOT met (docs/segmentation.md §7) and this test says so.
+    # the field top (segment/classical.py::_top_level_rib) on part of the poses, and since the
+    # lumbar-rib gate no longer fires on the CT's normal L1: measured 104 confident levels (26
+    # of 72 inputs: 7 dual-energy, 11 BMD map, 8 display), none wrong.  The issue's "right with
+    # confidence >= 0.9 on 100 %" is NOT met (on ~40 % of poses T12 is out of view,
+    # docs/segmentation.md §6-7) and this test says so.
     confident, wrong = _confident_wrong(rows)
     assert wrong == 0
     assert 0 < confident < 4 * len(rows)
@@ -156,7 +169,8 @@ def test_held_out_ct_family(held_out):
     assert np.median(errors) <= 1.6
     assert np.percentile(errors, 95) <= 3.0
     # lesion flags on lesion-free L1-L4, issue 11 target: none on >= 95 % of the levels.
-    # Measured 1/95 BMD map, 3/96 display: met.  Dual-energy: the next test.
+    # Measured 1/95 BMD map (a fracture flag, unchanged), 0/96 display (before the osteophyte
+    # inner-row reference and the sclerosis disc-floor rule: 3/96).  Dual-energy: the next test.
     for kind in ("bmd_map", "display"):
         flagged, levels = _flag_rate(by_kind[kind])
         assert levels >= 90
@@ -164,14 +178,11 @@ def test_held_out_ct_family(held_out):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 target not met on held-out dual-energy inputs: measured 11/96 lesion-free "
-    "levels flagged (L4 endplates beside the L5 transverse-process roots, L2 endplate bands); "
-    "docs/accuracy.md section 4.  strict: this test fails once the target holds, so the docs "
-    "and this mark get updated",
-)
 def test_held_out_ct_dual_energy_lesion_flags_meet_the_target(held_out):
+    # issue 11 target on the held-out dual-energy inputs, measured once after development on
+    # seeds 0-2: 0/96 lesion-free levels flagged (before: 11/96, L4 endplates beside the L5
+    # transverse-process roots and L2 endplate bands under the posterior arch; the rules in
+    # evidence/lesion_measures.py, docs/segmentation.md §5 and §7).  Bound at the target.
     _, by_kind = held_out
     flagged, levels = _flag_rate(by_kind["dual_energy"])
     assert levels >= 90

@@ -328,6 +328,26 @@ def test_box_and_label_image(case_v2):
     assert all(lv["complete"] for lv in t["levels"][1:])
 
 
+def test_truth_box_centre_is_between_the_body_edges_or_at_its_centroid():
+    from dxaspine.phantom.ct.truth import BodyView, TruthConvention, body_shape
+
+    # a body 2 cm thick over columns 10-29 of its window, with a denser part (+0.5 cm, a
+    # pedicle, say) over columns 22-27: its outline is symmetric about column 19.5, its mass
+    # centre lies to the right
+    t = np.zeros((30, 40))
+    t[5:25, 10:30] = 2.0
+    t[5:25, 22:28] += 0.5
+    shape = body_shape(BodyView("L3", (100, 130, 50, 90), t, clipped=False))
+    # half-maximum 1.25 on every row: crossed at 10 - 0.75/2 = 9.625 and 29 + 0.75/2 = 29.375
+    assert shape.edge_centre_col == pytest.approx(50 + 19.5, abs=1e-9)
+    # thickness-weighted: 40 cm of plateau at 19.5 and 3 cm of bump at 24.5 per row
+    assert shape.centre[0] == pytest.approx(50 + 19.5 + 3.0 * 5.0 / 43.0, abs=1e-9)
+    assert TruthConvention().axis_centre == "edges"
+    assert TruthConvention(axis_centre="centroid").to_json()["axis_centre"] == "centroid"
+    with pytest.raises(ValueError, match="axis_centre"):
+        TruthConvention(axis_centre="middle")
+
+
 def test_level_bmc_is_the_vertebra_mineral(volume_v2):
     case = generate_ct_case(params(edge=ALL_MINERAL), volume_v2)
     want = vertebra_mass_g()  # 5.53 g: every vertebra's mineral lies between its mid-disc lines

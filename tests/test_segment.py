@@ -331,3 +331,40 @@ def test_lumbar_rib_flag_needs_a_cue():
     assert lumbar_rib_suspected(("L1", "L2"), np.array([7.0, 5.0]), level) is not None
     # unmeasured sides say nothing
     assert lumbar_rib_suspected(("L1", "L2"), np.array([5.0, 5.0]), np.full((2, 2), np.nan)) is None
+
+
+def test_lumbar_rib_area_cue_needs_bone_beyond_the_process_roots():
+    from dxaspine.segment.landmarks import LUMBAR_RIB_FAR_MIN, lumbar_rib_suspected
+
+    level = np.array([[0.0, -0.05], [0.0, 0.0]])
+    area = np.array([7.0, 5.0])  # L1 1.4 x L2: over the area ratio
+    # the excess lies by the body (pedicles, process roots): no rib stub
+    near = np.array([LUMBAR_RIB_FAR_MIN - 0.5, 0.0])
+    assert lumbar_rib_suspected(("L1", "L2"), area, level, near) is None
+    # the bone reaches out beyond the roots like a bar: flagged, the measure in the evidence
+    far = np.array([LUMBAR_RIB_FAR_MIN + 0.5, 0.0])
+    flag = lumbar_rib_suspected(("L1", "L2"), area, level, far)
+    assert flag is not None and flag.level == "L1"
+    assert flag.evidence["l1_lateral_beyond_roots_mm2_per_mm"] == LUMBAR_RIB_FAR_MIN + 0.5
+    # an unmeasured far side does not let the area cue fire on its own
+    assert lumbar_rib_suspected(("L1", "L2"), area, level, np.array([np.nan, 0.0])) is None
+    # the shape cue does not depend on the gate
+    steep = np.array([[0.3, 0.0], [0.0, 0.0]])
+    assert lumbar_rib_suspected(("L1", "L2"), area, steep, near) is not None
+
+
+def test_transverse_process_cue_reads_l1_to_l4():
+    from dxaspine.segment.labelling import CONF_AGREE, CONF_TP_DISAGREE, assign_labels
+
+    discs = np.arange(7) * 37.0  # six levels: T12 (rib) ... L5 (crest at the L4/L5 disc)
+    rib, crest = 15.0, discs[5]
+    # L5's massive processes and the sacral ala carry the most side bone; L3 leads L1-L4
+    area = np.array([3.0, 3.0, 4.0, 6.0, 4.5, 9.0])
+    out = assign_labels(discs, 37.0, crest, rib, area)
+    assert out.labels == ("T12", "L1", "L2", "L3", "L4", "L5")
+    assert out.confidence[0] == CONF_AGREE
+    assert out.evidence["longest_transverse_process"] == "L3"
+    # L4 clearly ahead of L3 among L1-L4: the weak cue still tempers the confidence
+    area = np.array([3.0, 3.0, 4.0, 4.5, 6.0, 9.0])
+    out = assign_labels(discs, 37.0, crest, rib, area)
+    assert out.confidence[0] == CONF_TP_DISAGREE

@@ -297,3 +297,38 @@ def test_above_edge_blend_rejects_bad_input():
         kernels.above_edge_blend(
             np.ones((3, 3)), np.ones((3, 3), dtype=bool), one, one, one, one, 0
         )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_band_trace_matches_reference(seed):
+    # random blobs of bone, tilted level lines, columns running off the image on one side
+    rng = np.random.default_rng(seed)
+    values = (rng.uniform(size=(60, 50)) > 0.45).astype(float) * rng.uniform(0.1, 1.0, (60, 50))
+    start = int(rng.integers(0, 50))
+    cols = start + np.arange(40) * (1 if seed % 2 else -1)
+    upper = (10.0 + rng.uniform(-3, 3), rng.uniform(-0.3, 0.3), 25.0)
+    lower = (40.0 + rng.uniform(-3, 3), rng.uniform(-0.3, 0.3), 25.0)
+    got = kernels.band_trace(values, cols, upper, lower, 0.3)
+    want = ref.band_trace_reference(values, cols, upper, lower, 0.3)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-12)
+
+
+def test_band_trace_follows_the_lower_branch():
+    # a horizontal process (rows 20-22) with a rib forking off downward from column 5 on:
+    # the trace starts on the longest run and follows the lower branch, one row per column
+    values = np.zeros((40, 20))
+    values[20:23, :] = 1.0
+    for c in range(5, 20):
+        values[20 + (c - 5) : 23 + (c - 5), c] = 1.0
+    values[20:23, 12:] = 0.0  # the process ends at column 11
+    cols = np.arange(20)
+    index, edge = kernels.band_trace(values, cols, (10.0, 0.0, 0.0), (38.0, 0.0, 0.0), 0.5)
+    assert list(index) == list(range(20))
+    # midline row 24; the band's lowest row is 22 up to column 5, then 22 + (c - 5)
+    want = [22 - 24.0 if c <= 5 else 22 + (c - 5) - 24.0 for c in range(20)]
+    np.testing.assert_allclose(edge, want)
+    # a gap stops the trace
+    values[:, 8] = 0.0
+    index, _ = kernels.band_trace(values, cols, (10.0, 0.0, 0.0), (38.0, 0.0, 0.0), 0.5)
+    assert list(index) == list(range(8))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numba
 
+from dxaspine.evidence import _kernels as evidence_kernels
 from dxaspine.measure import _kernels as measure_kernels
+from dxaspine.physics import _calibration_kernels as calibration_kernels
 from dxaspine.physics import _kernels as physics_kernels
 from dxaspine.segment import _kernels as segment_kernels
 from dxaspine.warmup import warm_up
@@ -21,7 +23,13 @@ def _dispatchers(module):
 def test_warm_up_compiles_every_public_kernel():
     warm_up()
     kernels = {}
-    for module in (physics_kernels, segment_kernels, measure_kernels):
+    for module in (
+        physics_kernels,
+        calibration_kernels,
+        segment_kernels,
+        evidence_kernels,
+        measure_kernels,
+    ):
         kernels.update({f"{module.__name__}.{k}": v for k, v in _dispatchers(module).items()})
     assert len(kernels) >= 15  # the test is only meaningful if it sees the kernels
     not_compiled = [name for name, kernel in kernels.items() if not kernel.signatures]

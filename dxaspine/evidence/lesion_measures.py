@@ -8,13 +8,22 @@ monotone transform of density, docs/domain.md §6) and a g/cm2 map therefore giv
 - Endplate sclerosis (docs/domain.md §2 lists sclerosis among the ISCD exclusion causes): dense
   bands under both endplates.  The measure is the mean density of the first few mm of bone
   below (above) each endplate divided by the body's own mid-height density; a sclerotic level
-  has this ratio raised against the other levels of the spine.
+  has this ratio raised against the other levels of the spine.  A band is read only where the
+  disc is seen as a dark gap: on a real spine the posterior arch (laminae, articular processes,
+  spinous process) projects over the central disc rows and over the endplate rows beside them,
+  and there a dense "band" is the arch, not the endplate.  Measured on the shared CT: its L2
+  endplate zones are not denser in HU than L1's, L3's or L4's, yet its projected L2 endplates
+  read 1.17-1.25x their body (three development poses); projected without the posterior
+  elements, 0.87-1.07x (docs/segmentation.md §7).
 - Osteophytes: bone contiguous with the body reaching beyond it at an endplate.  The reference
-  at an endplate is the wider of the level's own waist and what the *facing* endplate across
-  the disc explains: on a real spine a lordotic disc is seen obliquely, so the facing body's
-  endplate, its normal flare and (at L4/L5) the L5 transverse-process roots project into the
-  same rows.  The facing side explains at most its own body's half-width plus the spine's
-  typical flare, so spurs on both sides of a disc (bridging) still stand out.
+  at an endplate is the widest of the level's own waist, what the *facing* endplate across
+  the disc explains, and (per side) the level's own body rows just inside the endplate: on a
+  real spine a lordotic disc is seen obliquely, so the facing body's endplate, its normal
+  flare and (at L4/L5) the L5 transverse-process roots project into the same rows, and real
+  L4 bodies widen gradually towards their lower endplate.  A spur protrudes from the rim
+  beyond the rows inside it.  The facing side and the inner rows explain at most a body's
+  half-width plus the spine's typical flare, so spurs on both sides of a disc (bridging) and
+  spurs beside a transverse process still stand out.
 - Facet arthrosis: enlarged, dense articular processes.  On a PA image the facets project into
   the disc spaces over the pedicle columns (between the spinous process in the midline and the
   body's lateral margin), one pair in the disc above and one in the disc below the level.  The
@@ -26,7 +35,8 @@ monotone transform of density, docs/domain.md §6) and a g/cm2 map therefore giv
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+
+from dxaspine.evidence._kernels import sample_lines_kernel
 
 __all__ = [
     "endplate_band_ratios",
@@ -60,14 +70,26 @@ DISC_SEARCH_MM = 9.0
 # dense part without riding on one noisy pixel.
 FACET_PERCENTILE = 90.0
 _STEP_MM = 0.5
+# The disc floor of an endplate profile is searched within this of the found line, mm: lines
+# sit within ~1.5 mm of the mid-disc on both families (median; CT 95th percentile 2.4 mm,
+# docs/segmentation.md §6) and discs are 8-12 mm (docs/domain.md §4), so the disc's darkest
+# row lies within ~6 mm of the line, and the body beyond it is dense.
+FLOOR_SEARCH_MM = 6.0
+# An endplate band is read only where the disc is seen: its darkest row below this fraction of
+# the mid-body (profile means over the central columns).
+DISC_FLOOR_FRACTION = 0.5
 
 
 def _sample(values, disc, cols, offsets_rows, order=1):
-    """Values on lines parallel to ``disc`` shifted by ``offsets_rows`` (work rows)."""
-    line_rows = disc.row + disc.slope * (cols - disc.column)
-    rr = line_rows[None, :] + offsets_rows[:, None]
-    cc = np.broadcast_to(cols[None, :], rr.shape)
-    return ndimage.map_coordinates(values, [rr, cc], order=order, mode="constant", cval=0.0)
+    """Values on lines parallel to ``disc`` shifted by ``offsets_rows`` (work rows): bilinear
+    (``order`` 1) or nearest (0), 0 outside the image (``_kernels.sample_lines_kernel``)."""
+    cols = np.ascontiguousarray(cols, dtype=np.float64)
+    offsets_rows = np.ascontiguousarray(offsets_rows, dtype=np.float64)
+    out = np.empty((offsets_rows.size, cols.size))
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    sample_lines_kernel(values, float(disc.row), float(disc.slope), float(disc.column), cols,
+                        offsets_rows, int(order), out)  # fmt: skip
+    return out
 
 
 def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, half_px):
@@ -98,9 +120,16 @@ def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, 
             continue
         profile = _sample(values, disc, cols, offsets).mean(axis=1)
         mid = float(np.median(profile[t_mm >= height_mm / 3]))
-        floor = float(profile[t_mm <= 0].min())
-        rising = np.flatnonzero((t_mm > -3.0) & (profile >= floor + 0.5 * (mid - floor)))
-        if not mid > 0 or rising.size == 0:
+        # the disc's darkest row near the line; the band starts after it (with a found line a
+        # few mm off the disc's middle, the facing body's endplate and the arch lie on this
+        # side of the line, and a half-way crossing there is not this endplate)
+        near = np.flatnonzero(np.abs(t_mm) <= FLOOR_SEARCH_MM)
+        at = near[np.argmin(profile[near])]
+        floor = float(profile[at])
+        rising = np.flatnonzero((t_mm > t_mm[at]) & (profile >= floor + 0.5 * (mid - floor)))
+        # no dark disc, no endplate to read: where the posterior arch fills the disc rows in
+        # projection it lies over the endplate rows too (module docstring)
+        if not mid > 0 or floor > DISC_FLOOR_FRACTION * mid or rising.size == 0:
             continue
         edge = t_mm[rising[0]]
         bands[k] = float(profile[(t_mm >= edge) & (t_mm < edge + BAND_MM)].mean())
@@ -207,6 +236,7 @@ def osteophyte_widening_mm(values, axis, discs, i, stats, spacing_mm, flare_mm) 
     spacing_r, spacing_c = spacing_mm
     height = discs[i + 1].row - discs[i].row
     best = 0.0
+    references = {}
     for k, extent in stats["endplates"]:
         disc = discs[i + k]
         step = -1.0 if k == 0 else 1.0  # upper endplate: the body above; lower: the one below
@@ -221,5 +251,17 @@ def osteophyte_widening_mm(values, axis, discs, i, stats, spacing_mm, flare_mm) 
             extent_px(values, rows, axis.columns[rows], side, half_across) for side in (-1, 1)
         )
         explained = min(facing, half_across + flare_mm / spacing_c)
-        best = max(best, (extent - max(half_own, explained)) * spacing_c)
+        reference = max(half_own, explained)
+        references[k] = reference
+        best = max(best, (extent - reference) * spacing_c)
+    if "endplate_sides" in stats:  # per side: beyond the same side's rows just inside too
+        # (lesions.INNER_ROWS_MM); like the facing side, those rows explain at most the body's
+        # half-width plus the spine's flare: a transverse process or rib beside them is not
+        # the body's own width
+        inner_cap = half_own + flare_mm / spacing_c
+        best = 0.0
+        for k, ends, inners in stats["endplate_sides"]:
+            for extent, inner in zip(ends, inners, strict=True):
+                reference = max(references[k], min(inner, inner_cap))
+                best = max(best, (extent - reference) * spacing_c)
     return best

@@ -45,8 +45,20 @@ OSTEOPHYTE_WIDENING_MM = 4.0
 # family (seeds 0-2, 431 levels of 108 inputs) and 0, 0.6, 1.1, 1.6 mm on the drawn phantom
 # (standard seed 41, 48 levels); drawn spurs at severity 0.8 stand 3.6-8.1 mm beyond
 # (test_pathology_pipeline's cases).  2.5 mm is above the CT's 95th percentile and ~1.5 robust
-# SD of its spread, and 0.9 mm above the drawn maximum.
+# SD of its spread, and 0.9 mm above the drawn maximum.  With the inner-row reference below
+# (branch ctlesion) the CT's lesion-free L1-L4 widening itself is median 0, 95th percentile
+# 2.05, max 4.0 mm (same 431 levels): the max sits at OSTEOPHYTE_WIDENING_MM, a thin margin.
 OSTEOPHYTE_EXCESS_MM = 2.5
+# A spur protrudes from the endplate rim beyond the body rows just inside it; a body whose
+# lower third flares gradually (real L4 and L5 bodies widen towards their lower endplate) and
+# the processes beside it (at L4/L5 the L5 transverse-process roots, continuous with the bone
+# beside L4's lower rows on the projected CT) are as wide there as at the endplate.  Each
+# side's endplate extent is therefore also referred to the same side's extent over the body
+# rows INNER_ROWS_MM (from, to) inside the endplate edge.  The drawn spur (phantom/lesions.py)
+# starts 3 mm inside the corner with a ~3 mm radius, so beyond the body margin its bone stays
+# within ~4.5 mm of the endplate: rows from 5 mm in are spur-free; 9 mm keeps the rows within
+# the lower (upper) third of a 25-40 mm body, away from the waist.
+INNER_ROWS_MM = (5.0, 9.0)
 # Endplate-band ratio (first 4 mm of bone under each endplate / mid-body, lesion_measures):
 # the mean of a level's two endplates against the median of the other levels' endplates.
 # Calibration on phantom seeds 41/43/44/45 (not those of the tests): 239 levels of 48
@@ -312,9 +324,21 @@ def _level_stats(work, axis, upper, lower, metal_work, skip_upper_endplate=False
     out["core"] = float(np.median(core_vals)) if core_vals.size else np.nan
     # endplate extents: bone per side in rows around each endplate (osteophyte evidence)
     endplates = []  # (0 upper / 1 lower, widest extent in px) per endplate read
+    sides = []  # (0 / 1, (left, right) extent px, (left, right) inner-row extent px)
     for disc_index, edge in ((1, bottom),) if skip_upper_endplate else ((0, top), (1, bottom)):
         sel = r[(r >= edge - 3 / spacing_r) & (r <= edge + 3 / spacing_r)]
-        extent = max(extent_px(values, sel, axis.columns[sel], side, half_px) for side in (-1, 1))
-        endplates.append((disc_index, extent))
+        per_side = [extent_px(values, sel, axis.columns[sel], side, half_px) for side in (-1, 1)]
+        endplates.append((disc_index, max(per_side)))
+        # the same side's body rows just inside the endplate, clear of any spur (lesions
+        # module: INNER_ROWS_MM); a spur protrudes beyond them, a flared body does not
+        inward = 1.0 if disc_index == 0 else -1.0
+        lo_mm, hi_mm = INNER_ROWS_MM
+        a, b = sorted((edge + inward * lo_mm / spacing_r, edge + inward * hi_mm / spacing_r))
+        inner = r[(r >= a) & (r <= b)]
+        inner_side = [
+            extent_px(values, inner, axis.columns[inner], side, half_px) for side in (-1, 1)
+        ]
+        sides.append((disc_index, tuple(per_side), tuple(inner_side)))
     out["endplates"] = endplates
+    out["endplate_sides"] = sides
     return out

@@ -397,6 +397,145 @@ def calibrated_density_reference(
     return out, finite & (off_r | off_a).reshape(shape)
 
 
+@jit(error_model="numpy")
+def _axis_cell(value, lo, inv_step, n):
+    """(cell index, weight of the upper node) of ``value`` on the uniform axis
+    ``lo + step * arange(n)``; index -1 when it lies outside ``[lo, lo + step (n - 1)]``."""
+    x = (value - lo) * inv_step
+    if not (x >= 0.0 and x <= n - 1):  # also False for NaN
+        return -1, 0.0
+    i = int(x)
+    if i > n - 2:
+        i = n - 2
+    return i, x - i
+
+
+@jit(error_model="numpy")
+def grid_nodes_needed_kernel(a_low, a_high, r_st, stride, lo, inv_step, needed):
+    """Mark in ``needed`` (n_R, n_A, n_q) the 8 nodes of the cell of every ``stride``-th
+    pixel in each direction that lies inside the grid: the nodes worth solving."""
+    n0, n1, n2 = needed.shape
+    rows, cols = a_low.shape
+    for r in range(0, rows, stride):
+        for c in range(0, cols, stride):
+            al, ah, ratio = a_low[r, c], a_high[r, c], r_st[r, c]
+            if not (math.isfinite(al) and math.isfinite(ah) and math.isfinite(ratio)):
+                continue
+            i, _ = _axis_cell(ratio, lo[0], inv_step[0], n0)
+            j, _ = _axis_cell(ah, lo[1], inv_step[1], n1)
+            k, _ = _axis_cell(al - ratio * ah, lo[2], inv_step[2], n2)
+            if i < 0 or j < 0 or k < 0:
+                continue
+            for di in range(2):
+                for dj in range(2):
+                    needed[i + di, j + dj, k] = True
+                    needed[i + di, j + dj, k + 1] = True
+
+
+@jit(error_model="numpy")
+def solution_grid_kernel(a_low, a_high, r_st, lo, inv_step, sigma_nodes, off_nodes, out,
+                         fallback, fallback_index):  # fmt: skip
+    """sigma per pixel by trilinear interpolation of the exact solution on a uniform
+    (R, A_H, q = A_L - R A_H) grid (``calibration.solution_grid``); returns the number of
+    pixels left for the exact solve.
+
+    ``lo`` and ``inv_step`` are the three axes' first node and inverse step, ``sigma_nodes``
+    the (n_R, n_A, n_q) solutions (NaN at nodes not solved) and ``off_nodes`` their
+    off-table flags.  A pixel whose (R, A_H, q) lies outside the grid, or whose cell touches
+    an off-table or unsolved node, gets ``fallback`` True and its flat index in
+    ``fallback_index``, in raster order; a non-finite input gives NaN.
+    """
+    n0, n1, n2 = sigma_nodes.shape
+    rows, cols = a_low.shape
+    count = 0
+    for r in range(rows):
+        for c in range(cols):
+            al, ah, ratio = a_low[r, c], a_high[r, c], r_st[r, c]
+            fallback[r, c] = False
+            if not (math.isfinite(al) and math.isfinite(ah) and math.isfinite(ratio)):
+                out[r, c] = math.nan
+                continue
+            q = al - ratio * ah
+            i, t = _axis_cell(ratio, lo[0], inv_step[0], n0)
+            j, u = _axis_cell(ah, lo[1], inv_step[1], n1)
+            k, v = _axis_cell(q, lo[2], inv_step[2], n2)
+            value = math.nan
+            if i >= 0 and j >= 0 and k >= 0:
+                if not (off_nodes[i, j, k] or off_nodes[i, j, k + 1] or off_nodes[i, j + 1, k]
+                        or off_nodes[i, j + 1, k + 1] or off_nodes[i + 1, j, k]
+                        or off_nodes[i + 1, j, k + 1] or off_nodes[i + 1, j + 1, k]
+                        or off_nodes[i + 1, j + 1, k + 1]):  # fmt: skip
+                    c00 = (1 - v) * sigma_nodes[i, j, k] + v * sigma_nodes[i, j, k + 1]
+                    c01 = (1 - v) * sigma_nodes[i, j + 1, k] + v * sigma_nodes[i, j + 1, k + 1]
+                    c10 = (1 - v) * sigma_nodes[i + 1, j, k] + v * sigma_nodes[i + 1, j, k + 1]
+                    c11 = (1 - v) * sigma_nodes[i + 1, j + 1, k] + v * sigma_nodes[
+                        i + 1, j + 1, k + 1
+                    ]
+                    value = (1 - t) * ((1 - u) * c00 + u * c01) + t * ((1 - u) * c10 + u * c11)
+            if math.isfinite(value):
+                out[r, c] = value
+            else:  # outside the grid, an off-table cell, or an unsolved (NaN) node
+                fallback[r, c] = True
+                fallback_index[count] = r * cols + c
+                count += 1
+    return count
+
+
+def solution_grid_reference(a_low, a_high, r_st, lo, inv_step, sigma_nodes, off_nodes):
+    """numpy reference of :func:`solution_grid_kernel`: ``(sigma, fallback)``."""
+    finite = np.isfinite(a_low) & np.isfinite(a_high) & np.isfinite(r_st)
+    q = a_low - r_st * a_high
+    index, weight, inside = [], [], finite.copy()
+    for axis, value in enumerate((r_st, a_high, q)):
+        n = sigma_nodes.shape[axis]
+        with np.errstate(invalid="ignore"):
+            x = (value - lo[axis]) * inv_step[axis]
+            ok = (x >= 0) & (x <= n - 1)
+        x = np.where(ok, x, 0.0)
+        i = np.minimum(x.astype(np.intp), n - 2)
+        index.append(i)
+        weight.append(x - i)
+        inside &= ok
+    i, j, k = index
+    t, u, v = weight
+    touches_off = np.zeros(a_low.shape, dtype=bool)
+    for di in (0, 1):
+        for dj in (0, 1):
+            for dk in (0, 1):
+                touches_off |= off_nodes[i + di, j + dj, k + dk]
+
+    def node(di, dj, dk):
+        return sigma_nodes[i + di, j + dj, k + dk]
+
+    c00 = (1 - v) * node(0, 0, 0) + v * node(0, 0, 1)
+    c01 = (1 - v) * node(0, 1, 0) + v * node(0, 1, 1)
+    c10 = (1 - v) * node(1, 0, 0) + v * node(1, 0, 1)
+    c11 = (1 - v) * node(1, 1, 0) + v * node(1, 1, 1)
+    sigma = (1 - t) * ((1 - u) * c00 + u * c01) + t * ((1 - u) * c10 + u * c11)
+    fallback = finite & (~inside | touches_off | ~np.isfinite(sigma))
+    return np.where(finite & ~fallback, sigma, np.nan), fallback
+
+
+def grid_nodes_needed_reference(a_low, a_high, r_st, stride, lo, inv_step, shape):
+    """numpy reference of :func:`grid_nodes_needed_kernel`."""
+    needed = np.zeros(shape, dtype=bool)
+    sub = [v[::stride, ::stride] for v in (a_low, a_high, r_st)]
+    al, ah, ratio = (
+        v[np.isfinite(sub[0]) & np.isfinite(sub[1]) & np.isfinite(sub[2])] for v in sub
+    )
+    cells, ok = [], np.ones(al.shape, dtype=bool)
+    for axis, value in enumerate((ratio, ah, al - ratio * ah)):
+        x = (value - lo[axis]) * inv_step[axis]
+        ok &= (x >= 0) & (x <= shape[axis] - 1)
+        cells.append(np.minimum(np.where(ok, x, 0).astype(np.intp), shape[axis] - 2))
+    i, j, k = (c[ok] for c in cells)
+    for di in (0, 1):
+        for dj in (0, 1):
+            for dk in (0, 1):
+                needed[i + di, j + dj, k + dk] = True
+    return needed
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) the kernel on 1 x 1 inputs."""
     one = np.ones((1, 1))
@@ -407,4 +546,10 @@ def warm_up() -> None:
         one, one * 0.5, one, tables, np.stack([table, table * 0.5], axis=-1), np.zeros(1),
         np.array([0.0, 1.0]), (0.0, 0.0, 1.06, 0.95),
         1, 1e-9, np.inf, np.empty((1, 1)), np.empty((1, 1), dtype=np.bool_),
+    )  # fmt: skip
+    nodes = np.zeros((2, 2, 2), dtype=np.bool_)
+    grid_nodes_needed_kernel(one, one * 0.5, one, 1, np.zeros(3), np.ones(3), nodes)
+    solution_grid_kernel(
+        one, one * 0.5, one, np.zeros(3), np.ones(3), np.zeros((2, 2, 2)), nodes,
+        np.empty((1, 1)), np.empty((1, 1), dtype=np.bool_), np.empty(1, dtype=np.int64),
     )  # fmt: skip

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
+import types
 import warnings
 
 import numpy as np
@@ -387,3 +389,22 @@ def _pass_through_bmd_map(scan: Scan, field: np.ndarray) -> DensityMap:
         bone_mask_hint=hint,
         physics_model="bmd-map",
     )
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`decompose`.
+
+    ``dxaspine.physics`` exports the function ``decompose`` lazily (issue 17: a header-only
+    command must not import this module).  Python's import system binds a submodule to its
+    package's attribute of the same name when the submodule is first loaded, so after
+    ``from dxaspine.physics.decompose import BaselineOptions`` (say), ``dxaspine.physics.
+    decompose`` is this module and the lazy export never runs.  Making the module callable
+    keeps ``from dxaspine.physics import decompose; decompose(scan)`` right in every import
+    order (tests/test_architecture.py).
+    """
+
+    def __call__(self, *args, **kwargs) -> DensityMap:
+        return decompose(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

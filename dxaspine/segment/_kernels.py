@@ -8,6 +8,8 @@ against.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from dxaspine._numba import jit
@@ -281,3 +283,54 @@ def above_edge_blend_kernel(values, valid, lo, hi, left, right, offset, out):  #
             t = min(max(t, 0.0), 1.0)
             level = offset + (left_r * (1 - t) + right_r * t)
             out[r, c] = valid[r, c] and values[r, c] > level
+
+
+@jit
+def band_trace_kernel(
+    values, cols, upper, lower, threshold, out_index, out_edge
+):  # pragma: no cover - numba
+    """Trace the bone band beside a level outward, column by column (``landmarks.
+    lateral_band_fall``): returns the number ``n`` of columns traced, with ``out_index[:n]``
+    the traced positions in ``cols`` and ``out_edge[:n]`` the band's lower edge (rows below
+    the midline between the level's two lines).
+
+    ``upper`` and ``lower`` are the lines as (row, slope, column).  In each column the
+    level's rows run from ceil(upper line) to floor(lower line); a bone run is a stretch of
+    ``values > threshold``.  The first column takes its longest run (the later one of equal
+    length), each next column the lowest run touching the previous one (rows overlapping or
+    adjacent); the trace stops at the first column outside the image, without rows or
+    without such a run.
+    """
+    rows, n_cols = values.shape
+    n = 0
+    prev_a, prev_b = -1, -1
+    for m in range(cols.shape[0]):
+        c = cols[m]
+        if c < 0 or c >= n_cols:
+            break
+        top = upper[0] + upper[1] * (c - upper[2])
+        bottom = lower[0] + lower[1] * (c - lower[2])
+        r0 = max(0, int(math.ceil(top)))
+        r1 = min(rows - 1, int(math.floor(bottom)))
+        if r1 < r0:
+            break
+        best_a, best_b = -1, -1
+        r = r0
+        while r <= r1:
+            if values[r, c] > threshold:
+                a = r
+                while r + 1 <= r1 and values[r + 1, c] > threshold:
+                    r += 1
+                if n == 0:
+                    if best_a < 0 or r - a >= best_b - best_a:
+                        best_a, best_b = a, r
+                elif a <= prev_b + 1 and r >= prev_a - 1:
+                    best_a, best_b = a, r
+            r += 1
+        if best_a < 0:
+            break
+        prev_a, prev_b = best_a, best_b
+        out_index[n] = m
+        out_edge[n] = best_b - 0.5 * (top + bottom)
+        n += 1
+    return n

@@ -136,3 +136,36 @@ def above_edge_blend_reference(values, valid, lo, hi, left, right, offset):
     t = np.clip(t, 0.0, 1.0)
     level = left[:, None] * (1 - t) + right[:, None] * t
     return valid & (values > offset + level)
+
+
+def band_trace_reference(values, cols, upper, lower, threshold):
+    """``(index, edge)`` of :func:`~dxaspine.segment._kernels.band_trace_kernel`, run by run."""
+    rows, n_cols = values.shape
+    index, edge = [], []
+    previous = None
+    for m, c in enumerate(cols):
+        if not 0 <= c < n_cols:
+            break
+        top = upper[0] + upper[1] * (c - upper[2])
+        bottom = lower[0] + lower[1] * (c - lower[2])
+        r0 = max(0, int(np.ceil(top)))
+        r1 = min(rows - 1, int(np.floor(bottom)))
+        if r1 < r0:
+            break
+        d = np.diff(
+            np.concatenate([[0], (values[r0 : r1 + 1, c] > threshold).astype(np.int8), [0]])
+        )
+        runs = [
+            (a + r0, b + r0)
+            for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1, strict=True)
+        ]
+        if previous is None:
+            runs = sorted(runs, key=lambda ab: ab[1] - ab[0])[-1:]
+        else:
+            runs = [ab for ab in runs if ab[0] <= previous[1] + 1 and ab[1] >= previous[0] - 1]
+        if not runs:
+            break
+        previous = max(runs, key=lambda ab: ab[1])
+        index.append(m)
+        edge.append(previous[1] - 0.5 * (top + bottom))
+    return np.asarray(index, dtype=np.int64), np.asarray(edge, dtype=float)

@@ -36,6 +36,7 @@ from dxaspine.segment.edge_noise import soft_tissue_noise
 from dxaspine.segment.kernels import rasterize_levels
 from dxaspine.segment.labelling import assign_labels
 from dxaspine.segment.landmarks import (
+    LUMBAR_RIB_FAR_MM,
     RIB_FALL_MIN,
     find_crest,
     find_ribs,
@@ -182,7 +183,10 @@ def segment_spine(
         doubtful = [i] if i in (0, len(labels) - 1) else range(len(labels))
         for j in doubtful:
             confidence[j] = min(confidence[j], CONF_HEIGHT_INCONSISTENT)
-    stub = lumbar_rib_suspected(labels, lateral_area, lateral_band_fall(work, axis, discs))
+    _, far_area = lateral_bone(work, axis, discs, from_mm=LUMBAR_RIB_FAR_MM)
+    stub = lumbar_rib_suspected(
+        labels, lateral_area, lateral_band_fall(work, axis, discs), far_area
+    )
     if stub is not None:
         flags.append(stub)
         confidence = [min(c, 0.45) for c in confidence]

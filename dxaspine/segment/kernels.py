@@ -223,3 +223,46 @@ def above_edge_blend(
     out = np.empty(values.shape, dtype=bool)
     _kernels.above_edge_blend_kernel(values, valid, *per_row, float(offset), out)
     return out
+
+
+def band_trace(
+    values: np.ndarray,
+    cols: np.ndarray,
+    upper: tuple[float, float, float],
+    lower: tuple[float, float, float],
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Trace the bone band beside one level outward (see the kernel's notes).
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+        Work image (outside the field at 0).
+    cols : (K,) int ndarray
+        Column of each trace step, from the body edge outward.
+    upper, lower : (row, slope, column)
+        The level's bounding lines on the work grid.
+    threshold : float
+        Bone above this (body-contrast units).
+
+    Returns
+    -------
+    index : (n,) int ndarray
+        Positions in ``cols`` traced, ``0 .. n - 1``.
+    edge_rows : (n,) ndarray
+        Lower edge of the band in rows below the level's midline, per traced column.
+    """
+    values = _as_2d_float("values", values)
+    cols = np.ascontiguousarray(cols, dtype=np.int64)
+    index = np.empty(cols.size, dtype=np.int64)
+    edge = np.empty(cols.size)
+    n = _kernels.band_trace_kernel(
+        values,
+        cols,
+        np.asarray(upper, dtype=np.float64),
+        np.asarray(lower, dtype=np.float64),
+        float(threshold),
+        index,
+        edge,
+    )
+    return index[:n], edge[:n]

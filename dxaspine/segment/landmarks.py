@@ -14,6 +14,7 @@ from scipy import ndimage
 
 from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
+from dxaspine.segment.kernels import band_trace
 from dxaspine.segment.segmentation import QcFlag
 
 # Bone in the work image (body-contrast units).  Ribs, processes and the ilium are thinner
@@ -43,6 +44,17 @@ CLIPPED_SLOPE_RANGE = (0.3, 2.0)
 # 0.56-1.06 (L1 processes are shorter), stubs 1.12-1.64; 1.09 sits between.  A false alarm
 # only lowers the labels' confidence.
 LUMBAR_RIB_AREA_RATIO = 1.09
+# ... and the bone must reach out like a bar: a rib stub adds bone beyond the process root,
+# so the area cue also needs at least LUMBAR_RIB_FAR_MIN mm2 per mm of height of bone from
+# LUMBAR_RIB_FAR_MM beyond the body edge out to LATERAL_AREA_MM (smaller side, like the area).
+# Within 8 mm lie the pedicles and process roots every vertebra has: on the CT family the
+# whole excess of its normal L1 over L2 lies there (docs/segmentation.md §7).  Measured on
+# both families (docs/segmentation.md §2): drawn rib stubs on L1 2.49-5.17 (transitional
+# seeds 0-3, 60 inputs), the CT's normal L1 0.00-1.59 (development seeds 0-2, 107 inputs, 65
+# of them over the area ratio); 2.0 lies between (about their geometric mean).  Drawn normal
+# L1s (standard, no-T12-rib groups) read 0.7-2.7 here but never pass the ratio (0.56-1.06).
+LUMBAR_RIB_FAR_MM = 8.0
+LUMBAR_RIB_FAR_MIN = 2.0
 # Shape cue for a rib on L1: a transverse process is a short horizontal bar; a rib leaves the
 # vertebra (body/transverse process) and runs inferolaterally, so the lower edge of the bone
 # beside the body falls with lateral distance.  The band is traced from BAND_START_MM beyond
@@ -216,16 +228,19 @@ def clipped_rib_edge_row(rr, cc, first_field_row, u_mm, half_width_mm, spacing_r
     return float(intercept + slope * half_width_mm)
 
 
-def lateral_bone(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.ndarray, np.ndarray]:
+def lateral_bone(
+    work: WorkImage, axis: SpineAxis, discs: list, from_mm: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Per level: (lateral reach in mm, lateral bone area per mm of height) beside the body.
 
     Level ``i`` lies between ``discs[i]`` and ``discs[i + 1]`` (tilted lines with ``row``,
     ``column`` and ``slope`` on the work grid); at each column beyond the body's edge the
     level's rows follow the two lines, so a tilted (scoliotic) neighbour's rib stays with
     its own level.  Per side, the reach ends at the first column without bone in the level's
-    rows, and the area counts bone pixels out to LATERAL_AREA_MM beyond the edge.  The reach
-    is averaged over both sides (axial rotation moves the processes towards one side and away
-    from the other); the area takes the smaller side (one-sided overlaps: aorta, gas).
+    rows, and the area counts bone pixels from ``from_mm`` out to LATERAL_AREA_MM beyond the
+    edge.  The reach is averaged over both sides (axial rotation moves the processes towards
+    one side and away from the other); the area takes the smaller side (one-sided overlaps:
+    aorta, gas).
     """
     rows, cols = work.values.shape
     spacing_r, spacing_c = work.pixel_spacing_mm
@@ -250,7 +265,8 @@ def lateral_bone(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.ndar
             has_bone = bone.any(axis=0)
             # the scan stops at the field's edge like at a gap
             has_bone &= np.cumprod(inside).astype(bool)
-            count = int(bone[:, offsets * spacing_c < LATERAL_AREA_MM].sum())
+            counted = (offsets * spacing_c >= from_mm) & (offsets * spacing_c < LATERAL_AREA_MM)
+            count = int(bone[:, counted].sum())
             empty = np.flatnonzero(~has_bone)
             n = empty[0] if empty.size else has_bone.size
             per_reach.append((edge_px + n) * spacing_c)
@@ -292,14 +308,6 @@ def _body_half_width_px(axis: SpineAxis, level_rows: np.ndarray, spacing_c: floa
     return float(np.median(widths)) / 2 / spacing_c
 
 
-def _runs(bone: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last) index of each run of True in a 1-D bool array."""
-    d = np.diff(np.concatenate([[0], bone.astype(np.int8), [0]]))
-    return list(
-        zip(np.flatnonzero(d == 1).tolist(), (np.flatnonzero(d == -1) - 1).tolist(), strict=True)
-    )
-
-
 def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarray:
     """Per level and side: fall of the lower edge of the bone band beside the body (mm/mm).
 
@@ -313,51 +321,33 @@ def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarr
     distance; positive = falling laterally.  Returns an ``(n_levels, 2)`` array (sides
     left, right), NaN where the band spans less than BAND_MIN_LENGTH_MM.
     """
-    rows, cols = work.values.shape
     spacing_r, spacing_c = work.pixel_spacing_mm
     values = _bone_values(work)
     offsets = np.arange(int(round(BAND_START_MM / spacing_c)), int(BAND_END_MM / spacing_c) + 1)
     n_levels = max(0, len(discs) - 1)
     fall = np.full((n_levels, 2), np.nan)
     for i, upper, lower, _rows, edge_px, col0 in _level_spans(work, axis, discs):
+        up = (upper.row, upper.slope, upper.column)
+        low = (lower.row, lower.slope, lower.column)
         for k, side in enumerate((-1, 1)):
-            lateral_mm, lower_edge_mm = [], []
-            previous = None
-            for offset in offsets:
-                c = int(round(col0 + side * (edge_px + offset)))
-                if not 0 <= c < cols:
-                    break
-                top = upper.row + upper.slope * (c - upper.column)
-                bottom = lower.row + lower.slope * (c - lower.column)
-                r0 = max(0, int(np.ceil(top)))
-                r1 = min(rows - 1, int(np.floor(bottom)))
-                if r1 < r0:
-                    break
-                runs = [(a + r0, b + r0) for a, b in _runs(values[r0 : r1 + 1, c] > LANDMARK_BONE)]
-                if previous is None:
-                    runs = sorted(runs, key=lambda ab: ab[1] - ab[0])[-1:]
-                else:
-                    runs = [
-                        ab for ab in runs if ab[0] <= previous[1] + 1 and ab[1] >= previous[0] - 1
-                    ]
-                if not runs:
-                    break
-                previous = max(runs, key=lambda ab: ab[1])
-                lateral_mm.append(offset * spacing_c)
-                lower_edge_mm.append((previous[1] - 0.5 * (top + bottom)) * spacing_r)
-            if len(lateral_mm) >= 3 and len(lateral_mm) * spacing_c >= BAND_MIN_LENGTH_MM:
-                fall[i, k] = float(np.polyfit(lateral_mm, lower_edge_mm, 1)[0])
+            cols_k = np.round(col0 + side * (edge_px + offsets)).astype(np.int64)
+            index, edge_rows = band_trace(values, cols_k, up, low, LANDMARK_BONE)
+            if index.size >= 3 and index.size * spacing_c >= BAND_MIN_LENGTH_MM:
+                lateral_mm = offsets[index] * spacing_c
+                fall[i, k] = float(np.polyfit(lateral_mm, edge_rows * spacing_r, 1)[0])
     return fall
 
 
-def lumbar_rib_suspected(labels, area_mm2_per_mm, band_fall=None):
+def lumbar_rib_suspected(labels, area_mm2_per_mm, band_fall=None, far_mm2_per_mm=None):
     """Flag L1 when bone beside it looks like a rib (transitional anatomy or mislabelled T12).
 
     Two cues, either suffices:
 
     - area: clearly more bone beside L1 than beside L2 (LUMBAR_RIB_AREA_RATIO).  Normal L1
       transverse processes are shorter than L2's (docs/domain.md §4: L3 longest, lengths growing
-      from L1); a rib stub on L1 adds a second bar of bone beside the body;
+      from L1); a rib stub on L1 adds a second bar of bone beside the body.  With
+      ``far_mm2_per_mm`` (:func:`lateral_bone` from LUMBAR_RIB_FAR_MM), that bar must also
+      reach beyond the process roots (LUMBAR_RIB_FAR_MIN beside L1);
     - shape: on either side, the lower edge of the band beside L1 falls laterally like a rib
       (``band_fall`` from :func:`lateral_band_fall`, at least RIB_FALL_MIN); a transverse
       process is horizontal.  Catches stubs on a small L1 beside long L2 processes.
@@ -373,7 +363,11 @@ def lumbar_rib_suspected(labels, area_mm2_per_mm, band_fall=None):
         if np.isfinite(a1) and np.isfinite(a2) and a2 > 0:
             evidence["l1_lateral_mm2_per_mm"] = round(float(a1), 2)
             evidence["l2_lateral_mm2_per_mm"] = round(float(a2), 2)
-            if a1 >= LUMBAR_RIB_AREA_RATIO * a2:
+            far = None if far_mm2_per_mm is None else float(far_mm2_per_mm[i1])
+            if far is not None:
+                evidence["l1_lateral_beyond_roots_mm2_per_mm"] = round(far, 2)
+            reaches = far is None or (np.isfinite(far) and far >= LUMBAR_RIB_FAR_MIN)
+            if a1 >= LUMBAR_RIB_AREA_RATIO * a2 and reaches:
                 reasons.append(
                     f"bone beside L1 ({a1:.1f} mm2 per mm of height) exceeds that beside "
                     f"L2 ({a2:.1f})"

@@ -62,6 +62,9 @@ class CtPhantomParams:
     # --box-margin-mm)
     edge: str = str(DEFAULT_EDGE)
     box_margin_mm: float = DEFAULT_BOX.margin_mm
+    # where the truth's box is centred on each body: "edges" (midpoint of its half-maximum
+    # lateral edges, the default) or "centroid" (thickness-weighted); truth.TruthConvention
+    axis_centre: str = "edges"
     # known findings on this CT, as (level, finding) pairs; a level without one is lesion-free
     findings: tuple[tuple[str, str], ...] = ()
     # patient header
@@ -98,7 +101,9 @@ class CtPhantomParams:
     @property
     def convention(self) -> TruthConvention:
         return TruthConvention(
-            edge=EdgeConvention.parse(self.edge), box=BoxConvention(margin_mm=self.box_margin_mm)
+            edge=EdgeConvention.parse(self.edge),
+            box=BoxConvention(margin_mm=self.box_margin_mm),
+            axis_centre=self.axis_centre,
         )
 
     def replace(self, **changes) -> CtPhantomParams:

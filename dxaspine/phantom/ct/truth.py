@@ -10,7 +10,14 @@ with the one rule only the CT needs, how a mid-disc line is found:
   thickness; the mid-disc point is halfway between them, and the line is a least-squares
   fit of those points over the central ``disc_fit_fraction`` of the narrower body (the
   rounded endplate corners are left out);
-- **spine axis**: straight segments through the bodies' projected centres;
+- **spine axis**: straight segments through the bodies' projected centres. The centre's row
+  is the thickness-weighted one; its column (``axis_centre``) is by default the median, over
+  the central 80 % of the body's rows, of the midpoints of the row's half-maximum lateral
+  edges (``"edges"``): a box is centred between the body's edges, as its width is set by them
+  (below) and as an operator or a vendor's edge detection centres it. ``"centroid"`` (the
+  thickness-weighted column, the convention before) is kept as an option; on this CT the two
+  differ by 0.3-0.7 pixel per body, because a real body's projected thickness is not
+  symmetric about its outline (docs/accuracy.md §2);
 - **analysis box** (``BoxConvention``, default L4 + 7 mm): axis +- (half the width of the
   ``width_level`` body + ``margin_mm``), the width being the 90th percentile of the body's
   row-wise half-maximum widths (the endplate width, not the waist);
@@ -48,6 +55,7 @@ from dxaspine.segment.conventions import (
 LEGACY_EDGE = EdgeConvention("absolute", 0.1)  # phantom/truth.py BONE_THRESHOLD_G_CM2
 HALF = 0.5  # half-maximum edge of a body's projected thickness
 _MIN_COLUMN_SHARE = 0.3  # a column counts for an edge if its thickness is >= 30 % of the peak
+AXIS_CENTRES = ("edges", "centroid")
 
 
 @dataclass(frozen=True)
@@ -57,11 +65,17 @@ class TruthConvention:
     edge: EdgeConvention = DEFAULT_EDGE
     box: BoxConvention = DEFAULT_BOX
     disc_fit_fraction: float = 0.6
+    axis_centre: str = "edges"  # "edges" | "centroid" (module docstring)
     disc_lines: str = field(default="half_maximum_body_edges", init=False)
+
+    def __post_init__(self) -> None:
+        if self.axis_centre not in AXIS_CENTRES:
+            raise ValueError(f"axis_centre must be one of {AXIS_CENTRES}, not {self.axis_centre!r}")
 
     def to_json(self) -> dict:
         return {"edge": str(self.edge), "box": str(self.box), "disc_lines": self.disc_lines,
-                "disc_fit_fraction": self.disc_fit_fraction}  # fmt: skip
+                "disc_fit_fraction": self.disc_fit_fraction,
+                "axis_centre": self.axis_centre}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,7 @@ class BodyShape:
     columns: np.ndarray  # image columns with an edge
     top: np.ndarray  # superior edge row per column (NaN where none)
     bottom: np.ndarray  # inferior edge row per column
+    edge_centre_col: float = float("nan")  # median midpoint of the rows' half-maximum edges
 
 
 def _edges(column: np.ndarray) -> tuple[float, float]:
@@ -122,10 +137,25 @@ def body_shape(view: BodyView) -> BodyShape:
         if lo <= r <= hi and t[r].max() > 0
     ]
     width = float(np.percentile(widths, 90)) if widths else 0.0
+    mids = [_row_edge_midpoint(t[r]) for r in height_rows if lo <= r <= hi and t[r].max() > 0]
+    edge_centre = float(np.median(mids)) + c0 if mids else centre[0]
     centre_cols = good[np.abs(good + c0 - centre[0]) <= max(1.0, 0.25 * width)]
     height = float(np.nanmedian(bottom[centre_cols] - top[centre_cols])) if centre_cols.size else 0
     return BodyShape(view.name, centre, width, height, good + c0,
-                     top[good] + r0, bottom[good] + r0)  # fmt: skip
+                     top[good] + r0, bottom[good] + r0, edge_centre)  # fmt: skip
+
+
+def _row_edge_midpoint(profile: np.ndarray) -> float:
+    """Midpoint (column) of the outermost half-maximum crossings of one row's thickness."""
+    level = HALF * profile.max()
+    above = np.flatnonzero(profile >= level)
+    a, b = int(above[0]), int(above[-1])
+    left, right = float(a), float(b)
+    if a > 0 and profile[a] != profile[a - 1]:
+        left = a - (profile[a] - level) / (profile[a] - profile[a - 1])
+    if b + 1 < profile.size and profile[b] != profile[b + 1]:
+        right = b + (profile[b] - level) / (profile[b] - profile[b + 1])
+    return 0.5 * (left + right)
 
 
 def _edge_at(shape: BodyShape, which: str) -> dict[int, float]:
@@ -175,7 +205,10 @@ def level_geometry(
         fit = disc_line(shapes[up], shapes[low], convention.disc_fit_fraction)
         if fit is not None:
             discs[disc_name(up, low)] = fit
-    centres = np.array([shapes[n].centre for n in names])  # (col, row)
+    if convention.axis_centre == "edges":
+        centres = np.array([(shapes[n].edge_centre_col, shapes[n].centre[1]) for n in names])
+    else:
+        centres = np.array([shapes[n].centre for n in names])  # (col, row)
     axis_rows = np.arange(shape[0], dtype=float)
     axis_cols = _axis(centres, axis_rows)
     ref = shapes.get(convention.box.width_level)

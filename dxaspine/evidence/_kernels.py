@@ -1,0 +1,39 @@
+"""numba kernels of the evidence stage (docs/architecture.md, Kernels), with the numpy
+references the parity tests compare against in :mod:`dxaspine.evidence._numpy_reference`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from dxaspine._numba import jit
+
+
+@jit
+def sample_lines_kernel(values, row0, slope, col0, cols, offsets, order, out):  # pragma: no cover
+    """``out[m, k]``: ``values`` at row ``row0 + slope (cols[k] - col0) + offsets[m]``, column
+    ``cols[k]``, as ``scipy.ndimage.map_coordinates(..., mode="constant", cval=0)`` reads it:
+    0 outside ``[0, rows - 1] x [0, cols - 1]``; inside, bilinear (``order`` 1) or the nearest
+    pixel, halves rounding up (``order`` 0)."""
+    n_rows, n_cols = values.shape
+    for k in range(cols.shape[0]):
+        c = cols[k]
+        base = row0 + slope * (c - col0)
+        for m in range(offsets.shape[0]):
+            r = base + offsets[m]
+            if not (r >= 0.0 and r <= n_rows - 1 and c >= 0.0 and c <= n_cols - 1):
+                out[m, k] = 0.0
+                continue
+            if order == 0:
+                out[m, k] = values[int(math.floor(r + 0.5)), int(math.floor(c + 0.5))]
+                continue
+            i = int(math.floor(r))
+            j = int(math.floor(c))
+            t = r - i
+            u = c - j
+            i1 = min(i + 1, n_rows - 1)
+            j1 = min(j + 1, n_cols - 1)
+            out[m, k] = (1 - t) * ((1 - u) * values[i, j] + u * values[i, j1]) + t * (
+                (1 - u) * values[i1, j] + u * values[i1, j1]
+            )
+

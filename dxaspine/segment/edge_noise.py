@@ -10,30 +10,35 @@ errors do not cancel.  On the drawn phantom with the Hologic-like beam (sigma = 
 per 0.5 mm pixel, T = 0.044 g/cm2 at 0.5 g/cm2) that made L1-L4 area 2.7 % too large at
 0.5 g/cm2 and 0.0 % at 1.4 g/cm2 (docs/accuracy.md section 4).
 
-**The estimator** (:class:`dxaspine.segment.conventions.EdgeNoise`, ``isophote:3,1.25mm``):
+**The estimator** (:class:`dxaspine.segment.conventions.EdgeNoise`, ``isophote:3,2mm``):
 
 1. sigma, the per-pixel noise, is measured on the soft tissue beside the analysis box
    (:func:`soft_tissue_noise`: median absolute horizontal first difference / (0.6745 sqrt 2),
    which ignores slow thickness trends and the occasional rib or crest edge);
 2. only when the edge is less than ``band_sigmas`` (3) noise sigmas above soft tissue
    (T < 3 sigma: a soft-tissue pixel then crosses with probability above Phi(-3) = 0.13 %)
-   is anything changed.  Low-noise scans (the GE-like beam: T / sigma >= 3.16 at every density
-   of the linearity series) give exactly the plain per-pixel mask;
+   is anything changed.  Low-noise scans (the GE-like Prodigy beam: T / sigma >= 3.16 at every
+   density of the linearity series) and every noise-free truth give exactly the plain mask;
 3. pixels whose value is within ``band_sigmas`` sigma of the edge level are decided on their
    **isophote average** (:func:`isophote_average`): a Gaussian-weighted mean (sigma
-   ``average_mm`` = 1.25 mm, reach 2.5 sigma, steps of one pixel) of the pixels met by walking
+   ``average_mm`` = 2 mm, reach 2.5 sigma, steps of one pixel) of the pixels met by walking
    both ways along the local edge direction (the tangent of the 0.75 mm-smoothed map's
-   iso-density line, followed as it curves).  A soft-tissue ring pixel is then averaged with
-   other ring pixels, not with the bone beside it, so its decision noise falls about threefold
-   (some nine effectively independent samples) while the edge stays where it was: averaging
-   *across* an edge (a Gaussian prefilter) instead moves it outwards by 3-4 % of the area at
-   0.5 mm (measured, docs/segmentation.md §8).  Pixels further than 3 sigma from the edge keep
-   their per-pixel decision, which is right with probability > 99.87 %.
+   iso-density line, re-read at every step so the walk follows a curving edge).  Each sample is
+   also weighted by how close its smoothed value is to the start's (``GUIDE_SIGMAS`` noise
+   sigmas of the smoothed map, :func:`smoothed_noise`): on a tilted or curved edge the nearest
+   pixel of a point on the ring's iso-line can be a rim pixel, and without this weight 35 % of
+   a synthetic ellipse's ring pixels averaged above T with no noise at all.  A soft-tissue ring
+   pixel is then averaged with other ring pixels, not with the bone beside it, while the edge
+   stays where it was: averaging *across* an edge (a Gaussian prefilter) instead moves it
+   outwards by 3-4 % of the area at 0.5 mm (measured, docs/segmentation.md §8).  Pixels further
+   than 3 sigma from the edge keep their per-pixel decision, which is right with probability
+   > 99.87 %.
 
-Why 1.25 mm: nine samples bring the worst-case ratio of the drawn Hologic-like series
-(sigma = 1.13 T) to sigma' ~ 0.38 T; a longer walk reduces the noise further but follows the
-edge less faithfully (corners, transverse-process roots): 2 mm grew the noise-free area by
-0.6 % more than 1.25 mm on the same phantom, and the noise it removed did not pay for it.
+Why 2 mm: on a synthetic ellipse with sigma = T the guided walk leaves +1.6 % area at 1.25 mm,
++0.8 % at 2 mm and +0.55 % at 3 mm (the plain test +8 %); on the drawn Hologic-like series the
+level spread is 2.4 / 2.0 / 2.0 %, and forced onto noise-free maps the walk moves L1-L4 area by
++0.1 to +0.3 % at 1.25 mm and up to +0.55 % at 2 mm.  2 mm is the shortest walk past which
+longer ones stop paying.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ prints the L1-L4 area and BMD error of:
   (the legacy convention, also shared);
 - ``not shared``: pipeline default against the ``absolute:0.1`` truth (what an evaluator whose
   truth used the other edge would measure);
-- ``marrow lean``: pipeline ``marrow="lean"`` against the default truth.
+- ``marrow lean``: pipeline ``marrow="lean"`` against the default truth;
+- ``edge noise none``: pipeline ``edge_noise="none"`` (the plain per-pixel edge test, the
+  default before the noise-aware edge) against the default truth.
 
 Run: ``DXASPINE_SHARED_DATA=/path/to/shared/data python benchmarks/shared_assumptions.py
 [--drawn 8] [--ct 8] [--ct-beam mono|auto|ge|hologic]``.  An accuracy measurement, not a speed benchmark.
@@ -37,6 +39,7 @@ VARIANTS = {
     "absolute both": ({"edge": "absolute"}, "absolute:0.1"),
     "not shared": ({}, "absolute:0.1"),
     "marrow lean": ({"marrow": "lean"}, "conventions"),
+    "edge noise none": ({"edge_noise": "none"}, "conventions"),
 }
 
 
@@ -96,6 +99,8 @@ def main() -> None:
                 print(f"{family} {case.name}: {type(exc).__name__}: {exc}")
                 continue
             rows.append({"family": family, "case": case.name, **errors})
+            print(f"{family} {case.name}: " + "; ".join(
+                f"{k} {a:+.2f}/{b:+.2f}" for k, (a, b) in errors.items()), flush=True)  # fmt: skip
     print("L1-L4 error against truth, % (median [min, max] over cases): area / BMD")
     for family in ("drawn", "ct"):
         mine = [r for r in rows if r["family"] == family]
@@ -106,7 +111,7 @@ def main() -> None:
             area = np.array([r[name][0] for r in mine])
             bmd = np.array([r[name][1] for r in mine])
             print(
-                f"  {name:14s} area {np.median(area):+6.2f} [{area.min():+.2f}, {area.max():+.2f}]"
+                f"  {name:16s} area {np.median(area):+6.2f} [{area.min():+.2f}, {area.max():+.2f}]"
                 f"   BMD {np.median(bmd):+6.2f} [{bmd.min():+.2f}, {bmd.max():+.2f}]"
             )
     if args.json:

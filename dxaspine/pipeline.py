@@ -47,12 +47,16 @@ class ScanResult:
         return own + (tuple(self.evidence.flags) if self.evidence is not None else ())
 
 
-def _conventions(edge: str | None, box_margin_mm: float | None) -> dict:
-    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
+def _conventions(
+    edge: str | None, box_margin_mm: float | None, edge_noise: str | None = None
+) -> dict:
+    from dxaspine.segment.conventions import BoxConvention, EdgeConvention, EdgeNoise
 
     out = {}
     if edge is not None:
         out["edge"] = EdgeConvention.parse(edge)
+    if edge_noise is not None:
+        out["edge_noise"] = EdgeNoise.parse(edge_noise)
     if box_margin_mm is not None:
         out["box"] = BoxConvention(margin_mm=float(box_margin_mm))
     return out
@@ -67,6 +71,7 @@ def analyze(
     auto_exclude: bool = True,
     edge: str | None = None,
     box_margin_mm: float | None = None,
+    edge_noise: str | None = None,
     vendor: Sequence[Any] = (),
     vendor_area_model: Any = None,
     marrow: str = "none",
@@ -90,6 +95,9 @@ def analyze(
         ``"absolute:0.1"`` (:mod:`dxaspine.segment.conventions`).
     box_margin_mm : float, optional
         Analysis-box margin beyond half the L4 body width (default 7 mm).
+    edge_noise : str, optional
+        How the classical segmenter estimates the edge under noise: ``"isophote:3,2mm"``
+        (default) or ``"none"`` (:class:`dxaspine.segment.conventions.EdgeNoise`).
     vendor : sequence of path, Dataset or VendorResults, optional
         The vendor's own results objects of the same study (GE/Hologic SR or XML, TID 1500):
         each is read, checked against this analysis (second reading) and assessed with the
@@ -124,7 +132,9 @@ def analyze(
         if segmenter is not None:
             segment = segmenter
         else:
-            segment = functools.partial(segment_spine, **_conventions(edge, box_margin_mm))
+            segment = functools.partial(
+                segment_spine, **_conventions(edge, box_margin_mm, edge_noise)
+            )
         segmentation = segment(density_map, scan)
         _check_labels(segmentation, scan)
         stage = "evidence"

@@ -303,7 +303,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def add_convention_options(parser: argparse.ArgumentParser) -> None:
-    """``--marrow``, ``--edge`` and ``--box-margin-mm`` (docs/architecture.md, Conventions)."""
+    """``--marrow``, ``--edge``, ``--edge-noise`` and ``--box-margin-mm`` (docs/architecture.md,
+    Conventions)."""
     parser.add_argument(
         "--marrow",
         choices=("none", "lean"),
@@ -315,6 +316,12 @@ def add_convention_options(parser: argparse.ArgumentParser) -> None:
         metavar="RULE[:VALUE]",
         help="bone edge: relative[:0.1] (default; fraction of the spine core density) or "
         "absolute[:0.1] (g/cm2 above soft tissue)",
+    )
+    parser.add_argument(
+        "--edge-noise",
+        metavar="RULE",
+        help="bone edge under noise: isophote[:3[,2mm]] (default; pixels near a noisy edge "
+        "decided on an average along it) or none (the plain per-pixel test)",
     )
     parser.add_argument(
         "--box-margin-mm",
@@ -329,13 +336,19 @@ def parse_conventions(args: argparse.Namespace) -> dict:
     out: dict = {}
     if getattr(args, "marrow", None):
         out["marrow"] = args.marrow
-    if getattr(args, "edge", None) is None and getattr(args, "box_margin_mm", None) is None:
+    if (
+        getattr(args, "edge", None) is None
+        and getattr(args, "edge_noise", None) is None
+        and getattr(args, "box_margin_mm", None) is None
+    ):
         return out  # the defaults: no need to import the segmenter (start-up, issue 17)
-    from dxaspine.segment.conventions import BoxConvention, EdgeConvention
+    from dxaspine.segment.conventions import BoxConvention, EdgeConvention, EdgeNoise
 
     try:
         if getattr(args, "edge", None):
             out["edge"] = str(EdgeConvention.parse(args.edge))
+        if getattr(args, "edge_noise", None):
+            out["edge_noise"] = str(EdgeNoise.parse(args.edge_noise))
         if getattr(args, "box_margin_mm", None) is not None:
             out["box_margin_mm"] = BoxConvention(margin_mm=args.box_margin_mm).margin_mm
     except ValueError as exc:

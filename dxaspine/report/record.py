@@ -312,6 +312,7 @@ def record_from_scan(scan_result: Any, path: str | os.PathLike | None = None) ->
         "physics_model": getattr(scan_result.density_map, "physics_model", None) or "unstated",
         "calibration": getattr(scan_result.density_map, "calibration", None) or "none",
         "edge": conventions.get("edge", "unstated"),
+        "edge_noise": conventions.get("edge_noise", "unstated"),
         "box": conventions.get("box", "unstated"),
         "segmenter": conventions.get("segmenter", "unstated"),
     }

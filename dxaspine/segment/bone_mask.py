@@ -19,7 +19,8 @@ import numpy as np
 from scipy import ndimage
 
 from dxaspine.physics.density_map import DensityMap
-from dxaspine.segment.conventions import EdgeConvention
+from dxaspine.segment.conventions import EdgeConvention, EdgeNoise
+from dxaspine.segment.edge_noise import GUIDE_SIGMAS, isophote_average, smoothed_noise
 from dxaspine.segment.kernels import above_edge_blend, drop_small_components, masked_block_mean
 
 # Work-grid pixel size: ~1 mm resolves discs (8-12 mm, docs/domain.md §4) with margin and keeps the
@@ -35,6 +36,8 @@ RELATIVE_BONE_THRESHOLD = 0.1
 # spreads the dense cortical rim outward, adding a ring of soft tissue (+2-4 % area on phantoms
 # against truth).  Quantum noise (~0.04 g/cm2 per 0.25 mm pixel, docs/domain.md §5) then only flips
 # isolated pixels, which the clean-up below removes: specks and pinholes smaller than this.
+# When the noise is comparable to the edge contrast, the pixels near the edge are decided on an
+# average *along* the edge instead (segment/edge_noise.py), which does not move it.
 MASK_SPECK_MM2 = 2.0
 # Work-image values are capped at this many body contrasts (a cortical overlap reaches ~2.5;
 # metal, far above, is recognised at 4 by qc.METAL_LEVEL).
@@ -152,8 +155,10 @@ def bone_mask(
     background: float = 0.0,
     box_lo: np.ndarray | None = None,
     box_hi: np.ndarray | None = None,
+    noise: EdgeNoise | None = None,
+    noise_sigma: float = float("nan"),
 ) -> np.ndarray:
-    """Bone pixels: lightly smoothed density above ``threshold`` + the local soft-tissue level.
+    """Bone pixels: density above ``threshold`` + the local soft-tissue level.
 
     Parameters
     ----------
@@ -167,6 +172,16 @@ def bone_mask(
         measured per row in bands straddling the box edges (beside the bodies) and
         interpolated across: a decomposition whose soft-tissue baseline is off by a few
         hundredths of g/cm2 next to the spine would otherwise add or drop a rim of "bone".
+    noise : EdgeNoise, optional
+        The edge estimator under noise (:mod:`dxaspine.segment.edge_noise`); None or
+        ``"none"``: the plain per-pixel test.
+    noise_sigma : float
+        The map's per-pixel noise (:func:`dxaspine.segment.edge_noise.soft_tissue_noise`);
+        NaN: the estimator does not act.
+
+    Returns
+    -------
+    (M, N) bool ndarray
     """
     values = density_map.values
     rows, cols = values.shape
@@ -189,12 +204,33 @@ def bone_mask(
         local = _local_background(
             smooth, ok, box_lo - first, box_hi - first, spacing_r, spacing_c, threshold, background
         )
+    if noise is not None and noise.applies(noise_sigma, threshold):
+        smooth = _noise_aware_values(
+            smooth, ok, local, threshold, background, noise, noise_sigma, (spacing_r, spacing_c)
+        )
     if local is None:
         above = (smooth > threshold + background) & ok
     else:  # threshold + the level blended across each row, in one pass (numba kernel)
         above = above_edge_blend(smooth, ok, *local, threshold)
     out[:, first:stop] = _drop_specks(above, spacing_r * spacing_c) & ok
     return out
+
+
+def _noise_aware_values(values, ok, local, threshold, background, noise, sigma, spacing):
+    """``values`` with the pixels near the edge level replaced by their isophote average."""
+    if local is None:
+        level = np.full(values.shape, threshold + background)
+    else:  # the same blend as kernels.above_edge_blend
+        lo, hi, left, right = local
+        t = (np.arange(values.shape[1])[None, :] - lo[:, None]) / np.maximum(hi - lo, 1.0)[:, None]
+        t = np.clip(t, 0.0, 1.0)
+        level = threshold + left[:, None] * (1 - t) + right[:, None] * t
+    near = ok & (np.abs(values - level) <= noise.band_sigmas * sigma)
+    if not near.any():
+        return values
+    guide = GUIDE_SIGMAS * smoothed_noise(sigma, spacing)
+    average = isophote_average(values, ok, spacing, noise.average_mm, guide)
+    return np.where(near, average, values)
 
 
 def _drop_specks(mask: np.ndarray, pixel_area_mm2: float) -> np.ndarray:

@@ -24,12 +24,15 @@ from dxaspine.segment.bone_mask import bone_mask, bone_threshold, make_work_imag
 from dxaspine.segment.conventions import (
     DEFAULT_BOX,
     DEFAULT_EDGE,
+    DEFAULT_EDGE_NOISE,
     BoxConvention,
     EdgeConvention,
+    EdgeNoise,
     spine_core_density,
 )
 from dxaspine.segment.dense import dense_pixels
 from dxaspine.segment.discs import find_discs
+from dxaspine.segment.edge_noise import soft_tissue_noise
 from dxaspine.segment.kernels import rasterize_levels
 from dxaspine.segment.labelling import assign_labels
 from dxaspine.segment.landmarks import (
@@ -60,6 +63,7 @@ def segment_spine(
     *,
     edge: EdgeConvention = DEFAULT_EDGE,
     box: BoxConvention = DEFAULT_BOX,
+    edge_noise: EdgeNoise = DEFAULT_EDGE_NOISE,
 ) -> Segmentation:
     """Segment and label the lumbar spine (T12-L5) of one scan.
 
@@ -72,6 +76,9 @@ def segment_spine(
     edge, box : EdgeConvention, BoxConvention
         The bone-edge and analysis-box conventions (:mod:`dxaspine.segment.conventions`),
         recorded in ``Segmentation.conventions``.
+    edge_noise : EdgeNoise
+        How the edge is estimated under noise (:mod:`dxaspine.segment.edge_noise`), recorded
+        with what it did on this scan as ``conventions["edge_noise"]``.
 
     Returns
     -------
@@ -221,7 +228,16 @@ def segment_spine(
         density_map.field_mask,
     )  # fmt: skip
     contrast, soft_level = bone_threshold(density_map, work, edge, core)
-    mask = bone_mask(density_map, contrast, soft_level, lo, hi)
+    noise_sigma = (
+        soft_tissue_noise(values, density_map.field_mask, lo, hi, density_map.pixel_spacing_mm[1])
+        if edge_noise.rule != "none"
+        else float("nan")
+    )
+    mask = bone_mask(density_map, contrast, soft_level, lo, hi, edge_noise, noise_sigma)
+    logger.debug(
+        "bone edge %.4g, soft-tissue noise %.4g per pixel: edge %s",
+        contrast, noise_sigma, edge_noise.describe(noise_sigma, contrast),
+    )  # fmt: skip
 
     logger.debug("segmented %d levels: %s", len(labels), labels)
     return Segmentation(
@@ -234,7 +250,12 @@ def segment_spine(
         label_confidence=tuple(float(c) for c in confidence),
         label_image=label_image,
         qc_flags=tuple(flags),
-        conventions={"edge": str(edge), "box": str(box), "segmenter": "dxaspine classical"},
+        conventions={
+            "edge": str(edge),
+            "edge_noise": edge_noise.describe(noise_sigma, contrast),
+            "box": str(box),
+            "segmenter": "dxaspine classical",
+        },
     )
 
 

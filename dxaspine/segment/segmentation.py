@@ -62,7 +62,8 @@ class Segmentation:
     label_image: np.ndarray  # int32 (rows, cols)
     qc_flags: tuple[QcFlag, ...] = ()
     # the measurement conventions the segmenter used (dxaspine.segment.conventions), e.g.
-    # {"edge": "relative:0.1", "box": "L4 body width + 7 mm", "segmenter": "..."}; a plugged-in
+    # {"edge": "relative:0.1", "edge_noise": "isophote:3,2mm (applied)",
+    # "box": "L4 body width + 7 mm", "segmenter": "..."}; a plugged-in
     # segmenter that does not say is recorded as "unstated"
     conventions: Mapping[str, str] = field(default_factory=dict)
 

@@ -334,3 +334,47 @@ def band_trace_kernel(
         out_edge[n] = best_b - 0.5 * (top + bottom)
         n += 1
     return n
+
+
+@jit
+def isophote_walk_kernel(
+    base, valid, smooth, tan_r, tan_c, near, step_r, step_c, steps, weights_k, guide, out
+):  # pragma: no cover - numba
+    """At every ``near`` pixel, ``out`` = the weighted mean of ``base`` along its iso-density
+    line (``edge_noise.isophote_average``, whose numpy form is the reference).
+
+    From the pixel, walk ``steps`` steps each way (first backwards, then forwards) along the
+    unit tangent (``tan_r``, ``tan_c``, re-read where the walk stands and turned to keep the
+    direction of travel), each step ``step_r`` rows and ``step_c`` columns per unit of
+    tangent; the sample is the nearest pixel (halves to even), clamped to the image, weighted
+    ``weights_k[k - 1]`` times its validity, and, with a finite ``guide``, times
+    exp(-0.5 ((smooth[sample] - smooth[start]) / guide)^2).  The start counts with weight 1
+    when valid.  ``out`` is left unchanged elsewhere.
+    """
+    rows, cols = base.shape
+    guided = math.isfinite(guide)
+    for r in range(rows):
+        for c in range(cols):
+            if not near[r, c]:
+                continue
+            total = base[r, c]
+            wsum = 1.0 if valid[r, c] else 0.0
+            s0 = smooth[r, c]
+            for sign in (-1.0, 1.0):
+                pr, pc = float(r), float(c)
+                dr, dc = sign * tan_r[r, c], sign * tan_c[r, c]
+                ir, ic = r, c
+                for k in range(1, steps + 1):
+                    nr, nc = tan_r[ir, ic], tan_c[ir, ic]
+                    flip = -1.0 if nr * dr + nc * dc < 0 else 1.0
+                    dr, dc = nr * flip, nc * flip
+                    pr = pr + dr * step_r
+                    pc = pc + dc * step_c
+                    ir = min(max(int(np.rint(pr)), 0), rows - 1)
+                    ic = min(max(int(np.rint(pc)), 0), cols - 1)
+                    w = weights_k[k - 1] if valid[ir, ic] else 0.0
+                    if guided:
+                        w = w * math.exp(-0.5 * ((smooth[ir, ic] - s0) / guide) ** 2)
+                    total += w * base[ir, ic]
+                    wsum += w
+            out[r, c] = total / wsum if wsum > 0 and valid[r, c] else 0.0

@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from dxaspine.physics.density_map import DensityMap
 from dxaspine.segment.conventions import EdgeConvention, EdgeNoise
-from dxaspine.segment.edge_noise import GUIDE_SIGMAS, isophote_average, smoothed_noise
+from dxaspine.segment.edge_noise import GUIDE_SIGMAS, isophote_average_at, smoothed_noise
 from dxaspine.segment.kernels import above_edge_blend, drop_small_components, masked_block_mean
 
 # Work-grid pixel size: ~1 mm resolves discs (8-12 mm, docs/domain.md §4) with margin and keeps the
@@ -229,8 +229,8 @@ def _noise_aware_values(values, ok, local, threshold, background, noise, sigma, 
     if not near.any():
         return values
     guide = GUIDE_SIGMAS * smoothed_noise(sigma, spacing)
-    average = isophote_average(values, ok, spacing, noise.average_mm, guide)
-    return np.where(near, average, values)
+    # the walk only where it is used (edge_noise.isophote_average is its numpy reference)
+    return isophote_average_at(values, ok, spacing, noise.average_mm, guide, near)
 
 
 def _drop_specks(mask: np.ndarray, pixel_area_mm2: float) -> np.ndarray:

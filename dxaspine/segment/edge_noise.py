@@ -168,17 +168,8 @@ def isophote_average(
     out = np.zeros_like(base)
     if base.size == 0 or average_mm <= 0:
         return np.where(valid, base, 0.0)
+    smooth, tan_r, tan_c = _direction_fields(base, valid, pixel_spacing_mm)
     spacing_r, spacing_c = (float(s) for s in pixel_spacing_mm)
-    sigma_px = (DIRECTION_SMOOTHING_MM / spacing_r, DIRECTION_SMOOTHING_MM / spacing_c)
-    weight = ndimage.gaussian_filter(valid.astype(float), sigma_px, mode="nearest")
-    smooth = ndimage.gaussian_filter(base, sigma_px, mode="nearest") / np.maximum(weight, 1e-9)
-    # gradient in value per mm, tangent = gradient turned by 90 degrees (unit length in mm)
-    grad_r = ndimage.sobel(smooth, axis=0) / (8.0 * spacing_r)
-    grad_c = ndimage.sobel(smooth, axis=1) / (8.0 * spacing_c)
-    norm = np.hypot(grad_r, grad_c)
-    flat = norm <= 1e-12
-    tan_r = np.where(flat, 1.0, -grad_c / np.where(flat, 1.0, norm))
-    tan_c = np.where(flat, 0.0, grad_r / np.where(flat, 1.0, norm))
     step_mm = min(spacing_r, spacing_c)
     steps = int(math.ceil(ISOPHOTE_REACH * average_mm / step_mm))
     r0, c0 = np.indices(base.shape, dtype=float)
@@ -193,8 +184,8 @@ def isophote_average(
             nr, nc = tan_r[ir, ic], tan_c[ir, ic]
             flip = np.where(nr * dr + nc * dc < 0, -1.0, 1.0)
             dr, dc = nr * flip, nc * flip
-            pr = pr + dr * step_mm / spacing_r
-            pc = pc + dc * step_mm / spacing_c
+            pr = pr + dr * (step_mm / spacing_r)
+            pc = pc + dc * (step_mm / spacing_c)
             ir = np.clip(np.rint(pr), 0, rows - 1).astype(np.intp)
             ic = np.clip(np.rint(pc), 0, cols - 1).astype(np.intp)
             w = math.exp(-0.5 * (k * step_mm / average_mm) ** 2) * valid[ir, ic]
@@ -204,3 +195,51 @@ def isophote_average(
             weights += w
     np.divide(total, weights, out=out, where=weights > 0)
     return np.where(valid, out, 0.0)
+
+
+def _direction_fields(base: np.ndarray, valid: np.ndarray, pixel_spacing_mm):
+    """The ``DIRECTION_SMOOTHING_MM``-smoothed map and its iso-line unit tangent (mm frame)."""
+    spacing_r, spacing_c = (float(s) for s in pixel_spacing_mm)
+    sigma_px = (DIRECTION_SMOOTHING_MM / spacing_r, DIRECTION_SMOOTHING_MM / spacing_c)
+    weight = ndimage.gaussian_filter(valid.astype(float), sigma_px, mode="nearest")
+    smooth = ndimage.gaussian_filter(base, sigma_px, mode="nearest") / np.maximum(weight, 1e-9)
+    # gradient in value per mm, tangent = gradient turned by 90 degrees (unit length in mm)
+    grad_r = ndimage.sobel(smooth, axis=0) / (8.0 * spacing_r)
+    grad_c = ndimage.sobel(smooth, axis=1) / (8.0 * spacing_c)
+    norm = np.hypot(grad_r, grad_c)
+    flat = norm <= 1e-12
+    tan_r = np.where(flat, 1.0, -grad_c / np.where(flat, 1.0, norm))
+    tan_c = np.where(flat, 0.0, grad_r / np.where(flat, 1.0, norm))
+    return smooth, tan_r, tan_c
+
+
+def isophote_average_at(
+    values: np.ndarray,
+    valid: np.ndarray,
+    pixel_spacing_mm: tuple[float, float],
+    average_mm: float,
+    guide_tolerance: float,
+    where: np.ndarray,
+) -> np.ndarray:
+    """:func:`isophote_average` at the ``where`` pixels only, ``values`` elsewhere.
+
+    The walk runs in one numba pass over the pixels that need it
+    (:func:`dxaspine.segment.kernels.isophote_walk`); :func:`isophote_average` is its numpy
+    reference (tests/test_segment_edge_noise.py checks they agree).
+    """
+    from dxaspine.segment.kernels import isophote_walk
+
+    values = np.asarray(values, dtype=float)
+    valid = np.asarray(valid, dtype=bool) & np.isfinite(values)
+    base = np.where(valid, values, 0.0)
+    out = np.array(values, dtype=float, order="C")
+    if base.size == 0 or average_mm <= 0:
+        return np.where(where & valid, base, out)
+    smooth, tan_r, tan_c = _direction_fields(base, valid, pixel_spacing_mm)
+    spacing_r, spacing_c = (float(s) for s in pixel_spacing_mm)
+    step_mm = min(spacing_r, spacing_c)
+    steps = int(math.ceil(ISOPHOTE_REACH * average_mm / step_mm))
+    weights_k = np.exp(-0.5 * (np.arange(1, steps + 1) * step_mm / average_mm) ** 2)
+    isophote_walk(base, valid, smooth, tan_r, tan_c, where & valid, step_mm / spacing_r,
+                  step_mm / spacing_c, weights_k, guide_tolerance, out)  # fmt: skip
+    return out

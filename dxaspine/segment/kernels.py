@@ -266,3 +266,48 @@ def band_trace(
         edge,
     )
     return index[:n], edge[:n]
+
+
+def isophote_walk(
+    base: np.ndarray,
+    valid: np.ndarray,
+    smooth: np.ndarray,
+    tan_r: np.ndarray,
+    tan_c: np.ndarray,
+    where: np.ndarray,
+    step_r: float,
+    step_c: float,
+    weights_k: np.ndarray,
+    guide: float,
+    out: np.ndarray,
+) -> None:
+    """In place: ``out`` at the ``where`` pixels = their isophote average (kernel notes).
+
+    Parameters
+    ----------
+    base, smooth, tan_r, tan_c : (M, N) ndarray
+        Map (0 off ``valid``), its smoothed copy and the unit iso-line tangent.
+    valid, where : (M, N) bool ndarray
+        Measured pixels; pixels to average.
+    step_r, step_c : float
+        Rows and columns per step per unit of tangent.
+    weights_k : (K,) ndarray
+        Weight of step k = 1..K along the walk.
+    guide : float
+        Tolerance of the smoothed-value guide weight (inf: none).
+    out : (M, N) float64 ndarray, C-contiguous
+        Written at ``where`` only.
+    """
+    arrays = [_as_2d_float(n, a) for n, a in (("base", base), ("smooth", smooth),
+                                               ("tan_r", tan_r), ("tan_c", tan_c))]  # fmt: skip
+    masks = [np.ascontiguousarray(np.asarray(m, dtype=bool)) for m in (valid, where)]
+    shape = arrays[0].shape
+    if any(a.shape != shape for a in arrays + masks) or out.shape != shape:
+        raise ValueError("isophote_walk: every image must have the same shape")
+    if out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise TypeError("isophote_walk: out must be a C-contiguous float64 array")
+    base, smooth, tan_r, tan_c = arrays
+    _kernels.isophote_walk_kernel(
+        base, masks[0], smooth, tan_r, tan_c, masks[1], float(step_r), float(step_c),
+        len(weights_k), _as_1d_float("weights_k", weights_k), float(guide), out,
+    )  # fmt: skip

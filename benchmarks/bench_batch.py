@@ -125,7 +125,8 @@ class TreeSampler:
             u = self.usage
             u.worker_cpu[proc.pid] = times.user + times.system
             u.worker_peak_rss[proc.pid] = max(u.worker_peak_rss.get(proc.pid, 0), rss)
-            u.worker_last_rss[proc.pid] = rss
+            if rss:  # an exiting worker reads 0
+                u.worker_last_rss[proc.pid] = rss
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -219,11 +220,11 @@ def memory(work: Path, counts: tuple[int, ...]) -> None:
         make_archive(folder, "prodigy", n)
         seconds, usage = run_batch(folder, 2)
         peaks = sorted(usage.worker_peak_rss.values())
-        last = [usage.worker_last_rss[pid] for pid in sorted(usage.worker_peak_rss)]
+        last = [usage.worker_last_rss.get(pid, 0) for pid in sorted(usage.worker_peak_rss)]
         print(
             f"memory: {n} files on 2 workers -> peak RSS per worker "
             f"{' / '.join(f'{p / 2**20:.0f}' for p in peaks)} MiB, at the end "
-            f"{' / '.join(f'{p / 2**20:.0f}' for p in last)} MiB ({seconds:.0f} s, "
+            f"{' / '.join(f'{p / 2**20:.0f}' for p in last)} MiB in the last sample ({seconds:.0f} s, "
             f"load {_load()})"
         )
         shutil.rmtree(folder)

@@ -5,15 +5,21 @@ Prints, each as the median of ``--repeat`` fresh processes (default 5), interlea
 - ``python -c pass`` (the interpreter alone);
 - ``dxaspine analyze FILE --json -`` of a Prodigy-sized phantom file;
 - ``dxaspine analyze`` refusing a non-spine file (a display export whose protocol is a femur);
-- the modules a header-only classification (``dxaspine.io.peek``) imports: whether scipy or
-  numba is among them (issue 17: it must be neither).
+- the modules a header-only classification (``dxaspine.io.peek``) and the refusal import:
+  whether scipy or numba is among them (issue 17: it must be neither);
+- whether dxaspine's own bytecode is cached (an editable install run with
+  ``PYTHONDONTWRITEBYTECODE`` compiles every module in every process: ``--compile`` writes the
+  ``.pyc`` files first, as a wheel install does) and whether ``jsonschema`` (a test extra that
+  makes ``analyze`` validate every result) is installed.
 
-Run: ``python benchmarks/bench_startup.py [--repeat N]``.  Fill the cache first
+Run: ``python benchmarks/bench_startup.py [--repeat N] [--compile]``.  Fill the cache first
 (``dxaspine warmup``); the first analyse of a run is discarded.
 """
 
 from __future__ import annotations
 
+import compileall
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -28,6 +34,30 @@ _PEEK_IMPORTS = (
     "import sys; from dxaspine.io import peek; p = peek(sys.argv[1]);"
     "print(*sorted({m.split('.')[0] for m in sys.modules}))"
 )
+_REFUSAL_IMPORTS = (
+    "import contextlib, io, sys; from dxaspine.cli import main\n"
+    "with contextlib.redirect_stderr(io.StringIO()): main(['analyze', sys.argv[1], '--json', '-'])\n"
+    "print(*sorted({m.split('.')[0] for m in sys.modules}))"
+)
+_HEAVY = ("scipy", "numba", "llvmlite", "matplotlib", "requests", "jsonschema")
+
+
+def _heavy_modules(code: str, path: Path) -> str:
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    modules = out.stdout.split()
+    return ", ".join(m for m in _HEAVY if m in modules) or "none of " + ", ".join(_HEAVY)
+
+
+def _bytecode_cached() -> bool:
+    """True when every dxaspine module has an up-to-date ``.pyc`` beside it."""
+    import dxaspine
+
+    root = Path(dxaspine.__file__).parent
+    for source in root.rglob("*.py"):
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        if not cached.exists() or cached.stat().st_mtime < source.stat().st_mtime:
+            return False
+    return True
 
 
 def _seconds(cmd: list[str]) -> float:
@@ -38,7 +68,15 @@ def _seconds(cmd: list[str]) -> float:
 
 def main() -> None:
     repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 5
+    if "--compile" in sys.argv:
+        import dxaspine
+
+        compileall.compile_dir(Path(dxaspine.__file__).parent, quiet=1)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"  dxaspine bytecode cached: {'yes' if _bytecode_cached() else 'no'}; jsonschema "
+        f"installed: {'yes' if importlib.util.find_spec('jsonschema') else 'no'}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         case = generate_case(PhantomParams(seed=11, scanner="prodigy"))
         spine = write_case(case, Path(tmp), kinds=("dual_energy",))["dual_energy"]
@@ -65,11 +103,9 @@ def main() -> None:
         for name, values in times.items():
             median = statistics.median(values)
             print(f"  {name:<24} {median:6.3f} s  ({median / base:5.1f}x python -c pass)")
-        modules = subprocess.run(
-            [sys.executable, "-c", _PEEK_IMPORTS, str(spine)], capture_output=True, text=True
-        ).stdout.split()
-        heavy = [m for m in ("scipy", "numba", "llvmlite", "matplotlib") if m in modules]
-        print(f"  header-only peek imports: {', '.join(heavy) or 'no scipy, no numba'}")
+        print(f"  header-only peek imports: {_heavy_modules(_PEEK_IMPORTS, spine)}")
+        print(f"  refusing the femur file imports: {_heavy_modules(_REFUSAL_IMPORTS, femur)}")
+        print(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dxaspine.batch.discovery import Failure, Skip, Work, discover, iter_input_paths
+from dxaspine.batch.discovery import (
+    Failure,
+    Skip,
+    Work,
+    discover,
+    index_vendor_results,
+    iter_input_paths,
+)
 
 
 @dataclass(frozen=True)
@@ -66,3 +73,29 @@ def test_seen_uids_carry_over_a_resumed_run():
     first = list(discover(["a"], peek=answers.__getitem__, seen_uids=seen))
     second = list(discover(["b"], peek=answers.__getitem__, seen_uids=seen))
     assert isinstance(first[0], Work) and isinstance(second[0], Skip)
+
+
+def test_discovery_reuses_the_first_pass_headers_up_to_its_bound():
+    # The runner reads every header in the first pass (vendor results, file count); discover
+    # reuses the first `keep` of them instead of reading those headers again (issue 17).
+    answers = {
+        "low1": FakePeek("dual_energy", "u-low1", "s1", "LOW_ENERGY"),
+        "high1": FakePeek("dual_energy", "u-high1", "s1", "HIGH_ENERGY"),
+        "map": FakePeek("bmd_map", "u-map"),
+        "map-copy": FakePeek("bmd_map", "u-map"),
+        "junk": FakePeek(None, reason="junk: not a DICOM file", error_class="NotDicomError"),
+    }
+    calls: list[str] = []
+
+    def peek(path):
+        calls.append(path)
+        return answers[path]
+
+    plain = list(discover(list(answers), peek=answers.__getitem__))
+    for keep, reread in ((len(answers), []), (2, ["map", "map-copy", "junk"])):
+        calls.clear()
+        index = index_vendor_results(list(answers), peek=peek, keep=keep)
+        assert calls == list(answers)
+        calls.clear()
+        assert list(discover(list(answers), peek=peek, vendor=index)) == plain
+        assert calls == reread

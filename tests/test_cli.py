@@ -252,3 +252,27 @@ def test_bad_reference_is_one_error_for_the_run(files, capsys):
     assert main(["analyze", files["dual"], files["display"], "--reference", "no_such_table"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no_such_table" in err[0] and "reference" in err[0]
+
+
+def test_refusing_a_non_spine_file_imports_no_scipy_numba_or_requests(tmp_path):
+    # Start-up (issue 17): the refusal is decided from the header; pydicom's optional requests
+    # import is refused while pydicom loads, and requests stays importable afterwards.
+    import _synthetic
+
+    femur = tmp_path / "femur.dcm"
+    _synthetic.save(_synthetic.display_dataset(protocol="DualFemur")[0], femur)
+    code = (
+        "import contextlib, io, sys\n"
+        "from dxaspine.cli import main\n"
+        "with contextlib.redirect_stderr(io.StringIO()):\n"
+        "    status = main(['analyze', sys.argv[1], '--json', '-'])\n"
+        "print(status, *sorted({m.split('.')[0] for m in sys.modules}))\n"
+        "import requests\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(femur)], capture_output=True, text=True, check=True
+    )
+    status, *modules = out.stdout.split()
+    assert status == "1"
+    assert "pydicom" in modules
+    assert not {"scipy", "numba", "llvmlite", "requests"} & set(modules)

@@ -134,3 +134,22 @@ def test_peek_reports_truncated_pixel_data_from_the_file_size(tmp_path):
     assert result.error_class == "CorruptDicomError"
     assert "truncated" in result.reason and str(cut) in result.reason
     assert peek(source).kind == "dual_energy"
+
+
+def test_header_tags_follow_the_registered_kinds():
+    # all_header_tags is computed once per set of kinds (issue 17); registering a kind with a
+    # tag of its own must still add that tag, and removing it must take it away again.
+    from dxaspine.io import kinds
+    from dxaspine.io.classify import HEADER_TAGS, all_header_tags
+
+    before = all_header_tags()
+    assert before[: len(HEADER_TAGS)] == HEADER_TAGS and len(set(before)) == len(before)
+    extra = 0x00091234
+    assert extra not in before
+    kinds.register(dataclasses.replace(kinds.get_kind("display"), name="test_extra_tag",
+                                       header_tags=(extra,)))  # fmt: skip
+    try:
+        assert set(all_header_tags()) == {*before, extra}
+    finally:
+        del kinds.KINDS["test_extra_tag"]
+    assert all_header_tags() == before

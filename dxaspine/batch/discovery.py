@@ -40,12 +40,21 @@ class Work:
     vendor_paths: tuple[str, ...] = ()
 
 
+# The first pass keeps the header summaries of this many files for :func:`discover`, so that
+# an archive of up to this size has each header read once, and a larger one has its first
+# files read once (about 1 KiB each: the runner's memory stays bounded; issue 17).
+KEEP_PEEKED = 4096
+
+
 @dataclass
 class VendorIndex:
     """The archive's vendor results objects by StudyInstanceUID (header-only first pass)."""
 
     by_study: dict[str, list[str]] = field(default_factory=dict)
     files: int = 0  # input files walked (the progress bar's total)
+    # path -> what ``peek`` said in the first pass (at most KEEP_PEEKED), and that peek
+    peeked: dict[str, object] = field(default_factory=dict, repr=False)
+    peek: Callable | None = field(default=None, repr=False)
 
     def of(self, study_uid: str | None) -> tuple[str, ...]:
         return tuple(self.by_study.get(study_uid, ())) if study_uid else ()
@@ -60,15 +69,33 @@ def _is_results(info) -> bool:
         return False
 
 
-def index_vendor_results(paths: Iterable[str], peek: Callable | None = None) -> VendorIndex:
-    """The vendor results objects among ``paths``, by study, and how many files there are."""
+def index_vendor_results(
+    paths: Iterable[str], peek: Callable | None = None, keep: int = KEEP_PEEKED
+) -> VendorIndex:
+    """The vendor results objects among ``paths``, by study, and how many files there are.
+
+    Parameters
+    ----------
+    paths : iterable of str
+    peek : callable, optional
+        Header-only classification (default :func:`dxaspine.io.peek`).
+    keep : int
+        How many files' ``peek`` results to keep for :func:`discover` (the first ones), so
+        that it does not read those headers again.
+
+    Returns
+    -------
+    VendorIndex
+    """
     if peek is None:
         from dxaspine.io import peek
-    index = VendorIndex()
+    index = VendorIndex(peek=peek)
     seen: set[bytes] = set()
     for path in paths:
         index.files += 1
         info = peek(path)
+        if len(index.peeked) < keep:
+            index.peeked[path] = info
         if not (_is_results(info) and getattr(info, "study_instance_uid", None)):
             continue
         digest = _uid_digest(info.sop_instance_uid) if info.sop_instance_uid else None
@@ -164,9 +191,11 @@ def discover(
     waiting: dict[str, tuple[str, str, str]] = {}  # series UID -> (energy, path, sop uid)
 
     vendor = vendor or VendorIndex()
+    # the first pass's header summaries, when it used the same peek (each is used once)
+    peeked = vendor.peeked if vendor.peek is peek else {}
     studies_with_image: set[str] = set()
     for path in paths:
-        info = peek(path)
+        info = peeked.pop(path, None) or peek(path)
         if info.kind is None:
             yield _unusable(path, info)
             continue

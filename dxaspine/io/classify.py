@@ -85,12 +85,31 @@ HEADER_TAGS: list[int] = [
 ]
 
 
+_HEADER_TAGS_OF: tuple[tuple[int, ...], list[int]] | None = None  # (kind ids, tags)
+
+
 def all_header_tags() -> list[int]:
-    """:data:`HEADER_TAGS` plus the tags every registered kind asks for."""
+    """:data:`HEADER_TAGS` plus the tags every registered kind asks for.
+
+    Computed once per set of registered kinds (``peek`` calls it for every file; the vendor
+    results kinds each list all ~540 header tags, so a list-membership test per tag cost
+    16 ms a file, issue 17).
+
+    Returns
+    -------
+    list of int
+        A new list each call (callers may keep or change it).
+    """
+    global _HEADER_TAGS_OF
     from dxaspine.io.kinds import registered
 
-    extra = [t for kind in registered() for t in kind.header_tags if t not in HEADER_TAGS]
-    return HEADER_TAGS + sorted(set(extra))
+    kinds = registered()
+    ids = tuple(id(kind) for kind in kinds)
+    if _HEADER_TAGS_OF is None or _HEADER_TAGS_OF[0] != ids:
+        known = set(HEADER_TAGS)
+        extra = {t for kind in kinds for t in kind.header_tags} - known
+        _HEADER_TAGS_OF = (ids, HEADER_TAGS + sorted(extra))
+    return list(_HEADER_TAGS_OF[1])
 
 
 @dataclass(frozen=True)

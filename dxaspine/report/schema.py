@@ -54,6 +54,14 @@ def load_schema() -> dict:
 SCHEMA_VERSION: str = load_schema()["schema_version"]
 
 
+@functools.cache
+def _validator():
+    """The schema's validator, built once (``analyze --json`` validates each result twice)."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(load_schema())
+
+
 def validate_result(result: Mapping[str, Any], *, require: bool = False) -> bool:
     """Check ``result`` against the shipped schema.
 
@@ -80,8 +88,7 @@ def validate_result(result: Mapping[str, Any], *, require: bool = False) -> bool
         if require:
             raise
         return False
-    validator = jsonschema.Draft202012Validator(load_schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(result))
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(result))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "<root>"
         raise ResultSchemaError(f"result JSON does not match schema at {where}: {error.message}")

@@ -24,9 +24,22 @@ from pydicom.dataset import Dataset
 
 from dxaspine.io.vendor.sr_tree import concept, key
 
-__all__ = ["HEADER_TAGS", "SR_SOP_PREFIX", "recognise", "recognise_with_reason"]
+__all__ = [
+    "CREATORS",
+    "FIXED_TAG",
+    "HEADER_TAGS",
+    "SR_SOP_PREFIX",
+    "find_hologic_xml",
+    "recognise",
+    "recognise_with_reason",
+]
 
 SR_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+# Hologic results XML: under these private creators of group 0021, or at the fixed tag.  Here,
+# not in hologic_xml.py, so that recognising a header does not import the XML parser
+# (start-up, issue 17).
+CREATORS = ("HOLOGIC",)  # compared upper-case: pydicom lists "HOLOGIC" and "Hologic"
+FIXED_TAG = 0x00191000
 HEADER_TAGS: list[int] = [
     0x00080016,  # SOPClassUID
     0x00080060,  # Modality
@@ -54,9 +67,39 @@ def _head(value: object) -> str:
     return str(value)[:_PROBE_CHARS]
 
 
-def _hologic(ds: Dataset) -> str | None:
-    from dxaspine.io.vendor.hologic_xml import find_hologic_xml
+def find_hologic_xml(ds: Dataset) -> list[tuple[int, str]]:
+    """The elements of ``ds`` that may hold Hologic results XML.
 
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        A header (a header-only read is enough).
+
+    Returns
+    -------
+    list of (int, str)
+        ``(tag, "(gggg,eeee)")`` for each candidate element, (0021,xx01) blocks first.
+    """
+    found = []
+    # Walk the creator elements present rather than probing all 240 slots (every load and
+    # peek classifies the header through here); ascending, as the slots are numbered.
+    present = sorted(
+        int(tag) & 0xFF
+        for tag in ds.keys()
+        if tag >> 16 == 0x0021 and 0x10 <= (tag & 0xFFFF) <= 0xFF
+    )
+    for block in present:
+        creator = ds.get(0x00210000 | block)
+        if creator is not None and str(creator.value).strip().upper() in CREATORS:
+            tag = 0x00210000 | (block << 8) | 0x01
+            if tag in ds:
+                found.append((tag, f"(0021,{(block << 8) | 0x01:04X})"))
+    if FIXED_TAG in ds:
+        found.append((FIXED_TAG, "(0019,1000)"))
+    return found
+
+
+def _hologic(ds: Dataset) -> str | None:
     for tag, where in find_hologic_xml(ds):
         value = ds[tag].value
         text = (

@@ -35,6 +35,7 @@ from pydicom.dataset import Dataset
 
 from dxaspine.errors import VendorResultsError, describe
 from dxaspine.io.vendor.common import Collector, header_fields, make_value
+from dxaspine.io.vendor.detect import CREATORS, find_hologic_xml
 from dxaspine.io.vendor.ge_sr import other_value
 from dxaspine.io.vendor.names import parse_region, region_name
 from dxaspine.io.vendor.results import VendorResults, VendorValue
@@ -43,8 +44,6 @@ from dxaspine.io.vendor.xml_text import decode_text, parse_xml
 
 __all__ = ["CREATORS", "find_hologic_xml", "read_hologic_xml", "read_hologic_text"]
 
-CREATORS = ("HOLOGIC",)  # compared upper-case: pydicom lists "HOLOGIC" and "Hologic"
-FIXED_TAG = 0x00191000
 _CELL = re.compile(
     r'(ResultsTable\d+)\s*\[\s*(\d+)\s*\]\s*\[\s*(\d+)\s*\]\s*=\s*"((?:[^"\\]|\\.)*)"\s*;'
 )
@@ -52,27 +51,6 @@ _SCALAR = re.compile(r'^\s*([A-Za-z_]\w*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*;', re.MUL
 _TAGS = re.compile(r"<[^>]*>")
 _UNIT = re.compile(r"[\[(]\s*([^\[\]()]+?)\s*[\])]\s*$")
 KEPT_VARIABLES = ("Age", "PatientSex", "Height", "Weight", "ScanMode", "AnalProtocol", "TableNote1")
-
-
-def find_hologic_xml(ds: Dataset) -> list[tuple[int, str]]:
-    """``[(tag, "(gggg,eeee)")]`` of the elements that may hold the results XML."""
-    found = []
-    # Walk the creator elements present rather than probing all 240 slots (every load and
-    # peek classifies the header through here); ascending, as the slots are numbered.
-    present = sorted(
-        int(tag) & 0xFF
-        for tag in ds.keys()
-        if tag >> 16 == 0x0021 and 0x10 <= (tag & 0xFFFF) <= 0xFF
-    )
-    for block in present:
-        creator = ds.get(0x00210000 | block)
-        if creator is not None and str(creator.value).strip().upper() in CREATORS:
-            tag = 0x00210000 | (block << 8) | 0x01
-            if tag in ds:
-                found.append((tag, f"(0021,{(block << 8) | 0x01:04X})"))
-    if FIXED_TAG in ds:
-        found.append((FIXED_TAG, "(0019,1000)"))
-    return found
 
 
 def _clean(cell: str) -> str:

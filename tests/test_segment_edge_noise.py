@@ -145,3 +145,29 @@ def test_isophote_walk_kernel_matches_the_numpy_reference(spacing):
         sel = where & valid
         np.testing.assert_allclose(got[sel], want[sel], rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(got[~where], noisy[~where])  # untouched elsewhere
+
+
+@pytest.mark.parametrize(
+    ("cm", "flagged"),
+    [(12.0, False), (35.0, True)],
+)
+def test_a_thick_noisy_scan_is_flagged_because_its_bmd_is_off(cm, flagged, tmp_path):
+    # Truth: the drawn phantom, Hologic-like beam.  At 35 cm the edge is ~0.27 noise sigmas
+    # above soft tissue and L1-L4 BMD reads 6-10 % low (docs/segmentation.md §8): the result
+    # must say so (edge_noise_limited) rather than pass silently; at 12 cm (ratio ~5) it must
+    # not, and there the BMD is within 2 % of truth.
+    import json
+
+    from dxaspine import analyze
+    from dxaspine.phantom import PhantomParams, generate_case, write_case
+
+    case = generate_case(PhantomParams(seed=1, scanner="hologic", soft_tissue_thickness_cm=cm))
+    paths = write_case(case, tmp_path, kinds=("dual_energy",))
+    result = analyze(paths["dual_energy"])
+    truth = json.loads(paths["truth"].read_text())["composites"]["L1-L4"]["bmd_g_cm2"]
+    levels = {lv.label: lv for lv in result.levels}
+    lumbar = [levels[n] for n in ("L1", "L2", "L3", "L4")]
+    error = sum(lv.bmc_g for lv in lumbar) / sum(lv.area_cm2 for lv in lumbar) / truth - 1
+    codes = [f.code for f in result.image_flags]
+    assert ("edge_noise_limited" in codes) is flagged
+    assert (abs(error) > 0.02) is flagged, error

@@ -57,6 +57,7 @@ FLAG_TITLES: dict[str, str] = {
     "lumbar_rib_suspected": "Possible rib on L1 (transitional anatomy)",
     "level_height_inconsistent": "Level much shorter than its neighbours (line or label in doubt)",
     "display_saturated": "Display image saturated over the spine",
+    "edge_noise_limited": "Bone edge near the noise (thick patient or low dose): area may read high",
 }
 
 

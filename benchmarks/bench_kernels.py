@@ -192,6 +192,12 @@ def main() -> None:
 
     s_cols, s_offsets = np.linspace(60.0, 120.0, 25), np.arange(-6.0, 14.0, 0.5)
     s_out = np.empty((s_offsets.size, s_cols.size))
+    # isophote walk (noise-aware edge): a noisy disc of bone on a 0.5 mm grid
+    from dxaspine.segment.edge_noise import isophote_average, isophote_average_at
+
+    yy, xx = np.indices((197, 180))
+    noisy = 0.5 * (np.hypot(yy - 98, xx - 90) < 50) + rng.normal(0.0, 0.05, (197, 180))
+    noisy_valid = np.ones(noisy.shape, dtype=bool)
     values = rng.normal(size=SHAPE)
     valid = rng.random(SHAPE) > 0.05
     lo, hi = np.full(SHAPE[0], 200.0), np.full(SHAPE[0], 450.0)
@@ -211,6 +217,11 @@ def main() -> None:
             "sample_lines 25 x 40 (evidence)",
             lambda: sample_lines_kernel(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1, s_out),
             lambda: sample_lines_reference(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1),
+        ),
+        (
+            "isophote_walk 197x180, every pixel",
+            lambda: isophote_average_at(noisy, noisy_valid, (0.5, 0.5), 2.0, 0.02, noisy_valid),
+            lambda: isophote_average(noisy, noisy_valid, (0.5, 0.5), 2.0, 0.02),
         ),
         (
             "above_edge_blend 788x720",

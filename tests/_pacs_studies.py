@@ -149,13 +149,19 @@ def sr_evidence_uids(ds: Dataset) -> set[str]:
 
 # Tolerances: tests/test_pipeline_accuracy.py holds the pipeline to per-level BMD within 2 % of
 # truth (95th percentile) and L1-L4 within 1 % on its standard cases, seeds 300-315 of suite
-# "acc".  The PACS tests draw their studies from those same cases (ACCURACY_CASES), on which
+# "acc" with the physics the decomposition models (ACCURACY_PARAMS: no marrow displacement, no
+# midline fat excess, so DXA's own fat error, -0.8 to -1.5 % BMC with fat marrow, is not in
+# the figure).  The PACS tests draw their studies from those same cases (ACCURACY_CASES, with
+# ACCURACY_PARAMS: with fat marrow the iDXA case reads L1-L4 -1.68 % once the noise-aware edge
+# no longer hides the fat error behind a missing area, docs/segmentation.md §8), on which
 # every single level is within 2 % (largest: 1.94 % dual-energy, 1.63 % BMD map; L1-L4 0.72 %,
 # measured on this branch), so 2 % per level and 1 % for L1-L4 is what the pipeline meets
 # there.  The SR stores BMD rounded to 0.001 g/cm2 (Contract 2): at most 0.0005 g/cm2 more.
 LEVEL_TOLERANCE, COMPOSITE_TOLERANCE, ROUNDING_G_CM2 = 0.02, 0.01, 0.0005
 # (seed, scanner) of test_pipeline_accuracy's cases: PhantomParams(seed, scanner, suite="acc").
 ACCURACY_CASES = tuple((300 + i, "prodigy" if i % 2 == 0 else "idxa") for i in range(16))
+# ... and their physics (as test_pipeline_accuracy's standard cases)
+ACCURACY_PARAMS = {"suite": "acc", "marrow": "none", "midline_fat_excess": 0.0}
 
 
 def assert_bmd_matches_truth(sr: Dataset, truth: dict) -> None:

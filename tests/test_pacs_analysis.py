@@ -14,6 +14,7 @@ import pydicom
 import pytest
 from _pacs_studies import (
     ACCURACY_CASES,
+    ACCURACY_PARAMS,
     assert_bmd_matches_truth,
     femur_image,
     phantom_study,
@@ -37,8 +38,8 @@ def _instances(paths) -> tuple[tuple[str, str], ...]:
 def study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("analysis")
     seed, scanner = ACCURACY_CASES[2]
-    s = phantom_study(folder / "src", seed=seed, scanner=scanner, suite="acc",
-                      vendor=("ge_sr", "hologic_xml_0019"))  # fmt: skip
+    s = phantom_study(folder / "src", seed=seed, scanner=scanner,
+                      vendor=("ge_sr", "hologic_xml_0019"), **ACCURACY_PARAMS)  # fmt: skip
     s["femur"] = femur_image(s["display"], folder / "src" / "femur.dcm", 0)
     s["folder"] = folder
     return s

@@ -40,6 +40,7 @@ from _pacs_servers import (
 )
 from _pacs_studies import (
     ACCURACY_CASES,
+    ACCURACY_PARAMS,
     assert_bmd_matches_truth,
     phantom_study,
     reuid_study,
@@ -103,7 +104,7 @@ def studies(tmp_path_factory):
         # Storage) and a Hologic XML report page (Secondary Capture).
         s = phantom_study(
             folder, seed=seed, kinds=("dual_energy", "display", "bmd_map"), scanner=scanner,
-            suite="acc", vendor=("ge_sr", "ge_xml", "hologic_xml_0019"),
+            vendor=("ge_sr", "ge_xml", "hologic_xml_0019"), **ACCURACY_PARAMS,
         )  # fmt: skip
         out.append(s)
     return out

@@ -36,4 +36,3 @@ def sample_lines_kernel(values, row0, slope, col0, cols, offsets, order, out):  
             out[m, k] = (1 - t) * ((1 - u) * values[i, j] + u * values[i, j1]) + t * (
                 (1 - u) * values[i1, j] + u * values[i1, j1]
             )
-

@@ -224,20 +224,23 @@ def _body_half_px(axis, a: float, b: float, spacing_c: float) -> float:
 def osteophyte_widening_mm(values, axis, discs, i, stats, spacing_mm, flare_mm) -> float:
     """Widest endplate extent of level ``i`` beyond what its body and the facing one explain, mm.
 
-    ``stats`` is the level's ``_level_stats`` (``half_px`` and ``endplates``: ``(0 upper /
-    1 lower, extent px)``); ``flare_mm`` is the spine's typical endplate flare.  Per endplate
+    ``stats`` is the level's ``_level_stats`` (``half_px``, ``endplates``: ``(0 upper / 1 lower,
+    extent px)`` and ``endplate_sides``: ``(0 / 1, (left, right) extent px, (left, right)
+    inner-row extent px)``); ``flare_mm`` is the spine's typical endplate flare.  Per endplate
     the reference is ``max(own half-width, min(facing extent, facing half-width + flare))``
     (module docstring); the facing body is measured over the middle half of one level height
-    beyond the disc, and its endplate in the same window as the level's own.
+    beyond the disc, and its endplate in the same window as the level's own.  Per side, the
+    same side's rows just inside the endplate (lesions.INNER_ROWS_MM) raise the reference too,
+    capped like the facing side at the body's half-width plus the spine's flare: a transverse
+    process or rib beside them is not the body's own width.
     """
     half_own = stats.get("half_px", float("nan"))
     if not stats.get("endplates") or not np.isfinite(half_own):
         return 0.0
     spacing_r, spacing_c = spacing_mm
     height = discs[i + 1].row - discs[i].row
-    best = 0.0
     references = {}
-    for k, extent in stats["endplates"]:
+    for k, _ in stats["endplates"]:
         disc = discs[i + k]
         step = -1.0 if k == 0 else 1.0  # upper endplate: the body above; lower: the one below
         half_across = _body_half_px(
@@ -251,17 +254,11 @@ def osteophyte_widening_mm(values, axis, discs, i, stats, spacing_mm, flare_mm) 
             extent_px(values, rows, axis.columns[rows], side, half_across) for side in (-1, 1)
         )
         explained = min(facing, half_across + flare_mm / spacing_c)
-        reference = max(half_own, explained)
-        references[k] = reference
-        best = max(best, (extent - reference) * spacing_c)
-    if "endplate_sides" in stats:  # per side: beyond the same side's rows just inside too
-        # (lesions.INNER_ROWS_MM); like the facing side, those rows explain at most the body's
-        # half-width plus the spine's flare: a transverse process or rib beside them is not
-        # the body's own width
-        inner_cap = half_own + flare_mm / spacing_c
-        best = 0.0
-        for k, ends, inners in stats["endplate_sides"]:
-            for extent, inner in zip(ends, inners, strict=True):
-                reference = max(references[k], min(inner, inner_cap))
-                best = max(best, (extent - reference) * spacing_c)
+        references[k] = max(half_own, explained)
+    inner_cap = half_own + flare_mm / spacing_c
+    best = 0.0
+    for k, ends, inners in stats["endplate_sides"]:
+        for extent, inner in zip(ends, inners, strict=True):
+            reference = max(references[k], min(inner, inner_cap))
+            best = max(best, (extent - reference) * spacing_c)
     return best

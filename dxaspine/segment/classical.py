@@ -169,7 +169,11 @@ def segment_spine(
         # thin oblique real ribs: the band beside the vertebra cut by the field top
         rib_rows, rib_sides = _top_level_rib(work, axis, discs, period_rows)
     lowest_rib = rib_rows[-1] if rib_rows else None
-    reach, lateral_area = lateral_bone(work, axis, discs)
+    # side bone from the body edge (labels, the area cue) and beyond the process roots (the
+    # lumbar-rib bar), in one pass
+    _, (lateral_area, far_area) = lateral_bone(
+        work, axis, discs, area_from_mm=(0.0, LUMBAR_RIB_FAR_MM)
+    )
     labelling = assign_labels(
         disc_rows, period_rows, crest_row, lowest_rib, lateral_area, clipped_rows,
         sex=_patient_sex(scan),
@@ -195,7 +199,6 @@ def segment_spine(
         doubtful = [i] if i in (0, len(labels) - 1) else range(len(labels))
         for j in doubtful:
             confidence[j] = min(confidence[j], CONF_HEIGHT_INCONSISTENT)
-    _, far_area = lateral_bone(work, axis, discs, from_mm=LUMBAR_RIB_FAR_MM)
     stub = lumbar_rib_suspected(
         labels, lateral_area, lateral_band_fall(work, axis, discs), far_area
     )
@@ -257,9 +260,10 @@ def segment_spine(
     if edge_noise.rule == "none":
         noise_sigma = float("nan")
     mask = bone_mask(density_map, contrast, soft_level, lo, hi, edge_noise, noise_sigma)
+    edge_noise_used = edge_noise.describe(noise_sigma, contrast)
     logger.debug(
         "bone edge %.4g, soft-tissue noise %.4g per pixel: edge %s",
-        contrast, noise_sigma, edge_noise.describe(noise_sigma, contrast),
+        contrast, noise_sigma, edge_noise_used,
     )  # fmt: skip
 
     logger.debug("segmented %d levels: %s", len(labels), labels)
@@ -275,7 +279,7 @@ def segment_spine(
         qc_flags=tuple(flags),
         conventions={
             "edge": str(edge),
-            "edge_noise": edge_noise.describe(noise_sigma, contrast),
+            "edge_noise": edge_noise_used,
             "box": str(box),
             "segmenter": "dxaspine classical",
         },

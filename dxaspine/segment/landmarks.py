@@ -229,7 +229,7 @@ def clipped_rib_edge_row(rr, cc, first_field_row, u_mm, half_width_mm, spacing_r
 
 
 def lateral_bone(
-    work: WorkImage, axis: SpineAxis, discs: list, from_mm: float = 0.0
+    work: WorkImage, axis: SpineAxis, discs: list, area_from_mm: tuple[float, ...] = (0.0,)
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per level: (lateral reach in mm, lateral bone area per mm of height) beside the body.
 
@@ -237,10 +237,11 @@ def lateral_bone(
     ``column`` and ``slope`` on the work grid); at each column beyond the body's edge the
     level's rows follow the two lines, so a tilted (scoliotic) neighbour's rib stays with
     its own level.  Per side, the reach ends at the first column without bone in the level's
-    rows, and the area counts bone pixels from ``from_mm`` out to LATERAL_AREA_MM beyond the
-    edge.  The reach is averaged over both sides (axial rotation moves the processes towards
-    one side and away from the other); the area takes the smaller side (one-sided overlaps:
-    aorta, gas).
+    rows, and an area counts bone pixels from one of ``area_from_mm`` out to LATERAL_AREA_MM
+    beyond the edge.  The reach is averaged over both sides (axial rotation moves the
+    processes towards one side and away from the other); the area takes the smaller side
+    (one-sided overlaps: aorta, gas).  Returns ``reach`` (n_levels,) and ``areas``
+    (len(area_from_mm), n_levels), all from one pass over the levels' side bone.
     """
     rows, cols = work.values.shape
     spacing_r, spacing_c = work.pixel_spacing_mm
@@ -248,7 +249,11 @@ def lateral_bone(
     offsets = np.arange(0, int(LATERAL_REACH_MAX_MM / spacing_c))
     n_levels = max(0, len(discs) - 1)
     reach = np.full(n_levels, np.nan)
-    area = np.full(n_levels, np.nan)
+    areas = np.full((len(area_from_mm), n_levels), np.nan)
+    counted = [
+        (offsets * spacing_c >= start) & (offsets * spacing_c < LATERAL_AREA_MM)
+        for start in area_from_mm
+    ]
     for i, upper, lower, r_mid, edge_px, col0 in _level_spans(work, axis, discs):
         per_reach, per_area = [], []
         for side in (-1, 1):
@@ -265,16 +270,15 @@ def lateral_bone(
             has_bone = bone.any(axis=0)
             # the scan stops at the field's edge like at a gap
             has_bone &= np.cumprod(inside).astype(bool)
-            counted = (offsets * spacing_c >= from_mm) & (offsets * spacing_c < LATERAL_AREA_MM)
-            count = int(bone[:, counted].sum())
             empty = np.flatnonzero(~has_bone)
             n = empty[0] if empty.size else has_bone.size
             per_reach.append((edge_px + n) * spacing_c)
             # per mm of level height: a crushed (fractured) level keeps its processes
-            per_area.append(count * spacing_c / max(r_mid.size, 1))
+            per_area.append([int(bone[:, m].sum()) * spacing_c / max(r_mid.size, 1)
+                             for m in counted])  # fmt: skip
         reach[i] = float(np.mean(per_reach))
-        area[i] = float(np.min(per_area))
-    return reach, area
+        areas[:, i] = np.min(per_area, axis=0)
+    return reach, areas
 
 
 def _bone_values(work: WorkImage) -> np.ndarray:

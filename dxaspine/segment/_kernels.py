@@ -336,6 +336,34 @@ def band_trace_kernel(
     return n
 
 
+@jit(inline="always")
+def _isophote_step(fields, pr, pc, dr, dc, ir, ic, step_r, step_c, rows, cols):  # pragma: no cover
+    """One step of an isophote walk: the tangent re-read where the walk stands (turned to keep
+    the direction of travel), the new position, and its nearest pixel (halves to even, clamped)."""
+    nr, nc = fields[ir, ic, 0], fields[ir, ic, 1]
+    flip = -1.0 if nr * dr + nc * dc < 0 else 1.0
+    dr, dc = nr * flip, nc * flip
+    pr = pr + dr * step_r
+    pc = pc + dc * step_c
+    ir = min(max(int(np.rint(pr)), 0), rows - 1)
+    ic = min(max(int(np.rint(pc)), 0), cols - 1)
+    return pr, pc, dr, dc, ir, ic
+
+
+@jit(inline="always")
+def _isophote_sample(fields, ir, ic, weight, s0, guide):  # pragma: no cover - numba
+    """(weight, weight x value) of one walk sample; an unmeasured pixel (NaN) weighs 0.
+
+    The guide factor is taken even for an infinite ``guide`` (no guide weight): it is then
+    exp(-0) = 1 exactly, and a branch on it made the whole walk 1.5x slower (measured).
+    """
+    b = fields[ir, ic, 3]
+    if b != b:
+        return 0.0, 0.0
+    w = weight * math.exp(-0.5 * ((fields[ir, ic, 2] - s0) / guide) ** 2)
+    return w, w * b
+
+
 @jit
 def isophote_walk_kernel(
     base, valid, smooth, tan_r, tan_c, near, step_r, step_c, steps, weights_k, guide, out
@@ -349,32 +377,67 @@ def isophote_walk_kernel(
     tangent; the sample is the nearest pixel (halves to even), clamped to the image, weighted
     ``weights_k[k - 1]`` times its validity, and, with a finite ``guide``, times
     exp(-0.5 ((smooth[sample] - smooth[start]) / guide)^2).  The start counts with weight 1
-    when valid.  ``out`` is left unchanged elsewhere.
+    when valid.  ``out`` is left unchanged elsewhere.  ``base`` must be finite where
+    ``valid`` (the wrapper's is: 0 elsewhere).
+
+    The sums are taken in that order (start, backward samples, forward samples), so the
+    result is the plain walk's bit for bit.  How it is faster: a step depends on the tangent
+    read at the previous step's pixel, so one walk is a chain of dependent loads; two pixels'
+    four walks are stepped together (independent chains the processor overlaps), their
+    samples buffered and summed in the walk order afterwards; and the four values a sample
+    reads (tangent, smoothed value, value or NaN when unmeasured) sit in one (rows, cols, 4)
+    array, one cache line per sample instead of five arrays.
     """
     rows, cols = base.shape
-    guided = math.isfinite(guide)
+    fields = np.empty((rows, cols, 4))
     for r in range(rows):
         for c in range(cols):
-            if not near[r, c]:
-                continue
+            fields[r, c, 0] = tan_r[r, c]
+            fields[r, c, 1] = tan_c[r, c]
+            fields[r, c, 2] = smooth[r, c]
+            fields[r, c, 3] = base[r, c] if valid[r, c] else np.nan
+    starts = np.flatnonzero(near.ravel())
+    n = starts.size
+    # (walk, step, [weight, weight x value]); walks: pixel 1 back, forward, pixel 2 back, forward
+    samples = np.empty((4, steps, 2))
+    for m in range(0, n, 2):
+        p1 = starts[m]
+        p2 = starts[m + 1] if m + 1 < n else p1  # an odd last pixel is walked twice
+        r1, c1 = p1 // cols, p1 % cols
+        r2, c2 = p2 // cols, p2 % cols
+        s1, s2 = fields[r1, c1, 2], fields[r2, c2, 2]
+        # walk a: pixel 1 backwards, b: pixel 1 forwards, c and d: pixel 2 likewise
+        ar, ac, air, aic = float(r1), float(c1), r1, c1
+        br, bc, bir, bic = ar, ac, r1, c1
+        cr, cc, cir, cic = float(r2), float(c2), r2, c2
+        dr, dc, dir_, dic = cr, cc, r2, c2
+        bdr, bdc = fields[r1, c1, 0], fields[r1, c1, 1]
+        ddr, ddc = fields[r2, c2, 0], fields[r2, c2, 1]
+        adr, adc, cdr, cdc = -bdr, -bdc, -ddr, -ddc
+        for k in range(steps):
+            ar, ac, adr, adc, air, aic = _isophote_step(
+                fields, ar, ac, adr, adc, air, aic, step_r, step_c, rows, cols
+            )
+            br, bc, bdr, bdc, bir, bic = _isophote_step(
+                fields, br, bc, bdr, bdc, bir, bic, step_r, step_c, rows, cols
+            )
+            cr, cc, cdr, cdc, cir, cic = _isophote_step(
+                fields, cr, cc, cdr, cdc, cir, cic, step_r, step_c, rows, cols
+            )
+            dr, dc, ddr, ddc, dir_, dic = _isophote_step(
+                fields, dr, dc, ddr, ddc, dir_, dic, step_r, step_c, rows, cols
+            )
+            w = weights_k[k]
+            samples[0, k, 0], samples[0, k, 1] = _isophote_sample(fields, air, aic, w, s1, guide)
+            samples[1, k, 0], samples[1, k, 1] = _isophote_sample(fields, bir, bic, w, s1, guide)
+            samples[2, k, 0], samples[2, k, 1] = _isophote_sample(fields, cir, cic, w, s2, guide)
+            samples[3, k, 0], samples[3, k, 1] = _isophote_sample(fields, dir_, dic, w, s2, guide)
+        for h in range(2 if m + 1 < n else 1):
+            r, c = (r1, c1) if h == 0 else (r2, c2)
             total = base[r, c]
             wsum = 1.0 if valid[r, c] else 0.0
-            s0 = smooth[r, c]
-            for sign in (-1.0, 1.0):
-                pr, pc = float(r), float(c)
-                dr, dc = sign * tan_r[r, c], sign * tan_c[r, c]
-                ir, ic = r, c
-                for k in range(1, steps + 1):
-                    nr, nc = tan_r[ir, ic], tan_c[ir, ic]
-                    flip = -1.0 if nr * dr + nc * dc < 0 else 1.0
-                    dr, dc = nr * flip, nc * flip
-                    pr = pr + dr * step_r
-                    pc = pc + dc * step_c
-                    ir = min(max(int(np.rint(pr)), 0), rows - 1)
-                    ic = min(max(int(np.rint(pc)), 0), cols - 1)
-                    w = weights_k[k - 1] if valid[ir, ic] else 0.0
-                    if guided:
-                        w = w * math.exp(-0.5 * ((smooth[ir, ic] - s0) / guide) ** 2)
-                    total += w * base[ir, ic]
-                    wsum += w
+            for walk in (2 * h, 2 * h + 1):
+                for k in range(steps):
+                    total += samples[walk, k, 1]
+                    wsum += samples[walk, k, 0]
             out[r, c] = total / wsum if wsum > 0 and valid[r, c] else 0.0

@@ -192,6 +192,12 @@ def main() -> None:
 
     s_cols, s_offsets = np.linspace(60.0, 120.0, 25), np.arange(-6.0, 14.0, 0.5)
     s_out = np.empty((s_offsets.size, s_cols.size))
+    # lateral extent (evidence): 13 endplate rows, outward from a 12 px half-width
+    from dxaspine.evidence._numpy_reference import extent_px_reference
+    from dxaspine.evidence.lesion_measures import extent_px
+
+    e_rows = np.arange(90, 103)
+    e_centres = np.full(e_rows.size, 90.0) + rng.uniform(-2.0, 2.0, e_rows.size)
     # isophote walk (noise-aware edge): a noisy disc of bone on a 0.5 mm grid
     from dxaspine.segment.edge_noise import isophote_average, isophote_average_at
 
@@ -217,6 +223,11 @@ def main() -> None:
             "sample_lines 25 x 40 (evidence)",
             lambda: sample_lines_kernel(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1, s_out),
             lambda: sample_lines_reference(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1),
+        ),
+        (
+            "lateral_extent 13 rows (evidence)",
+            lambda: extent_px(blobs, e_rows, e_centres, 1, 12.0),
+            lambda: extent_px_reference(blobs, e_rows, e_centres, 1, 12.0),
         ),
         (
             "isophote_walk 197x180, every pixel",

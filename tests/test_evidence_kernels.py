@@ -36,3 +36,26 @@ def test_sample_lines_worked_example():
     # column 1.5: line row 2.25 -> rows 1.25, 2.25, 2.5; column 6.0 is outside (cols 0-5)
     np.testing.assert_allclose(out[:, 0], [12.5 + 1.5, 22.5 + 1.5, 25.0 + 1.5])
     np.testing.assert_array_equal(out[:, 1], 0.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lateral_extent_matches_the_numpy_form(seed):
+    # bone blobs with gaps, axis columns with halves (rounding to even) and reaching past
+    # both image edges (clamped), rows with no gap at all; NaN pixels count as gaps
+    from dxaspine.evidence._numpy_reference import extent_px_reference
+    from dxaspine.evidence.lesion_measures import extent_px
+
+    rng = np.random.default_rng(seed)
+    values = (rng.random((50, 60)) > 0.25) * rng.uniform(0.0, 1.0, (50, 60))
+    values[3, :] = 1.0  # a row of bone everywhere: no gap, the full reach
+    values[rng.random(values.shape) < 0.02] = np.nan
+    for half_px in (4.0, 7.5, 12.3):
+        for side in (-1, 1):
+            rows = np.sort(rng.choice(50, size=rng.integers(1, 12), replace=False))
+            rows = np.r_[3, rows]
+            centres = rng.choice([0.5, 1.5, 29.5, 30.0, 58.5], size=rows.size) + rng.choice(
+                [0.0, 0.25], size=rows.size
+            )
+            got = extent_px(values, rows, centres, side, half_px)
+            assert got == extent_px_reference(values, rows, centres, side, half_px)
+    assert extent_px(values, np.array([], dtype=int), np.array([]), 1, 5.0) == 0.0

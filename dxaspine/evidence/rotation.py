@@ -35,6 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag
+from dxaspine.segment.small_stats import median, percentile
 
 # Body centre to spinous-process depth, d = DEPTH_PER_WIDTH x width + SPINOUS_BEHIND_BODY_MM
 # (module docstring): half of the 0.72 AP-depth/width ratio of docs/domain.md §4.
@@ -145,7 +146,7 @@ def estimate_rotation(
         offsets[name] = offset_mm
         ratios[name] = offset_mm / width_mm
         widths[name] = width_mm
-    rotation = float(np.median(list(degs.values()))) if degs else float("nan")
+    rotation = median(list(degs.values())) if degs else float("nan")
     return RotationEstimate(rotation, degs, offsets, ratios, widths)
 
 
@@ -210,8 +211,8 @@ def _spinous_offset(profile: np.ndarray) -> tuple[float, float] | None:
     s_mm = (np.arange(n) - (n - 1) / 2) * PROFILE_STEP_MM
     core_half = int(round(CORE_HALF_WIDTH_MM / PROFILE_STEP_MM))
     centre_i = (n - 1) // 2
-    core = float(np.median(profile[centre_i - core_half : centre_i + core_half + 1]))
-    base = float(np.percentile(profile, 5))
+    core = median(profile[centre_i - core_half : centre_i + core_half + 1])
+    base = percentile(profile, 5)
     if not core > base:
         return None
     half = base + EDGE_LEVEL * (core - base)

@@ -20,6 +20,7 @@ from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
 from dxaspine.segment.disc_choice import prefer_regular_spacing
 from dxaspine.segment.kernels import disc_centres
+from dxaspine.segment.small_stats import median
 
 # docs/domain.md §4: vertebra + disc period ~37 mm on iDXA; bodies 20-30 mm and discs 8-12 mm give
 # 28-42 mm.  Accept 20-55 mm to allow small/large patients and fractured levels.
@@ -159,7 +160,7 @@ def _regularise(minima, profile, spacing_r) -> list[tuple[float, float, bool]]:
     depths = [d for _, d in minima]
     spacing = np.diff(rows) * spacing_r
     ok = (spacing >= PERIOD_RANGE_MM[0]) & (spacing <= PERIOD_RANGE_MM[1])
-    period_mm = float(np.median(spacing[ok])) if ok.any() else 37.0  # docs/domain.md §4
+    period_mm = median(spacing[ok]) if ok.any() else 37.0  # docs/domain.md §4
     out = [(rows[0], depths[0], True)]
     for r, d in zip(rows[1:], depths[1:], strict=True):
         prev_r, prev_d, _ = out[-1]
@@ -235,7 +236,7 @@ def disc_thickness_mm(
     )
     if not np.isfinite(thickness).any():
         return float("nan")
-    return float(np.nanmedian(thickness)) * work.pixel_spacing_mm[0]
+    return median(thickness[~np.isnan(thickness)]) * work.pixel_spacing_mm[0]
 
 
 def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) -> Disc:
@@ -264,8 +265,12 @@ def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) 
         if fit is not None and abs(fit[0]) * spacing_r / spacing_c <= MAX_DISC_SLOPE:
             slope, centre_row, spread = fit[0], fit[1], fit[2] * spacing_r
         else:
-            centre_row = float(np.median(y - slope0 * x))
-    thick = float(np.nanmedian(thickness)) * spacing_r if np.isfinite(thickness).any() else np.nan
+            centre_row = median(y - slope0 * x)
+    thick = (
+        median(thickness[~np.isnan(thickness)]) * spacing_r
+        if np.isfinite(thickness).any()
+        else np.nan
+    )
     return Disc(
         row=centre_row,
         column=col0,
@@ -316,7 +321,7 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
     if len(discs) < 2:
         return None
     spacing_r, spacing_c = work.pixel_spacing_mm
-    period = float(np.median(np.diff([d.row for d in discs])))
+    period = median(np.diff([d.row for d in discs]))
     first = discs[0].row
     field_rows = np.flatnonzero(work.field.any(axis=1))
     if field_rows.size == 0:
@@ -328,12 +333,9 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
     measured = measured[np.isfinite(measured)]
     if measured.size == 0:
         return None
-    thick = float(np.median(measured)) / spacing_r
+    thick = median(measured) / spacing_r
     head = profile[top : int(top + 0.2 * period) + 1]
-    if (
-        head.size == 0
-        or head.min() > np.median(profile[int(first) : int(first + period)]) - MIN_DEPTH
-    ):
+    if head.size == 0 or head.min() > median(profile[int(first) : int(first + period)]) - MIN_DEPTH:
         return None  # the field starts on bone: the disc above is out of view
     values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
     rows, cols = values.shape

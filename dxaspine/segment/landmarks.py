@@ -16,6 +16,7 @@ from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
 from dxaspine.segment.kernels import band_trace
 from dxaspine.segment.segmentation import QcFlag
+from dxaspine.segment.small_stats import median, percentile
 
 # Bone in the work image (body-contrast units).  Ribs, processes and the ilium are thinner
 # than a vertebral body (~0.3-0.6 of its contrast); 0.15 keeps them and rejects soft tissue.
@@ -130,7 +131,7 @@ def find_crest(
         present = comp.any(axis=0)
         tops = np.argmax(comp, axis=0)[present] + sl[0].start
         # the crest's highest stretch (the phantom's and anatomy's peak is lateral)
-        found.append(float(np.percentile(tops, 10)))
+        found.append(percentile(tops, 10))
     if not found:
         return None, 0
     return float(np.mean(found)), len(found)
@@ -309,7 +310,7 @@ def _body_half_width_px(axis: SpineAxis, level_rows: np.ndarray, spacing_c: floa
     widths = widths[np.isfinite(widths)]
     if widths.size == 0:
         return None
-    return float(np.median(widths)) / 2 / spacing_c
+    return median(widths) / 2 / spacing_c
 
 
 def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarray:

@@ -197,6 +197,12 @@ def main() -> None:
     from dxaspine.evidence.lesion_measures import extent_px
 
     e_rows = np.arange(90, 103)
+    # robust line (segment): 40 disc centres with outliers
+    from dxaspine.segment.discs import robust_line
+
+    r_x = np.arange(-20.0, 20.0)
+    r_y = 50.0 + 0.1 * r_x + rng.normal(0.0, 0.4, r_x.size)
+    r_y[::7] += 6.0
     e_centres = np.full(e_rows.size, 90.0) + rng.uniform(-2.0, 2.0, e_rows.size)
     # isophote walk (noise-aware edge): a noisy disc of bone on a 0.5 mm grid
     from dxaspine.segment.edge_noise import isophote_average, isophote_average_at
@@ -223,6 +229,11 @@ def main() -> None:
             "sample_lines 25 x 40 (evidence)",
             lambda: sample_lines_kernel(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1, s_out),
             lambda: sample_lines_reference(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1),
+        ),
+        (
+            "robust_line 40 points",
+            lambda: robust_line(r_x, r_y, 0.7),
+            lambda: seg_ref.robust_line_reference(r_x, r_y, 0.7),
         ),
         (
             "lateral_extent 13 rows (evidence)",

@@ -332,3 +332,34 @@ def test_band_trace_follows_the_lower_branch():
     values[:, 8] = 0.0
     index, _ = kernels.band_trace(values, cols, (10.0, 0.0, 0.0), (38.0, 0.0, 0.0), 0.5)
     assert list(index) == list(range(8))
+
+
+def test_numpy_sum_is_numpys_order():
+    # the robust line's means and sums follow numpy's pairwise summation, so they are the
+    # same numbers (sizes across the plain, 8-way and split branches; magnitudes that round)
+    from dxaspine.segment._kernels import _numpy_sum
+
+    rng = np.random.default_rng(11)
+    for n in list(range(0, 140)) + [255, 256, 300, 1031]:
+        a = rng.normal(size=n) * 10.0 ** rng.uniform(-4, 4, size=n)
+        assert _numpy_sum(a) == np.sum(a), n
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_robust_line_matches_reference(seed):
+    # disc centres along a tilted line with outliers, repeated x (zero pairwise dx), sizes
+    # from the minimum to beyond 128 columns; the same numbers bit for bit
+    from dxaspine.segment.discs import robust_line
+
+    rng = np.random.default_rng(seed)
+    for n in (4, 5, 9, 17, 40, 64, 130):
+        x = np.round(rng.uniform(-20, 20, n), 1)
+        x[: n // 5] = x[0]  # repeated columns
+        y = 50.0 + rng.uniform(-0.3, 0.3) * x + rng.normal(0, 0.4, n)
+        y[rng.random(n) < 0.2] += rng.normal(0, 8.0)  # outliers
+        for min_scale in (0.1, 0.7, 5.0):
+            got = robust_line(x, y, min_scale)
+            want = ref.robust_line_reference(x, y, min_scale)
+            assert got == want, (n, min_scale)
+    assert robust_line(np.ones(6), np.arange(6.0), 0.5) is None  # no distinct x
+    assert ref.robust_line_reference(np.ones(6), np.arange(6.0), 0.5) is None

@@ -336,6 +336,161 @@ def band_trace_kernel(
     return n
 
 
+@jit
+def _block_sum(a, lo, n):  # pragma: no cover - numba
+    """numpy's pairwise sum of a block of at most 128 values, ``a[lo : lo + n]``: a plain loop
+    under 8 values, else 8 interleaved partial sums combined as a tree, then the rest."""
+    if n < 8:
+        res = -0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@jit
+def _pairwise_sum(a, lo, n):  # pragma: no cover - numba
+    """numpy's pairwise summation of ``a[lo : lo + n]`` (float64, n >= 1): blocks of at most
+    128 values (``_block_sum``), longer runs split in two at a multiple of 8 and the halves'
+    sums added.  numpy recurses; this walks the same tree with an explicit stack (a cached
+    recursive numba function crashed when loaded from the cache)."""
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    starts = np.empty(64, dtype=np.int64)
+    counts = np.empty(64, dtype=np.int64)
+    left_done = np.zeros(64, dtype=np.bool_)
+    left_sum = np.empty(64)
+    top = 0
+    starts[0], counts[0] = lo, n
+    while True:
+        start, count = starts[top], counts[top]
+        if count > 128:  # split: the left half first
+            half = count // 2
+            half -= half % 8
+            top += 1
+            starts[top], counts[top], left_done[top] = start, half, False
+            continue
+        value = _block_sum(a, start, count)
+        while True:  # hand the finished node's sum to its parent
+            if top == 0:
+                return value
+            top -= 1
+            if not left_done[top]:  # the left half: keep it, do the right half
+                left_sum[top] = value
+                left_done[top] = True
+                half = counts[top] // 2
+                half -= half % 8
+                starts[top + 1] = starts[top] + half
+                counts[top + 1] = counts[top] - half
+                left_done[top + 1] = False
+                top += 1
+                break
+            value = left_sum[top] + value  # both halves done
+
+
+@jit
+def _numpy_sum(a):  # pragma: no cover - numba
+    """``np.sum(a)`` of a 1-D float64 array, the same number: numpy's reduction starts from
+    the identity 0 and adds the pairwise sum of all values."""
+    if a.shape[0] == 0:
+        return 0.0
+    return 0.0 + _pairwise_sum(a, 0, a.shape[0])
+
+
+@jit
+def _numpy_median(a):  # pragma: no cover - numba
+    """``np.median`` of a non-empty 1-D float64 array without NaN (a sorted copy's middle;
+    the mean of the two middle values is (a + b) / 2 in numpy too)."""
+    s = np.sort(a)
+    n = s.shape[0]
+    if n % 2:
+        return s[n // 2]
+    return (s[n // 2 - 1] + s[n // 2]) / 2.0
+
+
+@jit
+def _least_squares_line(x, y):  # pragma: no cover - numba
+    """``discs._least_squares``: the closed-form straight line, its means and sums taken as
+    numpy takes them."""
+    n = x.shape[0]
+    xm = _numpy_sum(x) / n
+    ym = _numpy_sum(y) / n
+    dx = x - xm
+    slope = _numpy_sum(dx * (y - ym)) / _numpy_sum(dx * dx)
+    return slope, ym - slope * xm
+
+
+@jit
+def robust_line_kernel(x, y, min_scale, out):  # pragma: no cover - numba
+    """``discs.robust_line`` (its numpy form is ``_numpy_reference.robust_line_reference``):
+    Theil-Sen slope (median of the pairwise slopes of points with distinct ``x``), intercept
+    the median residual, then twice least squares on the points within 2.5 robust sigmas
+    (1.4826 x median |residual|, at least ``min_scale``), stopping early when fewer than 4
+    points or a single ``x`` remain.  Writes (slope, intercept, rms of the inliers' residuals)
+    to ``out`` and returns True; False when there are fewer than 4 points or no two distinct
+    ``x``.  Inputs finite; every median and mean is numpy's, so the numbers are the same.
+    """
+    n = x.shape[0]
+    if n < 4:
+        return False
+    slopes = np.empty(n * (n - 1) // 2)
+    m = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx = x[j] - x[i]
+            if dx != 0:
+                slopes[m] = (y[j] - y[i]) / dx
+                m += 1
+    if m == 0:
+        return False
+    slope = _numpy_median(slopes[:m])
+    intercept = _numpy_median(y - slope * x)
+    for _ in range(2):
+        resid = y - (intercept + slope * x)
+        spread = 1.4826 * _numpy_median(np.abs(resid))
+        scale = min_scale if min_scale > spread else spread  # Python's max(spread, min_scale)
+        keep = np.abs(resid) <= 2.5 * scale
+        count = 0
+        lo, hi = np.inf, -np.inf
+        for k in range(n):
+            if keep[k]:
+                count += 1
+                lo = min(lo, x[k])
+                hi = max(hi, x[k])
+        if count < 4 or hi - lo == 0:
+            break
+        slope, intercept = _least_squares_line(x[keep], y[keep])
+    resid = y - (intercept + slope * x)
+    spread = 1.4826 * _numpy_median(np.abs(resid))
+    scale = min_scale if min_scale > spread else spread
+    keep = np.abs(resid) <= 2.5 * scale
+    inliers = resid[keep]
+    out[0] = slope
+    out[1] = intercept
+    if inliers.shape[0]:
+        out[2] = math.sqrt(_numpy_sum(inliers * inliers) / inliers.shape[0])
+    else:
+        out[2] = np.nan
+    return True
+
+
 @jit(inline="always")
 def _isophote_step(fields, pr, pc, dr, dc, ir, ic, step_r, step_c, rows, cols):  # pragma: no cover
     """One step of an isophote walk: the tangent re-read where the walk stands (turned to keep

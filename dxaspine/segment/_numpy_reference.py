@@ -169,3 +169,38 @@ def band_trace_reference(values, cols, upper, lower, threshold):
         index.append(m)
         edge.append(previous[1] - 0.5 * (top + bottom))
     return np.asarray(index, dtype=np.int64), np.asarray(edge, dtype=float)
+
+
+def robust_line_reference(x: np.ndarray, y: np.ndarray, min_scale: float):
+    """``discs.robust_line`` as numpy (the form it had before its kernel).
+
+    The per-column disc centres hold outliers where an articular process or an osteophyte
+    overlaps the disc; the median of pairwise slopes ignores up to ~29 % of them.
+    """
+    if x.size < 4:
+        return None
+    i, j = np.triu_indices(x.size, k=1)
+    dx = x[j] - x[i]
+    good = dx != 0
+    if not good.any():
+        return None
+    slope = float(np.median((y[j] - y[i])[good] / dx[good]))
+    intercept = float(np.median(y - slope * x))
+    for _ in range(2):
+        resid = y - (intercept + slope * x)
+        scale = max(1.4826 * float(np.median(np.abs(resid))), min_scale)
+        keep = np.abs(resid) <= 2.5 * scale
+        if keep.sum() < 4 or np.ptp(x[keep]) == 0:
+            break
+        slope, intercept = _least_squares_reference(x[keep], y[keep])
+    resid = y - (intercept + slope * x)
+    keep = np.abs(resid) <= 2.5 * max(1.4826 * float(np.median(np.abs(resid))), min_scale)
+    rms = float(np.sqrt(np.mean(resid[keep] ** 2))) if keep.any() else float("nan")
+    return slope, intercept, rms
+
+
+def _least_squares_reference(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    xm, ym = x.mean(), y.mean()
+    dx = x - xm
+    slope = float((dx * (y - ym)).sum() / (dx * dx).sum())
+    return slope, float(ym - slope * xm)

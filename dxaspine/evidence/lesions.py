@@ -107,8 +107,8 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
     work, axis, discs = geometry.work, geometry.axis, geometry.discs
     labels, metal_work = geometry.labels, geometry.dense
     flags: list[QcFlag] = []
-    # the work image with unmeasured pixels 0, made once for every measure below
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    # the work image with unmeasured pixels 0, shared by every measure below
+    values = work.zeroed
     stats = [
         _level_stats(
             work, values, axis, discs[i], discs[i + 1], metal_work,

@@ -53,8 +53,7 @@ class SpineAxis:
 
 def body_filter_response(work: WorkImage) -> np.ndarray:
     """Per-pixel score: mean over a body-wide window minus the mean of its two flanks."""
-    values = np.where(work.field, work.values, 0.0)
-    values = np.nan_to_num(values, nan=0.0)
+    values = work.zeroed
     rows, cols = values.shape
     half = max(1, int(round(BODY_HALF_WIDTH_MM / work.pixel_spacing_mm[1])))
     flank = max(1, int(round(FLANK_MM / work.pixel_spacing_mm[1])))
@@ -125,7 +124,7 @@ def measure_along(work: WorkImage, columns: np.ndarray) -> SpineAxis:
 def _edge_midpoints(work: WorkImage, path: np.ndarray):
     """Midpoint and width of the body's half-contrast edges on each row near ``path``."""
     rows, cols = work.values.shape
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    values = work.zeroed
     reach = int(round(1.6 * BODY_HALF_WIDTH_MM / work.pixel_spacing_mm[1]))
     core_half = max(1, int(round(5.0 / work.pixel_spacing_mm[1])))
     offsets = np.arange(-reach, reach + 1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
@@ -55,6 +56,13 @@ class WorkImage:
     factors: tuple[int, int]  # block sizes (row, column) in full-resolution pixels
     background: float  # full-resolution value mapped to 0
     scale: float  # full-resolution value range mapped to 1
+
+    @cached_property
+    def zeroed(self) -> np.ndarray:
+        """``values`` with every pixel outside the field (or NaN) at 0, made once per work
+        image: the axis, disc, landmark and evidence measures all read it (each used to make
+        its own copy).  Shared, so never written to."""
+        return np.nan_to_num(np.where(self.field, self.values, 0.0), nan=0.0)
 
     def to_full_rows(self, rows: np.ndarray | float) -> np.ndarray | float:
         """Work-grid row coordinate -> full-resolution row coordinate (pixel centres)."""

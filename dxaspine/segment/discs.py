@@ -70,7 +70,7 @@ def lateral_profile(
     where dual-energy counts starve and the density is meaningless).
     """
     rows, cols = work.values.shape
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    values = work.zeroed
     if exclude is not None and exclude.any():
         values = np.where(exclude, np.nan, values)
     u = _band_offsets(half_width_mm, work.pixel_spacing_mm[1])
@@ -218,7 +218,7 @@ def _endplate_midpoints(work, smoothed, col0, row, slope, half_width_mm, exclude
 
 def row_smoothed(work: WorkImage) -> np.ndarray:
     """The work image smoothed along the rows (0.8 mm), as the endplate search reads it."""
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    values = work.zeroed
     return ndimage.gaussian_filter1d(values, 0.8 / work.pixel_spacing_mm[0], axis=0)
 
 
@@ -329,7 +329,7 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
     head = profile[top : int(top + 0.2 * period) + 1]
     if head.size == 0 or head.min() > median(profile[int(first) : int(first + period)]) - MIN_DEPTH:
         return None  # the field starts on bone: the disc above is out of view
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    values = work.zeroed
     rows, cols = values.shape
     u = _band_offsets(half_width_mm, spacing_c)
     col0 = float(axis.columns[top])

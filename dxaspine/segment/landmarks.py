@@ -284,7 +284,7 @@ def lateral_bone(
 
 def _bone_values(work: WorkImage) -> np.ndarray:
     """Work values with everything outside the field (or NaN) at 0: never bone."""
-    return np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    return work.zeroed
 
 
 def _level_spans(work: WorkImage, axis: SpineAxis, discs: list):

@@ -88,15 +88,18 @@ class Landmarks:
 def _zone_image(work: WorkImage, axis: SpineAxis, half_width_mm: float, side: int):
     """Straightened lateral zone (rows x lateral mm steps) on one side: bool bone."""
     rows, cols = work.values.shape
-    values = np.nan_to_num(np.where(work.field, work.values, np.nan), nan=-1.0)
     step_mm = work.pixel_spacing_mm[1]
     u_mm = np.arange(half_width_mm + ZONE_INNER_MM, half_width_mm + ZONE_OUTER_MM, step_mm)
     c = axis.columns[:, None] + side * u_mm[None, :] / step_mm
     inside = (c >= 0) & (c <= cols - 1)
     ci = np.clip(np.round(c).astype(int), 0, cols - 1)
-    sampled = values[np.arange(rows)[:, None], ci]
-    in_field = inside & (sampled > -1.0)
-    return sampled > LANDMARK_BONE, in_field, u_mm
+    index = (np.arange(rows)[:, None], ci)
+    # only the zone's pixels are read (no whole-image copy): a pixel outside the field or NaN
+    # is neither bone nor in the field; NaN compares False
+    sampled = work.values[index]
+    measured = work.field[index]
+    in_field = inside & measured & (sampled > -1.0)
+    return measured & (sampled > LANDMARK_BONE), in_field, u_mm
 
 
 def find_crest(

@@ -186,6 +186,7 @@ def main() -> None:
     blobs = (rng.random((197, 180)) > 0.4) * rng.uniform(0.1, 1.0, (197, 180))
     band_cols = 60 + np.arange(40)
     band_lines = ((80.0, 0.1, 90.0), (115.0, -0.1, 90.0))
+    side_offsets = np.arange(0, 60)
     # line sampling (evidence): 25 columns x 40 offsets about a tilted disc line
     from dxaspine.evidence._kernels import sample_lines_kernel
     from dxaspine.evidence._numpy_reference import sample_lines_reference
@@ -229,6 +230,13 @@ def main() -> None:
             "sample_lines 25 x 40 (evidence)",
             lambda: sample_lines_kernel(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1, s_out),
             lambda: sample_lines_reference(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1),
+        ),
+        (
+            "side_bone 1 level, 60 columns",
+            lambda: seg_kernels.side_bone(blobs, 90.0, 1, 12.0, side_offsets, *band_lines, 0.15),
+            lambda: seg_ref.side_bone_reference(
+                blobs, 90.0, 1, 12.0, side_offsets, *band_lines, 0.15
+            ),
         ),
         (
             "robust_line 40 points",

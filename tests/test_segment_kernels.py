@@ -363,3 +363,25 @@ def test_robust_line_matches_reference(seed):
             assert got == want, (n, min_scale)
     assert robust_line(np.ones(6), np.arange(6.0), 0.5) is None  # no distinct x
     assert ref.robust_line_reference(np.ones(6), np.arange(6.0), 0.5) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_side_bone_matches_reference(seed):
+    # blobs beside a level between two tilted lines, both sides, a level reaching past the
+    # image's left and right edges and its top and bottom rows
+    rng = np.random.default_rng(seed)
+    values = (rng.random((60, 70)) > 0.35) * rng.uniform(0.0, 1.0, (60, 70))
+    offsets = np.arange(0, 40)
+    for col0, edge_px in ((35.0, 8.0), (12.5, 6.5), (60.0, 4.0)):
+        for upper, lower in (
+            ((20.0, 0.1, col0), (40.0, -0.1, col0)),
+            ((-3.0, 0.3, col0), (70.0, 0.2, col0)),  # beyond the top and bottom rows
+            ((30.0, 0.0, col0), (29.0, 0.0, col0)),  # no rows at all
+        ):
+            for side in (-1, 1):
+                got = kernels.side_bone(values, col0, side, edge_px, offsets, upper, lower, 0.15)
+                want = ref.side_bone_reference(
+                    values, col0, side, edge_px, offsets, upper, lower, 0.15
+                )
+                assert got[0] == want[0]
+                np.testing.assert_array_equal(got[1], want[1])

@@ -337,6 +337,50 @@ def band_trace_kernel(
 
 
 @jit
+def side_bone_kernel(values, col0, side, edge_px, offsets, upper, lower, threshold, counts):
+    """Bone beside one level on one side (``landmarks.lateral_bone``); returns the reach.
+
+    Column ``k`` is ``rint(col0 + side (edge_px + offsets[k]))`` clamped to the image; its
+    level rows run from ceil(upper line) to floor(lower line) at that column (``upper`` and
+    ``lower`` as (row, slope, column)), within the rows ``[max(0, min top), min(rows - 1, max
+    bottom)]`` over all columns.  ``counts[k]`` gets the number of rows there with
+    ``values > threshold`` (0 for a column outside the image); the return value is the first
+    ``k`` without bone or past the image's edge (``offsets.size`` when there is none).
+    """  # pragma: no cover - numba
+    rows, n_cols = values.shape
+    n_off = offsets.shape[0]
+    c = np.empty(n_off, dtype=np.int64)
+    top = np.empty(n_off)
+    bottom = np.empty(n_off)
+    inside = np.empty(n_off, dtype=np.bool_)
+    top_min, bottom_max = np.inf, -np.inf
+    for k in range(n_off):
+        ck = int(np.rint(col0 + side * (edge_px + offsets[k])))
+        inside[k] = 0 <= ck < n_cols
+        ck = min(max(ck, 0), n_cols - 1)
+        c[k] = ck
+        top[k] = math.ceil(upper[0] + upper[1] * (ck - upper[2]))
+        bottom[k] = math.floor(lower[0] + lower[1] * (ck - lower[2]))
+        top_min = min(top_min, top[k])
+        bottom_max = max(bottom_max, bottom[k])
+    r_lo = int(top_min) if top_min > 0 else 0  # int(max(0, min top)), as in numpy
+    r_hi = int(bottom_max) if bottom_max < rows - 1 else rows - 1
+    reach = n_off
+    all_inside = True
+    for k in range(n_off):
+        all_inside = all_inside and inside[k]
+        count = 0
+        if inside[k]:
+            for r in range(r_lo, r_hi + 1):
+                if r >= top[k] and r <= bottom[k] and values[r, c[k]] > threshold:
+                    count += 1
+        counts[k] = count
+        if reach == n_off and not (count > 0 and all_inside):
+            reach = k
+    return reach
+
+
+@jit
 def _block_sum(a, lo, n):  # pragma: no cover - numba
     """numpy's pairwise sum of a block of at most 128 values, ``a[lo : lo + n]``: a plain loop
     under 8 values, else 8 interleaved partial sums combined as a tree, then the rest."""

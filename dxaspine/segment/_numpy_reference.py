@@ -204,3 +204,24 @@ def _least_squares_reference(x: np.ndarray, y: np.ndarray) -> tuple[float, float
     dx = x - xm
     slope = float((dx * (y - ym)).sum() / (dx * dx).sum())
     return slope, float(ym - slope * xm)
+
+
+def side_bone_reference(values, col0, side, edge_px, offsets, upper, lower, threshold):
+    """``(reach, counts)`` of :func:`~dxaspine.segment._kernels.side_bone_kernel`, as
+    ``landmarks.lateral_bone`` computed them in numpy before the kernel."""
+    rows, cols = values.shape
+    c = np.round(col0 + side * (edge_px + offsets)).astype(int)
+    inside = (c >= 0) & (c < cols)
+    c = np.clip(c, 0, cols - 1)
+    top = np.ceil(upper[0] + upper[1] * (c - upper[2]))
+    bottom = np.floor(lower[0] + lower[1] * (c - lower[2]))
+    r_lo = int(max(0, top.min()))
+    r_hi = int(min(rows - 1, bottom.max()))
+    rr = np.arange(r_lo, r_hi + 1)[:, None]
+    in_level = (rr >= top[None, :]) & (rr <= bottom[None, :]) & inside[None, :]
+    bone = (values[rr, c[None, :]] > threshold) & in_level
+    has_bone = bone.any(axis=0)
+    has_bone &= np.cumprod(inside).astype(bool)
+    empty = np.flatnonzero(~has_bone)
+    n = empty[0] if empty.size else has_bone.size
+    return int(n), bone.sum(axis=0).astype(np.int64)

@@ -268,6 +268,56 @@ def band_trace(
     return index[:n], edge[:n]
 
 
+def side_bone(
+    values: np.ndarray,
+    col0: float,
+    side: int,
+    edge_px: float,
+    offsets: np.ndarray,
+    upper: tuple[float, float, float],
+    lower: tuple[float, float, float],
+    threshold: float,
+) -> tuple[int, np.ndarray]:
+    """Bone beside one level on one side, column by column outward (see the kernel's notes).
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+        Work image (outside the field at 0).
+    col0 : float
+        The level's axis column.
+    side : int
+        -1 (image left) or 1.
+    edge_px : float
+        The body's half-width, work columns.
+    offsets : (K,) int ndarray
+        Columns beyond the body edge, outward.
+    upper, lower : (row, slope, column)
+        The level's bounding lines on the work grid.
+    threshold : float
+        Bone above this (body-contrast units).
+
+    Returns
+    -------
+    reach : int
+        Index of the first offset without bone in the level's rows, or beyond the image
+        (``K`` when there is none).
+    counts : (K,) int ndarray
+        Bone pixels in the level's rows per offset (0 outside the image).
+    """
+    values = _as_2d_float("values", values)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1:
+        raise ValueError("side_bone: offsets must be 1-D")
+    counts = np.empty(offsets.size, dtype=np.int64)
+    reach = _kernels.side_bone_kernel(
+        values, float(col0), int(side), float(edge_px), offsets,
+        np.asarray(upper, dtype=np.float64), np.asarray(lower, dtype=np.float64),
+        float(threshold), counts,
+    )  # fmt: skip
+    return int(reach), counts
+
+
 def isophote_walk(
     base: np.ndarray,
     valid: np.ndarray,

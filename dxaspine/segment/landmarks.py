@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
-from dxaspine.segment.kernels import band_trace
+from dxaspine.segment.kernels import band_trace, side_bone
 from dxaspine.segment.segmentation import QcFlag
 from dxaspine.segment.small_stats import median, percentile
 
@@ -247,8 +247,7 @@ def lateral_bone(
     (one-sided overlaps: aorta, gas).  Returns ``reach`` (n_levels,) and ``areas``
     (len(area_from_mm), n_levels), all from one pass over the levels' side bone.
     """
-    rows, cols = work.values.shape
-    spacing_r, spacing_c = work.pixel_spacing_mm
+    spacing_c = work.pixel_spacing_mm[1]
     values = _bone_values(work)
     offsets = np.arange(0, int(LATERAL_REACH_MAX_MM / spacing_c))
     n_levels = max(0, len(discs) - 1)
@@ -260,25 +259,15 @@ def lateral_bone(
     ]
     for i, upper, lower, r_mid, edge_px, col0 in _level_spans(work, axis, discs):
         per_reach, per_area = [], []
+        up = (upper.row, upper.slope, upper.column)
+        low = (lower.row, lower.slope, lower.column)
         for side in (-1, 1):
-            c = np.round(col0 + side * (edge_px + offsets)).astype(int)
-            inside = (c >= 0) & (c < cols)
-            c = np.clip(c, 0, cols - 1)
-            top = np.ceil(upper.row + upper.slope * (c - upper.column))
-            bottom = np.floor(lower.row + lower.slope * (c - lower.column))
-            r_lo = int(max(0, top.min()))
-            r_hi = int(min(rows - 1, bottom.max()))
-            rr = np.arange(r_lo, r_hi + 1)[:, None]
-            in_level = (rr >= top[None, :]) & (rr <= bottom[None, :]) & inside[None, :]
-            bone = (values[rr, c[None, :]] > LANDMARK_BONE) & in_level
-            has_bone = bone.any(axis=0)
-            # the scan stops at the field's edge like at a gap
-            has_bone &= np.cumprod(inside).astype(bool)
-            empty = np.flatnonzero(~has_bone)
-            n = empty[0] if empty.size else has_bone.size
+            # per column beyond the edge, the bone pixels in the level's rows; the reach ends
+            # at the first column without any, or at the field's edge (numba kernel)
+            n, counts = side_bone(values, col0, side, edge_px, offsets, up, low, LANDMARK_BONE)
             per_reach.append((edge_px + n) * spacing_c)
             # per mm of level height: a crushed (fractured) level keeps its processes
-            per_area.append([int(bone[:, m].sum()) * spacing_c / max(r_mid.size, 1)
+            per_area.append([int(counts[m].sum()) * spacing_c / max(r_mid.size, 1)
                              for m in counted])  # fmt: skip
         reach[i] = float(np.mean(per_reach))
         areas[:, i] = np.min(per_area, axis=0)

@@ -10,7 +10,7 @@ from dxaspine.segment.small_stats import SORT_MAX, median, percentile
 
 def _arrays():
     rng = np.random.default_rng(3)
-    for n in (1, 2, 3, 4, 7, 8, 9, 15, 16, 25, 60, 99, 100, SORT_MAX, SORT_MAX + 1, 1000):
+    for n in (1, 2, 3, 4, 7, 8, 9, 15, 16, 25, 60, 99, 100, SORT_MAX, SORT_MAX + 1, 1000, 5001):
         yield rng.normal(size=n)
         yield rng.integers(-3, 4, size=n).astype(float)  # ties
         yield np.round(rng.uniform(0, 1, size=n), 2) * 1e-3
@@ -37,6 +37,11 @@ def test_nan_anywhere_gives_nan_and_empty_raises():
     a = np.array([1.0, np.nan, 3.0])
     assert math.isnan(median(a)) and math.isnan(percentile(a, 90))
     assert math.isnan(median(np.r_[np.arange(300.0), np.nan]))
+    long = np.r_[np.arange(SORT_MAX + 10.0), np.nan]
+    assert math.isnan(median(long)) and math.isnan(percentile(long, 5))
+    with_inf = np.r_[np.arange(SORT_MAX + 10.0), np.inf, -np.inf]  # the selection's fallback
+    assert median(with_inf) == np.median(with_inf)
+    assert percentile(with_inf, 95) == np.percentile(with_inf, 95)
     with pytest.raises(ValueError):
         median(np.array([]))
     with pytest.raises(ValueError):

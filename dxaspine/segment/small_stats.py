@@ -8,7 +8,9 @@ Both functions here sort (NaN sorts last, so a NaN anywhere gives NaN, as numpy'
 take the same order statistics; the even-count median is ``(a + b) / 2`` and the percentile
 interpolation repeats numpy's ``_lerp`` (``a + (b - a) t``, or ``b - (b - a)(1 - t)`` for
 ``t >= 0.5``), so the results are identical, not merely close (tests/test_segment_small_stats.py).
-Longer arrays go to numpy itself, whose partition beats a sort there.
+Longer arrays go to the histogram-selection kernel of :mod:`dxaspine.physics.quantiles`
+(also numpy's numbers bit for bit; NaN checked first, as it needs none), which beats a sort
+there.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import math
 
 import numpy as np
 
+from dxaspine.physics import quantiles
+
 __all__ = ["median", "percentile"]
 
-# Above this many values numpy's partition is faster than a sort (measured: equal near 300).
-SORT_MAX = 256
+# Above this many values the selection kernel is faster than a sort (measured: a sort of 400
+# values 3.4 us, of 1,000 12 us; the kernel 5.5 and 7 us; np.median 11-13 us).
+SORT_MAX = 512
 
 
 def median(values) -> float:
@@ -39,7 +44,7 @@ def median(values) -> float:
     a = np.asarray(values, dtype=np.float64)
     n = a.size
     if n > SORT_MAX:
-        return float(np.median(a))
+        return math.nan if np.isnan(a).any() else quantiles.median(a)
     if n == 0:
         raise ValueError("median of an empty array")
     s = np.sort(a)
@@ -67,12 +72,14 @@ def percentile(values, q: float) -> float:
     """
     a = np.asarray(values, dtype=np.float64).ravel()
     n = a.size
-    if n > SORT_MAX:
-        return float(np.percentile(a, q))
-    if n == 0:
-        raise ValueError("percentile of an empty array")
     if not 0.0 <= q <= 100.0:
         raise ValueError("percentile must be in [0, 100]")
+    if n > SORT_MAX:
+        if np.isnan(a).any():
+            return math.nan
+        return quantiles.linear_quantiles(a, (q / 100.0,), may_reorder=False)[0]
+    if n == 0:
+        raise ValueError("percentile of an empty array")
     s = np.sort(a)
     if s[n - 1] != s[n - 1]:
         return math.nan

@@ -254,6 +254,11 @@ def main() -> None:
             lambda: isophote_average(noisy, noisy_valid, (0.5, 0.5), 2.0, 0.02),
         ),
         (
+            "noise_differences 788x720",
+            lambda: seg_kernels.noise_differences(values, valid, lo, hi, 16.0, 80.0),
+            lambda: seg_ref.noise_differences_reference(values, valid, lo, hi, 16.0, 80.0),
+        ),
+        (
             "above_edge_blend 788x720",
             lambda: seg_kernels.above_edge_blend(values, valid, lo, hi, left, right, 0.1),
             lambda: seg_ref.above_edge_blend_reference(values, valid, lo, hi, left, right, 0.1),

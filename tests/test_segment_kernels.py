@@ -385,3 +385,21 @@ def test_side_bone_matches_reference(seed):
                 )
                 assert got[0] == want[0]
                 np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_noise_differences_match_reference():
+    # bands beside a wandering box, rows without a box (NaN edges), unmeasured and NaN
+    # pixels, bands cut by the image's edges
+    rng = np.random.default_rng(8)
+    values = rng.normal(size=(50, 80))
+    values[rng.random(values.shape) < 0.03] = np.nan
+    valid = rng.random(values.shape) > 0.05
+    lo = 30.0 + rng.uniform(-25, 5, 50)
+    hi = lo + rng.uniform(5, 40, 50)
+    lo[::9] = np.nan
+    hi[4::11] = np.nan
+    for gap, band in ((4.0, 20.0), (3.3, 7.7), (0.0, 100.0)):
+        got = kernels.noise_differences(values, valid, lo, hi, gap, band)
+        want = ref.noise_differences_reference(values, valid, lo, hi, gap, band)
+        np.testing.assert_array_equal(got, want)
+        assert got.size > 0

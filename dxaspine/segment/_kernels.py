@@ -381,6 +381,38 @@ def side_bone_kernel(values, col0, side, edge_px, offsets, upper, lower, thresho
 
 
 @jit
+def noise_differences_kernel(values, valid, lo, hi, gap, band, out):  # pragma: no cover
+    """Horizontal first differences of the soft tissue beside the box
+    (``edge_noise.soft_tissue_noise``): writes ``values[r, c + 1] - values[r, c]`` to ``out``
+    for every pair of neighbours both beside the box and ``valid`` (finite too), row by row,
+    left to right, and returns how many.  Beside: ``lo - gap - band <= c <= lo - gap`` or
+    ``hi + gap <= c <= hi + gap + band``, on rows where both box edges are finite."""
+    rows, cols = values.shape
+    n = 0
+    for r in range(rows):
+        a, b = lo[r], hi[r]
+        if not (math.isfinite(a) and math.isfinite(b)):
+            continue
+        left_hi = a - gap
+        left_lo = left_hi - band
+        right_lo = b + gap
+        right_hi = right_lo + band
+        previous = False
+        for c in range(cols):
+            x = float(c)
+            here = (
+                ((x <= left_hi and x >= left_lo) or (x >= right_lo and x <= right_hi))
+                and valid[r, c]
+                and math.isfinite(values[r, c])
+            )
+            if here and previous:
+                out[n] = values[r, c] - values[r, c - 1]
+                n += 1
+            previous = here
+    return n
+
+
+@jit
 def _block_sum(a, lo, n):  # pragma: no cover - numba
     """numpy's pairwise sum of a block of at most 128 values, ``a[lo : lo + n]``: a plain loop
     under 8 values, else 8 interleaved partial sums combined as a tree, then the rest."""

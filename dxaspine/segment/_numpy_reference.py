@@ -225,3 +225,21 @@ def side_bone_reference(values, col0, side, edge_px, offsets, upper, lower, thre
     empty = np.flatnonzero(~has_bone)
     n = empty[0] if empty.size else has_bone.size
     return int(n), bone.sum(axis=0).astype(np.int64)
+
+
+def noise_differences_reference(values, valid, lo, hi, gap, band):
+    """The differences of :func:`~dxaspine.segment._kernels.noise_differences_kernel`, as
+    ``edge_noise.soft_tissue_noise`` took them in numpy before the kernel."""
+    valid = valid & np.isfinite(values)
+    cols = values.shape[1]
+    have = np.isfinite(lo) & np.isfinite(hi)
+    c = np.arange(cols, dtype=float)[None, :]
+    lo_c = np.where(have, lo, np.nan)[:, None]
+    hi_c = np.where(have, hi, np.nan)[:, None]
+    with np.errstate(invalid="ignore"):
+        beside = ((c <= lo_c - gap) & (c >= lo_c - gap - band)) | (
+            (c >= hi_c + gap) & (c <= hi_c + gap + band)
+        )
+    beside &= valid
+    pair = beside[:, 1:] & beside[:, :-1]
+    return (values[:, 1:] - values[:, :-1])[pair]

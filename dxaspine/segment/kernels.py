@@ -318,6 +318,40 @@ def side_bone(
     return int(reach), counts
 
 
+def noise_differences(
+    values: np.ndarray, valid: np.ndarray, lo: np.ndarray, hi: np.ndarray, gap: float, band: float
+) -> np.ndarray:
+    """Horizontal first differences of the pixels beside the box (see the kernel's notes).
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+    valid : (M, N) bool ndarray
+        Measured pixels (non-finite values are left out too).
+    lo, hi : (M,) ndarray
+        First/last box column per row (NaN: no box on that row).
+    gap, band : float
+        The sampled band starts ``gap`` columns beyond each box edge and is ``band`` wide.
+
+    Returns
+    -------
+    (K,) ndarray
+        ``values[r, c + 1] - values[r, c]`` for each pair of neighbours both in a band,
+        row by row, left to right.
+    """
+    values = _as_2d_float("values", values)
+    valid = np.ascontiguousarray(valid, dtype=np.bool_)
+    if valid.shape != values.shape:
+        raise ValueError("noise_differences: valid must have the shape of values")
+    lo = _as_1d_float("lo", lo)
+    hi = _as_1d_float("hi", hi)
+    if lo.size != values.shape[0] or hi.size != values.shape[0]:
+        raise ValueError("noise_differences: one box edge per row")
+    out = np.empty(values.size)
+    n = _kernels.noise_differences_kernel(values, valid, lo, hi, float(gap), float(band), out)
+    return out[:n]
+
+
 def isophote_walk(
     base: np.ndarray,
     valid: np.ndarray,

@@ -198,6 +198,13 @@ def main() -> None:
     from dxaspine.evidence.lesion_measures import extent_px
 
     e_rows = np.arange(90, 103)
+    # rotation profile (evidence): 30 rows, +-40 mm in 0.5 mm steps at 1 mm columns
+    from dxaspine.evidence._kernels import level_profile_kernel
+    from dxaspine.evidence._numpy_reference import level_profile_reference
+
+    p_axis = 90.0 + rng.uniform(-3.0, 3.0, 197)
+    p_offsets = np.arange(-40.0, 40.0 + 1e-9, 0.5)
+    p_out = np.empty(p_offsets.size)
     # robust line (segment): 40 disc centres with outliers
     from dxaspine.segment.discs import robust_line
 
@@ -242,6 +249,11 @@ def main() -> None:
             "robust_line 40 points",
             lambda: robust_line(r_x, r_y, 0.7),
             lambda: seg_ref.robust_line_reference(r_x, r_y, 0.7),
+        ),
+        (
+            "level_profile 30 rows x 161 (evidence)",
+            lambda: level_profile_kernel(blobs, p_axis, 80, 109, p_offsets, p_out),
+            lambda: level_profile_reference(blobs, p_axis, 80, 109, p_offsets),
         ),
         (
             "lateral_extent 13 rows (evidence)",

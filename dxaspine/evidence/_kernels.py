@@ -62,3 +62,26 @@ def lateral_extent_kernel(values, rows, centres, side, start, stop, threshold): 
         if first > best:
             best = first
     return start + best
+
+
+@jit
+def level_profile_kernel(values, axis_columns, r0, r1, offsets, out):  # pragma: no cover
+    """``rotation._level_profile``: the mean over rows ``r0 .. r1`` of ``values`` sampled at
+    column ``axis_columns[r] + offsets[k]`` of each row, linearly between the two nearest
+    columns, as ``scipy.ndimage.map_coordinates(order=1, mode="nearest")`` reads them on
+    whole rows and ``mean(axis=0)`` sums them (row after row); the same numbers.  Every
+    column must lie in ``[0, cols - 1]`` (the caller checks)."""
+    n_cols = values.shape[1]
+    n_off = offsets.shape[0]
+    for r in range(r0, r1 + 1):
+        for k in range(n_off):
+            c = axis_columns[r] + offsets[k]
+            c0 = math.floor(c)
+            u = c - c0
+            i0 = int(c0)
+            i1 = min(i0 + 1, n_cols - 1)
+            v = values[r, i0] * (1.0 - u) + values[r, i1] * u
+            out[k] = v if r == r0 else out[k] + v
+    n = r1 - r0 + 1
+    for k in range(n_off):
+        out[k] = out[k] / n

@@ -24,3 +24,14 @@ def extent_px_reference(values, rows_sel, centres, side, half_px, threshold=0.3,
     gap = ~bone
     first_gap = np.where(gap.any(axis=1), np.argmax(gap, axis=1), offs.size)
     return float(offs[0] + first_gap.max()) if first_gap.size else 0.0
+
+
+def level_profile_reference(values, axis_columns, r0, r1, offsets):
+    """:func:`~dxaspine.evidence._kernels.level_profile_kernel` as ``rotation._level_profile``
+    computed it with scipy before the kernel."""
+    rows = np.arange(r0, r1 + 1)
+    cols = axis_columns[rows][:, None] + offsets[None, :]
+    samples = ndimage.map_coordinates(
+        values, [np.broadcast_to(rows[:, None], cols.shape), cols], order=1, mode="nearest"
+    )
+    return samples.mean(axis=0)

@@ -246,6 +246,11 @@ def main() -> None:
             ),
         ),
         (
+            "body_filter 197x180",
+            lambda: seg_kernels.body_filter(blobs, 22, 12),
+            lambda: seg_ref.body_filter_reference(blobs, 22, 12),
+        ),
+        (
             "robust_line 40 points",
             lambda: robust_line(r_x, r_y, 0.7),
             lambda: seg_ref.robust_line_reference(r_x, r_y, 0.7),

@@ -403,3 +403,15 @@ def test_noise_differences_match_reference():
         want = ref.noise_differences_reference(values, valid, lo, hi, gap, band)
         np.testing.assert_array_equal(got, want)
         assert got.size > 0
+
+
+@pytest.mark.parametrize(
+    ("shape", "half", "flank"), [((30, 50), 5, 3), ((7, 12), 20, 12), ((1, 1), 0, 1)]
+)
+def test_body_filter_matches_reference(shape, half, flank):
+    # windows reaching past both image edges (zeros there), a window wider than the image
+    rng = np.random.default_rng(9)
+    values = rng.normal(size=shape) * 10.0 ** rng.uniform(-3, 3, shape)
+    np.testing.assert_array_equal(
+        kernels.body_filter(values, half, flank), ref.body_filter_reference(values, half, flank)
+    )

@@ -413,6 +413,36 @@ def noise_differences_kernel(values, valid, lo, hi, gap, band, out):  # pragma: 
 
 
 @jit
+def body_filter_kernel(values, half, flank, out):  # pragma: no cover - numba
+    """``axis.body_filter_response``: per pixel, the mean of ``values`` over the body window
+    (columns c - half .. c + half) minus the larger of the means over the two flanks (the
+    ``flank`` columns beyond each side), columns outside the image counting 0.  The means
+    come from each row's running sum as numpy's ``cumsum`` forms it (padded with zeros), so
+    they are the same numbers."""
+    rows, cols = values.shape
+    pad = half + flank + 1
+    csum = np.empty(cols + 2 * pad + 1)
+    width_body = float(2 * half + 1)
+    width_flank = float(flank)
+    for r in range(rows):
+        csum[0] = 0.0
+        acc = 0.0
+        for j in range(cols + 2 * pad):
+            k = j - pad
+            if 0 <= k < cols:
+                acc = acc + values[r, k]
+            else:
+                acc = acc + 0.0
+            csum[j + 1] = acc
+        for c in range(cols):
+            centre = c + pad
+            body = (csum[centre + half + 1] - csum[centre - half]) / width_body
+            left = (csum[centre - half] - csum[centre - half - flank]) / width_flank
+            right = (csum[centre + half + flank + 1] - csum[centre + half + 1]) / width_flank
+            out[r, c] = body - (left if left >= right else right)
+
+
+@jit
 def _block_sum(a, lo, n):  # pragma: no cover - numba
     """numpy's pairwise sum of a block of at most 128 values, ``a[lo : lo + n]``: a plain loop
     under 8 values, else 8 interleaved partial sums combined as a tree, then the rest."""

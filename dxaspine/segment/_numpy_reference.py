@@ -243,3 +243,21 @@ def noise_differences_reference(values, valid, lo, hi, gap, band):
     beside &= valid
     pair = beside[:, 1:] & beside[:, :-1]
     return (values[:, 1:] - values[:, :-1])[pair]
+
+
+def body_filter_reference(values, half, flank):
+    """:func:`~dxaspine.segment._kernels.body_filter_kernel` as ``axis.body_filter_response``
+    computed it in numpy before the kernel."""
+    rows, cols = values.shape
+    pad = half + flank + 1
+    padded = np.pad(values, ((0, 0), (pad, pad)), mode="constant")
+    csum = np.concatenate([np.zeros((rows, 1)), np.cumsum(padded, axis=1)], axis=1)
+    centre = np.arange(cols) + pad
+
+    def window(lo, hi):  # mean of [lo, hi)
+        return (csum[:, hi] - csum[:, lo]) / (hi - lo)[None, :]
+
+    body = window(centre - half, centre + half + 1)
+    left = window(centre - half - flank, centre - half)
+    right = window(centre + half + 1, centre + half + flank + 1)
+    return body - np.maximum(left, right)

@@ -352,6 +352,30 @@ def noise_differences(
     return out[:n]
 
 
+def body_filter(values: np.ndarray, half: int, flank: int) -> np.ndarray:
+    """Body-window mean minus the larger flank mean, per pixel (see the kernel's notes).
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+        Work image (outside the field at 0).
+    half : int
+        Half-width of the body window, columns (the window is ``2 half + 1`` wide).
+    flank : int
+        Width of each flank window, columns (>= 1).
+
+    Returns
+    -------
+    (M, N) ndarray
+    """
+    values = _as_2d_float("values", values)
+    if half < 0 or flank < 1:
+        raise ValueError("body_filter: half >= 0 and flank >= 1 are needed")
+    out = np.empty(values.shape)
+    _kernels.body_filter_kernel(values, int(half), int(flank), out)
+    return out
+
+
 def isophote_walk(
     base: np.ndarray,
     valid: np.ndarray,

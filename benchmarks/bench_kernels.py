@@ -271,6 +271,11 @@ def main() -> None:
             lambda: isophote_average(noisy, noisy_valid, (0.5, 0.5), 2.0, 0.02),
         ),
         (
+            "iso_tangent (Sobel + tangent) 788x720",
+            lambda: seg_kernels.iso_tangent(values, 2.0, 2.0),
+            lambda: seg_ref.iso_tangent_reference(values, 2.0, 2.0),
+        ),
+        (
             "noise_differences 788x720",
             lambda: seg_kernels.noise_differences(values, valid, lo, hi, 16.0, 80.0),
             lambda: seg_ref.noise_differences_reference(values, valid, lo, hi, 16.0, 80.0),

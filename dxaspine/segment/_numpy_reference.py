@@ -261,3 +261,15 @@ def body_filter_reference(values, half, flank):
     left = window(centre - half - flank, centre - half)
     right = window(centre + half + 1, centre + half + flank + 1)
     return body - np.maximum(left, right)
+
+
+def iso_tangent_reference(smooth, scale_r, scale_c):
+    """``(tan_r, tan_c)`` of :func:`~dxaspine.segment._kernels.iso_tangent_kernel`, as
+    ``edge_noise._direction_fields`` computed them with scipy and numpy before the kernel."""
+    grad_r = ndimage.sobel(smooth, axis=0) / scale_r
+    grad_c = ndimage.sobel(smooth, axis=1) / scale_c
+    norm = np.hypot(grad_r, grad_c)
+    flat = norm <= 1e-12
+    tan_r = np.where(flat, 1.0, -grad_c / np.where(flat, 1.0, norm))
+    tan_c = np.where(flat, 0.0, grad_r / np.where(flat, 1.0, norm))
+    return tan_r, tan_c

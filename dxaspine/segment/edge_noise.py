@@ -204,21 +204,12 @@ def _direction_fields(base: np.ndarray, valid: np.ndarray, pixel_spacing_mm):
     else:
         weight = ndimage.gaussian_filter(valid.astype(float), sigma_px, mode="nearest")
         smooth = ndimage.gaussian_filter(base, sigma_px, mode="nearest") / np.maximum(weight, 1e-9)
-    # gradient in value per mm, tangent = gradient turned by 90 degrees (unit length in mm):
-    # (-g_c, g_r) / |g|, (1, 0) where flat; in place, with the numbers of the plain form
-    # (-(a / b) is (-a) / b exactly)
-    grad_r = ndimage.sobel(smooth, axis=0)
-    grad_r /= 8.0 * spacing_r
-    grad_c = ndimage.sobel(smooth, axis=1)
-    grad_c /= 8.0 * spacing_c
-    norm = np.hypot(grad_r, grad_c)
-    flat = norm <= 1e-12
-    np.copyto(norm, 1.0, where=flat)
-    tan_r = np.divide(grad_c, norm, out=grad_c)
-    np.negative(tan_r, out=tan_r)
-    tan_r[flat] = 1.0
-    tan_c = np.divide(grad_r, norm, out=grad_r)
-    tan_c[flat] = 0.0
+    # gradient in value per mm (Sobel), tangent = gradient turned by 90 degrees (unit length
+    # in mm), (1, 0) where flat: one numba pass with scipy's and numpy's numbers
+    # (_numpy_reference.iso_tangent_reference is the scipy form)
+    from dxaspine.segment.kernels import iso_tangent
+
+    tan_r, tan_c = iso_tangent(smooth, 8.0 * spacing_r, 8.0 * spacing_c)
     return smooth, tan_r, tan_c
 
 

@@ -376,6 +376,30 @@ def body_filter(values: np.ndarray, half: int, flank: int) -> np.ndarray:
     return out
 
 
+def iso_tangent(
+    smooth: np.ndarray, scale_r: float, scale_c: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit tangent of the iso-density lines from the Sobel gradient (see the kernel's notes).
+
+    Parameters
+    ----------
+    smooth : (M, N) ndarray
+        The smoothed map.
+    scale_r, scale_c : float
+        Divisors that turn the Sobel responses into value per mm (8 x the spacing).
+
+    Returns
+    -------
+    tan_r, tan_c : (M, N) ndarray
+        The tangent's row and column components (unit length in mm; (1, 0) where flat).
+    """
+    smooth = _as_2d_float("smooth", smooth)
+    tan_r = np.empty(smooth.shape)
+    tan_c = np.empty(smooth.shape)
+    _kernels.iso_tangent_kernel(smooth, float(scale_r), float(scale_c), tan_r, tan_c)
+    return tan_r, tan_c
+
+
 def isophote_walk(
     base: np.ndarray,
     valid: np.ndarray,

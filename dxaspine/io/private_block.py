@@ -200,7 +200,10 @@ def _parse_private_block(ds: Dataset) -> PrivateBlock | None:
     little = True if little is None else bool(little)
 
     def get(elem_no: int):
-        return ds.get((PRIVATE_GROUP << 16) | base | elem_no)
+        # the element as read (get_item): its FD bytes unpack in one struct call, where
+        # pydicom's own conversion builds a MultiValue of the table's ~5,000 floats first
+        tag = (PRIVATE_GROUP << 16) | base | elem_no
+        return ds.get_item(tag) if tag in ds else None
 
     content = header_values.text(ds, (PRIVATE_GROUP << 16) | base | _CONTENT).upper()
     values = {}

@@ -207,9 +207,35 @@ def test_log_table_matches_direct_logarithm(shape, offset):
     # The table holds the kernel's own expression: bit-identical to computing every log.
     empty = np.empty(0)
     direct = np.empty_like(a_low), np.empty_like(a_low), np.empty(shape, dtype=bool)
-    _kernels.log_attenuation_kernel(low, high, 3e5, 5e5, 0.5, offset, empty, empty, *direct)
+    _kernels.log_attenuation_kernel(
+        low, high, 3e5, 5e5, 0.5, offset, empty, empty, *direct, 1.0, 1.0
+    )
     assert_array_equal(a_low, direct[0])
     assert_array_equal(a_high, direct[1])
+
+
+@pytest.mark.parametrize("slope", [2.0, 3.0, 4.0])
+@pytest.mark.parametrize("offset", [0.0, 0.5])
+def test_strided_log_table_matches_direct_logarithm(slope, offset):
+    """Counts of a RescaleSlope above 1 exceed the 16-bit table: the strided table (every
+    step-th count) gives the directly computed logarithm bit for bit, whether or not the
+    counts are multiples of its step."""
+    rng = np.random.default_rng(7)
+    shape = (23, 31)
+    low = slope * rng.integers(0, LOG_TABLE_SIZE, size=shape).astype(np.float64)
+    high = slope * rng.integers(0, LOG_TABLE_SIZE, size=shape).astype(np.float64)
+    low[0, :3] = (0.0, slope * (LOG_TABLE_SIZE - 1), 7.5)
+    a_low, a_high, starved = log_attenuation(low, high, (3e5, 5e5), 0.5, offset)
+    empty = np.empty(0)
+    direct = np.empty_like(a_low), np.empty_like(a_low), np.empty(shape, dtype=bool)
+    _kernels.log_attenuation_kernel(
+        low, high, 3e5, 5e5, 0.5, offset, empty, empty, *direct, 1.0, 1.0
+    )
+    assert_array_equal(a_low, direct[0])
+    assert_array_equal(a_high, direct[1])
+    assert_array_equal(starved, direct[2])
+    ref_low, _, _ = _numpy_reference.log_attenuation_reference(low, high, 3e5, 5e5, 0.5, offset)
+    assert_allclose(a_low, ref_low, rtol=RTOL)
 
 
 BLOCK_SHAPES = [(1, 1), (1, 7), (7, 1), (8, 8), (13, 17)]

@@ -25,19 +25,24 @@ from dxaspine._numba import jit
 
 
 @jit
-def log_table_kernel(i0, count_offset, out):
-    """``out[k] = ln(i0 / (k + count_offset))``: the log of every integer count below ``out.size``."""
+def log_table_kernel(i0, count_offset, step, out):
+    """``out[k] = ln(i0 / (k step + count_offset))``: the log of every count ``k step``
+    (``step`` a power of two, so ``k step`` is exact) below ``out.size step``."""
     for k in range(out.size):
         # k = 0 without an offset is never looked up: counts are clipped to a positive floor.
-        out[k] = math.log(i0 / (k + count_offset)) if k + count_offset > 0 else math.inf
+        count = k * step
+        out[k] = math.log(i0 / (count + count_offset)) if count + count_offset > 0 else math.inf
 
 
 @jit
-def _log_count(count, i0, count_offset, table):
-    # Counts come from integer detector values, so a table lookup (the very same expression,
-    # evaluated once per process) replaces the logarithm, the costliest step of the pass.
-    if count < table.size and count == math.floor(count):
-        return table[int(count)]
+def _log_count(count, i0, count_offset, table, inv_step):
+    # Counts come from integer detector values times an integer RescaleSlope, so a table
+    # lookup (the very same expression, evaluated once per process) replaces the logarithm,
+    # the costliest step of the pass.  ``inv_step`` is the inverse of a power of two, so
+    # ``count * inv_step`` is exact and an integer only for multiples of the table's step.
+    x = count * inv_step
+    if x < table.size and x == math.floor(x):
+        return table[int(x)]
     return math.log(i0 / (count + count_offset))
 
 
@@ -54,11 +59,13 @@ def log_attenuation_kernel(
     a_low,
     a_high,
     starved,
+    inv_step_low,
+    inv_step_high,
 ):
     """Fill ``a_low = ln(i0_low / (counts_low + count_offset))`` (and high); pixels whose count
     is below the floor or not finite are clipped to ``floor_counts`` first and flagged in
-    ``starved``.  ``table_*`` hold the same expression for integer counts (``log_table_kernel``;
-    may be empty).  Returns the number flagged."""
+    ``starved``.  ``table_*`` hold the same expression for the counts ``k / inv_step_*``
+    (``log_table_kernel``; may be empty).  Returns the number flagged."""
     rows, cols = counts_low.shape
     n_starved = 0
     for r in range(rows):
@@ -73,8 +80,8 @@ def log_attenuation_kernel(
             if not (hi >= floor_counts and hi < math.inf):
                 hi = floor_counts
                 bad = True
-            a_low[r, c] = _log_count(lo, i0_low, count_offset, table_low)
-            a_high[r, c] = _log_count(hi, i0_high, count_offset, table_high)
+            a_low[r, c] = _log_count(lo, i0_low, count_offset, table_low, inv_step_low)
+            a_high[r, c] = _log_count(hi, i0_high, count_offset, table_high, inv_step_high)
             starved[r, c] = bad
             if bad:
                 n_starved += 1

@@ -24,18 +24,38 @@ COUNT_FLOOR = 0.5
 POISSON_LOG_OFFSET = 0.5
 
 
-# Integer counts below this are looked up in a per-process table of their logarithms
-# (2 x 512 KiB); 16-bit detector values cover every DXA scanner we know of.
+# Counts k * step (k an integer below this) are looked up in a per-process table of their
+# logarithms (512 KiB per table); 16-bit detector values cover every DXA scanner we know of.
 LOG_TABLE_SIZE = 1 << 16
 
 
 @functools.lru_cache(maxsize=8)
-def _log_table(i0: float, count_offset: float) -> np.ndarray:
-    """``ln(i0 / (k + count_offset))`` for k = 0 .. LOG_TABLE_SIZE - 1, built once per I0."""
+def _log_table(i0: float, count_offset: float, step: float = 1.0) -> np.ndarray:
+    """``ln(i0 / (k step + count_offset))`` for k = 0 .. LOG_TABLE_SIZE - 1, built once per I0."""
     table = np.empty(LOG_TABLE_SIZE)
-    _kernels.log_table_kernel(i0, count_offset, table)
+    _kernels.log_table_kernel(i0, count_offset, step, table)
     table.flags.writeable = False
     return table
+
+
+def _table_step(counts: np.ndarray) -> float:
+    """Power-of-two step of the log table that covers ``counts``' largest value.
+
+    A RescaleSlope above 1 (Prodigy-like files store counts / 4) makes counts exceed the
+    16-bit table; they are then multiples of the slope, and a table of every ``step``-th count
+    holds them again (a power of two keeps ``count / step`` exact).  Counts that are not
+    multiples of the step are still computed directly, with the same expression, so the step
+    decides only the speed, never a value.
+    """
+    if counts.size == 0:
+        return 1.0
+    largest = float(counts.max())
+    if not np.isfinite(largest):  # a NaN or infinite count: keep the plain table
+        return 1.0
+    step = 1.0
+    while largest >= step * LOG_TABLE_SIZE and step < 2.0**16:
+        step *= 2.0
+    return step
 
 
 def _check_2d_float(name: str, array: np.ndarray, shape: tuple[int, ...] | None = None) -> None:
@@ -96,6 +116,7 @@ def log_attenuation(
     a_low = np.empty_like(counts_low)
     a_high = np.empty_like(counts_low)
     starved = np.empty(counts_low.shape, dtype=np.bool_)
+    step_low, step_high = _table_step(counts_low), _table_step(counts_high)
     _kernels.log_attenuation_kernel(
         counts_low,
         counts_high,
@@ -103,11 +124,13 @@ def log_attenuation(
         i0_high,
         floor_counts,
         count_offset,
-        _log_table(i0_low, count_offset),
-        _log_table(i0_high, count_offset),
+        _log_table(i0_low, count_offset, step_low),
+        _log_table(i0_high, count_offset, step_high),
         a_low,
         a_high,
         starved,
+        1.0 / step_low,
+        1.0 / step_high,
     )
     return a_low, a_high, starved
 

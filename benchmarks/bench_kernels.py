@@ -72,6 +72,21 @@ def physics_cases():
     picked = np.empty(ranks.size)
     lo, mid = float(np.quantile(sample, 0.01)), float(np.median(sample))
     scale = 256 / (float(np.quantile(sample, 0.99)) - lo)
+    # one baseline iteration's mask on an iDXA-sized 1 mm grid (4 x 4 blocks of 0.25 mm)
+    grid_shape = (197, 180)
+    mask_args = (
+        rng.uniform(size=grid_shape) > 0.05,
+        np.ascontiguousarray(usable[: grid_shape[0], : grid_shape[1]] < 0.5),
+        rng.normal(size=grid_shape),
+        0.0,
+        3.0,
+        2,
+        2,
+        np.ascontiguousarray(coarse[: grid_shape[0], : grid_shape[1]]),
+        rng.uniform(size=grid_shape) > 0.3,
+        0.88,
+    )
+    mask_out = np.empty(grid_shape, dtype=np.bool_)
     sub = slice(0, 20)  # the literal per-pixel references are slow: time a slice and scale
     scale = low.shape[0] / 20
     return [
@@ -141,6 +156,12 @@ def physics_cases():
             "values_below (56 000 values)",
             lambda: _kernels.values_below_kernel(sample, mid),
             lambda: ref.values_below_reference(sample, mid),
+            1.0,
+        ),
+        (
+            "usable_mask 197 x 180 (dilation, outliers, gas)",
+            lambda: _kernels.usable_mask_kernel(*mask_args, mask_out),
+            lambda: ref.usable_mask_reference(*mask_args),
             1.0,
         ),
         (

@@ -449,3 +449,28 @@ def test_median_is_numpy_median_bit_for_bit():
         assert median(values) == np.median(kept)
         assert_array_equal(values, kept)
     assert median(np.array([1.0, np.inf, 3.0])) == 3.0  # the numpy fallback
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (3, 4), (37, 23), (60, 150)])
+@pytest.mark.parametrize("radius", [(0, 0), (1, 1), (1, 2), (2, 2), (5, 30)])
+@pytest.mark.parametrize("with_gas", [False, True])
+def test_usable_mask_kernel_matches_reference(shape, radius, with_gas):
+    from dxaspine.physics.soft_tissue import GasExclusion, usable_pixels
+
+    rng = np.random.default_rng(shape[0] * 31 + shape[1] + radius[1])
+    candidate = rng.random(shape) > 0.1
+    bone = rng.random(shape) > 0.85
+    excess = rng.normal(size=shape)
+    excess[rng.random(shape) < 0.05] = np.nan
+    values = rng.normal(3.0, 0.3, size=shape)
+    values[0, :2] = 1.0  # gas-like
+    soft = rng.random(shape) > 0.2
+    if shape[0] > 2:
+        soft[1] = False  # a row without soft tissue: no gas there
+    gas = GasExclusion(values, soft, 0.88) if with_gas else None
+    got = usable_pixels(candidate, bone, excess, 0.1, 1.5, radius, gas)
+    expected = _numpy_reference.usable_mask_reference(
+        candidate, bone, excess, 0.1, 1.5, *radius,
+        values if with_gas else np.empty((0, 0)), soft, 0.88,
+    )  # fmt: skip
+    assert_array_equal(got, expected)

@@ -5,6 +5,8 @@ Readable, loop-free where possible, and slow: the specification each kernel is h
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from dxaspine.physics._kernels import MODE_NEAREST
@@ -171,3 +173,22 @@ def values_below_reference(values, limit):
     """numpy reference of :func:`values_below_kernel`."""
     values = np.asarray(values, dtype=np.float64)
     return values[values < limit]
+
+
+def usable_mask_reference(
+    candidate, bone, excess, peak, outlier_limit, radius_rows, radius_cols, gas_values,
+    gas_soft, gas_factor,
+):  # fmt: skip
+    """numpy reference of :func:`usable_mask_kernel` (the baseline iteration's former steps:
+    a boolean maximum filter, the outlier guard and the gas exclusion by row medians)."""
+    from scipy import ndimage
+
+    near = ndimage.maximum_filter(bone, size=(2 * radius_rows + 1, 2 * radius_cols + 1))
+    usable = candidate & ~near & (np.abs(excess - peak) <= outlier_limit)
+    if gas_values.size:
+        soft = np.where(gas_soft & ~bone, gas_values, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no gas
+            row_median = np.nanmedian(soft, axis=1)
+        usable &= ~(gas_values < gas_factor * row_median[:, None])
+    return usable

@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from dxaspine.physics import _kernels
 from dxaspine.physics.log_attenuation import _check_2d_float, areal_density
-from dxaspine.physics.quantiles import linear_quantiles, row_nanmedian
+from dxaspine.physics.quantiles import linear_quantiles
 from dxaspine.physics.smoothing import gaussian_filter_2d, gaussian_filter_rows
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,70 @@ class BaselineOptions:
 
 
 DEFAULT_OPTIONS = BaselineOptions()
+
+
+@dataclass(frozen=True)
+class GasExclusion:
+    """Gas replaces tissue: its pixels attenuate abnormally little for their row.
+
+    A pixel is gas when ``values`` (A_H) lies below ``factor`` times the median of its row's
+    soft tissue, the ``soft`` pixels that are not bone (no soft tissue in the row: no gas).
+    """
+
+    values: np.ndarray  # (rows, cols) float64, C-contiguous
+    soft: np.ndarray  # (rows, cols) bool, C-contiguous: where soft tissue may be
+    factor: float  # 1 - BaselineOptions.gas_fraction
+
+
+_NO_GAS = np.empty((0, 0))
+
+
+def usable_pixels(
+    candidate: np.ndarray,
+    bone: np.ndarray,
+    excess: np.ndarray,
+    peak: float,
+    outlier_limit: float,
+    dilation_px: tuple[int, int],
+    gas: GasExclusion | None = None,
+) -> np.ndarray:
+    """Bone-free pixels: candidates away from bone, not outliers, not gas.
+
+    Parameters
+    ----------
+    candidate, bone : (M, N) ndarray of bool, C-contiguous
+        The pixels allowed into the baseline, and the bone mask of this iteration.
+    excess : (M, N) ndarray of float64, C-contiguous
+        The bone excess; ``|excess - peak| > outlier_limit`` (or NaN) is an outlier.
+    peak, outlier_limit : float
+        Soft-tissue peak of the smoothed excess and the outlier guard's half-width.
+    dilation_px : (int, int)
+        Bone is dilated by this many pixels along rows and columns (>= 0).
+    gas : GasExclusion, optional
+        The gas test (dual energy only).
+
+    Returns
+    -------
+    (M, N) ndarray of bool
+        ``candidate & ~dilate(bone) & (|excess - peak| <= outlier_limit) & ~gas``, from one
+        numba kernel (``_kernels.usable_mask_kernel``) instead of a maximum filter, a row sort
+        and five full-size temporaries.
+    """
+    out = np.empty(bone.shape, dtype=np.bool_)
+    _kernels.usable_mask_kernel(
+        np.ascontiguousarray(candidate, dtype=np.bool_),
+        np.ascontiguousarray(bone, dtype=np.bool_),
+        np.ascontiguousarray(excess, dtype=np.float64),
+        float(peak),
+        float(outlier_limit),
+        int(dilation_px[0]),
+        int(dilation_px[1]),
+        _NO_GAS if gas is None else gas.values,
+        np.ascontiguousarray(candidate if gas is None else gas.soft, dtype=np.bool_),
+        1.0 if gas is None else float(gas.factor),
+        out,
+    )
+    return out
 
 
 @dataclass(frozen=True)
@@ -217,13 +281,6 @@ def _smooth_in_field(values: np.ndarray, field: np.ndarray, sigma_px: tuple[floa
         return np.where(field & (weight > 1e-6), total / weight, 0.0)
 
 
-def _dilate(mask: np.ndarray, radius_px: tuple[int, int]) -> np.ndarray:
-    if max(radius_px) <= 0:
-        return mask
-    size = (2 * radius_px[0] + 1, 2 * radius_px[1] + 1)
-    return ndimage.maximum_filter(mask, size=size)
-
-
 def threshold_bone(
     excess: np.ndarray,
     field: np.ndarray,
@@ -255,7 +312,7 @@ def iterate_baseline(
     pixel_spacing_mm: tuple[float, float],
     threshold_floor: float,
     options: BaselineOptions = DEFAULT_OPTIONS,
-    exclude: Callable[[np.ndarray], np.ndarray] | None = None,
+    gas: GasExclusion | None = None,
 ) -> BaselineResult:
     """Iterate threshold -> bone mask -> per-row baseline until the bone mask settles.
 
@@ -269,8 +326,8 @@ def iterate_baseline(
         The scan field, and the pixels allowed into the baseline at all (e.g. not starved).
     threshold_floor : float
         Smallest bone threshold in excess units, for noise-free data whose peak has no width.
-    exclude : callable, optional
-        ``exclude(bone_mask)`` -> extra pixels to keep out of the baseline (gas).
+    gas : GasExclusion, optional
+        Gas pixels to keep out of the baseline (dual energy).
     """
     row_mm, col_mm = pixel_spacing_mm
     half_window = max(1, int(round(options.side_window_mm / col_mm)))
@@ -297,10 +354,7 @@ def iterate_baseline(
         # Pixel-level noise width of the raw excess, for the outlier guard.
         _, pixel_width = soft_tissue_peak(excess[candidate & ~new_bone])
         outlier_limit = max(options.outlier_sigmas * pixel_width, 2 * threshold_floor)
-        usable = candidate & ~_dilate(new_bone, dilation) & (np.abs(excess - peak) <= outlier_limit)
-        if exclude is not None:
-            usable &= ~exclude(new_bone)
-        usable = np.ascontiguousarray(usable)
+        usable = usable_pixels(candidate, new_bone, excess, peak, outlier_limit, dilation, gas)
         raw, weight = row_baselines(signal, usable, half_window, gap_scale)
         baseline = smooth_along_rows(raw, weight, row_sigma)
         changed = int(np.count_nonzero(new_bone != bone))
@@ -352,12 +406,6 @@ def estimate_soft_tissue_ratio(
         r_st = np.ascontiguousarray(np.clip(r_st, 1.0, r_max))
         return areal_density(a_low, a_high, r_st, bone_mu_cm2_g)
 
-    def gas(bone: np.ndarray) -> np.ndarray:
-        # Gas replaces tissue: its pixels attenuate abnormally little for their row.
-        soft = np.where(field & ~bone & ~starved, a_high, np.nan)
-        row_median = row_nanmedian(soft)  # all-NaN rows give NaN: no gas
-        return a_high < (1.0 - options.gas_fraction) * row_median[:, None]
-
     signal = np.ascontiguousarray(ratio)
     result = iterate_baseline(
         signal,
@@ -367,7 +415,11 @@ def estimate_soft_tissue_ratio(
         pixel_spacing_mm,
         threshold_floor_g_cm2,
         options,
-        exclude=gas,
+        gas=GasExclusion(
+            np.ascontiguousarray(a_high, dtype=np.float64),
+            np.ascontiguousarray(field & ~starved),
+            1.0 - options.gas_fraction,
+        ),
     )
     r_st = np.clip(result.baseline, 1.0, r_max)
     return BaselineResult(

@@ -87,6 +87,8 @@ def physics_cases():
         0.88,
     )
     mask_out = np.empty(grid_shape, dtype=np.bool_)
+    grid_baseline = np.ascontiguousarray(ratio[: grid_shape[0], : grid_shape[1]])
+    grid_weight = np.where(mask_args[1], 0.01, 1.0)
     sub = slice(0, 20)  # the literal per-pixel references are slow: time a slice and scale
     scale = low.shape[0] / 20
     return [
@@ -162,6 +164,14 @@ def physics_cases():
             "usable_mask 197 x 180 (dilation, outliers, gas)",
             lambda: _kernels.usable_mask_kernel(*mask_args, mask_out),
             lambda: ref.usable_mask_reference(*mask_args),
+            1.0,
+        ),
+        (
+            "weighted_smooth_rows 197 x 180 (sigma 8)",
+            lambda: _kernels.weighted_smooth_rows_kernel(
+                grid_baseline, grid_weight, weights, np.empty(grid_shape)
+            ),
+            lambda: ref.weighted_smooth_rows_reference(grid_baseline, grid_weight, 8.0),
             1.0,
         ),
         (

@@ -474,3 +474,24 @@ def test_usable_mask_kernel_matches_reference(shape, radius, with_gas):
         values if with_gas else np.empty((0, 0)), soft, 0.88,
     )  # fmt: skip
     assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 3), (60, 40), (188, 150)])
+@pytest.mark.parametrize("sigma", [0.0, 0.7, 7.6, 40.0])
+def test_weighted_smooth_rows_kernel_is_scipy_bit_for_bit(shape, sigma):
+    from dxaspine.physics.soft_tissue import smooth_along_rows
+
+    rng = np.random.default_rng(shape[0] + 7 * shape[1])
+    baseline = rng.normal(1.4, 0.05, size=shape)
+    weight = np.where(rng.random(shape) < 0.3, 1e-3 * rng.random(shape), 1.0)
+    baseline[rng.random(shape) < 0.1] = np.nan
+    weight[rng.random(shape) < 0.1] = 0.0
+    if shape[0] > 30:
+        weight[: shape[0] // 2] = 0.0  # far from any usable row: NaN, then filled
+    taps = gaussian_half_weights(sigma, 3.0) if sigma > 0 else np.ones(1)
+    out = np.empty(shape)
+    _kernels.weighted_smooth_rows_kernel(baseline, weight, taps, out)
+    expected = _numpy_reference.weighted_smooth_rows_reference(baseline, weight, sigma)
+    assert_array_equal(out, expected)
+    smoothed = smooth_along_rows(baseline, weight, sigma)
+    assert np.isfinite(smoothed).all() or not (np.isfinite(baseline) & (weight > 0)).any()

@@ -556,3 +556,53 @@ def usable_mask_kernel(
                     & (in_window[c] == 0)
                     & (abs(excess[r, c] - peak) <= outlier_limit)
                 )
+
+
+@jit
+def weighted_smooth_rows_kernel(baseline, weight, half_weights, out):
+    """Normalised (weighted) correlation along axis 0 with ``MODE_NEAREST``: ``out =
+    correlate(baseline * weight) / correlate(weight)`` over the entries where ``baseline`` is
+    finite and ``weight > 0`` (the others count as 0 in both), NaN where the correlated
+    weight is not above 1e-12.  Both correlations repeat ``correlate_rows_kernel``'s
+    operations in its order.  Returns ``(finite entries, NaN entries of out)``.
+    """
+    rows, cols = baseline.shape
+    filled = np.empty((rows, cols))
+    kept = np.empty((rows, cols))
+    n_finite = 0
+    for i in range(rows):
+        for c in range(cols):
+            v = baseline[i, c]
+            w = weight[i, c]
+            if math.isfinite(v) and w > 0:
+                filled[i, c] = v * w
+                kept[i, c] = w
+                n_finite += 1
+            else:
+                filled[i, c] = 0.0
+                kept[i, c] = 0.0
+    if rows == 0 or cols == 0 or n_finite == 0:
+        return n_finite, 0
+    radius = half_weights.size - 1
+    w0 = half_weights[0]
+    acc_f = np.empty(cols)
+    acc_w = np.empty(cols)
+    n_bad = 0
+    for i in range(rows):
+        for c in range(cols):
+            acc_f[c] = filled[i, c] * w0
+            acc_w[c] = kept[i, c] * w0
+        for k in range(radius, 0, -1):
+            above = _boundary_index(i - k, rows, MODE_NEAREST)
+            below = _boundary_index(i + k, rows, MODE_NEAREST)
+            w = half_weights[k]
+            for c in range(cols):
+                acc_f[c] += (filled[above, c] + filled[below, c]) * w
+                acc_w[c] += (kept[above, c] + kept[below, c]) * w
+        for c in range(cols):
+            if acc_w[c] > 1e-12:
+                out[i, c] = acc_f[c] / acc_w[c]
+            else:
+                out[i, c] = math.nan
+                n_bad += 1
+    return n_finite, n_bad

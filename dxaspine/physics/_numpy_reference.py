@@ -192,3 +192,25 @@ def usable_mask_reference(
             row_median = np.nanmedian(soft, axis=1)
         usable &= ~(gas_values < gas_factor * row_median[:, None])
     return usable
+
+
+def weighted_smooth_rows_reference(baseline, weight, sigma_px, truncate=3.0):
+    """numpy reference of :func:`weighted_smooth_rows_kernel` (scipy's Gaussian of the
+    weighted values over scipy's Gaussian of the weights): ``out`` with NaN where the smoothed
+    weight is not above 1e-12; all NaN when no entry is finite with a positive weight."""
+    from scipy import ndimage
+
+    finite = np.isfinite(baseline) & (weight > 0)
+    weight = np.where(finite, weight, 0.0)
+    filled = np.where(finite, baseline * weight, 0.0)
+    if sigma_px > 0:
+        filled = ndimage.gaussian_filter1d(
+            filled, sigma_px, axis=0, mode="nearest", truncate=truncate
+        )
+        weight = ndimage.gaussian_filter1d(
+            weight, sigma_px, axis=0, mode="nearest", truncate=truncate
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = filled / weight
+    out[~(weight > 1e-12)] = np.nan
+    return out

@@ -31,7 +31,7 @@ from scipy import ndimage
 from dxaspine.physics import _kernels
 from dxaspine.physics.log_attenuation import _check_2d_float, areal_density
 from dxaspine.physics.quantiles import linear_quantiles
-from dxaspine.physics.smoothing import gaussian_filter_2d, gaussian_filter_rows
+from dxaspine.physics.smoothing import gaussian_filter_2d, gaussian_half_weights
 
 logger = logging.getLogger(__name__)
 
@@ -240,22 +240,22 @@ def smooth_along_rows(baseline: np.ndarray, weight: np.ndarray, sigma_px: float)
     Where a row only has a one-sided extrapolation (low weight) the rows above and below
     that do have soft tissue in that column take over; NaN entries (weight 0) are filled.
     """
-    finite = np.isfinite(baseline) & (weight > 0)
-    if not finite.any():
+    baseline = np.ascontiguousarray(baseline, dtype=np.float64)
+    weight = np.ascontiguousarray(weight, dtype=np.float64)
+    # scipy.ndimage.gaussian_filter1d(..., axis=0) of both, bit for bit (physics.smoothing),
+    # in one numba pass without the masks and products as full-size temporaries; a zero sigma
+    # is the single tap 1.0 (x * 1.0 == x: no smoothing, as scipy is then skipped).
+    taps = gaussian_half_weights(float(sigma_px), 3.0) if sigma_px > 0 else _IDENTITY_TAP
+    out = np.empty_like(baseline)
+    n_finite, n_bad = _kernels.weighted_smooth_rows_kernel(baseline, weight, taps, out)
+    if n_finite == 0:
         return baseline.copy()
-    weight = np.where(finite, weight, 0.0)
-    filled = np.where(finite, baseline * weight, 0.0)
-    if sigma_px > 0:
-        # scipy.ndimage.gaussian_filter1d(..., axis=0), bit for bit (physics.smoothing)
-        filled = gaussian_filter_rows(filled, sigma_px, mode="nearest", truncate=3.0)
-        weight = gaussian_filter_rows(weight, sigma_px, mode="nearest", truncate=3.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = filled / weight
-    bad = ~(weight > 1e-12)
-    if bad.any():  # rows far from any usable row: nearest valid value in the column
-        out[bad] = np.nan
+    if n_bad:  # rows far from any usable row: nearest valid value in the column
         out = _fill_nan_nearest_row(out)
     return out
+
+
+_IDENTITY_TAP = np.ones(1)
 
 
 def _fill_nan_nearest_row(values: np.ndarray) -> np.ndarray:

@@ -122,20 +122,28 @@ def row_baselines_kernel(values, usable, half_window, gap_scale, extrapolated_we
             if count[c + 1] > count[c]:
                 nxt = c
             right[c] = nxt
-        for c in range(cols):
+        c = 0
+        while c < cols:
             if count[c + 1] > count[c]:
                 lo = max(0, c - half_window)
                 hi = min(cols - 1, c + half_window)
                 out[r, c] = (sum_v[hi + 1] - sum_v[lo]) / (count[hi + 1] - count[lo])
                 weight[r, c] = 1.0
+                c += 1
                 continue
+            # A run of unusable pixels [c, end): the side windows, the slope and the
+            # curvature are the run's, so they are formed once per run (the same expressions
+            # as per pixel, hence the same values); only the position terms vary.
             gl = left[c]
             gr = right[c]
-            mean_l = mean_r = x_l = x_r = 0.0
+            end = gr if gr >= 0 else cols
             if gl < 0 and gr < 0:
-                out[r, c] = math.nan
-                weight[r, c] = 0.0
+                for p in range(c, end):
+                    out[r, p] = math.nan
+                    weight[r, p] = 0.0
+                c = end
                 continue
+            mean_l = mean_r = x_l = x_r = 0.0
             if gl >= 0:
                 lo = max(0, gl - width)
                 n = count[gl + 1] - count[lo]
@@ -146,47 +154,51 @@ def row_baselines_kernel(values, usable, half_window, gap_scale, extrapolated_we
                 n = count[hi + 1] - count[gr]
                 mean_r = (sum_v[hi + 1] - sum_v[gr]) / n
                 x_r = (sum_x[hi + 1] - sum_x[gr]) / n
-            d = cols
-            if gl >= 0:
-                d = c - gl
-            if gr >= 0:
-                d = min(d, gr - c)
-            w = 1.0 / (1.0 + (d / gap_scale) ** 2)
-            if gl < 0:
-                out[r, c] = mean_r
-                weight[r, c] = extrapolated_weight * w
-            elif gr < 0:
-                out[r, c] = mean_l
-                weight[r, c] = extrapolated_weight * w
-            else:
-                t = (c - x_l) / (x_r - x_l)
+            if gl < 0 or gr < 0:  # one-sided: the nearest side window's mean
+                side = mean_r if gl < 0 else mean_l
+                for p in range(c, end):
+                    d = gr - p if gl < 0 else p - gl
+                    w = 1.0 / (1.0 + (d / gap_scale) ** 2)
+                    out[r, p] = side
+                    weight[r, p] = extrapolated_weight * w
+                c = end
+                continue
+            curved = False
+            curvature = 0.0
+            lo_hi = gl - width - 1
+            ro_lo = gr + width + 1
+            if lo_hi >= 0 and ro_lo <= cols - 1:
+                lo_lo = max(0, lo_hi - width)
+                ro_hi = min(cols - 1, ro_lo + width)
+                n_lo = count[lo_hi + 1] - count[lo_lo]
+                n_ro = count[ro_hi + 1] - count[ro_lo]
+                if n_lo > 0 and n_ro > 0:
+                    slope = (mean_r - mean_l) / (x_r - x_l)
+                    x_lo = (sum_x[lo_hi + 1] - sum_x[lo_lo]) / n_lo
+                    m_lo = (sum_v[lo_hi + 1] - sum_v[lo_lo]) / n_lo
+                    x_ro = (sum_x[ro_hi + 1] - sum_x[ro_lo]) / n_ro
+                    m_ro = (sum_v[ro_hi + 1] - sum_v[ro_lo]) / n_ro
+                    b_lo = (x_lo - x_l) * (x_lo - x_r)
+                    b_ro = (x_ro - x_l) * (x_ro - x_r)
+                    res_lo = m_lo - (mean_l + slope * (x_lo - x_l))
+                    res_ro = m_ro - (mean_l + slope * (x_ro - x_l))
+                    norm = b_lo * b_lo + b_ro * b_ro
+                    if norm > 0.0:
+                        curvature = (res_lo * b_lo + res_ro * b_ro) / norm
+                        curved = True
+            for p in range(c, end):
+                d = min(p - gl, gr - p)
+                w = 1.0 / (1.0 + (d / gap_scale) ** 2)
+                t = (p - x_l) / (x_r - x_l)
                 t = min(1.0, max(0.0, t))
                 value = mean_l + t * (mean_r - mean_l)
-                lo_hi = gl - width - 1
-                ro_lo = gr + width + 1
-                if lo_hi >= 0 and ro_lo <= cols - 1:
-                    lo_lo = max(0, lo_hi - width)
-                    ro_hi = min(cols - 1, ro_lo + width)
-                    n_lo = count[lo_hi + 1] - count[lo_lo]
-                    n_ro = count[ro_hi + 1] - count[ro_lo]
-                    if n_lo > 0 and n_ro > 0:
-                        slope = (mean_r - mean_l) / (x_r - x_l)
-                        x_lo = (sum_x[lo_hi + 1] - sum_x[lo_lo]) / n_lo
-                        m_lo = (sum_v[lo_hi + 1] - sum_v[lo_lo]) / n_lo
-                        x_ro = (sum_x[ro_hi + 1] - sum_x[ro_lo]) / n_ro
-                        m_ro = (sum_v[ro_hi + 1] - sum_v[ro_lo]) / n_ro
-                        b_lo = (x_lo - x_l) * (x_lo - x_r)
-                        b_ro = (x_ro - x_l) * (x_ro - x_r)
-                        res_lo = m_lo - (mean_l + slope * (x_lo - x_l))
-                        res_ro = m_ro - (mean_l + slope * (x_ro - x_l))
-                        norm = b_lo * b_lo + b_ro * b_ro
-                        if norm > 0.0:
-                            curvature = (res_lo * b_lo + res_ro * b_ro) / norm
-                            b_c = (c - x_l) * (c - x_r)
-                            if b_c < 0.0:
-                                value += curvature * b_c
-                out[r, c] = value
-                weight[r, c] = w
+                if curved:
+                    b_c = (p - x_l) * (p - x_r)
+                    if b_c < 0.0:
+                        value += curvature * b_c
+                out[r, p] = value
+                weight[r, p] = w
+            c = end
 
 
 @jit

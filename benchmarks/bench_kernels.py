@@ -182,7 +182,9 @@ def physics_cases():
         ),
         (
             "solution_grid interpolation",
-            lambda: _cal_kernels.solution_grid_kernel(a_low, a_high, r_cal, *grid, *grid_out),
+            lambda: _cal_kernels.solution_grid_kernel(
+                a_low, a_high, r_cal, *grid[:3], _cal_kernels.off_cells_of(grid[3]), *grid_out
+            ),
             lambda: _cal_kernels.solution_grid_reference(a_low, a_high, r_cal, *grid),
             1.0,
         ),

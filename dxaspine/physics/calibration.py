@@ -161,8 +161,9 @@ def calibrated_areal_density(
     fallback = np.empty(a_low.shape, dtype=np.bool_)
     index = np.empty(a_low.size, dtype=np.int64)
     count = _calibration_kernels.solution_grid_kernel(
-        a_low, a_high, r_st, lo, inv_step, sigma_nodes, off_nodes, out, fallback, index
-    )
+        a_low, a_high, r_st, lo, inv_step, sigma_nodes,
+        _calibration_kernels.off_cells_of(off_nodes), out, fallback, index,
+    )  # fmt: skip
     if not _grid_agrees(a_low, a_high, r_st, out, fallback, solve):
         logger.debug("solution grid off by > %g g/cm2 on its check pixels: exact solve",
                      GRID_CHECK_G_CM2)  # fmt: skip

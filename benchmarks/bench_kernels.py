@@ -31,7 +31,11 @@ from dxaspine.physics.calibration import (
 )
 from dxaspine.physics.log_attenuation import areal_density, log_attenuation
 from dxaspine.physics.resample import block_any, block_mean, upsample_linear
-from dxaspine.physics.smoothing import gaussian_filter_rows, gaussian_half_weights
+from dxaspine.physics.smoothing import (
+    gaussian_filter_2d,
+    gaussian_filter_rows,
+    gaussian_half_weights,
+)
 from dxaspine.physics.soft_tissue import row_baselines
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,6 +62,7 @@ def physics_cases():
     coarse = block_mean(a_low, (4, 4))
     mask = np.ascontiguousarray(usable)
     weights = gaussian_half_weights(8.0, 3.0)
+    taps_32 = gaussian_half_weights(3.2, 3.0)
     table = case.calibration
     r_cal = np.ascontiguousarray(np.full(low.shape, 1.42))
     solver = _ExactSolver(table, (0.0, 0.0, 1.06, 0.95), ITERATIONS, TOLERANCE)
@@ -140,6 +145,17 @@ def physics_cases():
             "correlate_cols (sigma 8)",
             lambda: _cols(a_low, weights),
             lambda: ref.correlate_reference(a_low, weights, _kernels.MODE_NEAREST, 1),
+            1.0,
+        ),
+        (
+            "correlate_2d (sigma 3.2, both axes)",
+            lambda: gaussian_filter_2d(a_low, (3.2, 3.2), "nearest", 3.0),
+            lambda: ref.correlate_reference(
+                ref.correlate_reference(a_low, taps_32, _kernels.MODE_NEAREST, 0),
+                taps_32,
+                _kernels.MODE_NEAREST,
+                1,
+            ),
             1.0,
         ),
         (

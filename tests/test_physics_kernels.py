@@ -495,3 +495,19 @@ def test_weighted_smooth_rows_kernel_is_scipy_bit_for_bit(shape, sigma):
     assert_array_equal(out, expected)
     smoothed = smooth_along_rows(baseline, weight, sigma)
     assert np.isfinite(smoothed).all() or not (np.isfinite(baseline) & (weight > 0)).any()
+
+
+@pytest.mark.parametrize("shape", FILTER_SHAPES)
+@pytest.mark.parametrize("mode", ["nearest", "reflect"])
+@pytest.mark.parametrize("sigma", [(0.3, 3.2), (3.2, 3.2), (7.6, 1.3)])
+def test_correlate_2d_kernel_is_rows_then_cols(shape, mode, sigma):
+    rng = np.random.default_rng(13)
+    image = _noisy(shape, rng)
+    taps = [gaussian_half_weights(s, 3.0) for s in sigma]
+    code = {"nearest": _kernels.MODE_NEAREST, "reflect": _kernels.MODE_REFLECT}[mode]
+    out = np.full(shape, -1.0)
+    _kernels.correlate_2d_kernel(image, taps[0], taps[1], code, out)
+    expected = _numpy_reference.correlate_reference(
+        _numpy_reference.correlate_reference(image, taps[0], code, 0), taps[1], code, 1
+    )
+    assert_array_equal(out, expected)

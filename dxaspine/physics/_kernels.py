@@ -339,6 +339,46 @@ def correlate_cols_kernel(image, half_weights, mode, out):
         out[i, :] = acc
 
 
+@jit
+def correlate_2d_kernel(image, row_weights, col_weights, mode, out):
+    """``correlate_cols(correlate_rows(image))`` row by row, without the intermediate image:
+    each output row is ``correlate_rows_kernel``'s row, then ``correlate_cols_kernel``'s pass
+    over it, in their operations and order (so the same values, as scipy's
+    ``gaussian_filter`` gives: axis 0 first).  ``out`` must not be ``image``.
+    """
+    rows, cols = image.shape
+    if rows == 0 or cols == 0:
+        return
+    radius = row_weights.size - 1
+    w0 = row_weights[0]
+    col_radius = col_weights.size - 1
+    c0 = col_weights[0]
+    acc = np.empty(cols)
+    line = np.empty(cols + 2 * col_radius)
+    acc_c = np.empty(cols)
+    for i in range(rows):
+        centre = image[i]
+        for c in range(cols):
+            acc[c] = centre[c] * w0
+        for k in range(radius, 0, -1):
+            above = image[_boundary_index(i - k, rows, mode)]
+            below = image[_boundary_index(i + k, rows, mode)]
+            w = row_weights[k]
+            for c in range(cols):
+                acc[c] += (above[c] + below[c]) * w
+        for j in range(cols + 2 * col_radius):
+            line[j] = acc[_boundary_index(j - col_radius, cols, mode)]
+        for c in range(cols):
+            acc_c[c] = line[c + col_radius] * c0
+        for k in range(col_radius, 0, -1):
+            w = col_weights[k]
+            left = line[col_radius - k : col_radius - k + cols]
+            right = line[col_radius + k : col_radius + k + cols]
+            for c in range(cols):
+                acc_c[c] += (left[c] + right[c]) * w
+        out[i, :] = acc_c
+
+
 # Bins of the order-statistics histogram: ~10 values per bin for the ~40 000 values the
 # baseline iteration selects from, so the final sorts are tiny.
 ORDER_STATISTICS_BINS = 4096

@@ -165,6 +165,14 @@ def physics_cases():
             1.0,
         ),
         (
+            "order_statistics_in_range (56 000 values)",
+            lambda: _kernels.order_statistics_in_range_kernel(
+                sample, ranks, float(sample.min()), float(sample.max()), picked
+            ),
+            lambda: ref.order_statistics_reference(sample, ranks),
+            1.0,
+        ),
+        (
             "peak_histogram (56 000 values)",
             lambda: _kernels.peak_histogram_kernel(sample, lo, scale, np.zeros(256, np.int64)),
             lambda: ref.peak_histogram_reference(sample, lo, scale, 256),

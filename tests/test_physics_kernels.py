@@ -401,6 +401,11 @@ def test_order_statistics_kernel_matches_partition(size):
         out = np.empty(ranks.size)
         assert _kernels.order_statistics_kernel(values, ranks, out)
         assert_array_equal(out, _numpy_reference.order_statistics_reference(values, ranks))
+        # the same given numpy's range (quantiles._select), bit for bit
+        given = np.empty(ranks.size)
+        lo, hi = float(values.min()), float(values.max())
+        assert _kernels.order_statistics_in_range_kernel(values, ranks, lo, hi, given)
+        assert_array_equal(given, out)
 
 
 def test_order_statistics_kernel_edge_cases():

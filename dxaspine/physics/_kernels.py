@@ -408,9 +408,23 @@ def order_statistics_kernel(values, ranks, out):
             lo = v
         elif v > hi:
             hi = v
+    return order_statistics_in_range_kernel(values, ranks, lo, hi, out)
+
+
+@jit
+def order_statistics_in_range_kernel(values, ranks, lo, hi, out):
+    """:func:`order_statistics_kernel` given the range of ``values``: ``lo`` and ``hi``
+    must be their minimum and maximum, both finite (numpy's ``min``/``max`` are vectorised,
+    and a third of the kernel's time was its own range pass).  False (``out`` unset) when
+    the range is too small or large to bin.
+    """
+    n = values.size
+    m = ranks.size
+    if n == 0 or m == 0:
+        return True
     if not hi > lo:
         for r in range(m):
-            out[r] = lo
+            out[r] = values[0]  # all equal: the first, as the range pass keeps it (signed 0)
         return True
     bins = ORDER_STATISTICS_BINS
     scale = bins / (hi - lo)

@@ -199,6 +199,12 @@ def physics_cases():
             1.0,
         ),
         (
+            "neighbour_noise 788 x 720 (every 8th row)",
+            lambda: _kernels.neighbour_noise_kernel(low, mask, 8),
+            lambda: ref.neighbour_noise_reference(low, mask, 8),
+            1.0,
+        ),
+        (
             "calibrated_density (exact per-pixel solve)",
             lambda: calibrated_areal_density(a_low, a_high, r_cal, table, method="exact"),
             lambda: calibrated_areal_density_reference(a_low, a_high, r_cal, table),

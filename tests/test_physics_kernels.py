@@ -516,3 +516,14 @@ def test_correlate_2d_kernel_is_rows_then_cols(shape, mode, sigma):
         _numpy_reference.correlate_reference(image, taps[0], code, 0), taps[1], code, 1
     )
     assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (3, 1), (20, 31), (300, 188)])
+@pytest.mark.parametrize("row_step", [1, 3])
+def test_neighbour_noise_kernel_matches_reference(shape, row_step):
+    rng = np.random.default_rng(shape[0] + row_step)
+    counts = rng.poisson(400.0, size=shape).astype(np.float64)
+    counts[rng.random(shape) < 0.05] = 0.0  # starved: not a pair
+    field = rng.random(shape) > 0.1
+    got = _kernels.neighbour_noise_kernel(counts, field, row_step)
+    assert_array_equal(got, _numpy_reference.neighbour_noise_reference(counts, field, row_step))

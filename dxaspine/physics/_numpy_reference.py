@@ -214,3 +214,13 @@ def weighted_smooth_rows_reference(baseline, weight, sigma_px, truncate=3.0):
         out = filled / weight
     out[~(weight > 1e-12)] = np.nan
     return out
+
+
+def neighbour_noise_reference(counts, field, row_step):
+    """numpy reference of :func:`neighbour_noise_kernel` (the former
+    ``plausibility.photon_noise_excess`` steps)."""
+    counts, field = counts[::row_step], field[::row_step]
+    pair = field[:, 1:] & field[:, :-1]
+    first, second = counts[:, 1:][pair], counts[:, :-1][pair]
+    keep = (first >= 1) & (second >= 1)
+    return (first[keep] - second[keep]) / np.sqrt(first[keep] + second[keep])

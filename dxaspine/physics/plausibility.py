@@ -313,14 +313,16 @@ def photon_noise_excess(counts: np.ndarray, field_mask: np.ndarray) -> float:
     absolute deviation of ``(I1 - I2) / sqrt(I1 + I2)`` (x 1.4826) is 1 for pure noise and
     grows with anatomy at the pixel scale and with damage.
     """
+    from dxaspine.physics import _kernels  # numba: imported only when a scan is checked
+
     rows = max(1, counts.shape[0] * counts.shape[1] // SAMPLE_PIXELS)  # every k-th row
-    counts, field_mask = counts[::rows], field_mask[::rows]
-    pair = field_mask[:, 1:] & field_mask[:, :-1]
-    first, second = counts[:, 1:][pair], counts[:, :-1][pair]
-    keep = (first >= 1) & (second >= 1)
-    if np.count_nonzero(keep) < 100:
+    z = _kernels.neighbour_noise_kernel(
+        np.ascontiguousarray(counts, dtype=np.float64),
+        np.ascontiguousarray(field_mask, dtype=np.bool_),
+        rows,
+    )
+    if z.size < 100:
         return float("nan")
-    z = (first[keep] - second[keep]) / np.sqrt(first[keep] + second[keep])
     return float(1.4826 * median(np.abs(z - median(z))))  # np.median bit for bit
 
 

@@ -29,7 +29,11 @@ from dxaspine.physics.calibration import (
     calibrated_areal_density_reference,
     solution_grid,
 )
-from dxaspine.physics.log_attenuation import areal_density, log_attenuation
+from dxaspine.physics.log_attenuation import (
+    areal_density,
+    log_attenuation,
+    log_attenuation_with_blocks,
+)
 from dxaspine.physics.resample import block_any, block_mean, upsample_linear
 from dxaspine.physics.smoothing import (
     gaussian_filter_2d,
@@ -53,6 +57,7 @@ def physics_cases():
     high = np.ascontiguousarray(scan.frames["high"], dtype=np.float64)
     i0 = tuple(float(v) for v in scan.i0_counts)
     a_low, a_high, _ = log_attenuation(low, high, i0)
+    field_all = np.ones(low.shape, dtype=np.bool_)
     r_st = np.full(low.shape, 1.37)
     mu = (0.9877, 0.3131)
     rng = np.random.default_rng(0)
@@ -101,6 +106,14 @@ def physics_cases():
             "log_attenuation",
             lambda: log_attenuation(low, high, i0),
             lambda: ref.log_attenuation_reference(low, high, i0[0], i0[1], 0.5),
+            1.0,
+        ),
+        (
+            "log_attenuation_blocks /4 (log + block means, all, any)",
+            lambda: log_attenuation_with_blocks(low, high, i0, 0.5, 0.5, field_all, (4, 4)),
+            lambda: ref.log_attenuation_blocks_reference(
+                low, high, i0[0], i0[1], 0.5, 0.5, field_all, 4, 4
+            ),
             1.0,
         ),
         (

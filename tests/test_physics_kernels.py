@@ -527,3 +527,34 @@ def test_neighbour_noise_kernel_matches_reference(shape, row_step):
     field = rng.random(shape) > 0.1
     got = _kernels.neighbour_noise_kernel(counts, field, row_step)
     assert_array_equal(got, _numpy_reference.neighbour_noise_reference(counts, field, row_step))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (7, 1), (8, 8), (13, 17), (30, 41)])
+@pytest.mark.parametrize("factors", [(1, 1), (1, 2), (2, 2), (4, 4), (3, 5)])
+def test_log_attenuation_with_blocks_is_log_then_blocks_bit_for_bit(shape, factors):
+    from dxaspine.physics.log_attenuation import log_attenuation_with_blocks
+
+    rng = np.random.default_rng(shape[0] * 7 + factors[1])
+    low, high = _integer_counts(shape, rng), _counts(shape, rng)
+    field = rng.random(shape) > 0.1
+    got = log_attenuation_with_blocks(low, high, (3e5, 5e5), 0.5, 0.5, field, factors)
+    a_low, a_high, starved = log_attenuation(low, high, (3e5, 5e5), 0.5, 0.5)
+    for value, expected in zip(
+        got,
+        (
+            a_low,
+            a_high,
+            starved,
+            block_mean(a_low, factors),
+            block_mean(a_high, factors),
+            block_all(field, factors),
+            block_any(starved, factors),
+        ),
+        strict=True,
+    ):
+        assert_array_equal(value, expected)
+    reference = _numpy_reference.log_attenuation_blocks_reference(
+        low, high, 3e5, 5e5, 0.5, 0.5, field, *factors
+    )
+    for value, expected in zip(got, reference, strict=True):
+        assert_allclose(value, expected, rtol=RTOL)

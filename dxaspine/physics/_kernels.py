@@ -89,6 +89,97 @@ def log_attenuation_kernel(
 
 
 @jit
+def log_attenuation_blocks_kernel(
+    counts_low,
+    counts_high,
+    i0_low,
+    i0_high,
+    floor_counts,
+    count_offset,
+    table_low,
+    table_high,
+    inv_step_low,
+    inv_step_high,
+    field,
+    row_factor,
+    col_factor,
+    a_low,
+    a_high,
+    starved,
+    mean_low,
+    mean_high,
+    field_all,
+    starved_any,
+):
+    """:func:`log_attenuation_kernel` and, in the same pass, the baseline grid's block values:
+    ``mean_* = block_mean_kernel(a_*)``, ``field_all`` (every pixel of the block in
+    ``field``) and ``starved_any`` (any pixel starved), edge rows and columns replicated.
+    The block sums are formed in ``block_mean_kernel``'s order (per fine row, the block's
+    columns in turn; the fine rows in turn), so the means are the same to the last bit.
+    Returns the number of starved pixels.
+    """
+    rows, cols = counts_low.shape
+    out_rows, out_cols = mean_low.shape
+    n_starved = 0
+    acc_low = np.empty(out_cols)
+    acc_high = np.empty(out_cols)
+    n = row_factor * col_factor
+    for block_r in range(out_rows):
+        for block_c in range(out_cols):
+            acc_low[block_c] = 0.0
+            acc_high[block_c] = 0.0
+            field_all[block_r, block_c] = True
+            starved_any[block_r, block_c] = False
+        for i in range(row_factor):
+            r = block_r * row_factor + i
+            if r < rows:  # a new fine row: its logarithms
+                for c in range(cols):
+                    lo = counts_low[r, c]
+                    hi = counts_high[r, c]
+                    bad = False
+                    if not (lo >= floor_counts and lo < math.inf):
+                        lo = floor_counts
+                        bad = True
+                    if not (hi >= floor_counts and hi < math.inf):
+                        hi = floor_counts
+                        bad = True
+                    a_low[r, c] = _log_count(lo, i0_low, count_offset, table_low, inv_step_low)
+                    a_high[r, c] = _log_count(hi, i0_high, count_offset, table_high, inv_step_high)
+                    starved[r, c] = bad
+                    if bad:
+                        n_starved += 1
+            else:  # beyond the last row: the last row again, as block_mean_kernel repeats it
+                r = rows - 1
+            for block_c in range(out_cols):
+                total_low = 0.0
+                total_high = 0.0
+                all_in = field_all[block_r, block_c]
+                any_bad = starved_any[block_r, block_c]
+                start = block_c * col_factor
+                if start + col_factor <= cols:  # a whole block: no edge to replicate
+                    for c in range(start, start + col_factor):
+                        total_low += a_low[r, c]
+                        total_high += a_high[r, c]
+                        all_in &= field[r, c]
+                        any_bad |= starved[r, c]
+                else:
+                    for j in range(col_factor):
+                        c = min(start + j, cols - 1)
+                        total_low += a_low[r, c]
+                        total_high += a_high[r, c]
+                        all_in &= field[r, c]
+                        any_bad |= starved[r, c]
+                acc_low[block_c] += total_low
+                acc_high[block_c] += total_high
+                field_all[block_r, block_c] = all_in
+                starved_any[block_r, block_c] = any_bad
+        for block_c in range(out_cols):
+            mean_low[block_r, block_c] = acc_low[block_c] / n
+            mean_high[block_r, block_c] = acc_high[block_c] / n
+    return n_starved
+
+
+@jit
 def areal_density_kernel(a_low, a_high, r_st, mu_low, mu_high, out):
     rows, cols = a_low.shape
     for r in range(rows):

@@ -224,3 +224,24 @@ def neighbour_noise_reference(counts, field, row_step):
     first, second = counts[:, 1:][pair], counts[:, :-1][pair]
     keep = (first >= 1) & (second >= 1)
     return (first[keep] - second[keep]) / np.sqrt(first[keep] + second[keep])
+
+
+def log_attenuation_blocks_reference(
+    counts_low, counts_high, i0_low, i0_high, floor_counts, count_offset, field, rf, cf
+):
+    """numpy reference of :func:`log_attenuation_blocks_kernel`: the log attenuations, then
+    the block means and block all/any (``(a_low, a_high, starved, mean_low, mean_high,
+    field_all, starved_any)``)."""
+    a_low, a_high, starved = log_attenuation_reference(
+        counts_low, counts_high, i0_low, i0_high, floor_counts, count_offset
+    )
+    size = rf * cf
+    return (
+        a_low,
+        a_high,
+        starved,
+        block_mean_reference(a_low, rf, cf),
+        block_mean_reference(a_high, rf, cf),
+        block_count_reference(field, rf, cf) == size,
+        block_count_reference(starved, rf, cf) > 0,
+    )

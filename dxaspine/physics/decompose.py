@@ -38,6 +38,7 @@ from dxaspine.physics.log_attenuation import (
     POISSON_LOG_OFFSET,
     areal_density,
     log_attenuation,
+    log_attenuation_with_blocks,
 )
 from dxaspine.physics.resample import (
     block_all,
@@ -220,9 +221,15 @@ def _decompose_dual_energy(
             )
         )
     rho = apparent_density_g_cm3 or DEFAULT_BONE_APPARENT_DENSITY_G_CM3
-    a_low, a_high, starved = log_attenuation(
-        low, high, (float(i0[0]), float(i0[1])), count_floor, count_offset
-    )
+    i0_pair = (float(i0[0]), float(i0[1]))
+    factors = grid_factors(scan.pixel_spacing_mm, options.baseline_grid_mm)
+    blocks = None
+    if factors == (1, 1):
+        a_low, a_high, starved = log_attenuation(low, high, i0_pair, count_floor, count_offset)
+    else:  # the baseline grid's block means come from the same pass as the logarithms
+        a_low, a_high, starved, *blocks = log_attenuation_with_blocks(
+            low, high, i0_pair, count_floor, count_offset, field, factors
+        )
     # The baseline iteration needs only a bone excess to threshold: with a calibration table
     # it runs on the file's single mineral coefficients; the table (and, on request, the
     # lean-marrow terms) then give sigma_b per pixel.  Without a table the lean model uses
@@ -245,6 +252,7 @@ def _decompose_dual_energy(
         bone_mu,
         options,
         threshold_floor_g_cm2,
+        blocks,
     )
     if not usable:
         raise InputError(
@@ -315,9 +323,12 @@ def _soft_tissue_ratio_on_grid(
     bone_mu: tuple[float, float],
     options: BaselineOptions,
     threshold_floor_g_cm2: float,
+    blocks: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """R_st at full resolution, iterated on a grid of about ``options.baseline_grid_mm``.
 
+    ``blocks``: the grid's ``(block_mean(a_low), block_mean(a_high), block_all(field),
+    block_any(starved))`` when the caller has them (``log_attenuation_with_blocks``).
     Returns ``(r_st, bone_mask or None if coarsened, any usable pixel)``.
     """
     factors = grid_factors(pixel_spacing_mm, options.baseline_grid_mm)
@@ -327,11 +338,15 @@ def _soft_tissue_ratio_on_grid(
         )
         return result.baseline, result.bone_mask, bool(result.usable.any())
     coarse_spacing = (pixel_spacing_mm[0] * factors[0], pixel_spacing_mm[1] * factors[1])
+    if blocks is None:
+        blocks = [
+            block_mean(a_low, factors),
+            block_mean(a_high, factors),
+            block_all(field, factors),
+            block_any(starved, factors),
+        ]
     result = estimate_soft_tissue_ratio(
-        block_mean(a_low, factors),
-        block_mean(a_high, factors),
-        block_all(field, factors),
-        block_any(starved, factors),
+        *blocks,
         coarse_spacing,
         bone_mu,
         options,

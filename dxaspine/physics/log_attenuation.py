@@ -135,6 +135,70 @@ def log_attenuation(
     return a_low, a_high, starved
 
 
+def log_attenuation_with_blocks(
+    counts_low: np.ndarray,
+    counts_high: np.ndarray,
+    i0_counts: tuple[float, float],
+    floor_counts: float,
+    count_offset: float,
+    field: np.ndarray,
+    factors: tuple[int, int],
+) -> tuple[np.ndarray, ...]:
+    """:func:`log_attenuation` and the baseline grid's blocks of it, in one pass.
+
+    Parameters
+    ----------
+    counts_low, counts_high, i0_counts, floor_counts, count_offset
+        As for :func:`log_attenuation`.
+    field : (M, N) ndarray of bool, C-contiguous
+        The scan field.
+    factors : (int, int)
+        Block size (rows, columns), each >= 1.
+
+    Returns
+    -------
+    a_low, a_high, starved
+        As :func:`log_attenuation` returns them.
+    block_low, block_high, block_field, block_starved
+        ``resample.block_mean`` of ``a_low`` and ``a_high``, ``resample.block_all(field)``
+        and ``resample.block_any(starved)``, bit for bit, without reading the full-size
+        arrays again (``_kernels.log_attenuation_blocks_kernel``).
+    """
+    _check_2d_float("counts_low", counts_low)
+    _check_2d_float("counts_high", counts_high, counts_low.shape)
+    if not isinstance(field, np.ndarray) or field.dtype != np.bool_:
+        raise TypeError("field must be a numpy bool array")
+    if field.shape != counts_low.shape or not field.flags.c_contiguous:
+        raise ValueError(f"field must be C-contiguous with shape {counts_low.shape}")
+    if counts_low.size == 0:
+        raise ValueError("cannot resample an empty image")
+    i0_low = _check_positive("i0_counts[0]", i0_counts[0])
+    i0_high = _check_positive("i0_counts[1]", i0_counts[1])
+    floor_counts = _check_positive("floor_counts", floor_counts)
+    count_offset = float(count_offset)
+    if not (np.isfinite(count_offset) and count_offset >= 0):
+        raise ValueError(f"count_offset must be finite and >= 0, got {count_offset}")
+    row_factor, col_factor = (int(f) for f in factors)
+    if row_factor < 1 or col_factor < 1:
+        raise ValueError(f"block factors must be >= 1, got {factors}")
+    rows, cols = counts_low.shape
+    coarse = (-(-rows // row_factor), -(-cols // col_factor))
+    a_low = np.empty_like(counts_low)
+    a_high = np.empty_like(counts_low)
+    starved = np.empty(counts_low.shape, dtype=np.bool_)
+    block_low, block_high = np.empty(coarse), np.empty(coarse)
+    block_field = np.empty(coarse, dtype=np.bool_)
+    block_starved = np.empty(coarse, dtype=np.bool_)
+    step_low, step_high = _table_step(counts_low), _table_step(counts_high)
+    _kernels.log_attenuation_blocks_kernel(
+        counts_low, counts_high, i0_low, i0_high, floor_counts, count_offset,
+        _log_table(i0_low, count_offset, step_low), _log_table(i0_high, count_offset, step_high),
+        1.0 / step_low, 1.0 / step_high, field, row_factor, col_factor,
+        a_low, a_high, starved, block_low, block_high, block_field, block_starved,
+    )  # fmt: skip
+    return a_low, a_high, starved, block_low, block_high, block_field, block_starved
+
+
 def areal_density(
     a_low: np.ndarray,
     a_high: np.ndarray,

@@ -85,6 +85,13 @@ def test_areal_density_matches_reference(shape):
     assert_allclose(got, ref, rtol=RTOL, equal_nan=True)
     if r_st.size:
         assert np.isnan(got.reshape(-1)[0])
+    # clipped R_st: np.clip's values, bit for bit (also with an empty range: the maximum)
+    for r_range in ((1.3, 1.4), (1.45, 1.25)):
+        clipped = areal_density(a_low, a_high, r_st, (0.9877, 0.3131), r_range=r_range)
+        plain = areal_density(
+            a_low, a_high, np.ascontiguousarray(np.clip(r_st, *r_range)), (0.9877, 0.3131)
+        )
+        assert_array_equal(clipped, plain)
 
 
 def test_areal_density_recovers_beer_lambert_bone():

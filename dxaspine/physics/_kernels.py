@@ -180,11 +180,17 @@ def log_attenuation_blocks_kernel(
 
 
 @jit
-def areal_density_kernel(a_low, a_high, r_st, mu_low, mu_high, out):
+def areal_density_kernel(a_low, a_high, r_st, mu_low, mu_high, r_min, r_max, out):
+    """sigma_b with R_st clipped to ``[r_min, r_max]`` as ``np.clip`` does (the maximum,
+    then the minimum; NaN stays NaN): no clipped copy of R_st."""
     rows, cols = a_low.shape
     for r in range(rows):
         for c in range(cols):
             ratio = r_st[r, c]
+            if ratio < r_min:
+                ratio = r_min
+            if ratio > r_max:
+                ratio = r_max
             out[r, c] = (a_low[r, c] - ratio * a_high[r, c]) / (mu_low - ratio * mu_high)
 
 

@@ -28,8 +28,9 @@ def log_attenuation_reference(
     return a_low, a_high, bad_lo | bad_hi
 
 
-def areal_density_reference(a_low, a_high, r_st, mu_low, mu_high):
+def areal_density_reference(a_low, a_high, r_st, mu_low, mu_high, r_min=-np.inf, r_max=np.inf):
     """numpy reference of :func:`areal_density_kernel`."""
+    r_st = np.clip(r_st, r_min, r_max)
     return (a_low - r_st * a_high) / (mu_low - r_st * mu_high)
 
 

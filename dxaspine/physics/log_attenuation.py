@@ -204,6 +204,7 @@ def areal_density(
     a_high: np.ndarray,
     r_st: np.ndarray,
     bone_mu_cm2_g: tuple[float, float],
+    r_range: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Bone-mineral areal density ``(A_L - R_st A_H) / (mu_bL - R_st mu_bH)`` in g/cm2.
 
@@ -215,6 +216,8 @@ def areal_density(
         Soft-tissue ratio per pixel (from :func:`dxaspine.physics.soft_tissue.estimate_soft_tissue_ratio`).
     bone_mu_cm2_g : (float, float)
         Bone-basis (hydroxyapatite) mass attenuation coefficients (low, high).
+    r_range : (float, float), optional
+        Use ``np.clip(r_st, *r_range)`` (without the clipped copy).
 
     Returns
     -------
@@ -227,5 +230,6 @@ def areal_density(
     mu_low = _check_positive("bone_mu_cm2_g[0]", bone_mu_cm2_g[0])
     mu_high = _check_positive("bone_mu_cm2_g[1]", bone_mu_cm2_g[1])
     out = np.empty_like(a_low)
-    _kernels.areal_density_kernel(a_low, a_high, r_st, mu_low, mu_high, out)
+    r_min, r_max = (-np.inf, np.inf) if r_range is None else (float(v) for v in r_range)
+    _kernels.areal_density_kernel(a_low, a_high, r_st, mu_low, mu_high, r_min, r_max, out)
     return out

@@ -359,13 +359,14 @@ def iterate_baseline(
         baseline = smooth_along_rows(raw, weight, row_sigma)
         changed = int(np.count_nonzero(new_bone != bone))
         bone = new_bone
-        logger.debug(
-            "baseline iteration %d: threshold %.4g, bone %d px, changed %d px",
-            iteration,
-            threshold,
-            int(bone.sum()),
-            changed,
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # (the bone count is a full pass)
+            logger.debug(
+                "baseline iteration %d: threshold %.4g, bone %d px, changed %d px",
+                iteration,
+                threshold,
+                int(bone.sum()),
+                changed,
+            )
         if iteration > 1 and changed <= options.min_changed_fraction * n_field:
             converged = True
             break
@@ -403,8 +404,8 @@ def estimate_soft_tissue_ratio(
     r_max = 0.9 * mu_low / mu_high
 
     def excess_of(r_st: np.ndarray) -> np.ndarray:
-        r_st = np.ascontiguousarray(np.clip(r_st, 1.0, r_max))
-        return areal_density(a_low, a_high, r_st, bone_mu_cm2_g)
+        r_st = np.ascontiguousarray(r_st, dtype=np.float64)
+        return areal_density(a_low, a_high, r_st, bone_mu_cm2_g, r_range=(1.0, r_max))
 
     signal = np.ascontiguousarray(ratio)
     result = iterate_baseline(

@@ -235,7 +235,12 @@ def _decompose_dual_energy(
     # lean-marrow terms) then give sigma_b per pixel.  Without a table the lean model uses
     # the NIST lean coefficients at tabulated energies (exact for a monoenergetic beam).
     bone_mu = bone_basis_coefficients(scan, "none" if table is not None else marrow, rho)
-    n_starved = int(np.count_nonzero(starved & field))
+    # Most scans starve no pixel: then every "& ~starved" below is the field itself, and the
+    # full-size boolean temporaries are skipped (the same masks, the same counts).
+    any_starved = bool(np.count_nonzero(starved))
+    starved_in_field = starved & field if any_starved else starved
+    not_starved = field & ~starved if any_starved else field
+    n_starved = int(np.count_nonzero(starved_in_field)) if any_starved else 0
     if n_starved:
         logger.warning(
             "%d pixels had counts below %.3g (photon starvation, e.g. metal); "
@@ -274,7 +279,7 @@ def _decompose_dual_energy(
             lean_kappa=lean_kappa(rho_g_cm3) if lean else 0.0,
             displaced_cm3_g=1.0 / rho_g_cm3 if lean else 0.0,
         )  # fmt: skip
-        n_off = int(np.count_nonzero(off_table & field & ~starved))
+        n_off = int(np.count_nonzero(off_table & not_starved)) if off_table.any() else 0
         if n_off:
             logger.warning(
                 "%d pixels lie outside the calibration table's soft-tissue range; their "
@@ -286,12 +291,12 @@ def _decompose_dual_energy(
     excess = sigma_b(rho)
     if bone is None:  # the iteration ran on a coarser grid: threshold the full-resolution map
         bone, _, _ = threshold_bone(
-            excess, field, field & ~starved, scan.pixel_spacing_mm, threshold_floor_g_cm2, options
+            excess, field, not_starved, scan.pixel_spacing_mm, threshold_floor_g_cm2, options
         )
     if marrow == "lean" and apparent_density_g_cm3 is None:
         # One fixed-point step: rho_app from this scan's vertebrae, then sigma_b again (R_st
         # and the bone mask do not depend on the basis at the precision that matters here).
-        rho = estimate_apparent_density(excess, bone & field & ~starved)
+        rho = estimate_apparent_density(excess, bone & not_starved)
         excess = sigma_b(rho)
         logger.debug("marrow correction: apparent bone density %.3f g/cm3", rho)
     field_everywhere = bool(field.all())  # the usual case: skip two full-image copies
@@ -308,7 +313,7 @@ def _decompose_dual_energy(
         field_mask=field,
         soft_tissue_ratio=r_st if field_everywhere else np.where(field, r_st, np.nan),
         bone_mask_hint=bone,
-        starved_mask=starved & field,
+        starved_mask=starved_in_field,
         physics_model=PHYSICS_MODELS[marrow],
         calibration=describe_calibration(table),
     )

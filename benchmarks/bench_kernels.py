@@ -94,6 +94,7 @@ def physics_cases():
         2,
         np.ascontiguousarray(coarse[: grid_shape[0], : grid_shape[1]]),
         rng.uniform(size=grid_shape) > 0.3,
+        np.argsort(coarse[: grid_shape[0], : grid_shape[1]], axis=1),
         0.88,
     )
     mask_out = np.empty(grid_shape, dtype=np.bool_)

@@ -601,47 +601,6 @@ def values_below_kernel(values, limit):
 
 
 @jit
-def _select_in_place(values, n, k):
-    """The k-th smallest of ``values[:n]`` (no NaN), by quickselect: afterwards
-    ``values[:k]`` holds no larger and ``values[k + 1 : n]`` no smaller values.  (numba's
-    ``np.partition`` copies and was 10x slower on the ~150 values of a row.)"""
-    lo, hi = 0, n - 1
-    while lo < hi:
-        pivot = values[(lo + hi) // 2]
-        i, j = lo, hi
-        while i <= j:
-            while values[i] < pivot:
-                i += 1
-            while values[j] > pivot:
-                j -= 1
-            if i <= j:
-                values[i], values[j] = values[j], values[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            break
-    return values[k]
-
-
-@jit
-def _median_in_place(values, n):
-    """``np.median(values[:n])`` (no NaN), bit for bit: the middle order statistic, or the
-    mean ``(a + b) / 2`` of the two middle ones; ``values[:n]`` is reordered."""
-    upper = _select_in_place(values, n, n // 2)
-    if n % 2:
-        return upper
-    lower = values[0]
-    for i in range(1, n // 2):  # the largest of the values left of the upper middle
-        if values[i] > lower:
-            lower = values[i]
-    return (lower + upper) / 2
-
-
-@jit
 def usable_mask_kernel(
     candidate,
     bone,
@@ -652,6 +611,7 @@ def usable_mask_kernel(
     radius_cols,
     gas_values,
     gas_soft,
+    gas_order,
     gas_factor,
     out,
 ):
@@ -662,7 +622,12 @@ def usable_mask_kernel(
     columns (clipped at the image edge, as ``scipy.ndimage.maximum_filter`` with its default
     ``reflect`` mode gives for booleans).  Gas, when ``gas_values`` is not empty: a pixel
     whose value is below ``gas_factor`` times the median of its row's ``gas_soft & ~bone``
-    pixels (no such pixel: no gas), the median as ``np.nanmedian`` takes it.
+    pixels (NaN values left out; no such pixel: no gas), the median as ``np.nanmedian``
+    takes it.  ``gas_order`` holds each row's column indices in ascending order of
+    ``gas_values`` (``np.argsort(gas_values, axis=1)``): the bone mask changes from
+    iteration to iteration but the values do not, so the median is the middle of the soft
+    pixels in that order, found by counting (a selection per row and iteration was the
+    kernel's largest cost, its comparisons unpredictable).
     """
     rows, cols = bone.shape
     if rows == 0 or cols == 0:
@@ -685,7 +650,6 @@ def usable_mask_kernel(
         for c in range(cols):
             in_window[c] += near[r, c]
     with_gas = gas_values.size > 0
-    soft = np.empty(cols)
     for r in range(rows):
         if r + radius_rows < rows:
             for c in range(cols):
@@ -697,11 +661,23 @@ def usable_mask_kernel(
         if with_gas:
             n = 0
             for c in range(cols):
-                if gas_soft[r, c] and not bone[r, c]:
-                    soft[n] = gas_values[r, c]
-                    n += 1
+                v = gas_values[r, c]
+                n += gas_soft[r, c] & (not bone[r, c]) & (v == v)
             if n > 0:
-                gas_limit = gas_factor * _median_in_place(soft, n)
+                # the soft pixels of ranks (n - 1) // 2 and n // 2 in ascending order, with
+                # conditional moves rather than branches
+                rank_lower, rank_upper = (n - 1) // 2, n // 2
+                lower = upper = 0.0
+                seen = 0
+                for j in range(cols):
+                    c = gas_order[r, j]
+                    v = gas_values[r, c]
+                    soft = gas_soft[r, c] & (not bone[r, c]) & (v == v)
+                    lower = v if soft & (seen == rank_lower) else lower
+                    upper = v if soft & (seen == rank_upper) else upper
+                    seen += soft
+                median = upper if n % 2 else (lower + upper) / 2
+                gas_limit = gas_factor * median
         # Bitwise, not short-circuit: the tests are unpredictable from pixel to pixel, and
         # branches on them made this loop 3x slower than the rest of the kernel.
         if with_gas:

@@ -178,10 +178,11 @@ def values_below_reference(values, limit):
 
 def usable_mask_reference(
     candidate, bone, excess, peak, outlier_limit, radius_rows, radius_cols, gas_values,
-    gas_soft, gas_factor,
+    gas_soft, gas_order, gas_factor,
 ):  # fmt: skip
     """numpy reference of :func:`usable_mask_kernel` (the baseline iteration's former steps:
-    a boolean maximum filter, the outlier guard and the gas exclusion by row medians)."""
+    a boolean maximum filter, the outlier guard and the gas exclusion by row medians;
+    the reference needs no ``gas_order``)."""
     from scipy import ndimage
 
     near = ndimage.maximum_filter(bone, size=(2 * radius_rows + 1, 2 * radius_cols + 1))

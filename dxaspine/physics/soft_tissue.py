@@ -82,9 +82,17 @@ class GasExclusion:
     values: np.ndarray  # (rows, cols) float64, C-contiguous
     soft: np.ndarray  # (rows, cols) bool, C-contiguous: where soft tissue may be
     factor: float  # 1 - BaselineOptions.gas_fraction
+    # np.argsort(values, axis=1), formed once for all iterations (None: per call)
+    order: np.ndarray | None = None
 
 
 _NO_GAS = np.empty((0, 0))
+_NO_ORDER = np.empty((0, 0), dtype=np.int64)
+
+
+def _row_order(gas: GasExclusion) -> np.ndarray:
+    order = gas.order if gas.order is not None else np.argsort(gas.values, axis=1)
+    return np.ascontiguousarray(order, dtype=np.int64)
 
 
 def usable_pixels(
@@ -129,6 +137,7 @@ def usable_pixels(
         int(dilation_px[1]),
         _NO_GAS if gas is None else gas.values,
         np.ascontiguousarray(candidate if gas is None else gas.soft, dtype=np.bool_),
+        _NO_ORDER if gas is None else _row_order(gas),
         1.0 if gas is None else float(gas.factor),
         out,
     )
@@ -420,6 +429,7 @@ def estimate_soft_tissue_ratio(
             np.ascontiguousarray(a_high, dtype=np.float64),
             np.ascontiguousarray(field & ~starved),
             1.0 - options.gas_fraction,
+            np.argsort(a_high, axis=1),
         ),
     )
     r_st = np.clip(result.baseline, 1.0, r_max)

@@ -586,18 +586,22 @@ def peak_histogram_kernel(values, lo, scale, counts):
 
 @jit
 def values_below_kernel(values, limit):
-    """``values[values < limit]`` (in order) without the mask array."""
+    """``values[values < limit]`` (in order) without the mask array.
+
+    Branch-free (every value is written, the next slot taken only when it is below): about
+    half the values of a soft-tissue peak lie below its mode, in no order, so a branch on
+    the test was mispredicted every other value.
+    """
     n = 0
     for i in range(values.size):
-        if values[i] < limit:
-            n += 1
-    out = np.empty(n)
+        n += values[i] < limit
+    out = np.empty(n + 1)
     n = 0
     for i in range(values.size):
-        if values[i] < limit:
-            out[n] = values[i]
-            n += 1
-    return out
+        v = values[i]
+        out[n] = v
+        n += v < limit
+    return out[:n]
 
 
 @jit

@@ -572,3 +572,17 @@ def test_log_attenuation_with_blocks_is_log_then_blocks_bit_for_bit(shape, facto
     )
     for value, expected in zip(got, reference, strict=True):
         assert_allclose(value, expected, rtol=RTOL)
+
+
+def test_soft_tissue_peak_drops_non_finite_values():
+    from dxaspine.physics.soft_tissue import soft_tissue_peak
+
+    rng = np.random.default_rng(6)
+    for size in (5_000, 70_000, 200_000):  # below and above the subsampling threshold
+        values = np.concatenate([rng.normal(0, 0.02, size), rng.uniform(0.2, 1.2, size // 6)])
+        rng.shuffle(values)
+        dirty = values.copy()
+        dirty[::97] = np.nan
+        dirty[5::101] = np.inf
+        assert soft_tissue_peak(dirty) == soft_tissue_peak(dirty[np.isfinite(dirty)])
+        assert soft_tissue_peak(values.reshape(-1, 1)) == soft_tissue_peak(values)

@@ -14,7 +14,11 @@ import numpy as np
 
 
 def linear_quantiles(
-    values: np.ndarray, quantiles: tuple[float, ...], *, may_reorder: bool = True
+    values: np.ndarray,
+    quantiles: tuple[float, ...],
+    *,
+    may_reorder: bool = True,
+    value_range: tuple[float, float] | None = None,
 ) -> list[float]:
     """``np.quantile(values, quantiles)`` (default "linear" method), bit for bit, but faster.
 
@@ -25,6 +29,7 @@ def linear_quantiles(
     ``partition`` call when a value is infinite.  They are elements of ``values`` either way,
     and the interpolation repeats numpy's ``_lerp`` (``a + (b - a) t``, or
     ``b - (b - a)(1 - t)`` for ``t >= 0.5``), so the results are identical, not merely close.
+    ``value_range``: the minimum and maximum of ``values`` when the caller has them already.
     """
     n = values.size
     last = n - 1
@@ -36,7 +41,7 @@ def linear_quantiles(
     ranks = sorted({k for _, lower, upper in picks for k in (lower, upper)})
     selected = np.empty(len(ranks))
     flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
-    if not _select(flat, np.array(ranks, dtype=np.int64), selected):
+    if not _select(flat, np.array(ranks, dtype=np.int64), selected, value_range):
         target = values if may_reorder else values.copy()
         target.partition(ranks)
         selected = target[ranks]
@@ -53,7 +58,12 @@ def linear_quantiles(
     return out
 
 
-def _select(flat: np.ndarray, ranks: np.ndarray, out: np.ndarray) -> bool:
+def _select(
+    flat: np.ndarray,
+    ranks: np.ndarray,
+    out: np.ndarray,
+    value_range: tuple[float, float] | None = None,
+) -> bool:
     """The order statistics ``ranks`` of ``flat`` into ``out``; False when a value is not
     finite or the range cannot be binned (the callers then use numpy).
 
@@ -64,7 +74,9 @@ def _select(flat: np.ndarray, ranks: np.ndarray, out: np.ndarray) -> bool:
 
     if flat.size == 0:
         return _kernels.order_statistics_kernel(flat, ranks, out)
-    lo, hi = float(flat.min()), float(flat.max())
+    if value_range is None:
+        value_range = (float(flat.min()), float(flat.max()))
+    lo, hi = value_range
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return False
     return _kernels.order_statistics_in_range_kernel(flat, ranks, lo, hi, out)

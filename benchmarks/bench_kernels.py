@@ -219,6 +219,12 @@ def physics_cases():
             1.0,
         ),
         (
+            "count_either_above 788 x 720 (check_i0)",
+            lambda: _kernels.count_either_above_kernel(low.ravel(), high.ravel(), 3e3, 1.6e4),
+            lambda: ref.count_either_above_reference(low.ravel(), high.ravel(), 3e3, 1.6e4),
+            1.0,
+        ),
+        (
             "calibrated_density (exact per-pixel solve)",
             lambda: calibrated_areal_density(a_low, a_high, r_cal, table, method="exact"),
             lambda: calibrated_areal_density_reference(a_low, a_high, r_cal, table),

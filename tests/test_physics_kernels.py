@@ -586,3 +586,17 @@ def test_soft_tissue_peak_drops_non_finite_values():
         dirty[5::101] = np.inf
         assert soft_tissue_peak(dirty) == soft_tissue_peak(dirty[np.isfinite(dirty)])
         assert soft_tissue_peak(values.reshape(-1, 1)) == soft_tissue_peak(values)
+
+
+def test_count_either_above_kernel_and_fraction_match_numpy():
+    from dxaspine.physics.plausibility import _fraction_above
+
+    rng = np.random.default_rng(14)
+    for size in (1, 7, 1000, 65_537):
+        low, high = rng.uniform(0, 10, size), rng.uniform(0, 10, size)
+        low[::11] = np.nan
+        count = _kernels.count_either_above_kernel(low, high, 8.0, 9.5)
+        assert count == _numpy_reference.count_either_above_reference(low, high, 8.0, 9.5)
+        expected = np.mean((low > 8.0) | (high > 9.5))
+        got = _fraction_above(low, high, 8.0, 9.5)
+        assert got == expected and type(got) is type(expected)

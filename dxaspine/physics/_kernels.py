@@ -793,3 +793,14 @@ def neighbour_noise_kernel(counts, field, row_step):
                     out[n] = (first - second) / math.sqrt(first + second)
                     n += 1
     return out[:n]
+
+
+@jit
+def count_either_above_kernel(low, high, limit_low, limit_high):
+    """How many ``i`` have ``low[i] > limit_low`` or ``high[i] > limit_high`` (1-D arrays of
+    one size): ``np.count_nonzero((low > limit_low) | (high > limit_high))`` without the
+    three full-size masks."""
+    n = 0
+    for i in range(low.size):
+        n += (low[i] > limit_low) | (high[i] > limit_high)
+    return n

@@ -247,3 +247,8 @@ def log_attenuation_blocks_reference(
         block_count_reference(field, rf, cf) == size,
         block_count_reference(starved, rf, cf) > 0,
     )
+
+
+def count_either_above_reference(low, high, limit_low, limit_high):
+    """numpy reference of :func:`count_either_above_kernel`."""
+    return int(np.count_nonzero((low > limit_low) | (high > limit_high)))

@@ -225,6 +225,12 @@ def physics_cases():
             1.0,
         ),
         (
+            "both_at_least 788 x 720, every 8th (plausibility)",
+            lambda: _kernels.both_at_least_kernel(low.ravel(), high.ravel(), 8, 30.0),
+            lambda: ref.both_at_least_reference(low.ravel(), high.ravel(), 8, 30.0),
+            1.0,
+        ),
+        (
             "calibrated_density (exact per-pixel solve)",
             lambda: calibrated_areal_density(a_low, a_high, r_cal, table, method="exact"),
             lambda: calibrated_areal_density_reference(a_low, a_high, r_cal, table),

@@ -600,3 +600,16 @@ def test_count_either_above_kernel_and_fraction_match_numpy():
         expected = np.mean((low > 8.0) | (high > 9.5))
         got = _fraction_above(low, high, 8.0, 9.5)
         assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("size", [0, 1, 9, 1000, 70_001])
+@pytest.mark.parametrize("step", [1, 3])
+def test_both_at_least_kernel_matches_reference(size, step):
+    rng = np.random.default_rng(size + step)
+    low, high = rng.uniform(-5, 60, size), rng.uniform(-5, 60, size)
+    low[::13] = np.nan
+    for minimum in (1.0, 30.0):
+        got = _kernels.both_at_least_kernel(low, high, step, minimum)
+        want = _numpy_reference.both_at_least_reference(low, high, step, minimum)
+        assert_array_equal(got[0], want[0])
+        assert_array_equal(got[1], want[1])

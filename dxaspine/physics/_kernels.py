@@ -804,3 +804,20 @@ def count_either_above_kernel(low, high, limit_low, limit_high):
     for i in range(low.size):
         n += (low[i] > limit_low) | (high[i] > limit_high)
     return n
+
+
+@jit
+def both_at_least_kernel(low, high, step, minimum):
+    """``(low[::step][keep], high[::step][keep])`` with ``keep = (low[::step] >= minimum) &
+    (high[::step] >= minimum)``, for 1-D ``low`` and ``high`` of one size, in one pass."""
+    n = (low.size + step - 1) // step
+    kept_low = np.empty(n + 1)
+    kept_high = np.empty(n + 1)
+    count = 0
+    for i in range(0, low.size, step):
+        a = low[i]
+        b = high[i]
+        kept_low[count] = a
+        kept_high[count] = b
+        count += (a >= minimum) & (b >= minimum)  # branch-free: write, keep on the test
+    return kept_low[:count], kept_high[:count]

@@ -252,3 +252,10 @@ def log_attenuation_blocks_reference(
 def count_either_above_reference(low, high, limit_low, limit_high):
     """numpy reference of :func:`count_either_above_kernel`."""
     return int(np.count_nonzero((low > limit_low) | (high > limit_high)))
+
+
+def both_at_least_reference(low, high, step, minimum):
+    """numpy reference of :func:`both_at_least_kernel`."""
+    low, high = low[::step], high[::step]
+    keep = (low >= minimum) & (high >= minimum)
+    return low[keep], high[keep]

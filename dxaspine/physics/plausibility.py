@@ -138,6 +138,22 @@ def _log_attenuation(counts: np.ndarray, i0: float) -> np.ndarray:
     return np.log(i0 / np.maximum(counts, 0.5))
 
 
+def _both_at_least(
+    low: np.ndarray, high: np.ndarray, step: int, minimum: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``step``-th pixel's two counts where both are at least ``minimum``: the values
+    of ``low[::step][keep]`` and ``high[::step][keep]`` from one numba pass
+    (``_kernels.both_at_least_kernel``) instead of two masks and two gathers."""
+    from dxaspine.physics import _kernels  # numba: imported only when a scan is checked
+
+    return _kernels.both_at_least_kernel(
+        np.ascontiguousarray(low, dtype=np.float64).ravel(),
+        np.ascontiguousarray(high, dtype=np.float64).ravel(),
+        int(step),
+        float(minimum),
+    )
+
+
 def _fraction_above(low: np.ndarray, high: np.ndarray, limit_low: float, limit_high: float):
     """``np.mean((low > limit_low) | (high > limit_high))``, the same number, from one count.
 
@@ -184,12 +200,12 @@ def check_i0(scan: Scan) -> None:
         )
     # The reference statistics need no more than ~65k pixels (a quantile and two medians).
     step = max(1, counts_low.size // SAMPLE_PIXELS)
-    counts_low, counts_high = counts_low[::step], counts_high[::step]
-    usable = (counts_low >= 1) & (counts_high >= 1)  # starved pixels say nothing about I0
-    if not usable.any():
+    # starved pixels say nothing about I0
+    counts_low, counts_high = _both_at_least(counts_low, counts_high, step, 1.0)
+    if not counts_low.size:
         return
-    a_low = _log_attenuation(counts_low[usable], i0_low)
-    a_high = _log_attenuation(counts_high[usable], i0_high)
+    a_low = _log_attenuation(counts_low, i0_low)
+    a_high = _log_attenuation(counts_high, i0_high)
     # (np.quantile and np.median bit for bit, by the selection kernel: physics.quantiles)
     reference = a_high <= linear_quantiles(a_high, (REFERENCE_QUANTILE,), may_reorder=False)[0]
     ref_low, ref_high = median(a_low[reference]), median(a_high[reference])
@@ -256,11 +272,10 @@ def check_attenuation_ratio(scan: Scan) -> None:
     counts_low = _in_field(scan.frames["low"], scan.field_mask, everywhere)
     counts_high = _in_field(scan.frames["high"], scan.field_mask, everywhere)
     step = max(1, counts_low.size // SAMPLE_PIXELS)
-    counts_low, counts_high = counts_low[::step], counts_high[::step]
     # Enough counts for a ratio that noise does not blur (>= 30: < 20 % relative SD).
-    usable = (counts_low >= 30) & (counts_high >= 30)
-    a_low = _log_attenuation(counts_low[usable], i0_low)
-    a_high = _log_attenuation(counts_high[usable], i0_high)
+    counts_low, counts_high = _both_at_least(counts_low, counts_high, step, 30.0)
+    a_low = _log_attenuation(counts_low, i0_low)
+    a_high = _log_attenuation(counts_high, i0_high)
     tissue = a_high > AIR_ATTENUATION
     if np.count_nonzero(tissue) < 100:
         return

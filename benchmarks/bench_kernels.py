@@ -275,12 +275,32 @@ def main() -> None:
     blobs = (rng.random((197, 180)) > 0.4) * rng.uniform(0.1, 1.0, (197, 180))
     band_cols = 60 + np.arange(40)
     band_lines = ((80.0, 0.1, 90.0), (115.0, -0.1, 90.0))
+    side_offsets = np.arange(0, 60)
     # line sampling (evidence): 25 columns x 40 offsets about a tilted disc line
     from dxaspine.evidence._kernels import sample_lines_kernel
     from dxaspine.evidence._numpy_reference import sample_lines_reference
 
     s_cols, s_offsets = np.linspace(60.0, 120.0, 25), np.arange(-6.0, 14.0, 0.5)
     s_out = np.empty((s_offsets.size, s_cols.size))
+    # lateral extent (evidence): 13 endplate rows, outward from a 12 px half-width
+    from dxaspine.evidence._numpy_reference import extent_px_reference
+    from dxaspine.evidence.lesion_measures import extent_px
+
+    e_rows = np.arange(90, 103)
+    # rotation profile (evidence): 30 rows, +-40 mm in 0.5 mm steps at 1 mm columns
+    from dxaspine.evidence._kernels import level_profile_kernel
+    from dxaspine.evidence._numpy_reference import level_profile_reference
+
+    p_axis = 90.0 + rng.uniform(-3.0, 3.0, 197)
+    p_offsets = np.arange(-40.0, 40.0 + 1e-9, 0.5)
+    p_out = np.empty(p_offsets.size)
+    # robust line (segment): 40 disc centres with outliers
+    from dxaspine.segment.discs import robust_line
+
+    r_x = np.arange(-20.0, 20.0)
+    r_y = 50.0 + 0.1 * r_x + rng.normal(0.0, 0.4, r_x.size)
+    r_y[::7] += 6.0
+    e_centres = np.full(e_rows.size, 90.0) + rng.uniform(-2.0, 2.0, e_rows.size)
     # isophote walk (noise-aware edge): a noisy disc of bone on a 0.5 mm grid
     from dxaspine.segment.edge_noise import isophote_average, isophote_average_at
 
@@ -308,9 +328,46 @@ def main() -> None:
             lambda: sample_lines_reference(blobs, 100.0, 0.1, 90.0, s_cols, s_offsets, 1),
         ),
         (
+            "side_bone 1 level, 60 columns",
+            lambda: seg_kernels.side_bone(blobs, 90.0, 1, 12.0, side_offsets, *band_lines, 0.15),
+            lambda: seg_ref.side_bone_reference(
+                blobs, 90.0, 1, 12.0, side_offsets, *band_lines, 0.15
+            ),
+        ),
+        (
+            "body_filter 197x180",
+            lambda: seg_kernels.body_filter(blobs, 22, 12),
+            lambda: seg_ref.body_filter_reference(blobs, 22, 12),
+        ),
+        (
+            "robust_line 40 points",
+            lambda: robust_line(r_x, r_y, 0.7),
+            lambda: seg_ref.robust_line_reference(r_x, r_y, 0.7),
+        ),
+        (
+            "level_profile 30 rows x 161 (evidence)",
+            lambda: level_profile_kernel(blobs, p_axis, 80, 109, p_offsets, p_out),
+            lambda: level_profile_reference(blobs, p_axis, 80, 109, p_offsets),
+        ),
+        (
+            "lateral_extent 13 rows (evidence)",
+            lambda: extent_px(blobs, e_rows, e_centres, 1, 12.0),
+            lambda: extent_px_reference(blobs, e_rows, e_centres, 1, 12.0),
+        ),
+        (
             "isophote_walk 197x180, every pixel",
             lambda: isophote_average_at(noisy, noisy_valid, (0.5, 0.5), 2.0, 0.02, noisy_valid),
             lambda: isophote_average(noisy, noisy_valid, (0.5, 0.5), 2.0, 0.02),
+        ),
+        (
+            "iso_tangent (Sobel + tangent) 788x720",
+            lambda: seg_kernels.iso_tangent(values, 2.0, 2.0),
+            lambda: seg_ref.iso_tangent_reference(values, 2.0, 2.0),
+        ),
+        (
+            "noise_differences 788x720",
+            lambda: seg_kernels.noise_differences(values, valid, lo, hi, 16.0, 80.0),
+            lambda: seg_ref.noise_differences_reference(values, valid, lo, hi, 16.0, 80.0),
         ),
         (
             "above_edge_blend 788x720",

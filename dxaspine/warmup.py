@@ -4,7 +4,9 @@ Running the whole pipeline on the small bundled phantom exercises every kernel w
 argument types real scans use, so no file in a batch pays compile cost (docs/architecture.md,
 Kernels).  The bundled scan is Prodigy-sized; its baseline iteration runs on 1 x 2 blocks, and
 the resampling kernels are also exercised directly with square blocks, as finer scanners (iDXA,
-0.25 mm) use them, and so are the few physics kernels that scan does not reach.  ``dxaspine warmup`` runs it once after installation to fill the cache.
+0.25 mm) use them, and so are the noise-aware edge's walk and the few physics kernels, which
+the bundled scan does not need.  ``dxaspine warmup`` runs it once after installation to fill
+the cache.
 """
 
 from __future__ import annotations
@@ -52,6 +54,18 @@ def _physics_kernels() -> None:
     _kernels.order_statistics_kernel(np.arange(4.0), np.array([1], dtype=np.int64), np.empty(1))
 
 
+def _edge_noise_kernel() -> None:
+    """The noise-aware edge's isophote walk: the bundled scan's edge is well above its noise,
+    so the pipeline never walks there, while every iDXA scan does."""
+    import numpy as np
+
+    from dxaspine.segment.edge_noise import isophote_average_at
+
+    image = np.zeros((8, 8))
+    valid = np.ones((8, 8), dtype=bool)
+    isophote_average_at(image, valid, (0.5, 0.5), 1.0, 0.1, valid)
+
+
 def warm_up() -> float:
     """Run the pipeline once on the bundled phantom; return the seconds it took."""
     from dxaspine.pipeline import analyze
@@ -60,6 +74,7 @@ def warm_up() -> float:
     analyze(demo_case_path())
     _resampling_kernels()
     _physics_kernels()
+    _edge_noise_kernel()
     seconds = time.perf_counter() - start
     logger.debug("warm-up took %.2f s", seconds)
     return seconds

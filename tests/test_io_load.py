@@ -68,6 +68,23 @@ def test_private_block_found_by_creator_not_by_element_number(tmp_path):
     assert scan.energies_kev == (40.0, 70.0)
 
 
+def test_private_block_is_parsed_once_per_load_and_afresh_between_loads(tmp_path, monkeypatch):
+    from dxaspine.io import private_block
+
+    calls = []
+    parse = private_block._parse_private_block
+    monkeypatch.setattr(
+        private_block, "_parse_private_block", lambda ds: calls.append(1) or parse(ds)
+    )
+    ds, _ = syn.dual_energy_dataset()
+    scan = dxaspine.load(ds)  # classification, content check, recognition and build ask
+    assert len(calls) == 1 and scan.energies_kev == (40.0, 70.0)
+    # a dataset changed between loads is read again, not served from the last load
+    ds[0x00711001].value = [45.0, 75.0]  # (0071,1001): energies, block at slot 0x10
+    assert dxaspine.load(ds).energies_kev == (45.0, 75.0)
+    assert len(calls) == 2
+
+
 def test_implicit_vr_private_values_are_decoded(tmp_path):
     # Implicit VR stores no VR for unknown private elements: pydicom returns bytes (UN).
     from pydicom.uid import ImplicitVRLittleEndian

@@ -171,3 +171,26 @@ def test_a_thick_noisy_scan_is_flagged_because_its_bmd_is_off(cm, flagged, tmp_p
     codes = [f.code for f in result.image_flags]
     assert ("edge_noise_limited" in codes) is flagged
     assert (abs(error) > 0.02) is flagged, error
+
+
+@pytest.mark.parametrize("spacing", [(0.25, 0.25), (0.6, 1.05), (0.5, 0.5), (1.0, 1.0)])
+def test_direction_fields_constant_weight_is_the_filtered_ones(spacing):
+    # with every pixel measured the smoothing weight is filtered on one pixel: the same
+    # numbers as filtering the whole all-ones image (each output is the same weighted sum)
+    from scipy import ndimage
+
+    from dxaspine.segment.edge_noise import DIRECTION_SMOOTHING_MM, _direction_fields
+
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=(37, 23))
+    valid = np.ones(base.shape, dtype=bool)
+    sigma = (DIRECTION_SMOOTHING_MM / spacing[0], DIRECTION_SMOOTHING_MM / spacing[1])
+    weight = ndimage.gaussian_filter(valid.astype(float), sigma, mode="nearest")
+    want = ndimage.gaussian_filter(base, sigma, mode="nearest") / np.maximum(weight, 1e-9)
+    smooth, _, _ = _direction_fields(base, valid, spacing)
+    np.testing.assert_array_equal(smooth, want)
+    partly = valid.copy()
+    partly[3:6, 4:9] = False  # and the general path still takes the filtered mask
+    weight = ndimage.gaussian_filter(partly.astype(float), sigma, mode="nearest")
+    want = ndimage.gaussian_filter(base, sigma, mode="nearest") / np.maximum(weight, 1e-9)
+    np.testing.assert_array_equal(_direction_fields(base, partly, spacing)[0], want)

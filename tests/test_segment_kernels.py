@@ -332,3 +332,109 @@ def test_band_trace_follows_the_lower_branch():
     values[:, 8] = 0.0
     index, _ = kernels.band_trace(values, cols, (10.0, 0.0, 0.0), (38.0, 0.0, 0.0), 0.5)
     assert list(index) == list(range(8))
+
+
+def test_numpy_sum_is_numpys_order():
+    # the robust line's means and sums follow numpy's pairwise summation, so they are the
+    # same numbers (sizes across the plain, 8-way and split branches; magnitudes that round)
+    from dxaspine.segment._kernels import _numpy_sum
+
+    rng = np.random.default_rng(11)
+    for n in list(range(0, 140)) + [255, 256, 300, 1031]:
+        a = rng.normal(size=n) * 10.0 ** rng.uniform(-4, 4, size=n)
+        assert _numpy_sum(a) == np.sum(a), n
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_robust_line_matches_reference(seed):
+    # disc centres along a tilted line with outliers, repeated x (zero pairwise dx), sizes
+    # from the minimum to beyond 128 columns; the same numbers bit for bit
+    from dxaspine.segment.discs import robust_line
+
+    rng = np.random.default_rng(seed)
+    for n in (4, 5, 9, 17, 40, 64, 130):
+        x = np.round(rng.uniform(-20, 20, n), 1)
+        x[: n // 5] = x[0]  # repeated columns
+        y = 50.0 + rng.uniform(-0.3, 0.3) * x + rng.normal(0, 0.4, n)
+        y[rng.random(n) < 0.2] += rng.normal(0, 8.0)  # outliers
+        for min_scale in (0.1, 0.7, 5.0):
+            got = robust_line(x, y, min_scale)
+            want = ref.robust_line_reference(x, y, min_scale)
+            assert got == want, (n, min_scale)
+    assert robust_line(np.ones(6), np.arange(6.0), 0.5) is None  # no distinct x
+    assert ref.robust_line_reference(np.ones(6), np.arange(6.0), 0.5) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_side_bone_matches_reference(seed):
+    # blobs beside a level between two tilted lines, both sides, a level reaching past the
+    # image's left and right edges and its top and bottom rows
+    rng = np.random.default_rng(seed)
+    values = (rng.random((60, 70)) > 0.35) * rng.uniform(0.0, 1.0, (60, 70))
+    offsets = np.arange(0, 40)
+    for col0, edge_px in ((35.0, 8.0), (12.5, 6.5), (60.0, 4.0)):
+        for upper, lower in (
+            ((20.0, 0.1, col0), (40.0, -0.1, col0)),
+            ((-3.0, 0.3, col0), (70.0, 0.2, col0)),  # beyond the top and bottom rows
+            ((30.0, 0.0, col0), (29.0, 0.0, col0)),  # no rows at all
+        ):
+            for side in (-1, 1):
+                got = kernels.side_bone(values, col0, side, edge_px, offsets, upper, lower, 0.15)
+                want = ref.side_bone_reference(
+                    values, col0, side, edge_px, offsets, upper, lower, 0.15
+                )
+                assert got[0] == want[0]
+                np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_noise_differences_match_reference():
+    # bands beside a wandering box, rows without a box (NaN edges), unmeasured and NaN
+    # pixels, bands cut by the image's edges
+    rng = np.random.default_rng(8)
+    values = rng.normal(size=(50, 80))
+    values[rng.random(values.shape) < 0.03] = np.nan
+    valid = rng.random(values.shape) > 0.05
+    lo = 30.0 + rng.uniform(-25, 5, 50)
+    hi = lo + rng.uniform(5, 40, 50)
+    lo[::9] = np.nan
+    hi[4::11] = np.nan
+    for gap, band in ((4.0, 20.0), (3.3, 7.7), (0.0, 100.0)):
+        got = kernels.noise_differences(values, valid, lo, hi, gap, band)
+        want = ref.noise_differences_reference(values, valid, lo, hi, gap, band)
+        np.testing.assert_array_equal(got, want)
+        assert got.size > 0
+
+
+@pytest.mark.parametrize(
+    ("shape", "half", "flank"), [((30, 50), 5, 3), ((7, 12), 20, 12), ((1, 1), 0, 1)]
+)
+def test_body_filter_matches_reference(shape, half, flank):
+    # windows reaching past both image edges (zeros there), a window wider than the image
+    rng = np.random.default_rng(9)
+    values = rng.normal(size=shape) * 10.0 ** rng.uniform(-3, 3, shape)
+    np.testing.assert_array_equal(
+        kernels.body_filter(values, half, flank), ref.body_filter_reference(values, half, flank)
+    )
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (3, 7), (40, 50)])
+def test_iso_tangent_matches_scipy_sobel_reference(shape):
+    # the Sobel passes (scipy's "reflect" edges) and the tangent, bit for bit and zero signs
+    # included: varied magnitudes, a constant (flat) image, flat and signed-zero regions
+    rng = np.random.default_rng(10)
+    images = [
+        rng.normal(size=shape) * 10.0 ** rng.uniform(-6, 3, shape),
+        np.ones(shape),
+        np.round(rng.normal(size=shape), 1),
+    ]
+    zeros = rng.normal(size=shape)
+    zeros[:, : shape[1] // 2] = 0.0
+    zeros[0] = -0.0
+    images.append(zeros)
+    for image in images:
+        for scale in ((2.0, 2.0), (4.8, 8.4)):
+            got = kernels.iso_tangent(image, *scale)
+            want = ref.iso_tangent_reference(image, *scale)
+            for g, w in zip(got, want, strict=True):
+                np.testing.assert_array_equal(g, w)
+                np.testing.assert_array_equal(np.signbit(g), np.signbit(w))

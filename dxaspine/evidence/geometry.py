@@ -22,6 +22,7 @@ from dxaspine.segment.bone_mask import WorkImage, make_work_image, refine_contra
 from dxaspine.segment.dense import dense_pixels
 from dxaspine.segment.discs import Disc, disc_thickness_mm, row_smoothed
 from dxaspine.segment.segmentation import QcFlag, Segmentation
+from dxaspine.segment.small_stats import median
 
 __all__ = ["SpineGeometry", "spine_geometry"]
 
@@ -75,7 +76,7 @@ def spine_geometry(density_map: DensityMap, segmentation: Segmentation) -> Spine
     axis = measure_along(work, columns)
     core = axis.body_core[axis.body_rows]
     if core.size >= _MIN_BODY_ROWS:
-        factor = float(np.median(core))
+        factor = median(core)
         refined = refine_contrast(work, factor)
         if refined is not work:
             work, axis = refined, rescale_axis(axis, factor)
@@ -85,7 +86,7 @@ def spine_geometry(density_map: DensityMap, segmentation: Segmentation) -> Spine
     half_widths = [
         abs(line.right[0] - line.left[0]) / 2 * col_spacing for line in segmentation.lines
     ]
-    half_width_mm = float(np.median(half_widths)) if half_widths else float("nan")
+    half_width_mm = median(half_widths) if half_widths else float("nan")
     exclude = dense
     if dense.any():
         iterations = max(1, int(round(_DENSE_MARGIN_MM / work.pixel_spacing_mm[0])))
@@ -104,7 +105,7 @@ def spine_geometry(density_map: DensityMap, segmentation: Segmentation) -> Spine
     measured = [t for *_, t in placed if np.isfinite(t)]
     # A line whose disc cannot be read (the field's top edge, metal) borrows the spine's own
     # typical disc, as the classical segmenter does for its top-edge line.
-    typical = float(np.median(measured)) if measured else float("nan")
+    typical = median(measured) if measured else float("nan")
     discs = tuple(
         Disc(
             row=row,

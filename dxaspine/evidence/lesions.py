@@ -21,12 +21,14 @@ from dxaspine.evidence.lesion_measures import (
     endplate_band_ratios,
     extent_px,
     facet_density,
+    nan_to,
     osteophyte_widening_mm,
     relative_excess,
 )
 from dxaspine.levels import LUMBAR
 from dxaspine.segment.level_heights import FRACTURE_DENSITY_RATIO
 from dxaspine.segment.segmentation import QcFlag
+from dxaspine.segment.small_stats import median
 
 __all__ = ["level_flags"]
 
@@ -105,12 +107,15 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
     work, axis, discs = geometry.work, geometry.axis, geometry.discs
     labels, metal_work = geometry.labels, geometry.dense
     flags: list[QcFlag] = []
+    # the work image with unmeasured pixels 0, shared by every measure below
+    values = work.zeroed
     stats = [
         _level_stats(
-            work, axis, discs[i], discs[i + 1], metal_work, skip_upper_endplate=(labels[i] == "L1")
+            work, values, axis, discs[i], discs[i + 1], metal_work,
+            skip_upper_endplate=(labels[i] == "L1"),
         )
         for i in range(len(labels))
-    ]
+    ]  # fmt: skip
     pixel_mm2 = work.pixel_spacing_mm[0] * work.pixel_spacing_mm[1]
     has_metal = np.array([s["metal_px"] * pixel_mm2 >= METAL_MIN_AREA_MM2 for s in stats])
     # a level under metal gives no bone evidence, neither for itself nor as a reference
@@ -122,7 +127,6 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
     lumbar_levels = np.array(
         [name in LUMBAR and not m for name, m in zip(labels, has_metal, strict=True)]
     )
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
     # the spine's own endplate flare: median over its lumbar endplates, mm beyond their waist
     flares = [
         (extent - s["half_px"]) * work.pixel_spacing_mm[1]
@@ -130,7 +134,7 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
         if lumbar
         for _, extent in s.get("endplates", ())
     ]
-    flare_mm = max(0.0, float(np.median(flares))) if flares else 0.0
+    flare_mm = max(0.0, median(flares)) if flares else 0.0
     widening = np.array(
         [
             osteophyte_widening_mm(values, axis, discs, i, s, work.pixel_spacing_mm, flare_mm)
@@ -181,7 +185,7 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
             continue
         others = np.delete(widening, i)[np.delete(lumbar_levels, i)]
         others = others[np.isfinite(others)]
-        usual = float(np.median(others)) if others.size >= 2 else 0.0
+        usual = median(others) if others.size >= 2 else 0.0
         if (
             name != "L5"  # between the iliac wings, facing the sacral alae (docs/domain.md §4)
             and widening[i] > OSTEOPHYTE_WIDENING_MM
@@ -266,11 +270,11 @@ def _sclerosis_threshold(others: np.ndarray) -> float:
     rel = []
     for column in others.T:
         column = column[np.isfinite(column)]
-        if column.size >= 2 and np.median(column) > 0:
-            rel.extend(column / np.median(column))
+        if column.size >= 2 and (centre := median(column)) > 0:
+            rel.extend(column / centre)
     if len(rel) < 4:
         return SCLEROSIS_RATIO
-    sd_level = 1.4826 * float(np.median(np.abs(np.asarray(rel) - 1.0))) / np.sqrt(2.0)
+    sd_level = 1.4826 * median(np.abs(np.asarray(rel) - 1.0)) / np.sqrt(2.0)
     return max(SCLEROSIS_RATIO, 1.0 + SCLEROSIS_SPREAD_SD * sd_level)
 
 
@@ -284,17 +288,18 @@ def _crush_ratios(heights, cores, i) -> tuple[float, float] | None:
     return heights[i] / float(np.mean(nh[ok])), cores[i] / float(np.mean(nc[ok]))
 
 
-def _level_stats(work, axis, upper, lower, metal_work, skip_upper_endplate=False) -> dict:
+def _level_stats(work, values, axis, upper, lower, metal_work, skip_upper_endplate=False) -> dict:
     """Body height, core density, half-width (work px), endplate extents, metal pixels.
+
+    ``values``: the work image with unmeasured and NaN pixels 0 (``level_flags`` makes it).
 
     ``skip_upper_endplate``: L1's upper endplate has the T12 ribs running past it, which
     would read as widening.
     """
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
     rows, cols = values.shape
     spacing_r, spacing_c = work.pixel_spacing_mm
-    top = upper.row + 0.5 * np.nan_to_num(upper.thickness_mm, nan=9.0) / spacing_r
-    bottom = lower.row - 0.5 * np.nan_to_num(lower.thickness_mm, nan=9.0) / spacing_r
+    top = upper.row + 0.5 * nan_to(upper.thickness_mm, 9.0) / spacing_r
+    bottom = lower.row - 0.5 * nan_to(lower.thickness_mm, 9.0) / spacing_r
     out = {
         "height_mm": (bottom - top) * spacing_r,
         "core": np.nan,
@@ -306,7 +311,7 @@ def _level_stats(work, axis, upper, lower, metal_work, skip_upper_endplate=False
         return out
     col = axis.columns[r]
     widths = axis.body_width_mm[r]
-    half_mm = np.nanmedian(widths) / 2 if np.isfinite(widths).any() else np.nan
+    half_mm = median(widths[~np.isnan(widths)]) / 2 if np.isfinite(widths).any() else np.nan
     if not np.isfinite(half_mm):
         return out
     half_px = half_mm / spacing_c
@@ -321,7 +326,7 @@ def _level_stats(work, axis, upper, lower, metal_work, skip_upper_endplate=False
     # core: central half of the body, all body rows
     central = np.abs(cc - axis.columns[body_rows][:, None]) <= 0.5 * half_px
     core_vals = values[body_rows][central]
-    out["core"] = float(np.median(core_vals)) if core_vals.size else np.nan
+    out["core"] = median(core_vals) if core_vals.size else np.nan
     # endplate extents: bone per side in rows around each endplate (osteophyte evidence)
     endplates = []  # (0 upper / 1 lower, widest extent in px) per endplate read
     sides = []  # (0 / 1, (left, right) extent px, (left, right) inner-row extent px)

@@ -34,7 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from dxaspine.evidence._kernels import level_profile_kernel
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag
+from dxaspine.segment.small_stats import median, percentile
 
 # Body centre to spinous-process depth, d = DEPTH_PER_WIDTH x width + SPINOUS_BEHIND_BODY_MM
 # (module docstring): half of the 0.72 AP-depth/width ratio of docs/domain.md §4.
@@ -123,7 +125,9 @@ def estimate_rotation(
         Median rotation in degrees (positive: spinous processes to the patient's left) and
         the per-level offsets in mm.
     """
-    values = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
+    values = np.asarray(values, dtype=float)
+    if not np.isfinite(values).all():  # a density map is usually finite: no copy then
+        values = np.nan_to_num(values, nan=0.0)
     axis_columns = np.asarray(axis_columns, dtype=float)
     spacing_r, spacing_c = (float(s) for s in pixel_spacing_mm)
     degs: dict[str, float] = {}
@@ -145,7 +149,7 @@ def estimate_rotation(
         offsets[name] = offset_mm
         ratios[name] = offset_mm / width_mm
         widths[name] = width_mm
-    rotation = float(np.median(list(degs.values()))) if degs else float("nan")
+    rotation = median(list(degs.values())) if degs else float("nan")
     return RotationEstimate(rotation, degs, offsets, ratios, widths)
 
 
@@ -194,14 +198,20 @@ def _level_profile(values, spacing_c, axis_columns, upper, lower) -> np.ndarray 
     if r1 - r0 < 1:
         return None
     s_mm = np.arange(-PROFILE_HALF_WIDTH_MM, PROFILE_HALF_WIDTH_MM + 1e-9, PROFILE_STEP_MM)
+    offsets = s_mm / spacing_c
     rows = np.arange(r0, r1 + 1)
-    cols = axis_columns[rows][:, None] + s_mm[None, :] / spacing_c
+    cols = axis_columns[rows][:, None] + offsets[None, :]
     if not np.all(np.isfinite(cols)) or cols.min() < 0 or cols.max() > cols_n - 1:
         return None
-    samples = ndimage.map_coordinates(
-        values, [np.broadcast_to(rows[:, None], cols.shape), cols], order=1, mode="nearest"
-    )
-    return samples.mean(axis=0)
+    # bilinear samples on whole rows, averaged over the rows: one numba pass with the numbers
+    # of map_coordinates(order=1) and mean(axis=0) (_numpy_reference.level_profile_reference)
+    profile = np.empty(offsets.size)
+    level_profile_kernel(
+        np.ascontiguousarray(values, dtype=np.float64),
+        np.ascontiguousarray(axis_columns, dtype=np.float64),
+        int(r0), int(r1), offsets, profile,
+    )  # fmt: skip
+    return profile
 
 
 def _spinous_offset(profile: np.ndarray) -> tuple[float, float] | None:
@@ -210,8 +220,8 @@ def _spinous_offset(profile: np.ndarray) -> tuple[float, float] | None:
     s_mm = (np.arange(n) - (n - 1) / 2) * PROFILE_STEP_MM
     core_half = int(round(CORE_HALF_WIDTH_MM / PROFILE_STEP_MM))
     centre_i = (n - 1) // 2
-    core = float(np.median(profile[centre_i - core_half : centre_i + core_half + 1]))
-    base = float(np.percentile(profile, 5))
+    core = median(profile[centre_i - core_half : centre_i + core_half + 1])
+    base = percentile(profile, 5)
     if not core > base:
         return None
     half = base + EDGE_LEVEL * (core - base)

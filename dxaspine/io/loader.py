@@ -28,7 +28,7 @@ from dxaspine.io.kinds import dual_energy, get_kind
 from dxaspine.io.orientation import apply_flips, orientation_flips
 from dxaspine.io.pixels import decode_frames
 from dxaspine.io.plausibility import check_modality_lut
-from dxaspine.io.private_block import read_private_block
+from dxaspine.io.private_block import parsed_once, read_private_block
 from dxaspine.io.reading import PIXEL_TAGS, PixelElement, file_boundary, read_dataset
 from dxaspine.io.scan import Device, Scan
 from dxaspine.io.spacing import resolve_spacing
@@ -243,6 +243,11 @@ def load(source: Source | Sequence[Source]) -> Scan:
     >>> scan.kind, scan.pixel_spacing_mm, scan.pixel_spacing_source  # doctest: +SKIP
     ('display', (0.2526, 0.2514), 'ExposedArea')
     """
+    with parsed_once():
+        return _load(source)
+
+
+def _load(source: Source | Sequence[Source]) -> Scan:
     if isinstance(source, list | tuple):
         if len(source) == 1:
             return _load_one(source[0])

@@ -12,8 +12,11 @@ them stay valid.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,6 +151,28 @@ def _floats(elem, little_endian: bool) -> tuple[float, ...]:
     return tuple(map(float, value))  # map: the table's ~12 000 values, 3x faster than a genexpr
 
 
+# One load asks for a file's block up to four times (classification, the content check, the
+# kind's recognition and its build); within ``parsed_once`` it is parsed once per dataset.
+_PARSED: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "dxaspine_private_blocks", default=None
+)
+
+
+@contextlib.contextmanager
+def parsed_once() -> Iterator[None]:
+    """Within this block, :func:`read_private_block` parses each dataset's block only once.
+
+    For one load (``dxaspine.io.load``): the dataset is not changed while it runs, so the
+    block read by the classifier is the block the kind builds from.  Outside it every call
+    parses afresh (a caller may change a dataset between calls).
+    """
+    token = _PARSED.set({})
+    try:
+        yield
+    finally:
+        _PARSED.reset(token)
+
+
 def read_private_block(ds: Dataset) -> PrivateBlock | None:
     """Return the profile's private values, or None when the file has no such block.
 
@@ -156,6 +181,18 @@ def read_private_block(ds: Dataset) -> PrivateBlock | None:
     ValueError
         When an element has the wrong encoding (mapped to CorruptDicomError by the caller).
     """
+    parsed = _PARSED.get()
+    if parsed is None:
+        return _parse_private_block(ds)
+    hit = parsed.get(id(ds))
+    if hit is not None and hit[0] is ds:  # the same object, not a reused id
+        return hit[1]
+    block = _parse_private_block(ds)
+    parsed[id(ds)] = (ds, block)
+    return block
+
+
+def _parse_private_block(ds: Dataset) -> PrivateBlock | None:
     base = _block_base(ds)
     if base is None:
         return None

@@ -169,3 +169,107 @@ def band_trace_reference(values, cols, upper, lower, threshold):
         index.append(m)
         edge.append(previous[1] - 0.5 * (top + bottom))
     return np.asarray(index, dtype=np.int64), np.asarray(edge, dtype=float)
+
+
+def robust_line_reference(x: np.ndarray, y: np.ndarray, min_scale: float):
+    """``discs.robust_line`` as numpy (the form it had before its kernel).
+
+    The per-column disc centres hold outliers where an articular process or an osteophyte
+    overlaps the disc; the median of pairwise slopes ignores up to ~29 % of them.
+    """
+    if x.size < 4:
+        return None
+    i, j = np.triu_indices(x.size, k=1)
+    dx = x[j] - x[i]
+    good = dx != 0
+    if not good.any():
+        return None
+    slope = float(np.median((y[j] - y[i])[good] / dx[good]))
+    intercept = float(np.median(y - slope * x))
+    for _ in range(2):
+        resid = y - (intercept + slope * x)
+        scale = max(1.4826 * float(np.median(np.abs(resid))), min_scale)
+        keep = np.abs(resid) <= 2.5 * scale
+        if keep.sum() < 4 or np.ptp(x[keep]) == 0:
+            break
+        slope, intercept = _least_squares_reference(x[keep], y[keep])
+    resid = y - (intercept + slope * x)
+    keep = np.abs(resid) <= 2.5 * max(1.4826 * float(np.median(np.abs(resid))), min_scale)
+    rms = float(np.sqrt(np.mean(resid[keep] ** 2))) if keep.any() else float("nan")
+    return slope, intercept, rms
+
+
+def _least_squares_reference(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    xm, ym = x.mean(), y.mean()
+    dx = x - xm
+    slope = float((dx * (y - ym)).sum() / (dx * dx).sum())
+    return slope, float(ym - slope * xm)
+
+
+def side_bone_reference(values, col0, side, edge_px, offsets, upper, lower, threshold):
+    """``(reach, counts)`` of :func:`~dxaspine.segment._kernels.side_bone_kernel`, as
+    ``landmarks.lateral_bone`` computed them in numpy before the kernel."""
+    rows, cols = values.shape
+    c = np.round(col0 + side * (edge_px + offsets)).astype(int)
+    inside = (c >= 0) & (c < cols)
+    c = np.clip(c, 0, cols - 1)
+    top = np.ceil(upper[0] + upper[1] * (c - upper[2]))
+    bottom = np.floor(lower[0] + lower[1] * (c - lower[2]))
+    r_lo = int(max(0, top.min()))
+    r_hi = int(min(rows - 1, bottom.max()))
+    rr = np.arange(r_lo, r_hi + 1)[:, None]
+    in_level = (rr >= top[None, :]) & (rr <= bottom[None, :]) & inside[None, :]
+    bone = (values[rr, c[None, :]] > threshold) & in_level
+    has_bone = bone.any(axis=0)
+    has_bone &= np.cumprod(inside).astype(bool)
+    empty = np.flatnonzero(~has_bone)
+    n = empty[0] if empty.size else has_bone.size
+    return int(n), bone.sum(axis=0).astype(np.int64)
+
+
+def noise_differences_reference(values, valid, lo, hi, gap, band):
+    """The differences of :func:`~dxaspine.segment._kernels.noise_differences_kernel`, as
+    ``edge_noise.soft_tissue_noise`` took them in numpy before the kernel."""
+    valid = valid & np.isfinite(values)
+    cols = values.shape[1]
+    have = np.isfinite(lo) & np.isfinite(hi)
+    c = np.arange(cols, dtype=float)[None, :]
+    lo_c = np.where(have, lo, np.nan)[:, None]
+    hi_c = np.where(have, hi, np.nan)[:, None]
+    with np.errstate(invalid="ignore"):
+        beside = ((c <= lo_c - gap) & (c >= lo_c - gap - band)) | (
+            (c >= hi_c + gap) & (c <= hi_c + gap + band)
+        )
+    beside &= valid
+    pair = beside[:, 1:] & beside[:, :-1]
+    return (values[:, 1:] - values[:, :-1])[pair]
+
+
+def body_filter_reference(values, half, flank):
+    """:func:`~dxaspine.segment._kernels.body_filter_kernel` as ``axis.body_filter_response``
+    computed it in numpy before the kernel."""
+    rows, cols = values.shape
+    pad = half + flank + 1
+    padded = np.pad(values, ((0, 0), (pad, pad)), mode="constant")
+    csum = np.concatenate([np.zeros((rows, 1)), np.cumsum(padded, axis=1)], axis=1)
+    centre = np.arange(cols) + pad
+
+    def window(lo, hi):  # mean of [lo, hi)
+        return (csum[:, hi] - csum[:, lo]) / (hi - lo)[None, :]
+
+    body = window(centre - half, centre + half + 1)
+    left = window(centre - half - flank, centre - half)
+    right = window(centre + half + 1, centre + half + flank + 1)
+    return body - np.maximum(left, right)
+
+
+def iso_tangent_reference(smooth, scale_r, scale_c):
+    """``(tan_r, tan_c)`` of :func:`~dxaspine.segment._kernels.iso_tangent_kernel`, as
+    ``edge_noise._direction_fields`` computed them with scipy and numpy before the kernel."""
+    grad_r = ndimage.sobel(smooth, axis=0) / scale_r
+    grad_c = ndimage.sobel(smooth, axis=1) / scale_c
+    norm = np.hypot(grad_r, grad_c)
+    flat = norm <= 1e-12
+    tan_r = np.where(flat, 1.0, -grad_c / np.where(flat, 1.0, norm))
+    tan_c = np.where(flat, 0.0, grad_r / np.where(flat, 1.0, norm))
+    return tan_r, tan_c

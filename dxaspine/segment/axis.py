@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from dxaspine.segment.bone_mask import WorkImage
-from dxaspine.segment.kernels import track_path
+from dxaspine.segment.kernels import body_filter, track_path
 
 # docs/domain.md §4: transverse body width 40-50 mm -> matched-filter half-width 22 mm.
 BODY_HALF_WIDTH_MM = 22.0
@@ -53,25 +53,13 @@ class SpineAxis:
 
 def body_filter_response(work: WorkImage) -> np.ndarray:
     """Per-pixel score: mean over a body-wide window minus the mean of its two flanks."""
-    values = np.where(work.field, work.values, 0.0)
-    values = np.nan_to_num(values, nan=0.0)
-    rows, cols = values.shape
+    values = work.zeroed
     half = max(1, int(round(BODY_HALF_WIDTH_MM / work.pixel_spacing_mm[1])))
     flank = max(1, int(round(FLANK_MM / work.pixel_spacing_mm[1])))
-    pad = half + flank + 1
-    padded = np.pad(values, ((0, 0), (pad, pad)), mode="constant")
-    csum = np.concatenate([np.zeros((rows, 1)), np.cumsum(padded, axis=1)], axis=1)
-    centre = np.arange(cols) + pad
-
-    def window(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:  # mean of [lo, hi)
-        return (csum[:, hi] - csum[:, lo]) / (hi - lo)[None, :]
-
-    body = window(centre - half, centre + half + 1)
-    left = window(centre - half - flank, centre - half)
-    right = window(centre + half + 1, centre + half + flank + 1)
     # The weaker flank counts, so a bright neighbour on one side (ilium, rib) cannot be
-    # averaged away by dark soft tissue on the other.
-    return body - np.maximum(left, right)
+    # averaged away by dark soft tissue on the other.  One numba pass over running row sums
+    # (numpy reference: _numpy_reference.body_filter_reference).
+    return body_filter(values, half, flank)
 
 
 def track_axis(work: WorkImage) -> SpineAxis:
@@ -125,7 +113,7 @@ def measure_along(work: WorkImage, columns: np.ndarray) -> SpineAxis:
 def _edge_midpoints(work: WorkImage, path: np.ndarray):
     """Midpoint and width of the body's half-contrast edges on each row near ``path``."""
     rows, cols = work.values.shape
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    values = work.zeroed
     reach = int(round(1.6 * BODY_HALF_WIDTH_MM / work.pixel_spacing_mm[1]))
     core_half = max(1, int(round(5.0 / work.pixel_spacing_mm[1])))
     offsets = np.arange(-reach, reach + 1)

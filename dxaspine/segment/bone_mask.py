@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
 
 from dxaspine.physics.density_map import DensityMap
+from dxaspine.physics.quantiles import linear_quantiles
 from dxaspine.segment.conventions import EdgeConvention, EdgeNoise
 from dxaspine.segment.edge_noise import GUIDE_SIGMAS, isophote_average_at, smoothed_noise
 from dxaspine.segment.kernels import above_edge_blend, drop_small_components, masked_block_mean
@@ -54,6 +56,13 @@ class WorkImage:
     factors: tuple[int, int]  # block sizes (row, column) in full-resolution pixels
     background: float  # full-resolution value mapped to 0
     scale: float  # full-resolution value range mapped to 1
+
+    @cached_property
+    def zeroed(self) -> np.ndarray:
+        """``values`` with every pixel outside the field (or NaN) at 0, made once per work
+        image: the axis, disc, landmark and evidence measures all read it (each used to make
+        its own copy).  Shared, so never written to."""
+        return np.nan_to_num(np.where(self.field, self.values, 0.0), nan=0.0)
 
     def to_full_rows(self, rows: np.ndarray | float) -> np.ndarray | float:
         """Work-grid row coordinate -> full-resolution row coordinate (pixel centres)."""
@@ -101,13 +110,16 @@ def make_work_image(density_map: DensityMap) -> WorkImage:
 
 
 def _contrast_range(values: np.ndarray, quantitative: bool) -> tuple[float, float]:
-    """(value of soft tissue, value span soft tissue -> body core) of the field's pixels."""
+    """(value of soft tissue, value span soft tissue -> body core) of the field's pixels.
+
+    ``values`` (a 1-D copy the caller made) is reordered in place.
+    """
     # Soft tissue fills most of the field beside the spine (the spine is ~50 mm of 180 mm), so
     # the lower third is bone-free.  The vertebral bodies fill ~15-25 % of the field, so the
     # 92nd percentile lies inside them even when metal (a few %) or dense overlap takes the
     # top; the refinement on the found spine then sets the body core to exactly 1.
-    soft = float(np.percentile(values, 30))
-    core = float(np.percentile(values, 92))
+    # np.percentile(values, 30) and (values, 92) bit for bit, from one selection pass
+    soft, core = linear_quantiles(values, (30 / 100, 92 / 100))
     if quantitative:
         # g/cm2 already has a true zero; keep it so the DXA threshold stays absolute.
         soft = 0.0

@@ -11,6 +11,7 @@ import numpy as np
 
 from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
+from dxaspine.segment.small_stats import percentile
 
 # Soft tissue beyond the widest body edge, mm: a vendor-like ROI margin.  (The phantom's truth
 # box uses the same 7 mm convention, so widths agree when the L4 width is measured well.)
@@ -28,7 +29,7 @@ DEFAULT_BODY_WIDTH_MM = 45.0
 def preliminary_half_width_mm(axis: SpineAxis) -> float:
     widths = axis.body_width_mm[np.isfinite(axis.body_width_mm)]
     width = (
-        float(np.percentile(widths, PRELIMINARY_WIDTH_PERCENTILE))
+        percentile(widths, PRELIMINARY_WIDTH_PERCENTILE)
         if widths.size >= 5
         else DEFAULT_BODY_WIDTH_MM
     )
@@ -42,7 +43,7 @@ def level_body_width_mm(axis: SpineAxis, top_row: float, bottom_row: float) -> f
     widths = widths[np.isfinite(widths)]
     if widths.size < 3:
         return float("nan")
-    return float(np.percentile(widths, LEVEL_WIDTH_PERCENTILE))
+    return percentile(widths, LEVEL_WIDTH_PERCENTILE)
 
 
 def half_width_from_level(width_mm: float, fallback_mm: float) -> float:

@@ -47,6 +47,7 @@ from dxaspine.segment.landmarks import (
 )
 from dxaspine.segment.level_heights import CONF_HEIGHT_INCONSISTENT, height_flags
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag, Segmentation
+from dxaspine.segment.small_stats import median
 
 # Below this ratio of the bone edge's contrast to the per-pixel noise of the soft tissue the
 # mask grows with noise even with the noise-aware edge, and the scan is flagged
@@ -133,7 +134,7 @@ def segment_spine(
     if core.size >= 5:
         # a pure rescaling: the path and the half-contrast edges do not move, only the
         # scores scale (the 5-body cap aside), so the axis is rescaled, not re-tracked
-        factor = float(np.median(core))
+        factor = median(core)
         refined = refine_contrast(work, factor)
         if refined is not work:
             work, axis = refined, rescale_axis(axis, factor)
@@ -158,10 +159,8 @@ def segment_spine(
             )
         )
     disc_rows = np.array([d.row for d in discs])
-    period_rows = float(np.median(np.diff(disc_rows)))
-    crest_row, crest_sides = find_crest(
-        work, axis, half_width, below_row=float(np.median(disc_rows))
-    )
+    period_rows = median(np.diff(disc_rows))
+    crest_row, crest_sides = find_crest(work, axis, half_width, below_row=median(disc_rows))
     rib_rows, rib_sides, rib_clipped, clipped_rows = find_ribs(
         work, axis, half_width, above_row=_rib_search_limit(crest_row, disc_rows)
     )
@@ -296,7 +295,7 @@ def _level_cores(axis, disc_rows: np.ndarray) -> np.ndarray:
         core = axis.body_core[r] if r.size else np.array([])
         core = core[np.isfinite(core)]
         if core.size:
-            out[i] = float(np.median(core))
+            out[i] = median(core)
     return out
 
 
@@ -325,7 +324,7 @@ def _top_level_rib(work, axis, discs, period_rows: float) -> tuple[tuple[float, 
 
 def _rib_search_limit(crest_row: float | None, disc_rows: np.ndarray) -> float:
     """Ribs are searched above the middle of the lumbar spine (never among the iliac wings)."""
-    mid = float(np.median(disc_rows))
+    mid = median(disc_rows)
     return mid if crest_row is None else min(mid, crest_row)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from dxaspine.segment.level_heights import HEIGHT_SHORTFALL
+from dxaspine.segment.small_stats import median
 
 # A suppressed minimum competes only when at least this share of the kept one's depth: a disc
 # seen obliquely keeps about half its dip (CT family: 0.22 against 0.30), noise does not.
@@ -50,7 +51,7 @@ def prefer_regular_spacing(kept: list[int], candidates: list[int], depth: np.nda
     if len(kept) < 3:
         return kept
     out = list(kept)
-    period = float(np.median(np.diff(out)))
+    period = median(np.diff(out))
     for k, row in enumerate(out):
         neighbours = [out[j] for j in (k - 1, k + 1) if 0 <= j < len(out)]
         rivals = [

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from dxaspine.segment._kernels import robust_line_kernel
 from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
 from dxaspine.segment.disc_choice import prefer_regular_spacing
 from dxaspine.segment.kernels import disc_centres
+from dxaspine.segment.small_stats import median
 
 # docs/domain.md §4: vertebra + disc period ~37 mm on iDXA; bodies 20-30 mm and discs 8-12 mm give
 # 28-42 mm.  Accept 20-55 mm to allow small/large patients and fractured levels.
@@ -68,7 +70,7 @@ def lateral_profile(
     where dual-energy counts starve and the density is meaningless).
     """
     rows, cols = work.values.shape
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    values = work.zeroed
     if exclude is not None and exclude.any():
         values = np.where(exclude, np.nan, values)
     u = _band_offsets(half_width_mm, work.pixel_spacing_mm[1])
@@ -159,7 +161,7 @@ def _regularise(minima, profile, spacing_r) -> list[tuple[float, float, bool]]:
     depths = [d for _, d in minima]
     spacing = np.diff(rows) * spacing_r
     ok = (spacing >= PERIOD_RANGE_MM[0]) & (spacing <= PERIOD_RANGE_MM[1])
-    period_mm = float(np.median(spacing[ok])) if ok.any() else 37.0  # docs/domain.md §4
+    period_mm = median(spacing[ok]) if ok.any() else 37.0  # docs/domain.md §4
     out = [(rows[0], depths[0], True)]
     for r, d in zip(rows[1:], depths[1:], strict=True):
         prev_r, prev_d, _ = out[-1]
@@ -216,7 +218,7 @@ def _endplate_midpoints(work, smoothed, col0, row, slope, half_width_mm, exclude
 
 def row_smoothed(work: WorkImage) -> np.ndarray:
     """The work image smoothed along the rows (0.8 mm), as the endplate search reads it."""
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    values = work.zeroed
     return ndimage.gaussian_filter1d(values, 0.8 / work.pixel_spacing_mm[0], axis=0)
 
 
@@ -235,7 +237,7 @@ def disc_thickness_mm(
     )
     if not np.isfinite(thickness).any():
         return float("nan")
-    return float(np.nanmedian(thickness)) * work.pixel_spacing_mm[0]
+    return median(thickness[~np.isnan(thickness)]) * work.pixel_spacing_mm[0]
 
 
 def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) -> Disc:
@@ -264,8 +266,12 @@ def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) 
         if fit is not None and abs(fit[0]) * spacing_r / spacing_c <= MAX_DISC_SLOPE:
             slope, centre_row, spread = fit[0], fit[1], fit[2] * spacing_r
         else:
-            centre_row = float(np.median(y - slope0 * x))
-    thick = float(np.nanmedian(thickness)) * spacing_r if np.isfinite(thickness).any() else np.nan
+            centre_row = median(y - slope0 * x)
+    thick = (
+        median(thickness[~np.isnan(thickness)]) * spacing_r
+        if np.isfinite(thickness).any()
+        else np.nan
+    )
     return Disc(
         row=centre_row,
         column=col0,
@@ -281,28 +287,19 @@ def robust_line(x: np.ndarray, y: np.ndarray, min_scale: float):
     """(slope, intercept, rms residual) by Theil-Sen, then least squares on the inliers.
 
     The per-column disc centres hold outliers where an articular process or an osteophyte
-    overlaps the disc; the median of pairwise slopes ignores up to ~29 % of them.
+    overlaps the disc; the median of pairwise slopes ignores up to ~29 % of them.  None with
+    fewer than 4 points or no two distinct ``x``.  One numba call
+    (``_kernels.robust_line_kernel``, numpy's medians and sums, so the same numbers as its
+    numpy form ``_numpy_reference.robust_line_reference``).
     """
-    if x.size < 4:
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError("robust_line: x and y must be 1-D of one length")
+    out = np.empty(3)
+    if not robust_line_kernel(x, y, float(min_scale), out):
         return None
-    i, j = np.triu_indices(x.size, k=1)
-    dx = x[j] - x[i]
-    good = dx != 0
-    if not good.any():
-        return None
-    slope = float(np.median((y[j] - y[i])[good] / dx[good]))
-    intercept = float(np.median(y - slope * x))
-    for _ in range(2):
-        resid = y - (intercept + slope * x)
-        scale = max(1.4826 * float(np.median(np.abs(resid))), min_scale)
-        keep = np.abs(resid) <= 2.5 * scale
-        if keep.sum() < 4 or np.ptp(x[keep]) == 0:
-            break
-        slope, intercept = _least_squares(x[keep], y[keep])
-    resid = y - (intercept + slope * x)
-    keep = np.abs(resid) <= 2.5 * max(1.4826 * float(np.median(np.abs(resid))), min_scale)
-    rms = float(np.sqrt(np.mean(resid[keep] ** 2))) if keep.any() else float("nan")
-    return slope, intercept, rms
+    return float(out[0]), float(out[1]), float(out[2])
 
 
 def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
@@ -316,7 +313,7 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
     if len(discs) < 2:
         return None
     spacing_r, spacing_c = work.pixel_spacing_mm
-    period = float(np.median(np.diff([d.row for d in discs])))
+    period = median(np.diff([d.row for d in discs]))
     first = discs[0].row
     field_rows = np.flatnonzero(work.field.any(axis=1))
     if field_rows.size == 0:
@@ -328,14 +325,11 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
     measured = measured[np.isfinite(measured)]
     if measured.size == 0:
         return None
-    thick = float(np.median(measured)) / spacing_r
+    thick = median(measured) / spacing_r
     head = profile[top : int(top + 0.2 * period) + 1]
-    if (
-        head.size == 0
-        or head.min() > np.median(profile[int(first) : int(first + period)]) - MIN_DEPTH
-    ):
+    if head.size == 0 or head.min() > median(profile[int(first) : int(first + period)]) - MIN_DEPTH:
         return None  # the field starts on bone: the disc above is out of view
-    values = np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    values = work.zeroed
     rows, cols = values.shape
     u = _band_offsets(half_width_mm, spacing_c)
     col0 = float(axis.columns[top])
@@ -370,11 +364,3 @@ def _top_edge_disc(work, axis, half_width_mm, profile, discs) -> Disc | None:
         spread_mm=fit[2] * spacing_r,
         thickness_mm=float(thick * spacing_r),
     )
-
-
-def _least_squares(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Straight-line least squares (closed form; np.polyfit is ~10x slower here)."""
-    xm, ym = x.mean(), y.mean()
-    dx = x - xm
-    slope = float((dx * (y - ym)).sum() / (dx * dx).sum())
-    return slope, float(ym - slope * xm)

@@ -48,6 +48,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from dxaspine.physics import quantiles
+
 # Noise sample: soft tissue from this far beside the box edge, over this width, mm (the box edge
 # is 7 mm beyond the widest body, so 4 mm further is clear of the bodies).
 NOISE_GAP_MM = 4.0
@@ -92,29 +94,22 @@ def soft_tissue_noise(
         median |d - median d| / (0.6745 sqrt 2).  NaN with fewer than ``NOISE_MIN_SAMPLES``
         pairs.
     """
+    from dxaspine.segment.kernels import noise_differences
+
     values = np.asarray(values, dtype=float)
-    valid = np.asarray(valid, dtype=bool) & np.isfinite(values)
-    rows, cols = values.shape
+    cols = values.shape[1]
     lo = np.asarray(box_lo, dtype=float)
     hi = np.asarray(box_hi, dtype=float)
-    have = np.isfinite(lo) & np.isfinite(hi)
-    if not have.any() or cols < 2:
+    if not (np.isfinite(lo) & np.isfinite(hi)).any() or cols < 2:
         return float("nan")
-    gap = NOISE_GAP_MM / column_spacing_mm
-    band = NOISE_BAND_MM / column_spacing_mm
-    c = np.arange(cols, dtype=float)[None, :]
-    lo_c = np.where(have, lo, np.nan)[:, None]
-    hi_c = np.where(have, hi, np.nan)[:, None]
-    with np.errstate(invalid="ignore"):
-        beside = ((c <= lo_c - gap) & (c >= lo_c - gap - band)) | (
-            (c >= hi_c + gap) & (c <= hi_c + gap + band)
-        )
-    beside &= valid
-    pair = beside[:, 1:] & beside[:, :-1]
-    if pair.sum() < NOISE_MIN_SAMPLES:
+    # one numba pass (numpy reference: _numpy_reference.noise_differences_reference)
+    d = noise_differences(
+        values, valid, lo, hi, NOISE_GAP_MM / column_spacing_mm, NOISE_BAND_MM / column_spacing_mm
+    )
+    if d.size < NOISE_MIN_SAMPLES:
         return float("nan")
-    d = (values[:, 1:] - values[:, :-1])[pair]
-    mad = float(np.median(np.abs(d - np.median(d))))
+    # np.median bit for bit, from the selection kernel (10^4-10^5 differences on iDXA)
+    mad = quantiles.median(np.abs(d - quantiles.median(d)))
     return mad / (_MAD_GAUSSIAN * math.sqrt(2.0))
 
 
@@ -201,15 +196,20 @@ def _direction_fields(base: np.ndarray, valid: np.ndarray, pixel_spacing_mm):
     """The ``DIRECTION_SMOOTHING_MM``-smoothed map and its iso-line unit tangent (mm frame)."""
     spacing_r, spacing_c = (float(s) for s in pixel_spacing_mm)
     sigma_px = (DIRECTION_SMOOTHING_MM / spacing_r, DIRECTION_SMOOTHING_MM / spacing_c)
-    weight = ndimage.gaussian_filter(valid.astype(float), sigma_px, mode="nearest")
-    smooth = ndimage.gaussian_filter(base, sigma_px, mode="nearest") / np.maximum(weight, 1e-9)
-    # gradient in value per mm, tangent = gradient turned by 90 degrees (unit length in mm)
-    grad_r = ndimage.sobel(smooth, axis=0) / (8.0 * spacing_r)
-    grad_c = ndimage.sobel(smooth, axis=1) / (8.0 * spacing_c)
-    norm = np.hypot(grad_r, grad_c)
-    flat = norm <= 1e-12
-    tan_r = np.where(flat, 1.0, -grad_c / np.where(flat, 1.0, norm))
-    tan_c = np.where(flat, 0.0, grad_r / np.where(flat, 1.0, norm))
+    if valid.all():
+        # the filtered all-ones image is one number at every pixel (each output pixel is the
+        # same sum of the same weights times 1), so it is filtered on one pixel
+        weight = float(ndimage.gaussian_filter(np.ones((1, 1)), sigma_px, mode="nearest")[0, 0])
+        smooth = ndimage.gaussian_filter(base, sigma_px, mode="nearest") / max(weight, 1e-9)
+    else:
+        weight = ndimage.gaussian_filter(valid.astype(float), sigma_px, mode="nearest")
+        smooth = ndimage.gaussian_filter(base, sigma_px, mode="nearest") / np.maximum(weight, 1e-9)
+    # gradient in value per mm (Sobel), tangent = gradient turned by 90 degrees (unit length
+    # in mm), (1, 0) where flat: one numba pass with scipy's and numpy's numbers
+    # (_numpy_reference.iso_tangent_reference is the scipy form)
+    from dxaspine.segment.kernels import iso_tangent
+
+    tan_r, tan_c = iso_tangent(smooth, 8.0 * spacing_r, 8.0 * spacing_c)
     return smooth, tan_r, tan_c
 
 

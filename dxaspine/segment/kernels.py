@@ -268,6 +268,138 @@ def band_trace(
     return index[:n], edge[:n]
 
 
+def side_bone(
+    values: np.ndarray,
+    col0: float,
+    side: int,
+    edge_px: float,
+    offsets: np.ndarray,
+    upper: tuple[float, float, float],
+    lower: tuple[float, float, float],
+    threshold: float,
+) -> tuple[int, np.ndarray]:
+    """Bone beside one level on one side, column by column outward (see the kernel's notes).
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+        Work image (outside the field at 0).
+    col0 : float
+        The level's axis column.
+    side : int
+        -1 (image left) or 1.
+    edge_px : float
+        The body's half-width, work columns.
+    offsets : (K,) int ndarray
+        Columns beyond the body edge, outward.
+    upper, lower : (row, slope, column)
+        The level's bounding lines on the work grid.
+    threshold : float
+        Bone above this (body-contrast units).
+
+    Returns
+    -------
+    reach : int
+        Index of the first offset without bone in the level's rows, or beyond the image
+        (``K`` when there is none).
+    counts : (K,) int ndarray
+        Bone pixels in the level's rows per offset (0 outside the image).
+    """
+    values = _as_2d_float("values", values)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1:
+        raise ValueError("side_bone: offsets must be 1-D")
+    counts = np.empty(offsets.size, dtype=np.int64)
+    reach = _kernels.side_bone_kernel(
+        values, float(col0), int(side), float(edge_px), offsets,
+        np.asarray(upper, dtype=np.float64), np.asarray(lower, dtype=np.float64),
+        float(threshold), counts,
+    )  # fmt: skip
+    return int(reach), counts
+
+
+def noise_differences(
+    values: np.ndarray, valid: np.ndarray, lo: np.ndarray, hi: np.ndarray, gap: float, band: float
+) -> np.ndarray:
+    """Horizontal first differences of the pixels beside the box (see the kernel's notes).
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+    valid : (M, N) bool ndarray
+        Measured pixels (non-finite values are left out too).
+    lo, hi : (M,) ndarray
+        First/last box column per row (NaN: no box on that row).
+    gap, band : float
+        The sampled band starts ``gap`` columns beyond each box edge and is ``band`` wide.
+
+    Returns
+    -------
+    (K,) ndarray
+        ``values[r, c + 1] - values[r, c]`` for each pair of neighbours both in a band,
+        row by row, left to right.
+    """
+    values = _as_2d_float("values", values)
+    valid = np.ascontiguousarray(valid, dtype=np.bool_)
+    if valid.shape != values.shape:
+        raise ValueError("noise_differences: valid must have the shape of values")
+    lo = _as_1d_float("lo", lo)
+    hi = _as_1d_float("hi", hi)
+    if lo.size != values.shape[0] or hi.size != values.shape[0]:
+        raise ValueError("noise_differences: one box edge per row")
+    out = np.empty(values.size)
+    n = _kernels.noise_differences_kernel(values, valid, lo, hi, float(gap), float(band), out)
+    return out[:n]
+
+
+def body_filter(values: np.ndarray, half: int, flank: int) -> np.ndarray:
+    """Body-window mean minus the larger flank mean, per pixel (see the kernel's notes).
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+        Work image (outside the field at 0).
+    half : int
+        Half-width of the body window, columns (the window is ``2 half + 1`` wide).
+    flank : int
+        Width of each flank window, columns (>= 1).
+
+    Returns
+    -------
+    (M, N) ndarray
+    """
+    values = _as_2d_float("values", values)
+    if half < 0 or flank < 1:
+        raise ValueError("body_filter: half >= 0 and flank >= 1 are needed")
+    out = np.empty(values.shape)
+    _kernels.body_filter_kernel(values, int(half), int(flank), out)
+    return out
+
+
+def iso_tangent(
+    smooth: np.ndarray, scale_r: float, scale_c: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit tangent of the iso-density lines from the Sobel gradient (see the kernel's notes).
+
+    Parameters
+    ----------
+    smooth : (M, N) ndarray
+        The smoothed map.
+    scale_r, scale_c : float
+        Divisors that turn the Sobel responses into value per mm (8 x the spacing).
+
+    Returns
+    -------
+    tan_r, tan_c : (M, N) ndarray
+        The tangent's row and column components (unit length in mm; (1, 0) where flat).
+    """
+    smooth = _as_2d_float("smooth", smooth)
+    tan_r = np.empty(smooth.shape)
+    tan_c = np.empty(smooth.shape)
+    _kernels.iso_tangent_kernel(smooth, float(scale_r), float(scale_c), tan_r, tan_c)
+    return tan_r, tan_c
+
+
 def isophote_walk(
     base: np.ndarray,
     valid: np.ndarray,

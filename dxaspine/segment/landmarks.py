@@ -14,8 +14,9 @@ from scipy import ndimage
 
 from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
-from dxaspine.segment.kernels import band_trace
+from dxaspine.segment.kernels import band_trace, side_bone
 from dxaspine.segment.segmentation import QcFlag
+from dxaspine.segment.small_stats import median, percentile
 
 # Bone in the work image (body-contrast units).  Ribs, processes and the ilium are thinner
 # than a vertebral body (~0.3-0.6 of its contrast); 0.15 keeps them and rejects soft tissue.
@@ -87,15 +88,18 @@ class Landmarks:
 def _zone_image(work: WorkImage, axis: SpineAxis, half_width_mm: float, side: int):
     """Straightened lateral zone (rows x lateral mm steps) on one side: bool bone."""
     rows, cols = work.values.shape
-    values = np.nan_to_num(np.where(work.field, work.values, np.nan), nan=-1.0)
     step_mm = work.pixel_spacing_mm[1]
     u_mm = np.arange(half_width_mm + ZONE_INNER_MM, half_width_mm + ZONE_OUTER_MM, step_mm)
     c = axis.columns[:, None] + side * u_mm[None, :] / step_mm
     inside = (c >= 0) & (c <= cols - 1)
     ci = np.clip(np.round(c).astype(int), 0, cols - 1)
-    sampled = values[np.arange(rows)[:, None], ci]
-    in_field = inside & (sampled > -1.0)
-    return sampled > LANDMARK_BONE, in_field, u_mm
+    index = (np.arange(rows)[:, None], ci)
+    # only the zone's pixels are read (no whole-image copy): a pixel outside the field or NaN
+    # is neither bone nor in the field; NaN compares False
+    sampled = work.values[index]
+    measured = work.field[index]
+    in_field = inside & measured & (sampled > -1.0)
+    return measured & (sampled > LANDMARK_BONE), in_field, u_mm
 
 
 def find_crest(
@@ -130,7 +134,7 @@ def find_crest(
         present = comp.any(axis=0)
         tops = np.argmax(comp, axis=0)[present] + sl[0].start
         # the crest's highest stretch (the phantom's and anatomy's peak is lateral)
-        found.append(float(np.percentile(tops, 10)))
+        found.append(percentile(tops, 10))
     if not found:
         return None, 0
     return float(np.mean(found)), len(found)
@@ -243,8 +247,7 @@ def lateral_bone(
     (one-sided overlaps: aorta, gas).  Returns ``reach`` (n_levels,) and ``areas``
     (len(area_from_mm), n_levels), all from one pass over the levels' side bone.
     """
-    rows, cols = work.values.shape
-    spacing_r, spacing_c = work.pixel_spacing_mm
+    spacing_c = work.pixel_spacing_mm[1]
     values = _bone_values(work)
     offsets = np.arange(0, int(LATERAL_REACH_MAX_MM / spacing_c))
     n_levels = max(0, len(discs) - 1)
@@ -256,25 +259,15 @@ def lateral_bone(
     ]
     for i, upper, lower, r_mid, edge_px, col0 in _level_spans(work, axis, discs):
         per_reach, per_area = [], []
+        up = (upper.row, upper.slope, upper.column)
+        low = (lower.row, lower.slope, lower.column)
         for side in (-1, 1):
-            c = np.round(col0 + side * (edge_px + offsets)).astype(int)
-            inside = (c >= 0) & (c < cols)
-            c = np.clip(c, 0, cols - 1)
-            top = np.ceil(upper.row + upper.slope * (c - upper.column))
-            bottom = np.floor(lower.row + lower.slope * (c - lower.column))
-            r_lo = int(max(0, top.min()))
-            r_hi = int(min(rows - 1, bottom.max()))
-            rr = np.arange(r_lo, r_hi + 1)[:, None]
-            in_level = (rr >= top[None, :]) & (rr <= bottom[None, :]) & inside[None, :]
-            bone = (values[rr, c[None, :]] > LANDMARK_BONE) & in_level
-            has_bone = bone.any(axis=0)
-            # the scan stops at the field's edge like at a gap
-            has_bone &= np.cumprod(inside).astype(bool)
-            empty = np.flatnonzero(~has_bone)
-            n = empty[0] if empty.size else has_bone.size
+            # per column beyond the edge, the bone pixels in the level's rows; the reach ends
+            # at the first column without any, or at the field's edge (numba kernel)
+            n, counts = side_bone(values, col0, side, edge_px, offsets, up, low, LANDMARK_BONE)
             per_reach.append((edge_px + n) * spacing_c)
             # per mm of level height: a crushed (fractured) level keeps its processes
-            per_area.append([int(bone[:, m].sum()) * spacing_c / max(r_mid.size, 1)
+            per_area.append([int(counts[m].sum()) * spacing_c / max(r_mid.size, 1)
                              for m in counted])  # fmt: skip
         reach[i] = float(np.mean(per_reach))
         areas[:, i] = np.min(per_area, axis=0)
@@ -283,7 +276,7 @@ def lateral_bone(
 
 def _bone_values(work: WorkImage) -> np.ndarray:
     """Work values with everything outside the field (or NaN) at 0: never bone."""
-    return np.nan_to_num(np.where(work.field, work.values, 0.0), nan=0.0)
+    return work.zeroed
 
 
 def _level_spans(work: WorkImage, axis: SpineAxis, discs: list):
@@ -309,7 +302,7 @@ def _body_half_width_px(axis: SpineAxis, level_rows: np.ndarray, spacing_c: floa
     widths = widths[np.isfinite(widths)]
     if widths.size == 0:
         return None
-    return float(np.median(widths)) / 2 / spacing_c
+    return median(widths) / 2 / spacing_c
 
 
 def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarray:

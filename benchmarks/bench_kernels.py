@@ -29,9 +29,17 @@ from dxaspine.physics.calibration import (
     calibrated_areal_density_reference,
     solution_grid,
 )
-from dxaspine.physics.log_attenuation import areal_density, log_attenuation
+from dxaspine.physics.log_attenuation import (
+    areal_density,
+    log_attenuation,
+    log_attenuation_with_blocks,
+)
 from dxaspine.physics.resample import block_any, block_mean, upsample_linear
-from dxaspine.physics.smoothing import gaussian_filter_rows, gaussian_half_weights
+from dxaspine.physics.smoothing import (
+    gaussian_filter_2d,
+    gaussian_filter_rows,
+    gaussian_half_weights,
+)
 from dxaspine.physics.soft_tissue import row_baselines
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,6 +57,7 @@ def physics_cases():
     high = np.ascontiguousarray(scan.frames["high"], dtype=np.float64)
     i0 = tuple(float(v) for v in scan.i0_counts)
     a_low, a_high, _ = log_attenuation(low, high, i0)
+    field_all = np.ones(low.shape, dtype=np.bool_)
     r_st = np.full(low.shape, 1.37)
     mu = (0.9877, 0.3131)
     rng = np.random.default_rng(0)
@@ -58,6 +67,7 @@ def physics_cases():
     coarse = block_mean(a_low, (4, 4))
     mask = np.ascontiguousarray(usable)
     weights = gaussian_half_weights(8.0, 3.0)
+    taps_32 = gaussian_half_weights(3.2, 3.0)
     table = case.calibration
     r_cal = np.ascontiguousarray(np.full(low.shape, 1.42))
     solver = _ExactSolver(table, (0.0, 0.0, 1.06, 0.95), ITERATIONS, TOLERANCE)
@@ -72,6 +82,24 @@ def physics_cases():
     picked = np.empty(ranks.size)
     lo, mid = float(np.quantile(sample, 0.01)), float(np.median(sample))
     scale = 256 / (float(np.quantile(sample, 0.99)) - lo)
+    # one baseline iteration's mask on an iDXA-sized 1 mm grid (4 x 4 blocks of 0.25 mm)
+    grid_shape = (197, 180)
+    mask_args = (
+        rng.uniform(size=grid_shape) > 0.05,
+        np.ascontiguousarray(usable[: grid_shape[0], : grid_shape[1]] < 0.5),
+        rng.normal(size=grid_shape),
+        0.0,
+        3.0,
+        2,
+        2,
+        np.ascontiguousarray(coarse[: grid_shape[0], : grid_shape[1]]),
+        rng.uniform(size=grid_shape) > 0.3,
+        np.argsort(coarse[: grid_shape[0], : grid_shape[1]], axis=1),
+        0.88,
+    )
+    mask_out = np.empty(grid_shape, dtype=np.bool_)
+    grid_baseline = np.ascontiguousarray(ratio[: grid_shape[0], : grid_shape[1]])
+    grid_weight = np.where(mask_args[1], 0.01, 1.0)
     sub = slice(0, 20)  # the literal per-pixel references are slow: time a slice and scale
     scale = low.shape[0] / 20
     return [
@@ -79,6 +107,14 @@ def physics_cases():
             "log_attenuation",
             lambda: log_attenuation(low, high, i0),
             lambda: ref.log_attenuation_reference(low, high, i0[0], i0[1], 0.5),
+            1.0,
+        ),
+        (
+            "log_attenuation_blocks /4 (log + block means, all, any)",
+            lambda: log_attenuation_with_blocks(low, high, i0, 0.5, 0.5, field_all, (4, 4)),
+            lambda: ref.log_attenuation_blocks_reference(
+                low, high, i0[0], i0[1], 0.5, 0.5, field_all, 4, 4
+            ),
             1.0,
         ),
         (
@@ -126,8 +162,27 @@ def physics_cases():
             1.0,
         ),
         (
+            "correlate_2d (sigma 3.2, both axes)",
+            lambda: gaussian_filter_2d(a_low, (3.2, 3.2), "nearest", 3.0),
+            lambda: ref.correlate_reference(
+                ref.correlate_reference(a_low, taps_32, _kernels.MODE_NEAREST, 0),
+                taps_32,
+                _kernels.MODE_NEAREST,
+                1,
+            ),
+            1.0,
+        ),
+        (
             "order_statistics (56 000 values)",
             lambda: _kernels.order_statistics_kernel(sample, ranks, picked),
+            lambda: ref.order_statistics_reference(sample, ranks),
+            1.0,
+        ),
+        (
+            "order_statistics_in_range (56 000 values)",
+            lambda: _kernels.order_statistics_in_range_kernel(
+                sample, ranks, float(sample.min()), float(sample.max()), picked
+            ),
             lambda: ref.order_statistics_reference(sample, ranks),
             1.0,
         ),
@@ -144,6 +199,38 @@ def physics_cases():
             1.0,
         ),
         (
+            "usable_mask 197 x 180 (dilation, outliers, gas)",
+            lambda: _kernels.usable_mask_kernel(*mask_args, mask_out),
+            lambda: ref.usable_mask_reference(*mask_args),
+            1.0,
+        ),
+        (
+            "weighted_smooth_rows 197 x 180 (sigma 8)",
+            lambda: _kernels.weighted_smooth_rows_kernel(
+                grid_baseline, grid_weight, weights, np.empty(grid_shape)
+            ),
+            lambda: ref.weighted_smooth_rows_reference(grid_baseline, grid_weight, 8.0),
+            1.0,
+        ),
+        (
+            "neighbour_noise 788 x 720 (every 8th row)",
+            lambda: _kernels.neighbour_noise_kernel(low, mask, 8),
+            lambda: ref.neighbour_noise_reference(low, mask, 8),
+            1.0,
+        ),
+        (
+            "count_either_above 788 x 720 (check_i0)",
+            lambda: _kernels.count_either_above_kernel(low.ravel(), high.ravel(), 3e3, 1.6e4),
+            lambda: ref.count_either_above_reference(low.ravel(), high.ravel(), 3e3, 1.6e4),
+            1.0,
+        ),
+        (
+            "both_at_least 788 x 720, every 8th (plausibility)",
+            lambda: _kernels.both_at_least_kernel(low.ravel(), high.ravel(), 8, 30.0),
+            lambda: ref.both_at_least_reference(low.ravel(), high.ravel(), 8, 30.0),
+            1.0,
+        ),
+        (
             "calibrated_density (exact per-pixel solve)",
             lambda: calibrated_areal_density(a_low, a_high, r_cal, table, method="exact"),
             lambda: calibrated_areal_density_reference(a_low, a_high, r_cal, table),
@@ -151,7 +238,9 @@ def physics_cases():
         ),
         (
             "solution_grid interpolation",
-            lambda: _cal_kernels.solution_grid_kernel(a_low, a_high, r_cal, *grid, *grid_out),
+            lambda: _cal_kernels.solution_grid_kernel(
+                a_low, a_high, r_cal, *grid[:3], _cal_kernels.off_cells_of(grid[3]), *grid_out
+            ),
             lambda: _cal_kernels.solution_grid_reference(a_low, a_high, r_cal, *grid),
             1.0,
         ),

@@ -4,8 +4,9 @@ Running the whole pipeline on the small bundled phantom exercises every kernel w
 argument types real scans use, so no file in a batch pays compile cost (docs/architecture.md,
 Kernels).  The bundled scan is Prodigy-sized; its baseline iteration runs on 1 x 2 blocks, and
 the resampling kernels are also exercised directly with square blocks, as finer scanners (iDXA,
-0.25 mm) use them, and so is the noise-aware edge's walk, which the bundled scan does not
-need.  ``dxaspine warmup`` runs it once after installation to fill the cache.
+0.25 mm) use them, and so are the noise-aware edge's walk and the few physics kernels, which
+the bundled scan does not need.  ``dxaspine warmup`` runs it once after installation to fill
+the cache.
 """
 
 from __future__ import annotations
@@ -35,6 +36,24 @@ def _resampling_kernels() -> None:
     upsample_linear(np.zeros((4, 4)), (2, 2), (8, 8))
 
 
+def _physics_kernels() -> None:
+    """The physics kernels the bundled scan does not reach: the full-resolution log pass of
+    1 mm scanners (their baseline grid is the image), single-axis Gaussians (a zero detection
+    smoothing), and the selection kernel's own range pass."""
+    import numpy as np
+
+    from dxaspine.physics import _kernels
+    from dxaspine.physics.log_attenuation import log_attenuation
+    from dxaspine.physics.smoothing import gaussian_filter_2d
+
+    counts = np.full((4, 4), 100.0)
+    log_attenuation(counts, counts, (1e3, 1e3), 0.5, 0.5)
+    image = np.zeros((4, 4))
+    gaussian_filter_2d(image, (1.0, 0.0), "nearest", 3.0)
+    gaussian_filter_2d(image, (0.0, 1.0), "nearest", 3.0)
+    _kernels.order_statistics_kernel(np.arange(4.0), np.array([1], dtype=np.int64), np.empty(1))
+
+
 def _edge_noise_kernel() -> None:
     """The noise-aware edge's isophote walk: the bundled scan's edge is well above its noise,
     so the pipeline never walks there, while every iDXA scan does."""
@@ -54,6 +73,7 @@ def warm_up() -> float:
     start = time.perf_counter()
     analyze(demo_case_path())
     _resampling_kernels()
+    _physics_kernels()
     _edge_noise_kernel()
     seconds = time.perf_counter() - start
     logger.debug("warm-up took %.2f s", seconds)

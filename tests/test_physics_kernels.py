@@ -85,6 +85,13 @@ def test_areal_density_matches_reference(shape):
     assert_allclose(got, ref, rtol=RTOL, equal_nan=True)
     if r_st.size:
         assert np.isnan(got.reshape(-1)[0])
+    # clipped R_st: np.clip's values, bit for bit (also with an empty range: the maximum)
+    for r_range in ((1.3, 1.4), (1.45, 1.25)):
+        clipped = areal_density(a_low, a_high, r_st, (0.9877, 0.3131), r_range=r_range)
+        plain = areal_density(
+            a_low, a_high, np.ascontiguousarray(np.clip(r_st, *r_range)), (0.9877, 0.3131)
+        )
+        assert_array_equal(clipped, plain)
 
 
 def test_areal_density_recovers_beer_lambert_bone():
@@ -207,9 +214,35 @@ def test_log_table_matches_direct_logarithm(shape, offset):
     # The table holds the kernel's own expression: bit-identical to computing every log.
     empty = np.empty(0)
     direct = np.empty_like(a_low), np.empty_like(a_low), np.empty(shape, dtype=bool)
-    _kernels.log_attenuation_kernel(low, high, 3e5, 5e5, 0.5, offset, empty, empty, *direct)
+    _kernels.log_attenuation_kernel(
+        low, high, 3e5, 5e5, 0.5, offset, empty, empty, *direct, 1.0, 1.0
+    )
     assert_array_equal(a_low, direct[0])
     assert_array_equal(a_high, direct[1])
+
+
+@pytest.mark.parametrize("slope", [2.0, 3.0, 4.0])
+@pytest.mark.parametrize("offset", [0.0, 0.5])
+def test_strided_log_table_matches_direct_logarithm(slope, offset):
+    """Counts of a RescaleSlope above 1 exceed the 16-bit table: the strided table (every
+    step-th count) gives the directly computed logarithm bit for bit, whether or not the
+    counts are multiples of its step."""
+    rng = np.random.default_rng(7)
+    shape = (23, 31)
+    low = slope * rng.integers(0, LOG_TABLE_SIZE, size=shape).astype(np.float64)
+    high = slope * rng.integers(0, LOG_TABLE_SIZE, size=shape).astype(np.float64)
+    low[0, :3] = (0.0, slope * (LOG_TABLE_SIZE - 1), 7.5)
+    a_low, a_high, starved = log_attenuation(low, high, (3e5, 5e5), 0.5, offset)
+    empty = np.empty(0)
+    direct = np.empty_like(a_low), np.empty_like(a_low), np.empty(shape, dtype=bool)
+    _kernels.log_attenuation_kernel(
+        low, high, 3e5, 5e5, 0.5, offset, empty, empty, *direct, 1.0, 1.0
+    )
+    assert_array_equal(a_low, direct[0])
+    assert_array_equal(a_high, direct[1])
+    assert_array_equal(starved, direct[2])
+    ref_low, _, _ = _numpy_reference.log_attenuation_reference(low, high, 3e5, 5e5, 0.5, offset)
+    assert_allclose(a_low, ref_low, rtol=RTOL)
 
 
 BLOCK_SHAPES = [(1, 1), (1, 7), (7, 1), (8, 8), (13, 17)]
@@ -375,6 +408,11 @@ def test_order_statistics_kernel_matches_partition(size):
         out = np.empty(ranks.size)
         assert _kernels.order_statistics_kernel(values, ranks, out)
         assert_array_equal(out, _numpy_reference.order_statistics_reference(values, ranks))
+        # the same given numpy's range (quantiles._select), bit for bit
+        given = np.empty(ranks.size)
+        lo, hi = float(values.min()), float(values.max())
+        assert _kernels.order_statistics_in_range_kernel(values, ranks, lo, hi, given)
+        assert_array_equal(given, out)
 
 
 def test_order_statistics_kernel_edge_cases():
@@ -423,3 +461,155 @@ def test_median_is_numpy_median_bit_for_bit():
         assert median(values) == np.median(kept)
         assert_array_equal(values, kept)
     assert median(np.array([1.0, np.inf, 3.0])) == 3.0  # the numpy fallback
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (3, 4), (37, 23), (60, 150)])
+@pytest.mark.parametrize("radius", [(0, 0), (1, 1), (1, 2), (2, 2), (5, 30)])
+@pytest.mark.parametrize("with_gas", [False, True])
+def test_usable_mask_kernel_matches_reference(shape, radius, with_gas):
+    from dxaspine.physics.soft_tissue import GasExclusion, usable_pixels
+
+    rng = np.random.default_rng(shape[0] * 31 + shape[1] + radius[1])
+    candidate = rng.random(shape) > 0.1
+    bone = rng.random(shape) > 0.85
+    excess = rng.normal(size=shape)
+    excess[rng.random(shape) < 0.05] = np.nan
+    values = rng.normal(3.0, 0.3, size=shape)
+    values[0, :2] = 1.0  # gas-like
+    values[-1, -1] = np.nan  # left out of the median, as np.nanmedian does
+    soft = rng.random(shape) > 0.2
+    if shape[0] > 2:
+        soft[1] = False  # a row without soft tissue: no gas there
+    gas = GasExclusion(values, soft, 0.88) if with_gas else None
+    got = usable_pixels(candidate, bone, excess, 0.1, 1.5, radius, gas)
+    expected = _numpy_reference.usable_mask_reference(
+        candidate, bone, excess, 0.1, 1.5, *radius,
+        values if with_gas else np.empty((0, 0)), soft, None, 0.88,
+    )  # fmt: skip
+    assert_array_equal(got, expected)
+    if with_gas:  # the order formed once for all iterations gives the same mask
+        order = np.argsort(values, axis=1)
+        again = usable_pixels(
+            candidate, bone, excess, 0.1, 1.5, radius, GasExclusion(values, soft, 0.88, order)
+        )
+        assert_array_equal(again, expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 3), (60, 40), (188, 150)])
+@pytest.mark.parametrize("sigma", [0.0, 0.7, 7.6, 40.0])
+def test_weighted_smooth_rows_kernel_is_scipy_bit_for_bit(shape, sigma):
+    from dxaspine.physics.soft_tissue import smooth_along_rows
+
+    rng = np.random.default_rng(shape[0] + 7 * shape[1])
+    baseline = rng.normal(1.4, 0.05, size=shape)
+    weight = np.where(rng.random(shape) < 0.3, 1e-3 * rng.random(shape), 1.0)
+    baseline[rng.random(shape) < 0.1] = np.nan
+    weight[rng.random(shape) < 0.1] = 0.0
+    if shape[0] > 30:
+        weight[: shape[0] // 2] = 0.0  # far from any usable row: NaN, then filled
+    taps = gaussian_half_weights(sigma, 3.0) if sigma > 0 else np.ones(1)
+    out = np.empty(shape)
+    _kernels.weighted_smooth_rows_kernel(baseline, weight, taps, out)
+    expected = _numpy_reference.weighted_smooth_rows_reference(baseline, weight, sigma)
+    assert_array_equal(out, expected)
+    smoothed = smooth_along_rows(baseline, weight, sigma)
+    assert np.isfinite(smoothed).all() or not (np.isfinite(baseline) & (weight > 0)).any()
+
+
+@pytest.mark.parametrize("shape", FILTER_SHAPES)
+@pytest.mark.parametrize("mode", ["nearest", "reflect"])
+@pytest.mark.parametrize("sigma", [(0.3, 3.2), (3.2, 3.2), (7.6, 1.3)])
+def test_correlate_2d_kernel_is_rows_then_cols(shape, mode, sigma):
+    rng = np.random.default_rng(13)
+    image = _noisy(shape, rng)
+    taps = [gaussian_half_weights(s, 3.0) for s in sigma]
+    code = {"nearest": _kernels.MODE_NEAREST, "reflect": _kernels.MODE_REFLECT}[mode]
+    out = np.full(shape, -1.0)
+    _kernels.correlate_2d_kernel(image, taps[0], taps[1], code, out)
+    expected = _numpy_reference.correlate_reference(
+        _numpy_reference.correlate_reference(image, taps[0], code, 0), taps[1], code, 1
+    )
+    assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (3, 1), (20, 31), (300, 188)])
+@pytest.mark.parametrize("row_step", [1, 3])
+def test_neighbour_noise_kernel_matches_reference(shape, row_step):
+    rng = np.random.default_rng(shape[0] + row_step)
+    counts = rng.poisson(400.0, size=shape).astype(np.float64)
+    counts[rng.random(shape) < 0.05] = 0.0  # starved: not a pair
+    field = rng.random(shape) > 0.1
+    got = _kernels.neighbour_noise_kernel(counts, field, row_step)
+    assert_array_equal(got, _numpy_reference.neighbour_noise_reference(counts, field, row_step))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (7, 1), (8, 8), (13, 17), (30, 41)])
+@pytest.mark.parametrize("factors", [(1, 1), (1, 2), (2, 2), (4, 4), (3, 5)])
+def test_log_attenuation_with_blocks_is_log_then_blocks_bit_for_bit(shape, factors):
+    from dxaspine.physics.log_attenuation import log_attenuation_with_blocks
+
+    rng = np.random.default_rng(shape[0] * 7 + factors[1])
+    low, high = _integer_counts(shape, rng), _counts(shape, rng)
+    field = rng.random(shape) > 0.1
+    got = log_attenuation_with_blocks(low, high, (3e5, 5e5), 0.5, 0.5, field, factors)
+    a_low, a_high, starved = log_attenuation(low, high, (3e5, 5e5), 0.5, 0.5)
+    for value, expected in zip(
+        got,
+        (
+            a_low,
+            a_high,
+            starved,
+            block_mean(a_low, factors),
+            block_mean(a_high, factors),
+            block_all(field, factors),
+            block_any(starved, factors),
+        ),
+        strict=True,
+    ):
+        assert_array_equal(value, expected)
+    reference = _numpy_reference.log_attenuation_blocks_reference(
+        low, high, 3e5, 5e5, 0.5, 0.5, field, *factors
+    )
+    for value, expected in zip(got, reference, strict=True):
+        assert_allclose(value, expected, rtol=RTOL)
+
+
+def test_soft_tissue_peak_drops_non_finite_values():
+    from dxaspine.physics.soft_tissue import soft_tissue_peak
+
+    rng = np.random.default_rng(6)
+    for size in (5_000, 70_000, 200_000):  # below and above the subsampling threshold
+        values = np.concatenate([rng.normal(0, 0.02, size), rng.uniform(0.2, 1.2, size // 6)])
+        rng.shuffle(values)
+        dirty = values.copy()
+        dirty[::97] = np.nan
+        dirty[5::101] = np.inf
+        assert soft_tissue_peak(dirty) == soft_tissue_peak(dirty[np.isfinite(dirty)])
+        assert soft_tissue_peak(values.reshape(-1, 1)) == soft_tissue_peak(values)
+
+
+def test_count_either_above_kernel_and_fraction_match_numpy():
+    from dxaspine.physics.plausibility import _fraction_above
+
+    rng = np.random.default_rng(14)
+    for size in (1, 7, 1000, 65_537):
+        low, high = rng.uniform(0, 10, size), rng.uniform(0, 10, size)
+        low[::11] = np.nan
+        count = _kernels.count_either_above_kernel(low, high, 8.0, 9.5)
+        assert count == _numpy_reference.count_either_above_reference(low, high, 8.0, 9.5)
+        expected = np.mean((low > 8.0) | (high > 9.5))
+        got = _fraction_above(low, high, 8.0, 9.5)
+        assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("size", [0, 1, 9, 1000, 70_001])
+@pytest.mark.parametrize("step", [1, 3])
+def test_both_at_least_kernel_matches_reference(size, step):
+    rng = np.random.default_rng(size + step)
+    low, high = rng.uniform(-5, 60, size), rng.uniform(-5, 60, size)
+    low[::13] = np.nan
+    for minimum in (1.0, 30.0):
+        got = _kernels.both_at_least_kernel(low, high, step, minimum)
+        want = _numpy_reference.both_at_least_reference(low, high, step, minimum)
+        assert_array_equal(got[0], want[0])
+        assert_array_equal(got[1], want[1])

@@ -416,6 +416,11 @@ def grid_nodes_needed_kernel(a_low, a_high, r_st, stride, lo, inv_step, needed):
     pixel in each direction that lies inside the grid: the nodes worth solving."""
     n0, n1, n2 = needed.shape
     rows, cols = a_low.shape
+    if n0 < 2 or n1 < 2 or n2 < 2:
+        return
+    # Mark each pixel's cell (one store), then every node of a marked cell: the same nodes
+    # as marking eight per pixel, with far fewer stores (most pixels share a few cells).
+    occupied = np.zeros((n0 - 1, n1 - 1, n2 - 1), dtype=np.bool_)
     for r in range(0, rows, stride):
         for c in range(0, cols, stride):
             al, ah, ratio = a_low[r, c], a_high[r, c], r_st[r, c]
@@ -426,22 +431,28 @@ def grid_nodes_needed_kernel(a_low, a_high, r_st, stride, lo, inv_step, needed):
             k, _ = _axis_cell(al - ratio * ah, lo[2], inv_step[2], n2)
             if i < 0 or j < 0 or k < 0:
                 continue
-            for di in range(2):
-                for dj in range(2):
-                    needed[i + di, j + dj, k] = True
-                    needed[i + di, j + dj, k + 1] = True
+            occupied[i, j, k] = True
+    for i in range(n0 - 1):
+        for j in range(n1 - 1):
+            for k in range(n2 - 1):
+                if occupied[i, j, k]:
+                    for di in range(2):
+                        for dj in range(2):
+                            needed[i + di, j + dj, k] = True
+                            needed[i + di, j + dj, k + 1] = True
 
 
 @jit(error_model="numpy")
-def solution_grid_kernel(a_low, a_high, r_st, lo, inv_step, sigma_nodes, off_nodes, out,
+def solution_grid_kernel(a_low, a_high, r_st, lo, inv_step, sigma_nodes, off_cells, out,
                          fallback, fallback_index):  # fmt: skip
     """sigma per pixel by trilinear interpolation of the exact solution on a uniform
     (R, A_H, q = A_L - R A_H) grid (``calibration.solution_grid``); returns the number of
     pixels left for the exact solve.
 
     ``lo`` and ``inv_step`` are the three axes' first node and inverse step, ``sigma_nodes``
-    the (n_R, n_A, n_q) solutions (NaN at nodes not solved) and ``off_nodes`` their
-    off-table flags.  A pixel whose (R, A_H, q) lies outside the grid, or whose cell touches
+    the (n_R, n_A, n_q) solutions (NaN at nodes not solved) and ``off_cells`` the
+    (n_R - 1, n_A - 1, n_q - 1) cells with an off-table node (:func:`off_cells_of`: one
+    flag per pixel instead of eight).  A pixel whose (R, A_H, q) lies outside the grid, or whose cell touches
     an off-table or unsolved node, gets ``fallback`` True and its flat index in
     ``fallback_index``, in raster order; a non-finite input gives NaN.
     """
@@ -461,10 +472,7 @@ def solution_grid_kernel(a_low, a_high, r_st, lo, inv_step, sigma_nodes, off_nod
             k, v = _axis_cell(q, lo[2], inv_step[2], n2)
             value = math.nan
             if i >= 0 and j >= 0 and k >= 0:
-                if not (off_nodes[i, j, k] or off_nodes[i, j, k + 1] or off_nodes[i, j + 1, k]
-                        or off_nodes[i, j + 1, k + 1] or off_nodes[i + 1, j, k]
-                        or off_nodes[i + 1, j, k + 1] or off_nodes[i + 1, j + 1, k]
-                        or off_nodes[i + 1, j + 1, k + 1]):  # fmt: skip
+                if not off_cells[i, j, k]:
                     c00 = (1 - v) * sigma_nodes[i, j, k] + v * sigma_nodes[i, j, k + 1]
                     c01 = (1 - v) * sigma_nodes[i, j + 1, k] + v * sigma_nodes[i, j + 1, k + 1]
                     c10 = (1 - v) * sigma_nodes[i + 1, j, k] + v * sigma_nodes[i + 1, j, k + 1]
@@ -481,8 +489,20 @@ def solution_grid_kernel(a_low, a_high, r_st, lo, inv_step, sigma_nodes, off_nod
     return count
 
 
+def off_cells_of(off_nodes: np.ndarray) -> np.ndarray:
+    """The grid cells (one fewer per axis) any of whose 8 nodes is flagged in ``off_nodes``."""
+    n0, n1, n2 = off_nodes.shape
+    cells = np.zeros((max(n0 - 1, 0), max(n1 - 1, 0), max(n2 - 1, 0)), dtype=np.bool_)
+    for di in (0, 1):
+        for dj in (0, 1):
+            for dk in (0, 1):
+                cells |= off_nodes[di : n0 - 1 + di, dj : n1 - 1 + dj, dk : n2 - 1 + dk]
+    return cells
+
+
 def solution_grid_reference(a_low, a_high, r_st, lo, inv_step, sigma_nodes, off_nodes):
-    """numpy reference of :func:`solution_grid_kernel`: ``(sigma, fallback)``."""
+    """numpy reference of :func:`solution_grid_kernel` (which takes ``off_cells_of(off_nodes)``):
+    ``(sigma, fallback)``."""
     finite = np.isfinite(a_low) & np.isfinite(a_high) & np.isfinite(r_st)
     q = a_low - r_st * a_high
     index, weight, inside = [], [], finite.copy()
@@ -550,6 +570,6 @@ def warm_up() -> None:
     nodes = np.zeros((2, 2, 2), dtype=np.bool_)
     grid_nodes_needed_kernel(one, one * 0.5, one, 1, np.zeros(3), np.ones(3), nodes)
     solution_grid_kernel(
-        one, one * 0.5, one, np.zeros(3), np.ones(3), np.zeros((2, 2, 2)), nodes,
+        one, one * 0.5, one, np.zeros(3), np.ones(3), np.zeros((2, 2, 2)), off_cells_of(nodes),
         np.empty((1, 1)), np.empty((1, 1), dtype=np.bool_), np.empty(1, dtype=np.int64),
     )  # fmt: skip

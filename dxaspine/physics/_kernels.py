@@ -25,19 +25,24 @@ from dxaspine._numba import jit
 
 
 @jit
-def log_table_kernel(i0, count_offset, out):
-    """``out[k] = ln(i0 / (k + count_offset))``: the log of every integer count below ``out.size``."""
+def log_table_kernel(i0, count_offset, step, out):
+    """``out[k] = ln(i0 / (k step + count_offset))``: the log of every count ``k step``
+    (``step`` a power of two, so ``k step`` is exact) below ``out.size step``."""
     for k in range(out.size):
         # k = 0 without an offset is never looked up: counts are clipped to a positive floor.
-        out[k] = math.log(i0 / (k + count_offset)) if k + count_offset > 0 else math.inf
+        count = k * step
+        out[k] = math.log(i0 / (count + count_offset)) if count + count_offset > 0 else math.inf
 
 
 @jit
-def _log_count(count, i0, count_offset, table):
-    # Counts come from integer detector values, so a table lookup (the very same expression,
-    # evaluated once per process) replaces the logarithm, the costliest step of the pass.
-    if count < table.size and count == math.floor(count):
-        return table[int(count)]
+def _log_count(count, i0, count_offset, table, inv_step):
+    # Counts come from integer detector values times an integer RescaleSlope, so a table
+    # lookup (the very same expression, evaluated once per process) replaces the logarithm,
+    # the costliest step of the pass.  ``inv_step`` is the inverse of a power of two, so
+    # ``count * inv_step`` is exact and an integer only for multiples of the table's step.
+    x = count * inv_step
+    if x < table.size and x == math.floor(x):
+        return table[int(x)]
     return math.log(i0 / (count + count_offset))
 
 
@@ -54,11 +59,13 @@ def log_attenuation_kernel(
     a_low,
     a_high,
     starved,
+    inv_step_low,
+    inv_step_high,
 ):
     """Fill ``a_low = ln(i0_low / (counts_low + count_offset))`` (and high); pixels whose count
     is below the floor or not finite are clipped to ``floor_counts`` first and flagged in
-    ``starved``.  ``table_*`` hold the same expression for integer counts (``log_table_kernel``;
-    may be empty).  Returns the number flagged."""
+    ``starved``.  ``table_*`` hold the same expression for the counts ``k / inv_step_*``
+    (``log_table_kernel``; may be empty).  Returns the number flagged."""
     rows, cols = counts_low.shape
     n_starved = 0
     for r in range(rows):
@@ -73,8 +80,8 @@ def log_attenuation_kernel(
             if not (hi >= floor_counts and hi < math.inf):
                 hi = floor_counts
                 bad = True
-            a_low[r, c] = _log_count(lo, i0_low, count_offset, table_low)
-            a_high[r, c] = _log_count(hi, i0_high, count_offset, table_high)
+            a_low[r, c] = _log_count(lo, i0_low, count_offset, table_low, inv_step_low)
+            a_high[r, c] = _log_count(hi, i0_high, count_offset, table_high, inv_step_high)
             starved[r, c] = bad
             if bad:
                 n_starved += 1
@@ -82,11 +89,108 @@ def log_attenuation_kernel(
 
 
 @jit
-def areal_density_kernel(a_low, a_high, r_st, mu_low, mu_high, out):
+def log_attenuation_blocks_kernel(
+    counts_low,
+    counts_high,
+    i0_low,
+    i0_high,
+    floor_counts,
+    count_offset,
+    table_low,
+    table_high,
+    inv_step_low,
+    inv_step_high,
+    field,
+    row_factor,
+    col_factor,
+    a_low,
+    a_high,
+    starved,
+    mean_low,
+    mean_high,
+    field_all,
+    starved_any,
+):
+    """:func:`log_attenuation_kernel` and, in the same pass, the baseline grid's block values:
+    ``mean_* = block_mean_kernel(a_*)``, ``field_all`` (every pixel of the block in
+    ``field``) and ``starved_any`` (any pixel starved), edge rows and columns replicated.
+    The block sums are formed in ``block_mean_kernel``'s order (per fine row, the block's
+    columns in turn; the fine rows in turn), so the means are the same to the last bit.
+    Returns the number of starved pixels.
+    """
+    rows, cols = counts_low.shape
+    out_rows, out_cols = mean_low.shape
+    n_starved = 0
+    acc_low = np.empty(out_cols)
+    acc_high = np.empty(out_cols)
+    n = row_factor * col_factor
+    for block_r in range(out_rows):
+        for block_c in range(out_cols):
+            acc_low[block_c] = 0.0
+            acc_high[block_c] = 0.0
+            field_all[block_r, block_c] = True
+            starved_any[block_r, block_c] = False
+        for i in range(row_factor):
+            r = block_r * row_factor + i
+            if r < rows:  # a new fine row: its logarithms
+                for c in range(cols):
+                    lo = counts_low[r, c]
+                    hi = counts_high[r, c]
+                    bad = False
+                    if not (lo >= floor_counts and lo < math.inf):
+                        lo = floor_counts
+                        bad = True
+                    if not (hi >= floor_counts and hi < math.inf):
+                        hi = floor_counts
+                        bad = True
+                    a_low[r, c] = _log_count(lo, i0_low, count_offset, table_low, inv_step_low)
+                    a_high[r, c] = _log_count(hi, i0_high, count_offset, table_high, inv_step_high)
+                    starved[r, c] = bad
+                    if bad:
+                        n_starved += 1
+            else:  # beyond the last row: the last row again, as block_mean_kernel repeats it
+                r = rows - 1
+            for block_c in range(out_cols):
+                total_low = 0.0
+                total_high = 0.0
+                all_in = field_all[block_r, block_c]
+                any_bad = starved_any[block_r, block_c]
+                start = block_c * col_factor
+                if start + col_factor <= cols:  # a whole block: no edge to replicate
+                    for c in range(start, start + col_factor):
+                        total_low += a_low[r, c]
+                        total_high += a_high[r, c]
+                        all_in &= field[r, c]
+                        any_bad |= starved[r, c]
+                else:
+                    for j in range(col_factor):
+                        c = min(start + j, cols - 1)
+                        total_low += a_low[r, c]
+                        total_high += a_high[r, c]
+                        all_in &= field[r, c]
+                        any_bad |= starved[r, c]
+                acc_low[block_c] += total_low
+                acc_high[block_c] += total_high
+                field_all[block_r, block_c] = all_in
+                starved_any[block_r, block_c] = any_bad
+        for block_c in range(out_cols):
+            mean_low[block_r, block_c] = acc_low[block_c] / n
+            mean_high[block_r, block_c] = acc_high[block_c] / n
+    return n_starved
+
+
+@jit
+def areal_density_kernel(a_low, a_high, r_st, mu_low, mu_high, r_min, r_max, out):
+    """sigma_b with R_st clipped to ``[r_min, r_max]`` as ``np.clip`` does (the maximum,
+    then the minimum; NaN stays NaN): no clipped copy of R_st."""
     rows, cols = a_low.shape
     for r in range(rows):
         for c in range(cols):
             ratio = r_st[r, c]
+            if ratio < r_min:
+                ratio = r_min
+            if ratio > r_max:
+                ratio = r_max
             out[r, c] = (a_low[r, c] - ratio * a_high[r, c]) / (mu_low - ratio * mu_high)
 
 
@@ -115,20 +219,28 @@ def row_baselines_kernel(values, usable, half_window, gap_scale, extrapolated_we
             if count[c + 1] > count[c]:
                 nxt = c
             right[c] = nxt
-        for c in range(cols):
+        c = 0
+        while c < cols:
             if count[c + 1] > count[c]:
                 lo = max(0, c - half_window)
                 hi = min(cols - 1, c + half_window)
                 out[r, c] = (sum_v[hi + 1] - sum_v[lo]) / (count[hi + 1] - count[lo])
                 weight[r, c] = 1.0
+                c += 1
                 continue
+            # A run of unusable pixels [c, end): the side windows, the slope and the
+            # curvature are the run's, so they are formed once per run (the same expressions
+            # as per pixel, hence the same values); only the position terms vary.
             gl = left[c]
             gr = right[c]
-            mean_l = mean_r = x_l = x_r = 0.0
+            end = gr if gr >= 0 else cols
             if gl < 0 and gr < 0:
-                out[r, c] = math.nan
-                weight[r, c] = 0.0
+                for p in range(c, end):
+                    out[r, p] = math.nan
+                    weight[r, p] = 0.0
+                c = end
                 continue
+            mean_l = mean_r = x_l = x_r = 0.0
             if gl >= 0:
                 lo = max(0, gl - width)
                 n = count[gl + 1] - count[lo]
@@ -139,47 +251,51 @@ def row_baselines_kernel(values, usable, half_window, gap_scale, extrapolated_we
                 n = count[hi + 1] - count[gr]
                 mean_r = (sum_v[hi + 1] - sum_v[gr]) / n
                 x_r = (sum_x[hi + 1] - sum_x[gr]) / n
-            d = cols
-            if gl >= 0:
-                d = c - gl
-            if gr >= 0:
-                d = min(d, gr - c)
-            w = 1.0 / (1.0 + (d / gap_scale) ** 2)
-            if gl < 0:
-                out[r, c] = mean_r
-                weight[r, c] = extrapolated_weight * w
-            elif gr < 0:
-                out[r, c] = mean_l
-                weight[r, c] = extrapolated_weight * w
-            else:
-                t = (c - x_l) / (x_r - x_l)
+            if gl < 0 or gr < 0:  # one-sided: the nearest side window's mean
+                side = mean_r if gl < 0 else mean_l
+                for p in range(c, end):
+                    d = gr - p if gl < 0 else p - gl
+                    w = 1.0 / (1.0 + (d / gap_scale) ** 2)
+                    out[r, p] = side
+                    weight[r, p] = extrapolated_weight * w
+                c = end
+                continue
+            curved = False
+            curvature = 0.0
+            lo_hi = gl - width - 1
+            ro_lo = gr + width + 1
+            if lo_hi >= 0 and ro_lo <= cols - 1:
+                lo_lo = max(0, lo_hi - width)
+                ro_hi = min(cols - 1, ro_lo + width)
+                n_lo = count[lo_hi + 1] - count[lo_lo]
+                n_ro = count[ro_hi + 1] - count[ro_lo]
+                if n_lo > 0 and n_ro > 0:
+                    slope = (mean_r - mean_l) / (x_r - x_l)
+                    x_lo = (sum_x[lo_hi + 1] - sum_x[lo_lo]) / n_lo
+                    m_lo = (sum_v[lo_hi + 1] - sum_v[lo_lo]) / n_lo
+                    x_ro = (sum_x[ro_hi + 1] - sum_x[ro_lo]) / n_ro
+                    m_ro = (sum_v[ro_hi + 1] - sum_v[ro_lo]) / n_ro
+                    b_lo = (x_lo - x_l) * (x_lo - x_r)
+                    b_ro = (x_ro - x_l) * (x_ro - x_r)
+                    res_lo = m_lo - (mean_l + slope * (x_lo - x_l))
+                    res_ro = m_ro - (mean_l + slope * (x_ro - x_l))
+                    norm = b_lo * b_lo + b_ro * b_ro
+                    if norm > 0.0:
+                        curvature = (res_lo * b_lo + res_ro * b_ro) / norm
+                        curved = True
+            for p in range(c, end):
+                d = min(p - gl, gr - p)
+                w = 1.0 / (1.0 + (d / gap_scale) ** 2)
+                t = (p - x_l) / (x_r - x_l)
                 t = min(1.0, max(0.0, t))
                 value = mean_l + t * (mean_r - mean_l)
-                lo_hi = gl - width - 1
-                ro_lo = gr + width + 1
-                if lo_hi >= 0 and ro_lo <= cols - 1:
-                    lo_lo = max(0, lo_hi - width)
-                    ro_hi = min(cols - 1, ro_lo + width)
-                    n_lo = count[lo_hi + 1] - count[lo_lo]
-                    n_ro = count[ro_hi + 1] - count[ro_lo]
-                    if n_lo > 0 and n_ro > 0:
-                        slope = (mean_r - mean_l) / (x_r - x_l)
-                        x_lo = (sum_x[lo_hi + 1] - sum_x[lo_lo]) / n_lo
-                        m_lo = (sum_v[lo_hi + 1] - sum_v[lo_lo]) / n_lo
-                        x_ro = (sum_x[ro_hi + 1] - sum_x[ro_lo]) / n_ro
-                        m_ro = (sum_v[ro_hi + 1] - sum_v[ro_lo]) / n_ro
-                        b_lo = (x_lo - x_l) * (x_lo - x_r)
-                        b_ro = (x_ro - x_l) * (x_ro - x_r)
-                        res_lo = m_lo - (mean_l + slope * (x_lo - x_l))
-                        res_ro = m_ro - (mean_l + slope * (x_ro - x_l))
-                        norm = b_lo * b_lo + b_ro * b_ro
-                        if norm > 0.0:
-                            curvature = (res_lo * b_lo + res_ro * b_ro) / norm
-                            b_c = (c - x_l) * (c - x_r)
-                            if b_c < 0.0:
-                                value += curvature * b_c
-                out[r, c] = value
-                weight[r, c] = w
+                if curved:
+                    b_c = (p - x_l) * (p - x_r)
+                    if b_c < 0.0:
+                        value += curvature * b_c
+                out[r, p] = value
+                weight[r, p] = w
+            c = end
 
 
 @jit
@@ -320,6 +436,70 @@ def correlate_cols_kernel(image, half_weights, mode, out):
         out[i, :] = acc
 
 
+@jit
+def correlate_2d_kernel(image, row_weights, col_weights, mode, out):
+    """``correlate_cols(correlate_rows(image))`` row by row, without the intermediate image:
+    each output row is ``correlate_rows_kernel``'s row, then ``correlate_cols_kernel``'s pass
+    over it, in their operations and order (so the same values, as scipy's
+    ``gaussian_filter`` gives: axis 0 first).  ``out`` must not be ``image``.
+    """
+    rows, cols = image.shape
+    if rows == 0 or cols == 0:
+        return
+    radius = row_weights.size - 1
+    w0 = row_weights[0]
+    col_radius = col_weights.size - 1
+    c0 = col_weights[0]
+    acc = np.empty(cols)
+    line = np.empty(cols + 2 * col_radius)
+    acc_c = np.empty(cols)
+    for i in range(rows):
+        centre = image[i]
+        for c in range(cols):
+            acc[c] = centre[c] * w0
+        # Two taps per sweep over the row, added in the same order as one tap at a time
+        # ((acc + tap k) + tap k - 1): half the loads and stores of the accumulator.
+        k = radius
+        while k >= 2:
+            above = image[_boundary_index(i - k, rows, mode)]
+            below = image[_boundary_index(i + k, rows, mode)]
+            above_2 = image[_boundary_index(i - k + 1, rows, mode)]
+            below_2 = image[_boundary_index(i + k - 1, rows, mode)]
+            w = row_weights[k]
+            w_2 = row_weights[k - 1]
+            for c in range(cols):
+                acc[c] = (acc[c] + (above[c] + below[c]) * w) + (above_2[c] + below_2[c]) * w_2
+            k -= 2
+        if k == 1:
+            above = image[_boundary_index(i - 1, rows, mode)]
+            below = image[_boundary_index(i + 1, rows, mode)]
+            w = row_weights[1]
+            for c in range(cols):
+                acc[c] += (above[c] + below[c]) * w
+        for j in range(cols + 2 * col_radius):
+            line[j] = acc[_boundary_index(j - col_radius, cols, mode)]
+        for c in range(cols):
+            acc_c[c] = line[c + col_radius] * c0
+        k = col_radius
+        while k >= 2:
+            w = col_weights[k]
+            w_2 = col_weights[k - 1]
+            left = line[col_radius - k : col_radius - k + cols]
+            right = line[col_radius + k : col_radius + k + cols]
+            left_2 = line[col_radius - k + 1 : col_radius - k + 1 + cols]
+            right_2 = line[col_radius + k - 1 : col_radius + k - 1 + cols]
+            for c in range(cols):
+                acc_c[c] = (acc_c[c] + (left[c] + right[c]) * w) + (left_2[c] + right_2[c]) * w_2
+            k -= 2
+        if k == 1:
+            left = line[col_radius - 1 : col_radius - 1 + cols]
+            right = line[col_radius + 1 : col_radius + 1 + cols]
+            w = col_weights[1]
+            for c in range(cols):
+                acc_c[c] += (left[c] + right[c]) * w
+        out[i, :] = acc_c
+
+
 # Bins of the order-statistics histogram: ~10 values per bin for the ~40 000 values the
 # baseline iteration selects from, so the final sorts are tiny.
 ORDER_STATISTICS_BINS = 4096
@@ -349,9 +529,23 @@ def order_statistics_kernel(values, ranks, out):
             lo = v
         elif v > hi:
             hi = v
+    return order_statistics_in_range_kernel(values, ranks, lo, hi, out)
+
+
+@jit
+def order_statistics_in_range_kernel(values, ranks, lo, hi, out):
+    """:func:`order_statistics_kernel` given the range of ``values``: ``lo`` and ``hi``
+    must be their minimum and maximum, both finite (numpy's ``min``/``max`` are vectorised,
+    and a third of the kernel's time was its own range pass).  False (``out`` unset) when
+    the range is too small or large to bin.
+    """
+    n = values.size
+    m = ranks.size
+    if n == 0 or m == 0:
+        return True
     if not hi > lo:
         for r in range(m):
-            out[r] = lo
+            out[r] = values[0]  # all equal: the first, as the range pass keeps it (signed 0)
         return True
     bins = ORDER_STATISTICS_BINS
     scale = bins / (hi - lo)
@@ -416,15 +610,234 @@ def peak_histogram_kernel(values, lo, scale, counts):
 
 @jit
 def values_below_kernel(values, limit):
-    """``values[values < limit]`` (in order) without the mask array."""
+    """``values[values < limit]`` (in order) without the mask array.
+
+    Branch-free (every value is written, the next slot taken only when it is below): about
+    half the values of a soft-tissue peak lie below its mode, in no order, so a branch on
+    the test was mispredicted every other value.
+    """
     n = 0
     for i in range(values.size):
-        if values[i] < limit:
-            n += 1
-    out = np.empty(n)
+        n += values[i] < limit
+    out = np.empty(n + 1)
     n = 0
     for i in range(values.size):
-        if values[i] < limit:
-            out[n] = values[i]
-            n += 1
-    return out
+        v = values[i]
+        out[n] = v
+        n += v < limit
+    return out[:n]
+
+
+@jit
+def usable_mask_kernel(
+    candidate,
+    bone,
+    excess,
+    peak,
+    outlier_limit,
+    radius_rows,
+    radius_cols,
+    gas_values,
+    gas_soft,
+    gas_order,
+    gas_factor,
+    out,
+):
+    """The bone-free pixels of one baseline iteration, in one pass per row:
+    ``candidate & ~dilate(bone) & (|excess - peak| <= outlier_limit) & ~gas``.
+
+    The dilation is any ``bone`` pixel within ``radius_rows`` rows and ``radius_cols``
+    columns (clipped at the image edge, as ``scipy.ndimage.maximum_filter`` with its default
+    ``reflect`` mode gives for booleans).  Gas, when ``gas_values`` is not empty: a pixel
+    whose value is below ``gas_factor`` times the median of its row's ``gas_soft & ~bone``
+    pixels (NaN values left out; no such pixel: no gas), the median as ``np.nanmedian``
+    takes it.  ``gas_order`` holds each row's column indices in ascending order of
+    ``gas_values`` (``np.argsort(gas_values, axis=1)``): the bone mask changes from
+    iteration to iteration but the values do not, so the median is the middle of the soft
+    pixels in that order, found by counting (a selection per row and iteration was the
+    kernel's largest cost, its comparisons unpredictable).
+    """
+    rows, cols = bone.shape
+    if rows == 0 or cols == 0:
+        return
+    # Dilation along the row by a running count of bone in the window [c - rc, c + rc].
+    near = np.empty((rows, cols), dtype=np.bool_)
+    for r in range(rows):
+        count = 0
+        for c in range(min(radius_cols, cols)):
+            count += bone[r, c]
+        for c in range(cols):
+            if c + radius_cols < cols:
+                count += bone[r, c + radius_cols]
+            if c - radius_cols - 1 >= 0:
+                count -= bone[r, c - radius_cols - 1]
+            near[r, c] = count > 0
+    # ... then across rows: per column, how many rows of the window [r - rr, r + rr] are near.
+    in_window = np.zeros(cols, dtype=np.int64)
+    for r in range(min(radius_rows, rows)):
+        for c in range(cols):
+            in_window[c] += near[r, c]
+    with_gas = gas_values.size > 0
+    for r in range(rows):
+        if r + radius_rows < rows:
+            for c in range(cols):
+                in_window[c] += near[r + radius_rows, c]
+        if r - radius_rows - 1 >= 0:
+            for c in range(cols):
+                in_window[c] -= near[r - radius_rows - 1, c]
+        gas_limit = -math.inf  # no gas in this row unless its soft tissue says so
+        if with_gas:
+            n = 0
+            for c in range(cols):
+                v = gas_values[r, c]
+                n += gas_soft[r, c] & (not bone[r, c]) & (v == v)
+            if n > 0:
+                # the soft pixels of ranks (n - 1) // 2 and n // 2 in ascending order, with
+                # conditional moves rather than branches
+                rank_lower, rank_upper = (n - 1) // 2, n // 2
+                lower = upper = 0.0
+                seen = 0
+                for j in range(cols):
+                    c = gas_order[r, j]
+                    v = gas_values[r, c]
+                    soft = gas_soft[r, c] & (not bone[r, c]) & (v == v)
+                    lower = v if soft & (seen == rank_lower) else lower
+                    upper = v if soft & (seen == rank_upper) else upper
+                    seen += soft
+                median = upper if n % 2 else (lower + upper) / 2
+                gas_limit = gas_factor * median
+        # Bitwise, not short-circuit: the tests are unpredictable from pixel to pixel, and
+        # branches on them made this loop 3x slower than the rest of the kernel.
+        if with_gas:
+            for c in range(cols):
+                out[r, c] = (
+                    candidate[r, c]
+                    & (in_window[c] == 0)
+                    & (abs(excess[r, c] - peak) <= outlier_limit)
+                    & (not gas_values[r, c] < gas_limit)
+                )
+        else:
+            for c in range(cols):
+                out[r, c] = (
+                    candidate[r, c]
+                    & (in_window[c] == 0)
+                    & (abs(excess[r, c] - peak) <= outlier_limit)
+                )
+
+
+@jit
+def weighted_smooth_rows_kernel(baseline, weight, half_weights, out):
+    """Normalised (weighted) correlation along axis 0 with ``MODE_NEAREST``: ``out =
+    correlate(baseline * weight) / correlate(weight)`` over the entries where ``baseline`` is
+    finite and ``weight > 0`` (the others count as 0 in both), NaN where the correlated
+    weight is not above 1e-12.  Both correlations repeat ``correlate_rows_kernel``'s
+    operations in its order.  Returns ``(finite entries, NaN entries of out)``.
+    """
+    rows, cols = baseline.shape
+    filled = np.empty((rows, cols))
+    kept = np.empty((rows, cols))
+    n_finite = 0
+    for i in range(rows):
+        for c in range(cols):
+            v = baseline[i, c]
+            w = weight[i, c]
+            if math.isfinite(v) and w > 0:
+                filled[i, c] = v * w
+                kept[i, c] = w
+                n_finite += 1
+            else:
+                filled[i, c] = 0.0
+                kept[i, c] = 0.0
+    if rows == 0 or cols == 0 or n_finite == 0:
+        return n_finite, 0
+    radius = half_weights.size - 1
+    w0 = half_weights[0]
+    acc_f = np.empty(cols)
+    acc_w = np.empty(cols)
+    n_bad = 0
+    for i in range(rows):
+        for c in range(cols):
+            acc_f[c] = filled[i, c] * w0
+            acc_w[c] = kept[i, c] * w0
+        # Two taps per sweep, added in the one-tap order ((acc + tap k) + tap k - 1), as in
+        # correlate_2d_kernel: fewer accumulator loads and stores.
+        k = radius
+        while k >= 2:
+            above, below = (
+                _boundary_index(i - k, rows, MODE_NEAREST),
+                _boundary_index(i + k, rows, MODE_NEAREST),
+            )
+            above_2, below_2 = (
+                _boundary_index(i - k + 1, rows, MODE_NEAREST),
+                _boundary_index(i + k - 1, rows, MODE_NEAREST),
+            )
+            w, w_2 = half_weights[k], half_weights[k - 1]
+            f_a, f_b, f_a2, f_b2 = filled[above], filled[below], filled[above_2], filled[below_2]
+            k_a, k_b, k_a2, k_b2 = kept[above], kept[below], kept[above_2], kept[below_2]
+            for c in range(cols):
+                acc_f[c] = (acc_f[c] + (f_a[c] + f_b[c]) * w) + (f_a2[c] + f_b2[c]) * w_2
+            for c in range(cols):
+                acc_w[c] = (acc_w[c] + (k_a[c] + k_b[c]) * w) + (k_a2[c] + k_b2[c]) * w_2
+            k -= 2
+        if k == 1:
+            above = _boundary_index(i - 1, rows, MODE_NEAREST)
+            below = _boundary_index(i + 1, rows, MODE_NEAREST)
+            w = half_weights[1]
+            for c in range(cols):
+                acc_f[c] += (filled[above, c] + filled[below, c]) * w
+                acc_w[c] += (kept[above, c] + kept[below, c]) * w
+        for c in range(cols):
+            if acc_w[c] > 1e-12:
+                out[i, c] = acc_f[c] / acc_w[c]
+            else:
+                out[i, c] = math.nan
+                n_bad += 1
+    return n_finite, n_bad
+
+
+@jit
+def neighbour_noise_kernel(counts, field, row_step):
+    """Photon-noise z of horizontal neighbours on every ``row_step``-th row: for each pair
+    ``(c + 1, c)`` in the field whose counts are both at least 1, ``(I[c + 1] - I[c]) /
+    sqrt(I[c + 1] + I[c])``, in raster order (``plausibility.photon_noise_excess``, in one
+    pass instead of six masked copies)."""
+    rows, cols = counts.shape
+    out = np.empty(((rows + row_step - 1) // row_step) * max(cols - 1, 0))
+    n = 0
+    for r in range(0, rows, row_step):
+        for c in range(cols - 1):
+            if field[r, c + 1] and field[r, c]:
+                first = counts[r, c + 1]
+                second = counts[r, c]
+                if first >= 1 and second >= 1:
+                    out[n] = (first - second) / math.sqrt(first + second)
+                    n += 1
+    return out[:n]
+
+
+@jit
+def count_either_above_kernel(low, high, limit_low, limit_high):
+    """How many ``i`` have ``low[i] > limit_low`` or ``high[i] > limit_high`` (1-D arrays of
+    one size): ``np.count_nonzero((low > limit_low) | (high > limit_high))`` without the
+    three full-size masks."""
+    n = 0
+    for i in range(low.size):
+        n += (low[i] > limit_low) | (high[i] > limit_high)
+    return n
+
+
+@jit
+def both_at_least_kernel(low, high, step, minimum):
+    """``(low[::step][keep], high[::step][keep])`` with ``keep = (low[::step] >= minimum) &
+    (high[::step] >= minimum)``, for 1-D ``low`` and ``high`` of one size, in one pass."""
+    n = (low.size + step - 1) // step
+    kept_low = np.empty(n + 1)
+    kept_high = np.empty(n + 1)
+    count = 0
+    for i in range(0, low.size, step):
+        a = low[i]
+        b = high[i]
+        kept_low[count] = a
+        kept_high[count] = b
+        count += (a >= minimum) & (b >= minimum)  # branch-free: write, keep on the test
+    return kept_low[:count], kept_high[:count]

@@ -5,6 +5,8 @@ Readable, loop-free where possible, and slow: the specification each kernel is h
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from dxaspine.physics._kernels import MODE_NEAREST
@@ -26,8 +28,9 @@ def log_attenuation_reference(
     return a_low, a_high, bad_lo | bad_hi
 
 
-def areal_density_reference(a_low, a_high, r_st, mu_low, mu_high):
+def areal_density_reference(a_low, a_high, r_st, mu_low, mu_high, r_min=-np.inf, r_max=np.inf):
     """numpy reference of :func:`areal_density_kernel`."""
+    r_st = np.clip(r_st, r_min, r_max)
     return (a_low - r_st * a_high) / (mu_low - r_st * mu_high)
 
 
@@ -171,3 +174,88 @@ def values_below_reference(values, limit):
     """numpy reference of :func:`values_below_kernel`."""
     values = np.asarray(values, dtype=np.float64)
     return values[values < limit]
+
+
+def usable_mask_reference(
+    candidate, bone, excess, peak, outlier_limit, radius_rows, radius_cols, gas_values,
+    gas_soft, gas_order, gas_factor,
+):  # fmt: skip
+    """numpy reference of :func:`usable_mask_kernel` (the baseline iteration's former steps:
+    a boolean maximum filter, the outlier guard and the gas exclusion by row medians;
+    the reference needs no ``gas_order``)."""
+    from scipy import ndimage
+
+    near = ndimage.maximum_filter(bone, size=(2 * radius_rows + 1, 2 * radius_cols + 1))
+    usable = candidate & ~near & (np.abs(excess - peak) <= outlier_limit)
+    if gas_values.size:
+        soft = np.where(gas_soft & ~bone, gas_values, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no gas
+            row_median = np.nanmedian(soft, axis=1)
+        usable &= ~(gas_values < gas_factor * row_median[:, None])
+    return usable
+
+
+def weighted_smooth_rows_reference(baseline, weight, sigma_px, truncate=3.0):
+    """numpy reference of :func:`weighted_smooth_rows_kernel` (scipy's Gaussian of the
+    weighted values over scipy's Gaussian of the weights): ``out`` with NaN where the smoothed
+    weight is not above 1e-12; all NaN when no entry is finite with a positive weight."""
+    from scipy import ndimage
+
+    finite = np.isfinite(baseline) & (weight > 0)
+    weight = np.where(finite, weight, 0.0)
+    filled = np.where(finite, baseline * weight, 0.0)
+    if sigma_px > 0:
+        filled = ndimage.gaussian_filter1d(
+            filled, sigma_px, axis=0, mode="nearest", truncate=truncate
+        )
+        weight = ndimage.gaussian_filter1d(
+            weight, sigma_px, axis=0, mode="nearest", truncate=truncate
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = filled / weight
+    out[~(weight > 1e-12)] = np.nan
+    return out
+
+
+def neighbour_noise_reference(counts, field, row_step):
+    """numpy reference of :func:`neighbour_noise_kernel` (the former
+    ``plausibility.photon_noise_excess`` steps)."""
+    counts, field = counts[::row_step], field[::row_step]
+    pair = field[:, 1:] & field[:, :-1]
+    first, second = counts[:, 1:][pair], counts[:, :-1][pair]
+    keep = (first >= 1) & (second >= 1)
+    return (first[keep] - second[keep]) / np.sqrt(first[keep] + second[keep])
+
+
+def log_attenuation_blocks_reference(
+    counts_low, counts_high, i0_low, i0_high, floor_counts, count_offset, field, rf, cf
+):
+    """numpy reference of :func:`log_attenuation_blocks_kernel`: the log attenuations, then
+    the block means and block all/any (``(a_low, a_high, starved, mean_low, mean_high,
+    field_all, starved_any)``)."""
+    a_low, a_high, starved = log_attenuation_reference(
+        counts_low, counts_high, i0_low, i0_high, floor_counts, count_offset
+    )
+    size = rf * cf
+    return (
+        a_low,
+        a_high,
+        starved,
+        block_mean_reference(a_low, rf, cf),
+        block_mean_reference(a_high, rf, cf),
+        block_count_reference(field, rf, cf) == size,
+        block_count_reference(starved, rf, cf) > 0,
+    )
+
+
+def count_either_above_reference(low, high, limit_low, limit_high):
+    """numpy reference of :func:`count_either_above_kernel`."""
+    return int(np.count_nonzero((low > limit_low) | (high > limit_high)))
+
+
+def both_at_least_reference(low, high, step, minimum):
+    """numpy reference of :func:`both_at_least_kernel`."""
+    low, high = low[::step], high[::step]
+    keep = (low >= minimum) & (high >= minimum)
+    return low[keep], high[keep]

@@ -38,6 +38,7 @@ from dxaspine.physics.log_attenuation import (
     POISSON_LOG_OFFSET,
     areal_density,
     log_attenuation,
+    log_attenuation_with_blocks,
 )
 from dxaspine.physics.resample import (
     block_all,
@@ -220,15 +221,26 @@ def _decompose_dual_energy(
             )
         )
     rho = apparent_density_g_cm3 or DEFAULT_BONE_APPARENT_DENSITY_G_CM3
-    a_low, a_high, starved = log_attenuation(
-        low, high, (float(i0[0]), float(i0[1])), count_floor, count_offset
-    )
+    i0_pair = (float(i0[0]), float(i0[1]))
+    factors = grid_factors(scan.pixel_spacing_mm, options.baseline_grid_mm)
+    blocks = None
+    if factors == (1, 1):
+        a_low, a_high, starved = log_attenuation(low, high, i0_pair, count_floor, count_offset)
+    else:  # the baseline grid's block means come from the same pass as the logarithms
+        a_low, a_high, starved, *blocks = log_attenuation_with_blocks(
+            low, high, i0_pair, count_floor, count_offset, field, factors
+        )
     # The baseline iteration needs only a bone excess to threshold: with a calibration table
     # it runs on the file's single mineral coefficients; the table (and, on request, the
     # lean-marrow terms) then give sigma_b per pixel.  Without a table the lean model uses
     # the NIST lean coefficients at tabulated energies (exact for a monoenergetic beam).
     bone_mu = bone_basis_coefficients(scan, "none" if table is not None else marrow, rho)
-    n_starved = int(np.count_nonzero(starved & field))
+    # Most scans starve no pixel: then every "& ~starved" below is the field itself, and the
+    # full-size boolean temporaries are skipped (the same masks, the same counts).
+    any_starved = bool(np.count_nonzero(starved))
+    starved_in_field = starved & field if any_starved else starved
+    not_starved = field & ~starved if any_starved else field
+    n_starved = int(np.count_nonzero(starved_in_field)) if any_starved else 0
     if n_starved:
         logger.warning(
             "%d pixels had counts below %.3g (photon starvation, e.g. metal); "
@@ -245,6 +257,7 @@ def _decompose_dual_energy(
         bone_mu,
         options,
         threshold_floor_g_cm2,
+        blocks,
     )
     if not usable:
         raise InputError(
@@ -266,7 +279,7 @@ def _decompose_dual_energy(
             lean_kappa=lean_kappa(rho_g_cm3) if lean else 0.0,
             displaced_cm3_g=1.0 / rho_g_cm3 if lean else 0.0,
         )  # fmt: skip
-        n_off = int(np.count_nonzero(off_table & field & ~starved))
+        n_off = int(np.count_nonzero(off_table & not_starved)) if off_table.any() else 0
         if n_off:
             logger.warning(
                 "%d pixels lie outside the calibration table's soft-tissue range; their "
@@ -278,12 +291,12 @@ def _decompose_dual_energy(
     excess = sigma_b(rho)
     if bone is None:  # the iteration ran on a coarser grid: threshold the full-resolution map
         bone, _, _ = threshold_bone(
-            excess, field, field & ~starved, scan.pixel_spacing_mm, threshold_floor_g_cm2, options
+            excess, field, not_starved, scan.pixel_spacing_mm, threshold_floor_g_cm2, options
         )
     if marrow == "lean" and apparent_density_g_cm3 is None:
         # One fixed-point step: rho_app from this scan's vertebrae, then sigma_b again (R_st
         # and the bone mask do not depend on the basis at the precision that matters here).
-        rho = estimate_apparent_density(excess, bone & field & ~starved)
+        rho = estimate_apparent_density(excess, bone & not_starved)
         excess = sigma_b(rho)
         logger.debug("marrow correction: apparent bone density %.3f g/cm3", rho)
     field_everywhere = bool(field.all())  # the usual case: skip two full-image copies
@@ -300,7 +313,7 @@ def _decompose_dual_energy(
         field_mask=field,
         soft_tissue_ratio=r_st if field_everywhere else np.where(field, r_st, np.nan),
         bone_mask_hint=bone,
-        starved_mask=starved & field,
+        starved_mask=starved_in_field,
         physics_model=PHYSICS_MODELS[marrow],
         calibration=describe_calibration(table),
     )
@@ -315,9 +328,12 @@ def _soft_tissue_ratio_on_grid(
     bone_mu: tuple[float, float],
     options: BaselineOptions,
     threshold_floor_g_cm2: float,
+    blocks: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """R_st at full resolution, iterated on a grid of about ``options.baseline_grid_mm``.
 
+    ``blocks``: the grid's ``(block_mean(a_low), block_mean(a_high), block_all(field),
+    block_any(starved))`` when the caller has them (``log_attenuation_with_blocks``).
     Returns ``(r_st, bone_mask or None if coarsened, any usable pixel)``.
     """
     factors = grid_factors(pixel_spacing_mm, options.baseline_grid_mm)
@@ -327,11 +343,15 @@ def _soft_tissue_ratio_on_grid(
         )
         return result.baseline, result.bone_mask, bool(result.usable.any())
     coarse_spacing = (pixel_spacing_mm[0] * factors[0], pixel_spacing_mm[1] * factors[1])
+    if blocks is None:
+        blocks = [
+            block_mean(a_low, factors),
+            block_mean(a_high, factors),
+            block_all(field, factors),
+            block_any(starved, factors),
+        ]
     result = estimate_soft_tissue_ratio(
-        block_mean(a_low, factors),
-        block_mean(a_high, factors),
-        block_all(field, factors),
-        block_any(starved, factors),
+        *blocks,
         coarse_spacing,
         bone_mu,
         options,

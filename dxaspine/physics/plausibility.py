@@ -138,6 +138,39 @@ def _log_attenuation(counts: np.ndarray, i0: float) -> np.ndarray:
     return np.log(i0 / np.maximum(counts, 0.5))
 
 
+def _both_at_least(
+    low: np.ndarray, high: np.ndarray, step: int, minimum: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``step``-th pixel's two counts where both are at least ``minimum``: the values
+    of ``low[::step][keep]`` and ``high[::step][keep]`` from one numba pass
+    (``_kernels.both_at_least_kernel``) instead of two masks and two gathers."""
+    from dxaspine.physics import _kernels  # numba: imported only when a scan is checked
+
+    return _kernels.both_at_least_kernel(
+        np.ascontiguousarray(low, dtype=np.float64).ravel(),
+        np.ascontiguousarray(high, dtype=np.float64).ravel(),
+        int(step),
+        float(minimum),
+    )
+
+
+def _fraction_above(low: np.ndarray, high: np.ndarray, limit_low: float, limit_high: float):
+    """``np.mean((low > limit_low) | (high > limit_high))``, the same number, from one count.
+
+    (The mean of a boolean array is its exact count over its size, so count / size is that
+    mean to the last bit; an empty field keeps numpy's NaN.)
+    """
+    if low.size == 0:
+        return np.mean((low > limit_low) | (high > limit_high))
+    from dxaspine.physics import _kernels  # numba: imported only when a scan is checked
+
+    low = np.ascontiguousarray(low, dtype=np.float64).ravel()
+    high = np.ascontiguousarray(high, dtype=np.float64).ravel()
+    return (
+        np.float64(_kernels.count_either_above_kernel(low, high, limit_low, limit_high)) / low.size
+    )
+
+
 def check_i0(scan: Scan) -> None:
     """Refuse I0 values that the counts in the field contradict.
 
@@ -154,7 +187,7 @@ def check_i0(scan: Scan) -> None:
     counts_low = _in_field(low, field_mask, everywhere)
     counts_high = _in_field(high, field_mask, everywhere)
     tol = 1.0 + COUNTS_ABOVE_I0_TOLERANCE
-    above = np.mean((counts_low > i0_low * tol) | (counts_high > i0_high * tol))
+    above = _fraction_above(counts_low, counts_high, i0_low * tol, i0_high * tol)
     fix = "write the counts the detector measures without a patient as I0 (0071,xx02)"
     if above > COUNTS_ABOVE_I0_MAX_FRACTION:
         raise ImplausibleValueError(
@@ -167,12 +200,12 @@ def check_i0(scan: Scan) -> None:
         )
     # The reference statistics need no more than ~65k pixels (a quantile and two medians).
     step = max(1, counts_low.size // SAMPLE_PIXELS)
-    counts_low, counts_high = counts_low[::step], counts_high[::step]
-    usable = (counts_low >= 1) & (counts_high >= 1)  # starved pixels say nothing about I0
-    if not usable.any():
+    # starved pixels say nothing about I0
+    counts_low, counts_high = _both_at_least(counts_low, counts_high, step, 1.0)
+    if not counts_low.size:
         return
-    a_low = _log_attenuation(counts_low[usable], i0_low)
-    a_high = _log_attenuation(counts_high[usable], i0_high)
+    a_low = _log_attenuation(counts_low, i0_low)
+    a_high = _log_attenuation(counts_high, i0_high)
     # (np.quantile and np.median bit for bit, by the selection kernel: physics.quantiles)
     reference = a_high <= linear_quantiles(a_high, (REFERENCE_QUANTILE,), may_reorder=False)[0]
     ref_low, ref_high = median(a_low[reference]), median(a_high[reference])
@@ -239,11 +272,10 @@ def check_attenuation_ratio(scan: Scan) -> None:
     counts_low = _in_field(scan.frames["low"], scan.field_mask, everywhere)
     counts_high = _in_field(scan.frames["high"], scan.field_mask, everywhere)
     step = max(1, counts_low.size // SAMPLE_PIXELS)
-    counts_low, counts_high = counts_low[::step], counts_high[::step]
     # Enough counts for a ratio that noise does not blur (>= 30: < 20 % relative SD).
-    usable = (counts_low >= 30) & (counts_high >= 30)
-    a_low = _log_attenuation(counts_low[usable], i0_low)
-    a_high = _log_attenuation(counts_high[usable], i0_high)
+    counts_low, counts_high = _both_at_least(counts_low, counts_high, step, 30.0)
+    a_low = _log_attenuation(counts_low, i0_low)
+    a_high = _log_attenuation(counts_high, i0_high)
     tissue = a_high > AIR_ATTENUATION
     if np.count_nonzero(tissue) < 100:
         return
@@ -313,14 +345,16 @@ def photon_noise_excess(counts: np.ndarray, field_mask: np.ndarray) -> float:
     absolute deviation of ``(I1 - I2) / sqrt(I1 + I2)`` (x 1.4826) is 1 for pure noise and
     grows with anatomy at the pixel scale and with damage.
     """
+    from dxaspine.physics import _kernels  # numba: imported only when a scan is checked
+
     rows = max(1, counts.shape[0] * counts.shape[1] // SAMPLE_PIXELS)  # every k-th row
-    counts, field_mask = counts[::rows], field_mask[::rows]
-    pair = field_mask[:, 1:] & field_mask[:, :-1]
-    first, second = counts[:, 1:][pair], counts[:, :-1][pair]
-    keep = (first >= 1) & (second >= 1)
-    if np.count_nonzero(keep) < 100:
+    z = _kernels.neighbour_noise_kernel(
+        np.ascontiguousarray(counts, dtype=np.float64),
+        np.ascontiguousarray(field_mask, dtype=np.bool_),
+        rows,
+    )
+    if z.size < 100:
         return float("nan")
-    z = (first[keep] - second[keep]) / np.sqrt(first[keep] + second[keep])
     return float(1.4826 * median(np.abs(z - median(z))))  # np.median bit for bit
 
 

@@ -14,7 +14,11 @@ import numpy as np
 
 
 def linear_quantiles(
-    values: np.ndarray, quantiles: tuple[float, ...], *, may_reorder: bool = True
+    values: np.ndarray,
+    quantiles: tuple[float, ...],
+    *,
+    may_reorder: bool = True,
+    value_range: tuple[float, float] | None = None,
 ) -> list[float]:
     """``np.quantile(values, quantiles)`` (default "linear" method), bit for bit, but faster.
 
@@ -25,9 +29,8 @@ def linear_quantiles(
     ``partition`` call when a value is infinite.  They are elements of ``values`` either way,
     and the interpolation repeats numpy's ``_lerp`` (``a + (b - a) t``, or
     ``b - (b - a)(1 - t)`` for ``t >= 0.5``), so the results are identical, not merely close.
+    ``value_range``: the minimum and maximum of ``values`` when the caller has them already.
     """
-    from dxaspine.physics import _kernels  # numba: not for the header-only imports of io
-
     n = values.size
     last = n - 1
     picks = []
@@ -38,7 +41,7 @@ def linear_quantiles(
     ranks = sorted({k for _, lower, upper in picks for k in (lower, upper)})
     selected = np.empty(len(ranks))
     flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
-    if not _kernels.order_statistics_kernel(flat, np.array(ranks, dtype=np.int64), selected):
+    if not _select(flat, np.array(ranks, dtype=np.int64), selected, value_range):
         target = values if may_reorder else values.copy()
         target.partition(ranks)
         selected = target[ranks]
@@ -55,6 +58,30 @@ def linear_quantiles(
     return out
 
 
+def _select(
+    flat: np.ndarray,
+    ranks: np.ndarray,
+    out: np.ndarray,
+    value_range: tuple[float, float] | None = None,
+) -> bool:
+    """The order statistics ``ranks`` of ``flat`` into ``out``; False when a value is not
+    finite or the range cannot be binned (the callers then use numpy).
+
+    The range comes from numpy's vectorised ``min``/``max`` (a NaN or an infinity shows in
+    them), which is several times faster than the kernel's own scalar range pass.
+    """
+    from dxaspine.physics import _kernels  # numba: not for the header-only imports of io
+
+    if flat.size == 0:
+        return _kernels.order_statistics_kernel(flat, ranks, out)
+    if value_range is None:
+        value_range = (float(flat.min()), float(flat.max()))
+    lo, hi = value_range
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return False
+    return _kernels.order_statistics_in_range_kernel(flat, ranks, lo, hi, out)
+
+
 def median(values: np.ndarray) -> float:
     """``np.median(values)`` of a non-empty 1-D float array without NaN, bit for bit.
 
@@ -62,13 +89,11 @@ def median(values: np.ndarray) -> float:
     :func:`linear_quantiles`); an even count gives ``(a + b) / 2`` as numpy's mean of the two
     does.  ``values`` is left in place.
     """
-    from dxaspine.physics import _kernels
-
     n = values.size
     ranks = np.array(sorted({(n - 1) // 2, n // 2}), dtype=np.int64)
     selected = np.empty(ranks.size)
     flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
-    if not _kernels.order_statistics_kernel(flat, ranks, selected):
+    if not _select(flat, ranks, selected):
         return float(np.median(flat))
     if n % 2:
         return float(selected[0])

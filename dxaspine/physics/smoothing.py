@@ -81,6 +81,16 @@ def gaussian_filter_2d(
     """
     image, code = _check(image, mode)
     sigma_r, sigma_c = (float(s) for s in sigma_px)
+    if sigma_r > 1e-15 and sigma_c > 1e-15:  # both axes in one pass, no intermediate image
+        out = np.empty_like(image)
+        _kernels.correlate_2d_kernel(
+            image,
+            gaussian_half_weights(sigma_r, float(truncate)),
+            gaussian_half_weights(sigma_c, float(truncate)),
+            code,
+            out,
+        )
+        return out
     out = image
     if sigma_r > 1e-15:
         out = np.empty_like(image)

@@ -30,8 +30,8 @@ from scipy import ndimage
 
 from dxaspine.physics import _kernels
 from dxaspine.physics.log_attenuation import _check_2d_float, areal_density
-from dxaspine.physics.quantiles import linear_quantiles, row_nanmedian
-from dxaspine.physics.smoothing import gaussian_filter_2d, gaussian_filter_rows
+from dxaspine.physics.quantiles import linear_quantiles
+from dxaspine.physics.smoothing import gaussian_filter_2d, gaussian_half_weights
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,79 @@ class BaselineOptions:
 
 
 DEFAULT_OPTIONS = BaselineOptions()
+
+
+@dataclass(frozen=True)
+class GasExclusion:
+    """Gas replaces tissue: its pixels attenuate abnormally little for their row.
+
+    A pixel is gas when ``values`` (A_H) lies below ``factor`` times the median of its row's
+    soft tissue, the ``soft`` pixels that are not bone (no soft tissue in the row: no gas).
+    """
+
+    values: np.ndarray  # (rows, cols) float64, C-contiguous
+    soft: np.ndarray  # (rows, cols) bool, C-contiguous: where soft tissue may be
+    factor: float  # 1 - BaselineOptions.gas_fraction
+    # np.argsort(values, axis=1), formed once for all iterations (None: per call)
+    order: np.ndarray | None = None
+
+
+_NO_GAS = np.empty((0, 0))
+_NO_ORDER = np.empty((0, 0), dtype=np.int64)
+
+
+def _row_order(gas: GasExclusion) -> np.ndarray:
+    order = gas.order if gas.order is not None else np.argsort(gas.values, axis=1)
+    return np.ascontiguousarray(order, dtype=np.int64)
+
+
+def usable_pixels(
+    candidate: np.ndarray,
+    bone: np.ndarray,
+    excess: np.ndarray,
+    peak: float,
+    outlier_limit: float,
+    dilation_px: tuple[int, int],
+    gas: GasExclusion | None = None,
+) -> np.ndarray:
+    """Bone-free pixels: candidates away from bone, not outliers, not gas.
+
+    Parameters
+    ----------
+    candidate, bone : (M, N) ndarray of bool, C-contiguous
+        The pixels allowed into the baseline, and the bone mask of this iteration.
+    excess : (M, N) ndarray of float64, C-contiguous
+        The bone excess; ``|excess - peak| > outlier_limit`` (or NaN) is an outlier.
+    peak, outlier_limit : float
+        Soft-tissue peak of the smoothed excess and the outlier guard's half-width.
+    dilation_px : (int, int)
+        Bone is dilated by this many pixels along rows and columns (>= 0).
+    gas : GasExclusion, optional
+        The gas test (dual energy only).
+
+    Returns
+    -------
+    (M, N) ndarray of bool
+        ``candidate & ~dilate(bone) & (|excess - peak| <= outlier_limit) & ~gas``, from one
+        numba kernel (``_kernels.usable_mask_kernel``) instead of a maximum filter, a row sort
+        and five full-size temporaries.
+    """
+    out = np.empty(bone.shape, dtype=np.bool_)
+    _kernels.usable_mask_kernel(
+        np.ascontiguousarray(candidate, dtype=np.bool_),
+        np.ascontiguousarray(bone, dtype=np.bool_),
+        np.ascontiguousarray(excess, dtype=np.float64),
+        float(peak),
+        float(outlier_limit),
+        int(dilation_px[0]),
+        int(dilation_px[1]),
+        _NO_GAS if gas is None else gas.values,
+        np.ascontiguousarray(candidate if gas is None else gas.soft, dtype=np.bool_),
+        _NO_ORDER if gas is None else _row_order(gas),
+        1.0 if gas is None else float(gas.factor),
+        out,
+    )
+    return out
 
 
 @dataclass(frozen=True)
@@ -143,17 +216,24 @@ def soft_tissue_peak(values: np.ndarray) -> tuple[float, float]:
     any residual baseline error); its width is what the threshold must clear.
     """
     values = np.ravel(values)
-    finite = np.isfinite(values)
+    if values.size == 0:
+        return 0.0, 0.0
+    # numpy's vectorised min and max say whether every value is finite (a NaN or an infinity
+    # shows in them) at a fraction of an isfinite mask's cost, and give the quantiles' range.
+    v_min, v_max = float(values.min()), float(values.max())
+    all_finite = np.isfinite(v_min) and np.isfinite(v_max)
+    finite = None if all_finite else np.isfinite(values)
     # The peak does not need every pixel of a large scan: every k-th finite value, k chosen to
     # keep ~40 000.  When all values are finite (the usual case) a strided view, which the
     # quantiles below leave in place (may_reorder=False), and no copy.
-    n = values.size if finite.all() else int(np.count_nonzero(finite))
+    n = values.size if all_finite else int(np.count_nonzero(finite))
     step = n // 40_000 if n > 60_000 else 1
-    values = values[::step] if n == values.size else values[finite][::step]
+    values = values[::step] if all_finite else values[finite][::step]
     values = np.ascontiguousarray(values, dtype=np.float64)
     if values.size == 0:
         return 0.0, 0.0
-    lo, hi = linear_quantiles(values, (0.01, 0.99), may_reorder=False)
+    value_range = (v_min, v_max) if all_finite and step == 1 else None
+    lo, hi = linear_quantiles(values, (0.01, 0.99), may_reorder=False, value_range=value_range)
     if not hi > lo:
         return float(lo), 0.0
     # 256-bin histogram over [p1, p99] in one pass (numba; bincount of the same indices).
@@ -176,22 +256,22 @@ def smooth_along_rows(baseline: np.ndarray, weight: np.ndarray, sigma_px: float)
     Where a row only has a one-sided extrapolation (low weight) the rows above and below
     that do have soft tissue in that column take over; NaN entries (weight 0) are filled.
     """
-    finite = np.isfinite(baseline) & (weight > 0)
-    if not finite.any():
+    baseline = np.ascontiguousarray(baseline, dtype=np.float64)
+    weight = np.ascontiguousarray(weight, dtype=np.float64)
+    # scipy.ndimage.gaussian_filter1d(..., axis=0) of both, bit for bit (physics.smoothing),
+    # in one numba pass without the masks and products as full-size temporaries; a zero sigma
+    # is the single tap 1.0 (x * 1.0 == x: no smoothing, as scipy is then skipped).
+    taps = gaussian_half_weights(float(sigma_px), 3.0) if sigma_px > 0 else _IDENTITY_TAP
+    out = np.empty_like(baseline)
+    n_finite, n_bad = _kernels.weighted_smooth_rows_kernel(baseline, weight, taps, out)
+    if n_finite == 0:
         return baseline.copy()
-    weight = np.where(finite, weight, 0.0)
-    filled = np.where(finite, baseline * weight, 0.0)
-    if sigma_px > 0:
-        # scipy.ndimage.gaussian_filter1d(..., axis=0), bit for bit (physics.smoothing)
-        filled = gaussian_filter_rows(filled, sigma_px, mode="nearest", truncate=3.0)
-        weight = gaussian_filter_rows(weight, sigma_px, mode="nearest", truncate=3.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = filled / weight
-    bad = ~(weight > 1e-12)
-    if bad.any():  # rows far from any usable row: nearest valid value in the column
-        out[bad] = np.nan
+    if n_bad:  # rows far from any usable row: nearest valid value in the column
         out = _fill_nan_nearest_row(out)
     return out
+
+
+_IDENTITY_TAP = np.ones(1)
 
 
 def _fill_nan_nearest_row(values: np.ndarray) -> np.ndarray:
@@ -215,13 +295,6 @@ def _smooth_in_field(values: np.ndarray, field: np.ndarray, sigma_px: tuple[floa
     total = gaussian_filter_2d(np.where(field, values, 0.0), sigma_px, mode="reflect", truncate=3.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(field & (weight > 1e-6), total / weight, 0.0)
-
-
-def _dilate(mask: np.ndarray, radius_px: tuple[int, int]) -> np.ndarray:
-    if max(radius_px) <= 0:
-        return mask
-    size = (2 * radius_px[0] + 1, 2 * radius_px[1] + 1)
-    return ndimage.maximum_filter(mask, size=size)
 
 
 def threshold_bone(
@@ -255,7 +328,7 @@ def iterate_baseline(
     pixel_spacing_mm: tuple[float, float],
     threshold_floor: float,
     options: BaselineOptions = DEFAULT_OPTIONS,
-    exclude: Callable[[np.ndarray], np.ndarray] | None = None,
+    gas: GasExclusion | None = None,
 ) -> BaselineResult:
     """Iterate threshold -> bone mask -> per-row baseline until the bone mask settles.
 
@@ -269,8 +342,8 @@ def iterate_baseline(
         The scan field, and the pixels allowed into the baseline at all (e.g. not starved).
     threshold_floor : float
         Smallest bone threshold in excess units, for noise-free data whose peak has no width.
-    exclude : callable, optional
-        ``exclude(bone_mask)`` -> extra pixels to keep out of the baseline (gas).
+    gas : GasExclusion, optional
+        Gas pixels to keep out of the baseline (dual energy).
     """
     row_mm, col_mm = pixel_spacing_mm
     half_window = max(1, int(round(options.side_window_mm / col_mm)))
@@ -297,21 +370,19 @@ def iterate_baseline(
         # Pixel-level noise width of the raw excess, for the outlier guard.
         _, pixel_width = soft_tissue_peak(excess[candidate & ~new_bone])
         outlier_limit = max(options.outlier_sigmas * pixel_width, 2 * threshold_floor)
-        usable = candidate & ~_dilate(new_bone, dilation) & (np.abs(excess - peak) <= outlier_limit)
-        if exclude is not None:
-            usable &= ~exclude(new_bone)
-        usable = np.ascontiguousarray(usable)
+        usable = usable_pixels(candidate, new_bone, excess, peak, outlier_limit, dilation, gas)
         raw, weight = row_baselines(signal, usable, half_window, gap_scale)
         baseline = smooth_along_rows(raw, weight, row_sigma)
         changed = int(np.count_nonzero(new_bone != bone))
         bone = new_bone
-        logger.debug(
-            "baseline iteration %d: threshold %.4g, bone %d px, changed %d px",
-            iteration,
-            threshold,
-            int(bone.sum()),
-            changed,
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # (the bone count is a full pass)
+            logger.debug(
+                "baseline iteration %d: threshold %.4g, bone %d px, changed %d px",
+                iteration,
+                threshold,
+                int(bone.sum()),
+                changed,
+            )
         if iteration > 1 and changed <= options.min_changed_fraction * n_field:
             converged = True
             break
@@ -349,14 +420,8 @@ def estimate_soft_tissue_ratio(
     r_max = 0.9 * mu_low / mu_high
 
     def excess_of(r_st: np.ndarray) -> np.ndarray:
-        r_st = np.ascontiguousarray(np.clip(r_st, 1.0, r_max))
-        return areal_density(a_low, a_high, r_st, bone_mu_cm2_g)
-
-    def gas(bone: np.ndarray) -> np.ndarray:
-        # Gas replaces tissue: its pixels attenuate abnormally little for their row.
-        soft = np.where(field & ~bone & ~starved, a_high, np.nan)
-        row_median = row_nanmedian(soft)  # all-NaN rows give NaN: no gas
-        return a_high < (1.0 - options.gas_fraction) * row_median[:, None]
+        r_st = np.ascontiguousarray(r_st, dtype=np.float64)
+        return areal_density(a_low, a_high, r_st, bone_mu_cm2_g, r_range=(1.0, r_max))
 
     signal = np.ascontiguousarray(ratio)
     result = iterate_baseline(
@@ -367,7 +432,12 @@ def estimate_soft_tissue_ratio(
         pixel_spacing_mm,
         threshold_floor_g_cm2,
         options,
-        exclude=gas,
+        gas=GasExclusion(
+            np.ascontiguousarray(a_high, dtype=np.float64),
+            np.ascontiguousarray(field & ~starved),
+            1.0 - options.gas_fraction,
+            np.argsort(a_high, axis=1),
+        ),
     )
     r_st = np.clip(result.baseline, 1.0, r_max)
     return BaselineResult(

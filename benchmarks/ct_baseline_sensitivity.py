@@ -10,13 +10,15 @@ bone, the sensitivity A_H / (mu_bL - R mu_bH) of sigma_b to R (g/cm2 per unit of
 baseline's bone mask against the truth's bone pixels.  docs/accuracy.md §4 has the figures.
 
 Run: ``DXASPINE_SHARED_DATA=/path/to/shared/data python benchmarks/ct_baseline_sensitivity.py
-[--seed 3] [--count 12] [--dose-sweep CASE]``.
+[--seed 3] [--count 12] [--dose-sweep CASE] [--noise-free] [--options JSON]`` (``--options``:
+baseline options for ``decompose``, e.g. the noise guard, docs/physics.md §7).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 
 import numpy as np
 
@@ -31,12 +33,12 @@ from dxaspine.physics.log_attenuation import COUNT_FLOOR, POISSON_LOG_OFFSET, lo
 LUMBAR = ("L1", "L2", "L3", "L4")
 
 
-def measure(case, noisy: bool = True) -> dict:
+def measure(case, noisy: bool = True, options: dict | None = None) -> dict:
     code = {name: int(c) for c, name in case.truth["label_codes"].items()}
     in_truth = np.isin(case.label_image, [code[k] for k in LUMBAR]) & case.bone_mask
     true_bmc = case.truth["composites"]["L1-L4"]["bmc_g"]
     scan = load(dual_energy_dataset(case))
-    density = decompose(scan, poisson_counts=noisy)
+    density = decompose(scan, poisson_counts=noisy, **(options or {}))
     i0 = (float(scan.i0_counts[0]), float(scan.i0_counts[1]))
     a_low, a_high, _ = log_attenuation(
         np.asarray(scan.frames["low"], dtype=np.float64),
@@ -77,12 +79,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--count", type=int, default=12)
     parser.add_argument("--dose-sweep", type=int, help="also sweep the dose of this case")
+    parser.add_argument(
+        "--options",
+        default="{}",
+        help='baseline options as JSON, e.g. \'{"noise_guard": true, "bridge": "straight"}\'',
+    )
+    parser.add_argument("--noise-free", action="store_true", help="noise-free counts")
     args = parser.parse_args()
+    options = json.loads(args.options)
+    noisy = not args.noise_free
     cases = list(SUITES["ct"](seed=args.seed, count=args.count))
     for i, params in enumerate(cases):
-        case = generate_ct_case(dataclasses.replace(params, beam="auto"))
+        case = generate_ct_case(dataclasses.replace(params, beam="auto", noise=noisy))
         label = f"{i:2d} {case.beam.name} {params.scanner} dose {params.dose_factor:.3f}"
-        print(row(label, measure(case)), flush=True)
+        print(row(label, measure(case, noisy, options)), flush=True)
     if args.dose_sweep is not None:
         params = cases[args.dose_sweep]
         for dose, noise in ((0.5, True), (params.dose_factor, True), (4.0, True), (16.0, True),

@@ -115,15 +115,16 @@ def _usable(shape, rng):
 
 @pytest.mark.parametrize("shape", SHAPES + [(9, 64)])
 @pytest.mark.parametrize("half_window", [0, 1, 4, 100])
-def test_row_baselines_matches_reference(shape, half_window):
+@pytest.mark.parametrize("curved", [True, False])
+def test_row_baselines_matches_reference(shape, half_window, curved):
     rng = np.random.default_rng(3)
     values = rng.normal(1.38, 0.02, shape)
     if values.size:
         values.reshape(-1)[1 :: max(1, values.size // 4)] = np.nan  # NaN counts as unusable
     usable = _usable(shape, rng)
-    got, weight = row_baselines(values, usable, half_window, 3.0, 1e-3)
+    got, weight = row_baselines(values, usable, half_window, 3.0, 1e-3, curved=curved)
     ref, ref_weight = _numpy_reference.row_baselines_reference(
-        values, usable, half_window, 3.0, 1e-3
+        values, usable, half_window, 3.0, 1e-3, curved
     )
     assert_allclose(got, ref, rtol=1e-12, atol=1e-14, equal_nan=True)
     assert_allclose(weight, ref_weight, rtol=1e-15)

@@ -195,7 +195,9 @@ def areal_density_kernel(a_low, a_high, r_st, mu_low, mu_high, r_min, r_max, out
 
 
 @jit
-def row_baselines_kernel(values, usable, half_window, gap_scale, extrapolated_weight, out, weight):
+def row_baselines_kernel(
+    values, usable, half_window, gap_scale, extrapolated_weight, curved_bridge, out, weight
+):
     rows, cols = values.shape
     sum_v = np.zeros(cols + 1)
     sum_x = np.zeros(cols + 1)
@@ -264,7 +266,7 @@ def row_baselines_kernel(values, usable, half_window, gap_scale, extrapolated_we
             curvature = 0.0
             lo_hi = gl - width - 1
             ro_lo = gr + width + 1
-            if lo_hi >= 0 and ro_lo <= cols - 1:
+            if curved_bridge and lo_hi >= 0 and ro_lo <= cols - 1:
                 lo_lo = max(0, lo_hi - width)
                 ro_hi = min(cols - 1, ro_lo + width)
                 n_lo = count[lo_hi + 1] - count[lo_lo]

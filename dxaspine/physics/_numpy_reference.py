@@ -34,7 +34,9 @@ def areal_density_reference(a_low, a_high, r_st, mu_low, mu_high, r_min=-np.inf,
     return (a_low - r_st * a_high) / (mu_low - r_st * mu_high)
 
 
-def row_baselines_reference(values, usable, half_window, gap_scale, extrapolated_weight):
+def row_baselines_reference(
+    values, usable, half_window, gap_scale, extrapolated_weight, curved=True
+):
     """numpy reference of :func:`row_baselines_kernel` (a direct, slow transcription):
     returns ``(baseline, weight)``."""
     values = np.asarray(values, dtype=np.float64)
@@ -84,7 +86,7 @@ def row_baselines_reference(values, usable, half_window, gap_scale, extrapolated
                 t = np.clip((c - x_l) / (x_r - x_l), 0.0, 1.0)
                 out[r, c] = m_l + t * (m_r - m_l)
                 weight[r, c] = w
-                if len(outer) == 2:  # least-squares parabola through the outer windows
+                if curved and len(outer) == 2:  # least-squares parabola, outer windows
                     (m_lo, x_lo), (m_ro, x_ro) = outer
                     slope = (m_r - m_l) / (x_r - x_l)
                     b = np.array([(x_lo - x_l) * (x_lo - x_r), (x_ro - x_l) * (x_ro - x_r)])

@@ -44,6 +44,9 @@ _LOWER_HALF_ONE_SIGMA = 0.1587 / 0.5
 EXTRAPOLATED_WEIGHT = 1e-3
 
 
+BRIDGES = ("curved", "straight")
+
+
 @dataclass(frozen=True)
 class BaselineOptions:
     """Tuning of the baseline iteration; lengths in mm so that they hold on every scanner."""
@@ -66,6 +69,21 @@ class BaselineOptions:
     # scans are block-averaged in the log domain and R_st is interpolated back.
     baseline_grid_mm: float = 1.0
     min_changed_fraction: float = 5e-4  # converged when fewer mask pixels change than this
+    # How a scan line's baseline crosses the bone: "curved" (a line between the side windows
+    # plus the curvature the next windows out show, for fat varying on 60-220 mm scales) or
+    # "straight" (the line alone).  Option, not default: docs/physics.md §7, "Noise guard".
+    bridge: str = "curved"
+    # Noise guard (option, off by default; docs/physics.md §7): noise raises the bone
+    # threshold above its floor, and the bone fainter than it (edges, processes) then counts
+    # as soft tissue and pulls R_st up.  With the guard the dilation grows by the distance over
+    # which the bone edge, continued at its median slope on the mask's edge, falls from the
+    # threshold to the floor (at most ``noise_guard_max_mm``).  Noise-free maps: no change.
+    noise_guard: bool = False
+    noise_guard_max_mm: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.bridge not in BRIDGES:
+            raise ValueError(f"bridge must be one of {BRIDGES}, got {self.bridge!r}")
 
 
 DEFAULT_OPTIONS = BaselineOptions()
@@ -160,6 +178,7 @@ def row_baselines(
     half_window_px: int,
     gap_scale_px: float = np.inf,
     extrapolated_weight: float = EXTRAPOLATED_WEIGHT,
+    curved: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-row soft-tissue baseline of ``values`` from its ``usable`` pixels.
 
@@ -174,14 +193,16 @@ def row_baselines(
         Distance from soft tissue (columns) at which a bridged value's weight halves.
     extrapolated_weight : float
         Extra weight factor of one-sided extrapolations (see ``weight``).
+    curved : bool
+        Add the curvature term (``BaselineOptions.bridge="curved"``); False: straight bridges.
 
     Returns
     -------
     baseline : (M, N) ndarray of float64
         Windowed mean over usable pixels; across runs of unusable pixels, interpolation
-        between the side-window means plus a least-squares curvature term from the next
-        windows out (constant beyond the last usable pixel); NaN on rows without usable
-        pixels.
+        between the side-window means plus (``curved``) a least-squares curvature term from
+        the next windows out (constant beyond the last usable pixel); NaN on rows without
+        usable pixels.
     weight : (M, N) ndarray of float64
         1 for usable pixels, ``1 / (1 + (d / gap_scale_px)**2)`` for a bridged pixel ``d``
         columns from soft tissue, times ``extrapolated_weight`` if one-sided, 0 for NaN; the
@@ -204,7 +225,7 @@ def row_baselines(
     out = np.empty_like(values)
     weight = np.empty_like(values)
     _kernels.row_baselines_kernel(
-        values, usable, half_window_px, gap_scale_px, extrapolated_weight, out, weight
+        values, usable, half_window_px, gap_scale_px, extrapolated_weight, bool(curved), out, weight
     )
     return out, weight
 
@@ -311,13 +332,52 @@ def threshold_bone(
     ``threshold_sigmas`` peak widths but at least ``threshold_floor``.  Returns
     ``(bone_mask, peak, threshold)``.
     """
+    bone, peak, threshold, _ = _threshold_smoothed(
+        excess, field, candidate, pixel_spacing_mm, threshold_floor, options
+    )
+    return bone, peak, threshold
+
+
+def _threshold_smoothed(excess, field, candidate, pixel_spacing_mm, threshold_floor, options):
+    """:func:`threshold_bone`, and the smoothed excess it thresholded."""
     row_mm, col_mm = pixel_spacing_mm
     sigma = (options.detect_smoothing_mm / row_mm, options.detect_smoothing_mm / col_mm)
     smoothed = _smooth_in_field(excess, field, sigma)
     # (all candidates: skip a full-size copy; soft_tissue_peak flattens)
     peak, width = soft_tissue_peak(smoothed if candidate.all() else smoothed[candidate])
     threshold = peak + max(options.threshold_sigmas * width, threshold_floor)
-    return field & (smoothed > threshold), peak, threshold
+    return field & (smoothed > threshold), peak, threshold, smoothed
+
+
+def noise_guard_mm(
+    bone: np.ndarray,
+    smoothed: np.ndarray,
+    peak: float,
+    threshold: float,
+    threshold_floor: float,
+    pixel_spacing_mm: tuple[float, float],
+    limit_mm: float,
+) -> float:
+    """Extra bone guard (mm) for the faint fringe that the noise's threshold leaves out.
+
+    The threshold sits ``threshold - peak`` above soft tissue, of which everything above
+    ``threshold_floor`` is the noise's doing (noise-free maps: the floor).  Bone between the
+    floor and the threshold lies beside the mask; continued at the edge's median slope
+    (g/cm2 per mm of the smoothed excess, on the mask's one-pixel edge) it spans
+    ``(threshold - peak - floor) / slope`` mm.  0 without an edge or excess; at most
+    ``limit_mm``.
+    """
+    excess = threshold - peak - threshold_floor
+    if not excess > 0 or not bone.any():
+        return 0.0
+    # the mask's own edge; where it meets the image border (the spine runs off the top and
+    # bottom of the field) is not an edge of the bone
+    edge = bone & ~ndimage.binary_erosion(bone, border_value=1)
+    grad_r, grad_c = np.gradient(smoothed, *pixel_spacing_mm)
+    slope = float(np.median(np.hypot(grad_r[edge], grad_c[edge])))
+    if not slope > 0:
+        return float(limit_mm)
+    return float(min(limit_mm, excess / slope))
 
 
 def iterate_baseline(
@@ -362,16 +422,27 @@ def iterate_baseline(
     usable = candidate.copy()
     converged = False
     iteration = 0
+    curved = options.bridge == "curved"
     for iteration in range(1, options.max_iterations + 1):
         excess = excess_of(baseline)
-        new_bone, peak, threshold = threshold_bone(
+        new_bone, peak, threshold, smoothed = _threshold_smoothed(
             excess, field, candidate, pixel_spacing_mm, threshold_floor, options
         )
         # Pixel-level noise width of the raw excess, for the outlier guard.
         _, pixel_width = soft_tissue_peak(excess[candidate & ~new_bone])
         outlier_limit = max(options.outlier_sigmas * pixel_width, 2 * threshold_floor)
-        usable = usable_pixels(candidate, new_bone, excess, peak, outlier_limit, dilation, gas)
-        raw, weight = row_baselines(signal, usable, half_window, gap_scale)
+        guard = dilation
+        if options.noise_guard:
+            extra_mm = noise_guard_mm(
+                new_bone, smoothed, peak, threshold, threshold_floor, pixel_spacing_mm,
+                options.noise_guard_max_mm,
+            )  # fmt: skip
+            guard = (
+                dilation[0] + int(round(extra_mm / row_mm)),
+                dilation[1] + int(round(extra_mm / col_mm)),
+            )
+        usable = usable_pixels(candidate, new_bone, excess, peak, outlier_limit, guard, gas)
+        raw, weight = row_baselines(signal, usable, half_window, gap_scale, curved=curved)
         baseline = smooth_along_rows(raw, weight, row_sigma)
         changed = int(np.count_nonzero(new_bone != bone))
         bone = new_bone

@@ -62,11 +62,22 @@ def body_filter_response(work: WorkImage) -> np.ndarray:
     return body_filter(values, half, flank)
 
 
+def _smoothed_response(work: WorkImage) -> np.ndarray:
+    """:func:`body_filter_response` smoothed 3 mm down the rows, made once per work image
+    (the tracker and :func:`measure_along` read it; ``WorkImage.derived``).  Never written to."""
+    response = work.derived.get("axis.body_response")
+    if response is None:
+        response = ndimage.gaussian_filter1d(
+            body_filter_response(work), 3.0 / work.pixel_spacing_mm[0], axis=0
+        )
+        work.derived["axis.body_response"] = response
+    return response  # type: ignore[return-value]
+
+
 def track_axis(work: WorkImage) -> SpineAxis:
     """Find the spine axis on the work image."""
     rows, cols = work.values.shape
-    response = body_filter_response(work)
-    response = ndimage.gaussian_filter1d(response, 3.0 / work.pixel_spacing_mm[0], axis=0)
+    response = _smoothed_response(work)
     ratio = work.pixel_spacing_mm[0] / work.pixel_spacing_mm[1]
     max_step = max(1, int(np.ceil(MAX_SLOPE * ratio)))
     penalty = STEP_PENALTY_PER_MM * work.pixel_spacing_mm[1]
@@ -95,9 +106,7 @@ def measure_along(work: WorkImage, columns: np.ndarray) -> SpineAxis:
     evidence stage re-measures a plugged-in segmenter's axis this way).
     """
     rows, cols = work.values.shape
-    response = ndimage.gaussian_filter1d(
-        body_filter_response(work), 3.0 / work.pixel_spacing_mm[0], axis=0
-    )
+    response = _smoothed_response(work)
     path = np.clip(np.asarray(columns, dtype=float), 0, cols - 1)
     path_response = response[np.arange(rows), path.astype(int)]
     _, width, core = _edge_midpoints(work, path)

@@ -217,9 +217,16 @@ def _endplate_midpoints(work, smoothed, col0, row, slope, half_width_mm, exclude
 
 
 def row_smoothed(work: WorkImage) -> np.ndarray:
-    """The work image smoothed along the rows (0.8 mm), as the endplate search reads it."""
-    values = work.zeroed
-    return ndimage.gaussian_filter1d(values, 0.8 / work.pixel_spacing_mm[0], axis=0)
+    """The work image smoothed along the rows (0.8 mm), as the endplate search reads it.
+
+    Made once per work image (the disc finder and the evidence stage read the same one,
+    ``WorkImage.derived``); never written to.
+    """
+    smoothed = work.derived.get("discs.row_smoothed")
+    if smoothed is None:
+        smoothed = ndimage.gaussian_filter1d(work.zeroed, 0.8 / work.pixel_spacing_mm[0], axis=0)
+        work.derived["discs.row_smoothed"] = smoothed
+    return smoothed  # type: ignore[return-value]
 
 
 def disc_thickness_mm(

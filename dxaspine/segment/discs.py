@@ -113,8 +113,12 @@ def find_discs(
     rows = _regularise(minima, profile, spacing_r)
     discs = []
     smoothed = row_smoothed(work)
+    # d col / d row of the axis, the tilt every disc's first guess is perpendicular to
+    gradient = np.gradient(axis.columns) if work.values.shape[0] > 1 else np.zeros(1)
     for row, depth, fitted in rows:
-        discs.append(_fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed))
+        discs.append(
+            _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed, gradient)
+        )
     discs.sort(key=lambda d: d.row)
     edge = _top_edge_disc(work, axis, half_width_mm, profile, discs)
     if edge is not None:
@@ -247,17 +251,17 @@ def disc_thickness_mm(
     return median(thickness[~np.isnan(thickness)]) * work.pixel_spacing_mm[0]
 
 
-def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) -> Disc:
+def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed, grad) -> Disc:
     """Fit position and tilt of one disc from per-column endplate midpoints.
 
-    ``smoothed`` is the work image smoothed along the rows (0.8 mm), shared by all discs.
+    ``smoothed`` is the work image smoothed along the rows (0.8 mm) and ``grad`` the axis
+    gradient (``np.gradient(axis.columns)``, zeros(1) for one row), both shared by all discs.
     """
     rows = work.values.shape[0]
     spacing_r, spacing_c = work.pixel_spacing_mm
     i_row = int(np.clip(round(row), 0, rows - 1))
     col0 = float(axis.columns[i_row])
     # first guess of the tilt: perpendicular to the axis (d col / d row of the axis)
-    grad = np.gradient(axis.columns) if rows > 1 else np.zeros(1)
     axis_slope_mm = grad[i_row] * spacing_c / spacing_r
     slope0 = -axis_slope_mm * (spacing_c / spacing_r)  # d row / d col in work pixels
     c, centre_rows, thickness = _endplate_midpoints(

@@ -276,6 +276,11 @@ def main() -> None:
             lambda: seg_ref.iso_tangent_reference(values, 2.0, 2.0),
         ),
         (
+            "gaussian_nearest sigma 3 788x720",
+            lambda: seg_kernels.gaussian_nearest(values, (3.0, 3.0)),
+            lambda: seg_ref.gaussian_nearest_reference(values, (3.0, 3.0)),
+        ),
+        (
             "noise_differences 788x720",
             lambda: seg_kernels.noise_differences(values, valid, lo, hi, 16.0, 80.0),
             lambda: seg_ref.noise_differences_reference(values, valid, lo, hi, 16.0, 80.0),

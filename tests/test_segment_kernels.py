@@ -438,3 +438,34 @@ def test_iso_tangent_matches_scipy_sobel_reference(shape):
             for g, w in zip(got, want, strict=True):
                 np.testing.assert_array_equal(g, w)
                 np.testing.assert_array_equal(np.signbit(g), np.signbit(w))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 40), (40, 5), (60, 70)])
+@pytest.mark.parametrize("sigma", [(3.0, 3.0), (0.7, 2.5), (10.0, 1.0), (0.1, 0.2)])
+def test_gaussian_nearest_matches_scipy(shape, sigma):
+    # scipy's own filter bit for bit: windows longer than the image ("nearest" repeats the
+    # edge), a 1-tap window, varied magnitudes, NaN and inf spreading as in scipy, zero signs
+    rng = np.random.default_rng(11)
+    images = [rng.normal(size=shape) * 10.0 ** rng.uniform(-6, 3, shape), -np.zeros(shape)]
+    spiky = rng.normal(size=shape)
+    spiky.flat[::7] = np.nan
+    spiky.flat[3::11] = np.inf
+    images.append(spiky)
+    for image in images:
+        got = kernels.gaussian_nearest(image, sigma)
+        want = ref.gaussian_nearest_reference(image, sigma)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_gaussian_nearest_edge_cases():
+    assert kernels.gaussian_nearest(np.zeros((0, 4)), (1.0, 1.0)).shape == (0, 4)
+    assert kernels.gaussian_nearest(np.zeros((4, 0)), (1.0, 1.0)).shape == (4, 0)
+    with pytest.raises(ValueError):
+        kernels.gaussian_nearest(np.zeros((4, 4)), (0.0, 1.0))
+    with pytest.raises(ValueError):
+        kernels.gaussian_nearest(np.zeros(4), (1.0, 1.0))
+    # the weights are scipy's (its impulse response), summing to 1
+    w = kernels.gaussian_weights(3.0)
+    assert w.size == 25 and abs(w.sum() - 1.0) < 1e-12
+    np.testing.assert_array_equal(w, w[::-1])

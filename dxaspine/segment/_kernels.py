@@ -762,3 +762,60 @@ def isophote_walk_kernel(
                     total += samples[walk, k, 1]
                     wsum += samples[walk, k, 0]
             out[r, c] = total / wsum if wsum > 0 and valid[r, c] else 0.0
+
+
+@jit
+def gaussian_nearest_kernel(image, weights_r, weights_c, out):  # pragma: no cover - numba
+    """``scipy.ndimage.gaussian_filter(image, sigma, mode="nearest")`` with the correlation
+    weights of each axis given (``weights_r`` down the rows first, then ``weights_c`` along
+    them; odd lengths, symmetric), each output sample formed as scipy's C loop forms it for a
+    symmetric filter: ``x[i] * w[0]``, then ``+= (x[i - k] + x[i + k]) * w[-k]`` from the
+    farthest pair in (no fused multiply-add, as on x86-64).  Beyond the ends the edge value
+    repeats ("nearest").  The same numbers as scipy (``_numpy_reference.
+    gaussian_nearest_reference``).  ``out`` must not be ``image``.
+
+    Faster because each pass runs over whole rows: one output pixel's sum is still taken in
+    scipy's order, but neighbouring pixels are summed side by side (vectorised) instead of
+    one after the other.  The loops index 1-D row views from 0 up, so numba can tell the
+    indices are never negative and drops its wraparound check, which otherwise stops the
+    vectorisation (indexing the 2-D arrays directly was slower than scipy).
+    """
+    rows, cols = image.shape
+    hr = weights_r.shape[0] // 2
+    hc = weights_c.shape[0] // 2
+    # down the rows, into ``out``: row r from whole rows r - k and r + k (clamped: "nearest")
+    for r in range(rows):
+        t = out[r]
+        x = image[r]
+        w0 = weights_r[hr]
+        for c in range(cols):
+            t[c] = x[c] * w0
+        for k in range(hr, 0, -1):
+            w = weights_r[hr - k]
+            above = image[max(r - k, 0)]
+            below = image[min(r + k, rows - 1)]
+            for c in range(cols):
+                t[c] += (above[c] + below[c]) * w
+    # along each row, in place: the row copied out with its edge values repeated, then the
+    # same sums side by side (no second image-sized buffer: a fresh one per call cost more
+    # in page faults than the whole pass)
+    line = np.empty(cols + 2 * hc)
+    for r in range(rows):
+        if cols == 0:
+            break
+        t = out[r]
+        for c in range(cols):
+            line[hc + c] = t[c]
+        for k in range(hc):
+            line[k] = t[0]
+            line[hc + cols + k] = t[cols - 1]
+        o = out[r]
+        w0 = weights_c[hc]
+        for c in range(cols):
+            o[c] = line[hc + c] * w0
+        for k in range(hc, 0, -1):
+            w = weights_c[hc - k]
+            left = line[hc - k : hc - k + cols]
+            right = line[hc + k : hc + k + cols]
+            for c in range(cols):
+                o[c] += (left[c] + right[c]) * w

@@ -273,3 +273,9 @@ def iso_tangent_reference(smooth, scale_r, scale_c):
     tan_r = np.where(flat, 1.0, -grad_c / np.where(flat, 1.0, norm))
     tan_c = np.where(flat, 0.0, grad_r / np.where(flat, 1.0, norm))
     return tan_r, tan_c
+
+
+def gaussian_nearest_reference(image, sigma):
+    """:func:`~dxaspine.segment._kernels.gaussian_nearest_kernel`'s result: scipy's own
+    ``gaussian_filter(image, sigma, mode="nearest")`` (float64)."""
+    return ndimage.gaussian_filter(np.asarray(image, dtype=float), sigma, mode="nearest")

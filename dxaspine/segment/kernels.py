@@ -443,3 +443,57 @@ def isophote_walk(
         base, masks[0], smooth, tan_r, tan_c, masks[1], float(step_r), float(step_c),
         len(weights_k), _as_1d_float("weights_k", weights_k), float(guide), out,
     )  # fmt: skip
+
+
+def gaussian_weights(sigma: float) -> np.ndarray:
+    """The correlation weights ``scipy.ndimage.gaussian_filter1d(x, sigma)`` applies (its
+    default ``truncate=4``): read off its response to a unit impulse, which it forms as
+    ``1 * w`` plus zeros, so they are its weights bit for bit whatever its version computes.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation in pixels (> 0).
+
+    Returns
+    -------
+    (2 r + 1,) ndarray
+        ``w[j]`` weighs the sample ``j - r`` places on.
+    """
+    from scipy import ndimage
+
+    radius = int(4.0 * float(sigma) + 0.5)
+    impulse = np.zeros(2 * radius + 1)
+    impulse[radius] = 1.0
+    # correlation: out[i] = sum_j w[j] x[i + j - r], so the impulse gives w reversed
+    return ndimage.gaussian_filter1d(impulse, float(sigma), mode="constant")[::-1].copy()
+
+
+def gaussian_nearest(image: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(image, sigma, mode="nearest")``, the same numbers, in
+    one numba call (``_kernels.gaussian_nearest_kernel``; its reference is scipy itself,
+    ``_numpy_reference.gaussian_nearest_reference``).
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Converted to float64.
+    sigma : (float, float)
+        Standard deviation in pixels down the rows and along them (each > 0).
+
+    Returns
+    -------
+    (M, N) ndarray
+    """
+    image = _as_2d_float("image", image)
+    sigma_r, sigma_c = (float(s) for s in sigma)
+    if not (sigma_r > 0 and sigma_c > 0):
+        raise ValueError("gaussian_nearest: both sigmas must be positive")
+    weights = [gaussian_weights(s) for s in (sigma_r, sigma_c)]
+    # scipy takes the symmetric loop only for weights symmetric within DBL_EPSILON (a
+    # Gaussian's always are); the kernel has no other loop
+    if any(np.max(np.abs(w - w[::-1])) > np.finfo(float).eps for w in weights):
+        raise ValueError("gaussian_nearest: the weights are not symmetric")
+    out = np.empty(image.shape)
+    _kernels.gaussian_nearest_kernel(image, weights[0], weights[1], out)
+    return out

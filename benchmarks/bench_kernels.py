@@ -281,6 +281,16 @@ def main() -> None:
             lambda: seg_ref.gaussian_nearest_reference(values, (3.0, 3.0)),
         ),
         (
+            "near_edge 788x720",
+            lambda: seg_kernels.near_edge(values, valid, lo, hi, left, right, 0.1, 0.3),
+            lambda: seg_ref.near_edge_reference(values, valid, lo, hi, left, right, 0.1, 0.3),
+        ),
+        (
+            "box_pixels 788x720",
+            lambda: seg_kernels.box_pixels(SHAPE, lo, hi),
+            lambda: seg_ref.box_mask_reference(SHAPE, lo, hi),
+        ),
+        (
             "noise_differences 788x720",
             lambda: seg_kernels.noise_differences(values, valid, lo, hi, 16.0, 80.0),
             lambda: seg_ref.noise_differences_reference(values, valid, lo, hi, 16.0, 80.0),

@@ -469,3 +469,41 @@ def test_gaussian_nearest_edge_cases():
     w = kernels.gaussian_weights(3.0)
     assert w.size == 25 and abs(w.sum() - 1.0) < 1e-12
     np.testing.assert_array_equal(w, w[::-1])
+
+
+def test_near_edge_matches_reference():
+    # the noise-aware edge's pixel selection: blends with spans below 1 px and reversed, NaN
+    # values (never near), rows all before or after the blend
+    rng = np.random.default_rng(13)
+    rows, cols = 40, 60
+    values = rng.normal(0.2, 0.1, (rows, cols))
+    values[::7, ::5] = np.nan
+    valid = rng.random((rows, cols)) > 0.1
+    lo = rng.uniform(-10, 70, rows)
+    hi = lo + rng.uniform(-5, 50, rows)
+    hi[3] = lo[3] + 0.4
+    left, right = rng.normal(0, 0.05, rows), rng.normal(0, 0.05, rows)
+    for threshold, band in ((0.1, 0.05), (0.0, 0.0), (0.3, 1.0)):
+        got = kernels.near_edge(values, valid, lo, hi, left, right, threshold, band)
+        want = ref.near_edge_reference(values, valid, lo, hi, left, right, threshold, band)
+        np.testing.assert_array_equal(got, want)
+    assert kernels.near_edge(np.zeros((0, 3)), np.zeros((0, 3), bool), *[np.zeros(0)] * 4,
+                             0.1, 0.1).shape == (0, 3)  # fmt: skip
+    with pytest.raises(ValueError):
+        kernels.near_edge(values, valid, lo[:-1], hi, left, right, 0.1, 0.1)
+
+
+def test_box_pixels_match_reference():
+    rng = np.random.default_rng(14)
+    rows, cols = 50, 40
+    lo = rng.uniform(-10, 45, rows)
+    hi = lo + rng.uniform(-5, 30, rows)
+    lo[:5] = np.nan
+    hi[8] = np.nan
+    lo[10], hi[10] = 3.0, 3.0  # one column
+    lo[11], hi[12] = np.inf, -np.inf
+    lo[13], hi[14] = -np.inf, np.inf
+    got = kernels.box_pixels((rows, cols), lo, hi)
+    np.testing.assert_array_equal(got, ref.box_mask_reference((rows, cols), lo, hi))
+    assert kernels.box_pixels((0, 4), np.zeros(0), np.zeros(0)).shape == (0, 4)
+    assert not kernels.box_pixels((3, 0), np.zeros(3), np.ones(3)).size

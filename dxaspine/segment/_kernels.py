@@ -819,3 +819,44 @@ def gaussian_nearest_kernel(image, weights_r, weights_c, out):  # pragma: no cov
             right = line[hc + k : hc + k + cols]
             for c in range(cols):
                 o[c] += (left[c] + right[c]) * w
+
+
+@jit
+def near_edge_kernel(values, valid, lo, hi, left, right, threshold, band, out):  # pragma: no cover
+    """``out = valid & (|values - level| <= band)``: the pixels the noise-aware edge averages
+    (``bone_mask._noise_aware_values``), with the edge level blended across each row as
+    there: ``level = threshold + left[r] * (1 - t) + right[r] * t`` (summed left to right,
+    as numpy evaluates it), ``t = clip((c - lo[r]) / max(hi[r] - lo[r], 1), 0, 1)``.  The
+    same float64 operations in the same order as the numpy form
+    (``_numpy_reference.near_edge_reference``), without its five image-sized temporaries.
+    """
+    rows, cols = values.shape
+    for r in range(rows):
+        lo_r = lo[r]
+        span = max(hi[r] - lo_r, 1.0)
+        left_r = left[r]
+        right_r = right[r]
+        for c in range(cols):
+            t = (c - lo_r) / span
+            t = min(max(t, 0.0), 1.0)
+            level = threshold + left_r * (1.0 - t) + right_r * t
+            out[r, c] = valid[r, c] and abs(values[r, c] - level) <= band
+
+
+@jit
+def box_mask_kernel(lo, hi, out):  # pragma: no cover - numba
+    """``out[r, c] = ceil(lo[r]) <= c <= floor(hi[r])`` (False on a row whose ``lo`` or
+    ``hi`` is NaN), as ``box.box_mask``'s broadcast comparisons (its numpy form,
+    ``_numpy_reference.box_mask_reference``) give it, without the two image-sized
+    temporaries: each row is one run."""
+    rows, cols = out.shape
+    for r in range(rows):
+        row = out[r]
+        for c in range(cols):
+            row[c] = False
+        # float bounds, so NaN (and +-inf) compare as in numpy: a NaN row stays empty
+        first = np.ceil(lo[r])
+        last = np.floor(hi[r])
+        for c in range(cols):
+            if c >= first and c <= last:
+                row[c] = True

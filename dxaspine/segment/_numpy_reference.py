@@ -279,3 +279,18 @@ def gaussian_nearest_reference(image, sigma):
     """:func:`~dxaspine.segment._kernels.gaussian_nearest_kernel`'s result: scipy's own
     ``gaussian_filter(image, sigma, mode="nearest")`` (float64)."""
     return ndimage.gaussian_filter(np.asarray(image, dtype=float), sigma, mode="nearest")
+
+
+def near_edge_reference(values, valid, lo, hi, left, right, threshold, band):
+    """:func:`~dxaspine.segment._kernels.near_edge_kernel` as ``bone_mask`` computed it."""
+    t = (np.arange(values.shape[1])[None, :] - lo[:, None]) / np.maximum(hi - lo, 1.0)[:, None]
+    t = np.clip(t, 0.0, 1.0)
+    level = threshold + left[:, None] * (1 - t) + right[:, None] * t
+    return valid & (np.abs(values - level) <= band)
+
+
+def box_mask_reference(shape, lo, hi):
+    """:func:`~dxaspine.segment._kernels.box_mask_kernel` as ``box.box_mask`` computed it."""
+    cols = np.arange(shape[1])[None, :]
+    with np.errstate(invalid="ignore"):
+        return (cols >= np.ceil(lo)[:, None]) & (cols <= np.floor(hi)[:, None])

@@ -24,7 +24,12 @@ from dxaspine.physics.density_map import DensityMap
 from dxaspine.physics.quantiles import linear_quantiles
 from dxaspine.segment.conventions import EdgeConvention, EdgeNoise
 from dxaspine.segment.edge_noise import GUIDE_SIGMAS, isophote_average_at, smoothed_noise
-from dxaspine.segment.kernels import above_edge_blend, drop_small_components, masked_block_mean
+from dxaspine.segment.kernels import (
+    above_edge_blend,
+    drop_small_components,
+    masked_block_mean,
+    near_edge,
+)
 
 # Work-grid pixel size: ~1 mm resolves discs (8-12 mm, docs/domain.md §4) with margin and keeps the
 # searches cheap on 0.25 mm iDXA images.
@@ -301,14 +306,11 @@ def bone_mask(
 
 def _noise_aware_values(values, ok, local, threshold, background, noise, sigma, spacing):
     """``values`` with the pixels near the edge level replaced by their isophote average."""
+    band = noise.band_sigmas * sigma
     if local is None:
-        level = np.full(values.shape, threshold + background)
-    else:  # the same blend as kernels.above_edge_blend
-        lo, hi, left, right = local
-        t = (np.arange(values.shape[1])[None, :] - lo[:, None]) / np.maximum(hi - lo, 1.0)[:, None]
-        t = np.clip(t, 0.0, 1.0)
-        level = threshold + left[:, None] * (1 - t) + right[:, None] * t
-    near = ok & (np.abs(values - level) <= noise.band_sigmas * sigma)
+        near = ok & (np.abs(values - (threshold + background)) <= band)
+    else:  # the blend of kernels.above_edge_blend, in one numba pass
+        near = near_edge(values, ok, *local, threshold, band)
     if not near.any():
         return values
     guide = GUIDE_SIGMAS * smoothed_noise(sigma, spacing)

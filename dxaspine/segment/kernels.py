@@ -376,6 +376,73 @@ def body_filter(values: np.ndarray, half: int, flank: int) -> np.ndarray:
     return out
 
 
+def near_edge(
+    values: np.ndarray,
+    valid: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    threshold: float,
+    band: float,
+) -> np.ndarray:
+    """Valid pixels within ``band`` of the edge level blended across each row.
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+    valid : (M, N) bool ndarray
+    lo, hi : (M,) ndarray
+        Columns where the blend starts and ends on each row (finite).
+    left, right : (M,) ndarray
+        The soft-tissue level at and before ``lo`` and at and after ``hi``.
+    threshold, band : float
+        The bone contrast added to the level, and the half-width of the band about it.
+
+    Returns
+    -------
+    (M, N) bool ndarray
+        ``valid & (|values - (threshold + left * (1 - t) + right * t)| <= band)``, with ``t =
+        clip((column - lo) / max(hi - lo, 1), 0, 1)``; NaN values are never near.
+    """
+    values = _as_2d_float("values", values)
+    valid = np.ascontiguousarray(np.asarray(valid, dtype=bool))
+    if valid.shape != values.shape:
+        raise ValueError(f"valid has shape {valid.shape}, values has {values.shape}")
+    rows = values.shape[0]
+    per_row = [
+        _as_1d_float(name, a)
+        for name, a in (("lo", lo), ("hi", hi), ("left", left), ("right", right))
+    ]
+    if any(a.size != rows for a in per_row):
+        raise ValueError(f"lo, hi, left and right need {rows} rows")
+    out = np.empty(values.shape, dtype=bool)
+    _kernels.near_edge_kernel(values, valid, *per_row, float(threshold), float(band), out)
+    return out
+
+
+def box_pixels(shape: tuple[int, int], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``ceil(lo[r]) <= column <= floor(hi[r])`` on every row of an image of ``shape``.
+
+    Parameters
+    ----------
+    shape : (int, int)
+    lo, hi : (shape[0],) ndarray
+        First and last column per row (fractional; NaN: an empty row).
+
+    Returns
+    -------
+    (shape[0], shape[1]) bool ndarray
+    """
+    lo, hi = _as_1d_float("lo", lo), _as_1d_float("hi", hi)
+    rows, cols = (int(n) for n in shape)
+    if lo.size != rows or hi.size != rows:
+        raise ValueError(f"lo and hi need {rows} rows")
+    out = np.empty((rows, cols), dtype=bool)
+    _kernels.box_mask_kernel(lo, hi, out)
+    return out
+
+
 def iso_tangent(
     smooth: np.ndarray, scale_r: float, scale_c: float
 ) -> tuple[np.ndarray, np.ndarray]:

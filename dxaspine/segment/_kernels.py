@@ -635,26 +635,31 @@ def iso_tangent_kernel(smooth, scale_r, scale_c, tan_r, tan_c):  # pragma: no co
     same numbers (the numpy/scipy form is ``_numpy_reference.iso_tangent_reference``)."""
     rows, cols = smooth.shape
     for r in range(rows):
-        ru, rd = _reflect(r - 1, rows), _reflect(r + 1, rows)
         for c in range(cols):
-            cl, cr = _reflect(c - 1, cols), _reflect(c + 1, cols)
-            # sobel along the rows: the difference down each column, smoothed across columns
-            d_l = _central_difference(smooth[ru, cl], smooth[rd, cl], smooth[r, cl])
-            d_c = _central_difference(smooth[ru, c], smooth[rd, c], smooth[r, c])
-            d_r = _central_difference(smooth[ru, cr], smooth[rd, cr], smooth[r, cr])
-            g_r = _smooth_121(d_l, d_r, d_c) / scale_r
-            # sobel along the columns: the difference along each row, smoothed down the rows
-            e_u = _central_difference(smooth[ru, cl], smooth[ru, cr], smooth[ru, c])
-            e_c = _central_difference(smooth[r, cl], smooth[r, cr], smooth[r, c])
-            e_d = _central_difference(smooth[rd, cl], smooth[rd, cr], smooth[rd, c])
-            g_c = _smooth_121(e_u, e_d, e_c) / scale_c
-            norm = math.hypot(g_r, g_c)
-            if norm <= 1e-12:
-                tan_r[r, c] = 1.0
-                tan_c[r, c] = 0.0
-            else:
-                tan_r[r, c] = -(g_c / norm)
-                tan_c[r, c] = g_r / norm
+            tan_r[r, c], tan_c[r, c] = _tangent_at(smooth, r, c, scale_r, scale_c)
+
+
+@jit(inline="always")
+def _tangent_at(smooth, r, c, scale_r, scale_c):  # pragma: no cover - numba
+    """``iso_tangent_kernel`` at one pixel, ``(tan_r, tan_c)``: the isophote walk makes its
+    tangent field with it too (the same operations, so the same numbers)."""
+    rows, cols = smooth.shape
+    ru, rd = _reflect(r - 1, rows), _reflect(r + 1, rows)
+    cl, cr = _reflect(c - 1, cols), _reflect(c + 1, cols)
+    # sobel along the rows: the difference down each column, smoothed across columns
+    d_l = _central_difference(smooth[ru, cl], smooth[rd, cl], smooth[r, cl])
+    d_c = _central_difference(smooth[ru, c], smooth[rd, c], smooth[r, c])
+    d_r = _central_difference(smooth[ru, cr], smooth[rd, cr], smooth[r, cr])
+    g_r = _smooth_121(d_l, d_r, d_c) / scale_r
+    # sobel along the columns: the difference along each row, smoothed down the rows
+    e_u = _central_difference(smooth[ru, cl], smooth[ru, cr], smooth[ru, c])
+    e_c = _central_difference(smooth[r, cl], smooth[r, cr], smooth[r, c])
+    e_d = _central_difference(smooth[rd, cl], smooth[rd, cr], smooth[rd, c])
+    g_c = _smooth_121(e_u, e_d, e_c) / scale_c
+    norm = math.hypot(g_r, g_c)
+    if norm <= 1e-12:
+        return 1.0, 0.0
+    return -(g_c / norm), g_r / norm
 
 
 @jit(inline="always")
@@ -687,14 +692,15 @@ def _isophote_sample(fields, ir, ic, weight, s0, guide):  # pragma: no cover - n
 
 @jit
 def isophote_walk_kernel(
-    base, valid, smooth, tan_r, tan_c, near, step_r, step_c, steps, weights_k, guide, out
+    base, valid, smooth, scale_r, scale_c, near, step_r, step_c, steps, weights_k, guide, out
 ):  # pragma: no cover - numba
     """At every ``near`` pixel, ``out`` = the weighted mean of ``base`` along its iso-density
     line (``edge_noise.isophote_average``, whose numpy form is the reference).
 
     From the pixel, walk ``steps`` steps each way (first backwards, then forwards) along the
-    unit tangent (``tan_r``, ``tan_c``, re-read where the walk stands and turned to keep the
-    direction of travel), each step ``step_r`` rows and ``step_c`` columns per unit of
+    unit tangent of ``smooth``'s iso-lines (``iso_tangent_kernel``'s, with its divisors
+    ``scale_r`` and ``scale_c``; made here, straight into the walk's packed fields; re-read
+    where the walk stands and turned to keep the direction of travel), each step ``step_r`` rows and ``step_c`` columns per unit of
     tangent; the sample is the nearest pixel (halves to even), clamped to the image, weighted
     ``weights_k[k - 1]`` times its validity, and, with a finite ``guide``, times
     exp(-0.5 ((smooth[sample] - smooth[start]) / guide)^2).  The start counts with weight 1
@@ -713,8 +719,7 @@ def isophote_walk_kernel(
     fields = np.empty((rows, cols, 4))
     for r in range(rows):
         for c in range(cols):
-            fields[r, c, 0] = tan_r[r, c]
-            fields[r, c, 1] = tan_c[r, c]
+            fields[r, c, 0], fields[r, c, 1] = _tangent_at(smooth, r, c, scale_r, scale_c)
             fields[r, c, 2] = smooth[r, c]
             fields[r, c, 3] = base[r, c] if valid[r, c] else np.nan
     starts = np.flatnonzero(near.ravel())

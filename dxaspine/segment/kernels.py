@@ -471,8 +471,8 @@ def isophote_walk(
     base: np.ndarray,
     valid: np.ndarray,
     smooth: np.ndarray,
-    tan_r: np.ndarray,
-    tan_c: np.ndarray,
+    scale_r: float,
+    scale_c: float,
     where: np.ndarray,
     step_r: float,
     step_c: float,
@@ -484,8 +484,11 @@ def isophote_walk(
 
     Parameters
     ----------
-    base, smooth, tan_r, tan_c : (M, N) ndarray
-        Map (0 off ``valid``), its smoothed copy and the unit iso-line tangent.
+    base, smooth : (M, N) ndarray
+        Map (0 off ``valid``) and its smoothed copy.
+    scale_r, scale_c : float
+        The Sobel divisors of the iso-line tangent (:func:`iso_tangent`'s), which the kernel
+        makes itself.
     valid, where : (M, N) bool ndarray
         Measured pixels; pixels to average.
     step_r, step_c : float
@@ -497,18 +500,17 @@ def isophote_walk(
     out : (M, N) float64 ndarray, C-contiguous
         Written at ``where`` only.
     """
-    arrays = [_as_2d_float(n, a) for n, a in (("base", base), ("smooth", smooth),
-                                               ("tan_r", tan_r), ("tan_c", tan_c))]  # fmt: skip
+    arrays = [_as_2d_float(n, a) for n, a in (("base", base), ("smooth", smooth))]
     masks = [np.ascontiguousarray(np.asarray(m, dtype=bool)) for m in (valid, where)]
     shape = arrays[0].shape
     if any(a.shape != shape for a in arrays + masks) or out.shape != shape:
         raise ValueError("isophote_walk: every image must have the same shape")
     if out.dtype != np.float64 or not out.flags.c_contiguous:
         raise TypeError("isophote_walk: out must be a C-contiguous float64 array")
-    base, smooth, tan_r, tan_c = arrays
+    base, smooth = arrays
     _kernels.isophote_walk_kernel(
-        base, masks[0], smooth, tan_r, tan_c, masks[1], float(step_r), float(step_c),
-        len(weights_k), _as_1d_float("weights_k", weights_k), float(guide), out,
+        base, masks[0], smooth, float(scale_r), float(scale_c), masks[1], float(step_r),
+        float(step_c), len(weights_k), _as_1d_float("weights_k", weights_k), float(guide), out,
     )  # fmt: skip
 
 

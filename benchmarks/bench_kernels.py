@@ -281,6 +281,11 @@ def main() -> None:
             lambda: seg_ref.gaussian_nearest_reference(values, (3.0, 3.0)),
         ),
         (
+            "gaussian_rows sigma 2.86 197x180",
+            lambda: seg_kernels.gaussian_rows(blobs, 2.86),
+            lambda: seg_ref.gaussian_rows_reference(blobs, 2.86, "reflect"),
+        ),
+        (
             "near_edge 788x720",
             lambda: seg_kernels.near_edge(values, valid, lo, hi, left, right, 0.1, 0.3),
             lambda: seg_ref.near_edge_reference(values, valid, lo, hi, left, right, 0.1, 0.3),

@@ -865,3 +865,39 @@ def box_mask_kernel(lo, hi, out):  # pragma: no cover - numba
         for c in range(cols):
             if c >= first and c <= last:
                 row[c] = True
+
+
+@jit(inline="always")
+def _extended_index(i, n, reflect):  # pragma: no cover - numba
+    """Index ``i`` (any distance beyond either end) of a line of ``n`` in scipy.ndimage's
+    "reflect" (d c b a | a b c d | d c b a, repeating) or "nearest" mode."""
+    if not reflect:
+        return min(max(i, 0), n - 1)
+    period = 2 * n
+    j = i % period  # numba's % on integers follows Python: never negative
+    return period - 1 - j if j >= n else j
+
+
+@jit
+def gaussian_rows_kernel(image, weights, reflect, out):  # pragma: no cover - numba
+    """``scipy.ndimage.gaussian_filter1d(image, sigma, axis=0, mode=...)`` with its correlation
+    weights given (odd length, symmetric), ``reflect`` True for mode "reflect" (scipy's
+    default) and False for "nearest": each output sample formed as scipy's symmetric loop
+    forms it (``gaussian_nearest_kernel``'s notes), whole rows summed side by side.  The same
+    numbers as scipy (``_numpy_reference.gaussian_rows_reference``).  ``out`` must not be
+    ``image``.
+    """
+    rows, cols = image.shape
+    h = weights.shape[0] // 2
+    for r in range(rows):
+        t = out[r]
+        x = image[r]
+        w0 = weights[h]
+        for c in range(cols):
+            t[c] = x[c] * w0
+        for k in range(h, 0, -1):
+            w = weights[h - k]
+            above = image[_extended_index(r - k, rows, reflect)]
+            below = image[_extended_index(r + k, rows, reflect)]
+            for c in range(cols):
+                t[c] += (above[c] + below[c]) * w

@@ -294,3 +294,9 @@ def box_mask_reference(shape, lo, hi):
     cols = np.arange(shape[1])[None, :]
     with np.errstate(invalid="ignore"):
         return (cols >= np.ceil(lo)[:, None]) & (cols <= np.floor(hi)[:, None])
+
+
+def gaussian_rows_reference(image, sigma, mode):
+    """:func:`~dxaspine.segment._kernels.gaussian_rows_kernel`'s result: scipy's own
+    ``gaussian_filter1d(image, sigma, axis=0, mode=mode)`` (float64)."""
+    return ndimage.gaussian_filter1d(np.asarray(image, dtype=float), sigma, axis=0, mode=mode)

@@ -7,6 +7,8 @@ from the on-disk cache) every kernel on tiny inputs.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from dxaspine.segment import _kernels
@@ -529,13 +531,24 @@ def gaussian_weights(sigma: float) -> np.ndarray:
     (2 r + 1,) ndarray
         ``w[j]`` weighs the sample ``j - r`` places on.
     """
+    return _gaussian_weights(float(sigma)).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_weights(sigma: float) -> np.ndarray:
+    """:func:`gaussian_weights`, made once per sigma (a scan uses a handful); shared, so
+    never written to."""
     from scipy import ndimage
 
-    radius = int(4.0 * float(sigma) + 0.5)
+    radius = int(4.0 * sigma + 0.5)
     impulse = np.zeros(2 * radius + 1)
     impulse[radius] = 1.0
     # correlation: out[i] = sum_j w[j] x[i + j - r], so the impulse gives w reversed
-    return ndimage.gaussian_filter1d(impulse, float(sigma), mode="constant")[::-1].copy()
+    weights = ndimage.gaussian_filter1d(impulse, sigma, mode="constant")[::-1].copy()
+    if np.max(np.abs(weights - weights[::-1])) > np.finfo(float).eps:
+        # scipy would take its general loop, which the kernels do not have
+        raise ValueError("gaussian weights are not symmetric")
+    return weights
 
 
 def gaussian_nearest(image: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
@@ -558,11 +571,38 @@ def gaussian_nearest(image: np.ndarray, sigma: tuple[float, float]) -> np.ndarra
     sigma_r, sigma_c = (float(s) for s in sigma)
     if not (sigma_r > 0 and sigma_c > 0):
         raise ValueError("gaussian_nearest: both sigmas must be positive")
-    weights = [gaussian_weights(s) for s in (sigma_r, sigma_c)]
     # scipy takes the symmetric loop only for weights symmetric within DBL_EPSILON (a
-    # Gaussian's always are); the kernel has no other loop
-    if any(np.max(np.abs(w - w[::-1])) > np.finfo(float).eps for w in weights):
-        raise ValueError("gaussian_nearest: the weights are not symmetric")
+    # Gaussian's always are; _gaussian_weights checks), and the kernel has no other loop
+    weights = [_gaussian_weights(s) for s in (sigma_r, sigma_c)]
     out = np.empty(image.shape)
     _kernels.gaussian_nearest_kernel(image, weights[0], weights[1], out)
+    return out
+
+
+def gaussian_rows(image: np.ndarray, sigma: float, mode: str = "reflect") -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter1d(image, sigma, axis=0, mode=mode)``, the same numbers,
+    in one numba call (``_kernels.gaussian_rows_kernel``; its reference is scipy itself,
+    ``_numpy_reference.gaussian_rows_reference``).
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Converted to float64.
+    sigma : float
+        Standard deviation in pixels down the rows (> 0).
+    mode : {"reflect", "nearest"}
+        scipy's boundary mode (its default is "reflect").
+
+    Returns
+    -------
+    (M, N) ndarray
+    """
+    image = _as_2d_float("image", image)
+    if not float(sigma) > 0:
+        raise ValueError("gaussian_rows: sigma must be positive")
+    if mode not in ("reflect", "nearest"):
+        raise ValueError(f"gaussian_rows: mode {mode!r} is not 'reflect' or 'nearest'")
+    weights = _gaussian_weights(float(sigma))  # symmetric, as scipy's symmetric loop needs
+    out = np.empty(image.shape)
+    _kernels.gaussian_rows_kernel(image, weights, mode == "reflect", out)
     return out

@@ -535,3 +535,28 @@ def test_gaussian_rows_edge_cases():
         kernels.gaussian_rows(np.zeros((4, 4)), 0.0)
     with pytest.raises(ValueError):
         kernels.gaussian_rows(np.zeros((4, 4)), 1.0, mode="wrap")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (40, 30), (197, 180)])
+def test_edge_midpoints_matches_reference(shape):
+    # bodies of varied width and contrast, paths near and beyond both image edges (clamped
+    # profiles), rows with no edge on one side, flat rows (v_in == v_out), zero signs
+    rng = np.random.default_rng(16)
+    rows, cols = shape
+    c = np.arange(cols)[None, :]
+    centre = rng.uniform(-5, cols + 5, (rows, 1))
+    half = rng.uniform(2, max(3, cols / 3), (rows, 1))
+    values = np.where(np.abs(c - centre) <= half, rng.uniform(0.2, 1.5, (rows, 1)), 0.0)
+    values = values + rng.normal(0, 0.05, shape) * (rng.random(shape) > 0.5)
+    values[::5] = np.round(values[::5], 1)
+    values[::7] = -0.0
+    path = np.clip(centre[:, 0] + rng.normal(0, 2, rows), -1, cols + 1)
+    for reach, core_half, spacing in ((12, 3, 1.2), (3, 0, 0.6), (40, 5, 0.25)):
+        got = kernels.edge_midpoints(values, path, reach, core_half, 0.5, (5.0, 40.0), spacing)
+        want = ref.edge_midpoints_reference(
+            values, path, reach, core_half, 0.5, (5.0, 40.0), spacing
+        )
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+    with pytest.raises(ValueError):
+        kernels.edge_midpoints(values, path[:-1], 12, 3, 0.5, (5.0, 40.0), 1.0)

@@ -901,3 +901,73 @@ def gaussian_rows_kernel(image, weights, reflect, out):  # pragma: no cover - nu
             below = image[_extended_index(r + k, rows, reflect)]
             for c in range(cols):
                 t[c] += (above[c] + below[c]) * w
+
+
+@jit
+def edge_midpoints_kernel(
+    values, path, reach, core_half, core_min, width_lo, width_hi, spacing_c, centre, width, core
+):  # pragma: no cover - numba
+    """Per row of ``values``: the body's half-contrast edges about column ``path[r]``
+    (``axis._edge_midpoints``, whose numpy form is ``_numpy_reference.edge_midpoints_reference``).
+
+    The row's profile is ``values`` at columns ``int(path[r]) + (-reach .. reach)`` (clamped);
+    ``core[r]`` is the median of its central ``2 core_half + 1`` samples (the middle one, as
+    np.median takes it for an odd count); on each side the first sample below half of it,
+    counted outward from the centre, and the sub-sample crossing between it and the sample
+    inside.  ``centre[r]`` (``path + (left + right) / 2 - reach``) and ``width[r]`` (mm) are
+    NaN unless the core exceeds ``core_min``, both sides cross and the width is within
+    [``width_lo``, ``width_hi``].  The same float64 operations as the numpy form.
+    """
+    rows, cols = values.shape
+    n = 2 * reach + 1
+    profile = np.empty(n)
+    band = np.empty(2 * core_half + 1)
+    for r in range(rows):
+        p = int(path[r])
+        for j in range(n):
+            profile[j] = values[r, min(max(p - reach + j, 0), cols - 1)]
+        for j in range(band.shape[0]):
+            band[j] = profile[reach - core_half + j]
+        band.sort()
+        core_r = band[core_half]
+        core[r] = core_r
+        level = 0.5 * core_r
+        # nearest sample below the level on each side, counted outward from the centre
+        k_left = -1
+        for k in range(reach):
+            if profile[reach - 1 - k] < level:
+                k_left = k
+                break
+        k_right = -1
+        for k in range(reach):
+            if profile[reach + 1 + k] < level:
+                k_right = k
+                break
+        i_out_l = reach - 1 - max(k_left, 0)
+        i_in_l = min(i_out_l + 1, 2 * reach)
+        i_out_r = reach + 1 + max(k_right, 0)
+        i_in_r = max(i_out_r - 1, 0)
+        left = _edge_crossing(profile, i_in_l, i_out_l, level)
+        right = _edge_crossing(profile, i_in_r, i_out_r, level)
+        width_mm = (right - left) * spacing_c
+        ok = core_r > core_min and k_left >= 0 and k_right >= 0
+        ok = ok and width_mm >= width_lo and width_mm <= width_hi
+        if ok:
+            centre[r] = path[r] + (left + right) / 2 - reach
+            width[r] = width_mm
+        else:
+            centre[r] = np.nan
+            width[r] = np.nan
+
+
+@jit(inline="always")
+def _edge_crossing(profile, i_in, i_out, level):  # pragma: no cover - numba
+    """Sub-sample index where ``profile`` crosses ``level`` between ``i_in`` and ``i_out``, as
+    ``axis._edge_midpoints`` forms it: ``i_in + (i_out - i_in) * clip((v_in - level) /
+    (v_in - v_out, or 1 when 0), 0, 1)``."""
+    v_in = profile[i_in]
+    v_out = profile[i_out]
+    d = v_in - v_out
+    frac = (v_in - level) / (1.0 if d == 0 else d)
+    frac = min(max(frac, 0.0), 1.0)
+    return i_in + (i_out - i_in) * frac

@@ -300,3 +300,41 @@ def gaussian_rows_reference(image, sigma, mode):
     """:func:`~dxaspine.segment._kernels.gaussian_rows_kernel`'s result: scipy's own
     ``gaussian_filter1d(image, sigma, axis=0, mode=mode)`` (float64)."""
     return ndimage.gaussian_filter1d(np.asarray(image, dtype=float), sigma, axis=0, mode=mode)
+
+
+def edge_midpoints_reference(values, path, reach, core_half, core_min, width_range, spacing_c):
+    """``(centre, width, core)`` of :func:`~dxaspine.segment._kernels.edge_midpoints_kernel`,
+    as ``axis._edge_midpoints`` computed them with numpy."""
+    rows, cols = values.shape
+    offsets = np.arange(-reach, reach + 1)
+    cols_idx = np.clip(path.astype(int)[:, None] + offsets[None, :], 0, cols - 1)
+    profile = values[np.arange(rows)[:, None], cols_idx]
+    centre_band = profile[:, reach - core_half : reach + core_half + 1]
+    core = np.median(centre_band, axis=1)
+    level = 0.5 * core[:, None]
+    below = profile < level
+    left_part = below[:, :reach][:, ::-1]
+    right_part = below[:, reach + 1 :]
+    has_left = left_part.any(axis=1)
+    has_right = right_part.any(axis=1)
+    k_left = np.argmax(left_part, axis=1)
+    k_right = np.argmax(right_part, axis=1)
+    r = np.arange(rows)
+    i_out_l = reach - 1 - k_left
+    i_in_l = np.minimum(i_out_l + 1, 2 * reach)
+    i_out_r = reach + 1 + k_right
+    i_in_r = np.maximum(i_out_r - 1, 0)
+    lvl = level[:, 0]
+
+    def crossing(i_in, i_out):
+        v_in, v_out = profile[r, i_in], profile[r, i_out]
+        frac = np.clip((v_in - lvl) / np.where(v_in - v_out == 0, 1, v_in - v_out), 0, 1)
+        return i_in + (i_out - i_in) * frac
+
+    left = crossing(i_in_l, i_out_l)
+    right = crossing(i_in_r, i_out_r)
+    width_mm = (right - left) * spacing_c
+    ok = (core > core_min) & has_left & has_right
+    ok &= (width_mm >= width_range[0]) & (width_mm <= width_range[1])
+    centre = np.where(ok, path + (left + right) / 2 - reach, np.nan)
+    return centre, np.where(ok, width_mm, np.nan), core

@@ -445,6 +445,52 @@ def box_pixels(shape: tuple[int, int], lo: np.ndarray, hi: np.ndarray) -> np.nda
     return out
 
 
+def edge_midpoints(
+    values: np.ndarray,
+    path: np.ndarray,
+    reach: int,
+    core_half: int,
+    core_min: float,
+    width_range_mm: tuple[float, float],
+    spacing_c: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The body's half-contrast edges on each row about a path (see the kernel's notes).
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+        The work image with unmeasured pixels 0.
+    path : (M,) ndarray
+        Column per row (truncated to an integer, as ``astype(int)``).
+    reach, core_half : int
+        Profile half-length and core half-width, in columns (``core_half`` >= 0).
+    core_min : float
+        Core value a body row must exceed.
+    width_range_mm : (float, float)
+        Accepted body widths.
+    spacing_c : float
+        Column spacing, mm.
+
+    Returns
+    -------
+    centre, width, core : (M,) ndarray
+        Edge midpoint column and width (mm; both NaN off body rows) and the core median.
+    """
+    values = _as_2d_float("values", values)
+    path = _as_1d_float("path", path)
+    if path.size != values.shape[0]:
+        raise ValueError(f"path needs {values.shape[0]} rows, got {path.size}")
+    reach, core_half = int(reach), int(core_half)
+    if reach < 1 or not 0 <= core_half < reach:
+        raise ValueError("edge_midpoints: 0 <= core_half < reach needed")
+    out = tuple(np.empty(values.shape[0]) for _ in range(3))
+    _kernels.edge_midpoints_kernel(
+        values, path, reach, core_half, float(core_min), float(width_range_mm[0]),
+        float(width_range_mm[1]), float(spacing_c), *out,
+    )  # fmt: skip
+    return out
+
+
 def iso_tangent(
     smooth: np.ndarray, scale_r: float, scale_c: float
 ) -> tuple[np.ndarray, np.ndarray]:

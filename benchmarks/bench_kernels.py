@@ -273,6 +273,7 @@ def main() -> None:
     mask = rng.random((197, 180)) > 0.45
     # band trace: a work image of blobs, 40 columns outward between two tilted lines
     blobs = (rng.random((197, 180)) > 0.4) * rng.uniform(0.1, 1.0, (197, 180))
+    em_path = np.full(197, 90.0)
     band_cols = 60 + np.arange(40)
     band_lines = ((80.0, 0.1, 90.0), (115.0, -0.1, 90.0))
     side_offsets = np.arange(0, 60)
@@ -363,6 +364,31 @@ def main() -> None:
             "iso_tangent (Sobel + tangent) 788x720",
             lambda: seg_kernels.iso_tangent(values, 2.0, 2.0),
             lambda: seg_ref.iso_tangent_reference(values, 2.0, 2.0),
+        ),
+        (
+            "gaussian_nearest sigma 3 788x720",
+            lambda: seg_kernels.gaussian_nearest(values, (3.0, 3.0)),
+            lambda: seg_ref.gaussian_nearest_reference(values, (3.0, 3.0)),
+        ),
+        (
+            "edge_midpoints 197x180 (axis)",
+            lambda: seg_kernels.edge_midpoints(blobs, em_path, 29, 4, 0.5, (22.0, 75.0), 1.2),
+            lambda: seg_ref.edge_midpoints_reference(blobs, em_path, 29, 4, 0.5, (22.0, 75.0), 1.2),
+        ),
+        (
+            "gaussian_rows sigma 2.86 197x180",
+            lambda: seg_kernels.gaussian_rows(blobs, 2.86),
+            lambda: seg_ref.gaussian_rows_reference(blobs, 2.86, "reflect"),
+        ),
+        (
+            "near_edge 788x720",
+            lambda: seg_kernels.near_edge(values, valid, lo, hi, left, right, 0.1, 0.3),
+            lambda: seg_ref.near_edge_reference(values, valid, lo, hi, left, right, 0.1, 0.3),
+        ),
+        (
+            "box_pixels 788x720",
+            lambda: seg_kernels.box_pixels(SHAPE, lo, hi),
+            lambda: seg_ref.box_mask_reference(SHAPE, lo, hi),
         ),
         (
             "noise_differences 788x720",

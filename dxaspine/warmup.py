@@ -64,6 +64,10 @@ def _edge_noise_kernel() -> None:
     image = np.zeros((8, 8))
     valid = np.ones((8, 8), dtype=bool)
     isophote_average_at(image, valid, (0.5, 0.5), 1.0, 0.1, valid)
+    from dxaspine.segment.kernels import near_edge
+
+    rows = np.zeros(8)
+    near_edge(image, valid, rows, rows + 4.0, rows, rows, 0.1, 0.1)
 
 
 def warm_up() -> float:

@@ -185,6 +185,23 @@ def test_evidence_reads_only_the_segmentation(classical):
     ]
 
 
+def test_evidence_does_not_depend_on_the_kept_work_image(classical):
+    """Evidence after the segmentation (which reuses the segmenter's work image of the map,
+    segment/bone_mask.make_work_image) equals evidence on a copy of the map made afresh."""
+    import dataclasses
+
+    from dxaspine.evidence import find_evidence
+
+    _, reference = classical
+    dm = reference.density_map
+    fresh = dataclasses.replace(dm, values=dm.values.copy(), field_mask=dm.field_mask.copy())
+    ours = find_evidence(fresh, reference.segmentation)
+    assert [(f.code, f.level, f.detail, f.evidence) for f in ours.flags] == [
+        (f.code, f.level, f.detail, f.evidence) for f in reference.evidence.flags
+    ]
+    assert repr(ours.rotation) == repr(reference.evidence.rotation)  # NaN-safe
+
+
 def test_results_name_their_conventions(classical):
     """The analysis block names the conventions used (docs/architecture.md, Conventions)."""
     from dxaspine.report.record import record_from_scan

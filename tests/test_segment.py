@@ -188,6 +188,31 @@ def test_bone_mask_empty_input():
     assert bone_mask(dm, 0.1).shape == (0, 0)
 
 
+def test_work_image_is_made_once_per_map_arrays():
+    """The segmenter and the evidence stage share the work image of one map (bone_mask.
+    make_work_image keeps the last one); another map, or new arrays, get their own."""
+    import dataclasses
+
+    from dxaspine.segment.bone_mask import make_work_image, refine_contrast
+
+    img, _ = _toy_spine()
+    dm, _ = _map_and_scan(img + 0.3)  # soft tissue above 0: a display's background is not 0
+    work = make_work_image(dm)
+    assert make_work_image(dm) is work
+    assert refine_contrast(work, 0.9) is refine_contrast(work, 0.9)
+    assert refine_contrast(work, 0.9) is not refine_contrast(work, 0.8)
+    copy = dataclasses.replace(dm, values=dm.values.copy())
+    other = make_work_image(copy)
+    assert other is not work
+    np.testing.assert_array_equal(other.values, work.values)
+    assert make_work_image(dm) is not work  # only the last map is kept
+    np.testing.assert_array_equal(make_work_image(dm).values, work.values)
+    # a map of other spacing or kind over the same arrays is another work image
+    assert make_work_image(dataclasses.replace(dm, pixel_spacing_mm=(0.5, 0.5))).factors == (2, 2)
+    shown = make_work_image(dataclasses.replace(dm, quantitative=False))
+    assert shown.background != make_work_image(dm).background
+
+
 # ---------------------------------------------------------------- whole segmenter
 def test_segments_a_toy_spine():
     img, discs = _toy_spine()

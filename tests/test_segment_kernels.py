@@ -438,3 +438,125 @@ def test_iso_tangent_matches_scipy_sobel_reference(shape):
             for g, w in zip(got, want, strict=True):
                 np.testing.assert_array_equal(g, w)
                 np.testing.assert_array_equal(np.signbit(g), np.signbit(w))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 40), (40, 5), (60, 70)])
+@pytest.mark.parametrize("sigma", [(3.0, 3.0), (0.7, 2.5), (10.0, 1.0), (0.1, 0.2)])
+def test_gaussian_nearest_matches_scipy(shape, sigma):
+    # scipy's own filter bit for bit: windows longer than the image ("nearest" repeats the
+    # edge), a 1-tap window, varied magnitudes, NaN and inf spreading as in scipy, zero signs
+    rng = np.random.default_rng(11)
+    images = [rng.normal(size=shape) * 10.0 ** rng.uniform(-6, 3, shape), -np.zeros(shape)]
+    spiky = rng.normal(size=shape)
+    spiky.flat[::7] = np.nan
+    spiky.flat[3::11] = np.inf
+    images.append(spiky)
+    for image in images:
+        got = kernels.gaussian_nearest(image, sigma)
+        want = ref.gaussian_nearest_reference(image, sigma)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_gaussian_nearest_edge_cases():
+    assert kernels.gaussian_nearest(np.zeros((0, 4)), (1.0, 1.0)).shape == (0, 4)
+    assert kernels.gaussian_nearest(np.zeros((4, 0)), (1.0, 1.0)).shape == (4, 0)
+    with pytest.raises(ValueError):
+        kernels.gaussian_nearest(np.zeros((4, 4)), (0.0, 1.0))
+    with pytest.raises(ValueError):
+        kernels.gaussian_nearest(np.zeros(4), (1.0, 1.0))
+    # the weights are scipy's (its impulse response), summing to 1
+    w = kernels.gaussian_weights(3.0)
+    assert w.size == 25 and abs(w.sum() - 1.0) < 1e-12
+    np.testing.assert_array_equal(w, w[::-1])
+
+
+def test_near_edge_matches_reference():
+    # the noise-aware edge's pixel selection: blends with spans below 1 px and reversed, NaN
+    # values (never near), rows all before or after the blend
+    rng = np.random.default_rng(13)
+    rows, cols = 40, 60
+    values = rng.normal(0.2, 0.1, (rows, cols))
+    values[::7, ::5] = np.nan
+    valid = rng.random((rows, cols)) > 0.1
+    lo = rng.uniform(-10, 70, rows)
+    hi = lo + rng.uniform(-5, 50, rows)
+    hi[3] = lo[3] + 0.4
+    left, right = rng.normal(0, 0.05, rows), rng.normal(0, 0.05, rows)
+    for threshold, band in ((0.1, 0.05), (0.0, 0.0), (0.3, 1.0)):
+        got = kernels.near_edge(values, valid, lo, hi, left, right, threshold, band)
+        want = ref.near_edge_reference(values, valid, lo, hi, left, right, threshold, band)
+        np.testing.assert_array_equal(got, want)
+    assert kernels.near_edge(np.zeros((0, 3)), np.zeros((0, 3), bool), *[np.zeros(0)] * 4,
+                             0.1, 0.1).shape == (0, 3)  # fmt: skip
+    with pytest.raises(ValueError):
+        kernels.near_edge(values, valid, lo[:-1], hi, left, right, 0.1, 0.1)
+
+
+def test_box_pixels_match_reference():
+    rng = np.random.default_rng(14)
+    rows, cols = 50, 40
+    lo = rng.uniform(-10, 45, rows)
+    hi = lo + rng.uniform(-5, 30, rows)
+    lo[:5] = np.nan
+    hi[8] = np.nan
+    lo[10], hi[10] = 3.0, 3.0  # one column
+    lo[11], hi[12] = np.inf, -np.inf
+    lo[13], hi[14] = -np.inf, np.inf
+    got = kernels.box_pixels((rows, cols), lo, hi)
+    np.testing.assert_array_equal(got, ref.box_mask_reference((rows, cols), lo, hi))
+    assert kernels.box_pixels((0, 4), np.zeros(0), np.zeros(0)).shape == (0, 4)
+    assert not kernels.box_pixels((3, 0), np.zeros(3), np.ones(3)).size
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (3, 5), (9, 1), (5, 40), (60, 70)])
+@pytest.mark.parametrize("sigma", [2.86, 0.76, 10.0, 0.1])
+@pytest.mark.parametrize("mode", ["reflect", "nearest"])
+def test_gaussian_rows_matches_scipy(shape, sigma, mode):
+    # scipy's gaussian_filter1d(axis=0) bit for bit: "reflect" windows reaching several
+    # times past a short image (the reflection repeats), NaN and inf, zero signs
+    rng = np.random.default_rng(15)
+    images = [rng.normal(size=shape) * 10.0 ** rng.uniform(-6, 3, shape), -np.zeros(shape)]
+    spiky = rng.normal(size=shape)
+    spiky.flat[::7] = np.nan
+    spiky.flat[3::11] = -np.inf
+    images.append(spiky)
+    for image in images:
+        got = kernels.gaussian_rows(image, sigma, mode)
+        want = ref.gaussian_rows_reference(image, sigma, mode)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_gaussian_rows_edge_cases():
+    assert kernels.gaussian_rows(np.zeros((0, 4)), 1.0).shape == (0, 4)
+    assert kernels.gaussian_rows(np.zeros((4, 0)), 1.0).shape == (4, 0)
+    with pytest.raises(ValueError):
+        kernels.gaussian_rows(np.zeros((4, 4)), 0.0)
+    with pytest.raises(ValueError):
+        kernels.gaussian_rows(np.zeros((4, 4)), 1.0, mode="wrap")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (40, 30), (197, 180)])
+def test_edge_midpoints_matches_reference(shape):
+    # bodies of varied width and contrast, paths near and beyond both image edges (clamped
+    # profiles), rows with no edge on one side, flat rows (v_in == v_out), zero signs
+    rng = np.random.default_rng(16)
+    rows, cols = shape
+    c = np.arange(cols)[None, :]
+    centre = rng.uniform(-5, cols + 5, (rows, 1))
+    half = rng.uniform(2, max(3, cols / 3), (rows, 1))
+    values = np.where(np.abs(c - centre) <= half, rng.uniform(0.2, 1.5, (rows, 1)), 0.0)
+    values = values + rng.normal(0, 0.05, shape) * (rng.random(shape) > 0.5)
+    values[::5] = np.round(values[::5], 1)
+    values[::7] = -0.0
+    path = np.clip(centre[:, 0] + rng.normal(0, 2, rows), -1, cols + 1)
+    for reach, core_half, spacing in ((12, 3, 1.2), (3, 0, 0.6), (40, 5, 0.25)):
+        got = kernels.edge_midpoints(values, path, reach, core_half, 0.5, (5.0, 40.0), spacing)
+        want = ref.edge_midpoints_reference(
+            values, path, reach, core_half, 0.5, (5.0, 40.0), spacing
+        )
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+    with pytest.raises(ValueError):
+        kernels.edge_midpoints(values, path[:-1], 12, 3, 0.5, (5.0, 40.0), 1.0)

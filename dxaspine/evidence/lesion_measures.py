@@ -105,7 +105,8 @@ def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, 
     A band is the mean density of the first ``BAND_MM`` of bone under an endplate (work
     units); the first pair is its ratio to the mid-body density, the second the band itself
     (both from one sampling of each profile).  ``values``: work image with NaN set to 0;
-    ``field``: its measured-pixel mask; ``upper``/``lower``: the level's discs.  Each profile
+    ``field``: its measured-pixel mask (bool, or as float 0/1 when the caller reads several
+    levels: it is sampled as float); ``upper``/``lower``: the level's discs.  Each profile
     starts where it first crosses half-way from the disc to the mid-body level.  An endplate
     whose profile leaves the scan field (a level cut by the field edge) or never rises gives
     NaN in both pairs.
@@ -119,7 +120,7 @@ def endplate_band_ratios(values, field, spacing_mm, axis_columns, upper, lower, 
     centre = float(np.interp(mid_row, np.arange(axis_columns.size), axis_columns))
     cols = centre + _ENDPLATE_FRACTIONS * half_px
     t_mm = np.arange(-6.0, height_mm / 2 + _STEP_MM, _STEP_MM)
-    inside = field.astype(float)
+    inside = field if field.dtype == np.float64 else field.astype(float)
     ratios, bands = [nan, nan], [nan, nan]
     for k, (disc, sign) in enumerate(((upper, 1.0), (lower, -1.0))):
         offsets = sign * t_mm / spacing_r
@@ -156,11 +157,21 @@ def facet_density(values, spacing_mm, disc, half_px) -> float:
     offsets = t_mm / spacing_r
     floor = np.zeros(t_mm.size)
     facets = []
-    for side in (-1.0, 1.0):
-        cols = disc.column + side * _FLOOR_FRACTIONS * half_px
-        floor += 0.5 * _sample(values, disc, cols, offsets).mean(axis=1)
-        cols = disc.column + side * _FACET_FRACTIONS * half_px
-        facets.append(_sample(values, disc, cols, offsets))
+    # the four column sets (floor and facet columns, left then right) in one sampling: each
+    # sample is read on its own, so the blocks are those of four separate calls
+    sets = [
+        disc.column + side * fractions * half_px
+        for side in (-1.0, 1.0)
+        for fractions in (_FLOOR_FRACTIONS, _FACET_FRACTIONS)
+    ]
+    samples = _sample(values, disc, np.concatenate(sets), offsets)
+    blocks, at = [], 0
+    for cols in sets:
+        blocks.append(np.ascontiguousarray(samples[:, at : at + cols.size]))
+        at += cols.size
+    for floor_block, facet_block in (blocks[:2], blocks[2:]):
+        floor += 0.5 * floor_block.mean(axis=1)
+        facets.append(facet_block)
     empty = floor < DISC_FLOOR_MAX
     if not empty.any():
         return float("nan")

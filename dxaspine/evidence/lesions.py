@@ -148,12 +148,13 @@ def level_flags(geometry: SpineGeometry) -> list[QcFlag]:
     # endplate-band ratios, (upper, lower) per level; a level's value is the mean of its two,
     # the reference the median of the other levels' single endplates (robust to one bad line)
     # and the bands' own densities (``bands``, the same profiles), for sclerosis's absolute test
+    inside = work.field.astype(float)  # the field mask as the profiles sample it, made once
     measured = np.array(
         [
             ((np.nan, np.nan), (np.nan, np.nan))
             if has_metal[i]
             else endplate_band_ratios(
-                values, work.field, work.pixel_spacing_mm, axis.columns, discs[i], discs[i + 1],
+                values, inside, work.pixel_spacing_mm, axis.columns, discs[i], discs[i + 1],
                 s["half_px"],
             )
             for i, s in enumerate(stats)

@@ -635,26 +635,31 @@ def iso_tangent_kernel(smooth, scale_r, scale_c, tan_r, tan_c):  # pragma: no co
     same numbers (the numpy/scipy form is ``_numpy_reference.iso_tangent_reference``)."""
     rows, cols = smooth.shape
     for r in range(rows):
-        ru, rd = _reflect(r - 1, rows), _reflect(r + 1, rows)
         for c in range(cols):
-            cl, cr = _reflect(c - 1, cols), _reflect(c + 1, cols)
-            # sobel along the rows: the difference down each column, smoothed across columns
-            d_l = _central_difference(smooth[ru, cl], smooth[rd, cl], smooth[r, cl])
-            d_c = _central_difference(smooth[ru, c], smooth[rd, c], smooth[r, c])
-            d_r = _central_difference(smooth[ru, cr], smooth[rd, cr], smooth[r, cr])
-            g_r = _smooth_121(d_l, d_r, d_c) / scale_r
-            # sobel along the columns: the difference along each row, smoothed down the rows
-            e_u = _central_difference(smooth[ru, cl], smooth[ru, cr], smooth[ru, c])
-            e_c = _central_difference(smooth[r, cl], smooth[r, cr], smooth[r, c])
-            e_d = _central_difference(smooth[rd, cl], smooth[rd, cr], smooth[rd, c])
-            g_c = _smooth_121(e_u, e_d, e_c) / scale_c
-            norm = math.hypot(g_r, g_c)
-            if norm <= 1e-12:
-                tan_r[r, c] = 1.0
-                tan_c[r, c] = 0.0
-            else:
-                tan_r[r, c] = -(g_c / norm)
-                tan_c[r, c] = g_r / norm
+            tan_r[r, c], tan_c[r, c] = _tangent_at(smooth, r, c, scale_r, scale_c)
+
+
+@jit(inline="always")
+def _tangent_at(smooth, r, c, scale_r, scale_c):  # pragma: no cover - numba
+    """``iso_tangent_kernel`` at one pixel, ``(tan_r, tan_c)``: the isophote walk makes its
+    tangent field with it too (the same operations, so the same numbers)."""
+    rows, cols = smooth.shape
+    ru, rd = _reflect(r - 1, rows), _reflect(r + 1, rows)
+    cl, cr = _reflect(c - 1, cols), _reflect(c + 1, cols)
+    # sobel along the rows: the difference down each column, smoothed across columns
+    d_l = _central_difference(smooth[ru, cl], smooth[rd, cl], smooth[r, cl])
+    d_c = _central_difference(smooth[ru, c], smooth[rd, c], smooth[r, c])
+    d_r = _central_difference(smooth[ru, cr], smooth[rd, cr], smooth[r, cr])
+    g_r = _smooth_121(d_l, d_r, d_c) / scale_r
+    # sobel along the columns: the difference along each row, smoothed down the rows
+    e_u = _central_difference(smooth[ru, cl], smooth[ru, cr], smooth[ru, c])
+    e_c = _central_difference(smooth[r, cl], smooth[r, cr], smooth[r, c])
+    e_d = _central_difference(smooth[rd, cl], smooth[rd, cr], smooth[rd, c])
+    g_c = _smooth_121(e_u, e_d, e_c) / scale_c
+    norm = math.hypot(g_r, g_c)
+    if norm <= 1e-12:
+        return 1.0, 0.0
+    return -(g_c / norm), g_r / norm
 
 
 @jit(inline="always")
@@ -687,14 +692,15 @@ def _isophote_sample(fields, ir, ic, weight, s0, guide):  # pragma: no cover - n
 
 @jit
 def isophote_walk_kernel(
-    base, valid, smooth, tan_r, tan_c, near, step_r, step_c, steps, weights_k, guide, out
+    base, valid, smooth, scale_r, scale_c, near, step_r, step_c, steps, weights_k, guide, out
 ):  # pragma: no cover - numba
     """At every ``near`` pixel, ``out`` = the weighted mean of ``base`` along its iso-density
     line (``edge_noise.isophote_average``, whose numpy form is the reference).
 
     From the pixel, walk ``steps`` steps each way (first backwards, then forwards) along the
-    unit tangent (``tan_r``, ``tan_c``, re-read where the walk stands and turned to keep the
-    direction of travel), each step ``step_r`` rows and ``step_c`` columns per unit of
+    unit tangent of ``smooth``'s iso-lines (``iso_tangent_kernel``'s, with its divisors
+    ``scale_r`` and ``scale_c``; made here, straight into the walk's packed fields; re-read
+    where the walk stands and turned to keep the direction of travel), each step ``step_r`` rows and ``step_c`` columns per unit of
     tangent; the sample is the nearest pixel (halves to even), clamped to the image, weighted
     ``weights_k[k - 1]`` times its validity, and, with a finite ``guide``, times
     exp(-0.5 ((smooth[sample] - smooth[start]) / guide)^2).  The start counts with weight 1
@@ -713,8 +719,7 @@ def isophote_walk_kernel(
     fields = np.empty((rows, cols, 4))
     for r in range(rows):
         for c in range(cols):
-            fields[r, c, 0] = tan_r[r, c]
-            fields[r, c, 1] = tan_c[r, c]
+            fields[r, c, 0], fields[r, c, 1] = _tangent_at(smooth, r, c, scale_r, scale_c)
             fields[r, c, 2] = smooth[r, c]
             fields[r, c, 3] = base[r, c] if valid[r, c] else np.nan
     starts = np.flatnonzero(near.ravel())
@@ -762,3 +767,207 @@ def isophote_walk_kernel(
                     total += samples[walk, k, 1]
                     wsum += samples[walk, k, 0]
             out[r, c] = total / wsum if wsum > 0 and valid[r, c] else 0.0
+
+
+@jit
+def gaussian_nearest_kernel(image, weights_r, weights_c, out):  # pragma: no cover - numba
+    """``scipy.ndimage.gaussian_filter(image, sigma, mode="nearest")`` with the correlation
+    weights of each axis given (``weights_r`` down the rows first, then ``weights_c`` along
+    them; odd lengths, symmetric), each output sample formed as scipy's C loop forms it for a
+    symmetric filter: ``x[i] * w[0]``, then ``+= (x[i - k] + x[i + k]) * w[-k]`` from the
+    farthest pair in (no fused multiply-add, as on x86-64).  Beyond the ends the edge value
+    repeats ("nearest").  The same numbers as scipy (``_numpy_reference.
+    gaussian_nearest_reference``).  ``out`` must not be ``image``.
+
+    Faster because each pass runs over whole rows: one output pixel's sum is still taken in
+    scipy's order, but neighbouring pixels are summed side by side (vectorised) instead of
+    one after the other.  The loops index 1-D row views from 0 up, so numba can tell the
+    indices are never negative and drops its wraparound check, which otherwise stops the
+    vectorisation (indexing the 2-D arrays directly was slower than scipy).
+    """
+    rows, cols = image.shape
+    hr = weights_r.shape[0] // 2
+    hc = weights_c.shape[0] // 2
+    # down the rows, into ``out``: row r from whole rows r - k and r + k (clamped: "nearest")
+    for r in range(rows):
+        t = out[r]
+        x = image[r]
+        w0 = weights_r[hr]
+        for c in range(cols):
+            t[c] = x[c] * w0
+        for k in range(hr, 0, -1):
+            w = weights_r[hr - k]
+            above = image[max(r - k, 0)]
+            below = image[min(r + k, rows - 1)]
+            for c in range(cols):
+                t[c] += (above[c] + below[c]) * w
+    # along each row, in place: the row copied out with its edge values repeated, then the
+    # same sums side by side (no second image-sized buffer: a fresh one per call cost more
+    # in page faults than the whole pass)
+    line = np.empty(cols + 2 * hc)
+    for r in range(rows):
+        if cols == 0:
+            break
+        t = out[r]
+        for c in range(cols):
+            line[hc + c] = t[c]
+        for k in range(hc):
+            line[k] = t[0]
+            line[hc + cols + k] = t[cols - 1]
+        o = out[r]
+        w0 = weights_c[hc]
+        for c in range(cols):
+            o[c] = line[hc + c] * w0
+        for k in range(hc, 0, -1):
+            w = weights_c[hc - k]
+            left = line[hc - k : hc - k + cols]
+            right = line[hc + k : hc + k + cols]
+            for c in range(cols):
+                o[c] += (left[c] + right[c]) * w
+
+
+@jit
+def near_edge_kernel(values, valid, lo, hi, left, right, threshold, band, out):  # pragma: no cover
+    """``out = valid & (|values - level| <= band)``: the pixels the noise-aware edge averages
+    (``bone_mask._noise_aware_values``), with the edge level blended across each row as
+    there: ``level = threshold + left[r] * (1 - t) + right[r] * t`` (summed left to right,
+    as numpy evaluates it), ``t = clip((c - lo[r]) / max(hi[r] - lo[r], 1), 0, 1)``.  The
+    same float64 operations in the same order as the numpy form
+    (``_numpy_reference.near_edge_reference``), without its five image-sized temporaries.
+    """
+    rows, cols = values.shape
+    for r in range(rows):
+        lo_r = lo[r]
+        span = max(hi[r] - lo_r, 1.0)
+        left_r = left[r]
+        right_r = right[r]
+        for c in range(cols):
+            t = (c - lo_r) / span
+            t = min(max(t, 0.0), 1.0)
+            level = threshold + left_r * (1.0 - t) + right_r * t
+            out[r, c] = valid[r, c] and abs(values[r, c] - level) <= band
+
+
+@jit
+def box_mask_kernel(lo, hi, out):  # pragma: no cover - numba
+    """``out[r, c] = ceil(lo[r]) <= c <= floor(hi[r])`` (False on a row whose ``lo`` or
+    ``hi`` is NaN), as ``box.box_mask``'s broadcast comparisons (its numpy form,
+    ``_numpy_reference.box_mask_reference``) give it, without the two image-sized
+    temporaries: each row is one run."""
+    rows, cols = out.shape
+    for r in range(rows):
+        row = out[r]
+        for c in range(cols):
+            row[c] = False
+        # float bounds, so NaN (and +-inf) compare as in numpy: a NaN row stays empty
+        first = np.ceil(lo[r])
+        last = np.floor(hi[r])
+        for c in range(cols):
+            if c >= first and c <= last:
+                row[c] = True
+
+
+@jit(inline="always")
+def _extended_index(i, n, reflect):  # pragma: no cover - numba
+    """Index ``i`` (any distance beyond either end) of a line of ``n`` in scipy.ndimage's
+    "reflect" (d c b a | a b c d | d c b a, repeating) or "nearest" mode."""
+    if not reflect:
+        return min(max(i, 0), n - 1)
+    period = 2 * n
+    j = i % period  # numba's % on integers follows Python: never negative
+    return period - 1 - j if j >= n else j
+
+
+@jit
+def gaussian_rows_kernel(image, weights, reflect, out):  # pragma: no cover - numba
+    """``scipy.ndimage.gaussian_filter1d(image, sigma, axis=0, mode=...)`` with its correlation
+    weights given (odd length, symmetric), ``reflect`` True for mode "reflect" (scipy's
+    default) and False for "nearest": each output sample formed as scipy's symmetric loop
+    forms it (``gaussian_nearest_kernel``'s notes), whole rows summed side by side.  The same
+    numbers as scipy (``_numpy_reference.gaussian_rows_reference``).  ``out`` must not be
+    ``image``.
+    """
+    rows, cols = image.shape
+    h = weights.shape[0] // 2
+    for r in range(rows):
+        t = out[r]
+        x = image[r]
+        w0 = weights[h]
+        for c in range(cols):
+            t[c] = x[c] * w0
+        for k in range(h, 0, -1):
+            w = weights[h - k]
+            above = image[_extended_index(r - k, rows, reflect)]
+            below = image[_extended_index(r + k, rows, reflect)]
+            for c in range(cols):
+                t[c] += (above[c] + below[c]) * w
+
+
+@jit
+def edge_midpoints_kernel(
+    values, path, reach, core_half, core_min, width_lo, width_hi, spacing_c, centre, width, core
+):  # pragma: no cover - numba
+    """Per row of ``values``: the body's half-contrast edges about column ``path[r]``
+    (``axis._edge_midpoints``, whose numpy form is ``_numpy_reference.edge_midpoints_reference``).
+
+    The row's profile is ``values`` at columns ``int(path[r]) + (-reach .. reach)`` (clamped);
+    ``core[r]`` is the median of its central ``2 core_half + 1`` samples (the middle one, as
+    np.median takes it for an odd count); on each side the first sample below half of it,
+    counted outward from the centre, and the sub-sample crossing between it and the sample
+    inside.  ``centre[r]`` (``path + (left + right) / 2 - reach``) and ``width[r]`` (mm) are
+    NaN unless the core exceeds ``core_min``, both sides cross and the width is within
+    [``width_lo``, ``width_hi``].  The same float64 operations as the numpy form.
+    """
+    rows, cols = values.shape
+    n = 2 * reach + 1
+    profile = np.empty(n)
+    band = np.empty(2 * core_half + 1)
+    for r in range(rows):
+        p = int(path[r])
+        for j in range(n):
+            profile[j] = values[r, min(max(p - reach + j, 0), cols - 1)]
+        for j in range(band.shape[0]):
+            band[j] = profile[reach - core_half + j]
+        band.sort()
+        core_r = band[core_half]
+        core[r] = core_r
+        level = 0.5 * core_r
+        # nearest sample below the level on each side, counted outward from the centre
+        k_left = -1
+        for k in range(reach):
+            if profile[reach - 1 - k] < level:
+                k_left = k
+                break
+        k_right = -1
+        for k in range(reach):
+            if profile[reach + 1 + k] < level:
+                k_right = k
+                break
+        i_out_l = reach - 1 - max(k_left, 0)
+        i_in_l = min(i_out_l + 1, 2 * reach)
+        i_out_r = reach + 1 + max(k_right, 0)
+        i_in_r = max(i_out_r - 1, 0)
+        left = _edge_crossing(profile, i_in_l, i_out_l, level)
+        right = _edge_crossing(profile, i_in_r, i_out_r, level)
+        width_mm = (right - left) * spacing_c
+        ok = core_r > core_min and k_left >= 0 and k_right >= 0
+        ok = ok and width_mm >= width_lo and width_mm <= width_hi
+        if ok:
+            centre[r] = path[r] + (left + right) / 2 - reach
+            width[r] = width_mm
+        else:
+            centre[r] = np.nan
+            width[r] = np.nan
+
+
+@jit(inline="always")
+def _edge_crossing(profile, i_in, i_out, level):  # pragma: no cover - numba
+    """Sub-sample index where ``profile`` crosses ``level`` between ``i_in`` and ``i_out``, as
+    ``axis._edge_midpoints`` forms it: ``i_in + (i_out - i_in) * clip((v_in - level) /
+    (v_in - v_out, or 1 when 0), 0, 1)``."""
+    v_in = profile[i_in]
+    v_out = profile[i_out]
+    d = v_in - v_out
+    frac = (v_in - level) / (1.0 if d == 0 else d)
+    frac = min(max(frac, 0.0), 1.0)
+    return i_in + (i_out - i_in) * frac

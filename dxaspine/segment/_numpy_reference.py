@@ -273,3 +273,68 @@ def iso_tangent_reference(smooth, scale_r, scale_c):
     tan_r = np.where(flat, 1.0, -grad_c / np.where(flat, 1.0, norm))
     tan_c = np.where(flat, 0.0, grad_r / np.where(flat, 1.0, norm))
     return tan_r, tan_c
+
+
+def gaussian_nearest_reference(image, sigma):
+    """:func:`~dxaspine.segment._kernels.gaussian_nearest_kernel`'s result: scipy's own
+    ``gaussian_filter(image, sigma, mode="nearest")`` (float64)."""
+    return ndimage.gaussian_filter(np.asarray(image, dtype=float), sigma, mode="nearest")
+
+
+def near_edge_reference(values, valid, lo, hi, left, right, threshold, band):
+    """:func:`~dxaspine.segment._kernels.near_edge_kernel` as ``bone_mask`` computed it."""
+    t = (np.arange(values.shape[1])[None, :] - lo[:, None]) / np.maximum(hi - lo, 1.0)[:, None]
+    t = np.clip(t, 0.0, 1.0)
+    level = threshold + left[:, None] * (1 - t) + right[:, None] * t
+    return valid & (np.abs(values - level) <= band)
+
+
+def box_mask_reference(shape, lo, hi):
+    """:func:`~dxaspine.segment._kernels.box_mask_kernel` as ``box.box_mask`` computed it."""
+    cols = np.arange(shape[1])[None, :]
+    with np.errstate(invalid="ignore"):
+        return (cols >= np.ceil(lo)[:, None]) & (cols <= np.floor(hi)[:, None])
+
+
+def gaussian_rows_reference(image, sigma, mode):
+    """:func:`~dxaspine.segment._kernels.gaussian_rows_kernel`'s result: scipy's own
+    ``gaussian_filter1d(image, sigma, axis=0, mode=mode)`` (float64)."""
+    return ndimage.gaussian_filter1d(np.asarray(image, dtype=float), sigma, axis=0, mode=mode)
+
+
+def edge_midpoints_reference(values, path, reach, core_half, core_min, width_range, spacing_c):
+    """``(centre, width, core)`` of :func:`~dxaspine.segment._kernels.edge_midpoints_kernel`,
+    as ``axis._edge_midpoints`` computed them with numpy."""
+    rows, cols = values.shape
+    offsets = np.arange(-reach, reach + 1)
+    cols_idx = np.clip(path.astype(int)[:, None] + offsets[None, :], 0, cols - 1)
+    profile = values[np.arange(rows)[:, None], cols_idx]
+    centre_band = profile[:, reach - core_half : reach + core_half + 1]
+    core = np.median(centre_band, axis=1)
+    level = 0.5 * core[:, None]
+    below = profile < level
+    left_part = below[:, :reach][:, ::-1]
+    right_part = below[:, reach + 1 :]
+    has_left = left_part.any(axis=1)
+    has_right = right_part.any(axis=1)
+    k_left = np.argmax(left_part, axis=1)
+    k_right = np.argmax(right_part, axis=1)
+    r = np.arange(rows)
+    i_out_l = reach - 1 - k_left
+    i_in_l = np.minimum(i_out_l + 1, 2 * reach)
+    i_out_r = reach + 1 + k_right
+    i_in_r = np.maximum(i_out_r - 1, 0)
+    lvl = level[:, 0]
+
+    def crossing(i_in, i_out):
+        v_in, v_out = profile[r, i_in], profile[r, i_out]
+        frac = np.clip((v_in - lvl) / np.where(v_in - v_out == 0, 1, v_in - v_out), 0, 1)
+        return i_in + (i_out - i_in) * frac
+
+    left = crossing(i_in_l, i_out_l)
+    right = crossing(i_in_r, i_out_r)
+    width_mm = (right - left) * spacing_c
+    ok = (core > core_min) & has_left & has_right
+    ok &= (width_mm >= width_range[0]) & (width_mm <= width_range[1])
+    centre = np.where(ok, path + (left + right) / 2 - reach, np.nan)
+    return centre, np.where(ok, width_mm, np.nan), core

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from dxaspine.segment.bone_mask import WorkImage
-from dxaspine.segment.kernels import body_filter, track_path
+from dxaspine.segment.kernels import body_filter, edge_midpoints, gaussian_rows, track_path
 
 # docs/domain.md §4: transverse body width 40-50 mm -> matched-filter half-width 22 mm.
 BODY_HALF_WIDTH_MM = 22.0
@@ -62,11 +62,21 @@ def body_filter_response(work: WorkImage) -> np.ndarray:
     return body_filter(values, half, flank)
 
 
+def _smoothed_response(work: WorkImage) -> np.ndarray:
+    """:func:`body_filter_response` smoothed 3 mm down the rows, made once per work image
+    (the tracker and :func:`measure_along` read it; ``WorkImage.derived``).  Never written to."""
+    response = work.derived.get("axis.body_response")
+    if response is None:
+        # scipy's gaussian_filter1d(axis=0) with its numbers, in one vectorised numba call
+        response = gaussian_rows(body_filter_response(work), 3.0 / work.pixel_spacing_mm[0])
+        work.derived["axis.body_response"] = response
+    return response  # type: ignore[return-value]
+
+
 def track_axis(work: WorkImage) -> SpineAxis:
     """Find the spine axis on the work image."""
     rows, cols = work.values.shape
-    response = body_filter_response(work)
-    response = ndimage.gaussian_filter1d(response, 3.0 / work.pixel_spacing_mm[0], axis=0)
+    response = _smoothed_response(work)
     ratio = work.pixel_spacing_mm[0] / work.pixel_spacing_mm[1]
     max_step = max(1, int(np.ceil(MAX_SLOPE * ratio)))
     penalty = STEP_PENALTY_PER_MM * work.pixel_spacing_mm[1]
@@ -95,9 +105,7 @@ def measure_along(work: WorkImage, columns: np.ndarray) -> SpineAxis:
     evidence stage re-measures a plugged-in segmenter's axis this way).
     """
     rows, cols = work.values.shape
-    response = ndimage.gaussian_filter1d(
-        body_filter_response(work), 3.0 / work.pixel_spacing_mm[0], axis=0
-    )
+    response = _smoothed_response(work)
     path = np.clip(np.asarray(columns, dtype=float), 0, cols - 1)
     path_response = response[np.arange(rows), path.astype(int)]
     _, width, core = _edge_midpoints(work, path)
@@ -111,45 +119,17 @@ def measure_along(work: WorkImage, columns: np.ndarray) -> SpineAxis:
 
 
 def _edge_midpoints(work: WorkImage, path: np.ndarray):
-    """Midpoint and width of the body's half-contrast edges on each row near ``path``."""
-    rows, cols = work.values.shape
-    values = work.zeroed
+    """Midpoint and width of the body's half-contrast edges on each row near ``path``.
+
+    One numba pass over the rows (``kernels.edge_midpoints``; the numpy form is
+    ``_numpy_reference.edge_midpoints_reference``).
+    """
     reach = int(round(1.6 * BODY_HALF_WIDTH_MM / work.pixel_spacing_mm[1]))
     core_half = max(1, int(round(5.0 / work.pixel_spacing_mm[1])))
-    offsets = np.arange(-reach, reach + 1)
-    cols_idx = np.clip(path.astype(int)[:, None] + offsets[None, :], 0, cols - 1)
-    profile = values[np.arange(rows)[:, None], cols_idx]
-    centre_band = profile[:, reach - core_half : reach + core_half + 1]
-    core = np.median(centre_band, axis=1)
-    level = 0.5 * core[:, None]
-    below = profile < level
-    # nearest column below half level on each side of the centre
-    left_part = below[:, :reach][:, ::-1]
-    right_part = below[:, reach + 1 :]
-    has_left = left_part.any(axis=1)
-    has_right = right_part.any(axis=1)
-    k_left = np.argmax(left_part, axis=1)  # steps outward from the centre, 0-based
-    k_right = np.argmax(right_part, axis=1)
-    # sub-pixel crossing between the last above-level and the first below-level sample
-    r = np.arange(rows)
-    i_out_l = reach - 1 - k_left
-    i_in_l = np.minimum(i_out_l + 1, 2 * reach)
-    i_out_r = reach + 1 + k_right
-    i_in_r = np.maximum(i_out_r - 1, 0)
-    lvl = level[:, 0]
-
-    def crossing(i_in, i_out):
-        v_in, v_out = profile[r, i_in], profile[r, i_out]
-        frac = np.clip((v_in - lvl) / np.where(v_in - v_out == 0, 1, v_in - v_out), 0, 1)
-        return i_in + (i_out - i_in) * frac
-
-    left = crossing(i_in_l, i_out_l)
-    right = crossing(i_in_r, i_out_r)
-    width_mm = (right - left) * work.pixel_spacing_mm[1]
-    ok = (core > BODY_CORE_MIN) & has_left & has_right
-    ok &= (width_mm >= BODY_WIDTH_RANGE_MM[0]) & (width_mm <= BODY_WIDTH_RANGE_MM[1])
-    centre = np.where(ok, path + (left + right) / 2 - reach, np.nan)
-    return centre, np.where(ok, width_mm, np.nan), core
+    return edge_midpoints(
+        work.zeroed, path, reach, core_half, BODY_CORE_MIN, BODY_WIDTH_RANGE_MM,
+        work.pixel_spacing_mm[1],
+    )  # fmt: skip
 
 
 def rescale_axis(axis: SpineAxis, factor: float) -> SpineAxis:

@@ -13,6 +13,7 @@ pixels (docs/domain.md §5, Hologic recipe step 6).
 from __future__ import annotations
 
 import warnings
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -23,7 +24,12 @@ from dxaspine.physics.density_map import DensityMap
 from dxaspine.physics.quantiles import linear_quantiles
 from dxaspine.segment.conventions import EdgeConvention, EdgeNoise
 from dxaspine.segment.edge_noise import GUIDE_SIGMAS, isophote_average_at, smoothed_noise
-from dxaspine.segment.kernels import above_edge_blend, drop_small_components, masked_block_mean
+from dxaspine.segment.kernels import (
+    above_edge_blend,
+    drop_small_components,
+    masked_block_mean,
+    near_edge,
+)
 
 # Work-grid pixel size: ~1 mm resolves discs (8-12 mm, docs/domain.md §4) with margin and keeps the
 # searches cheap on 0.25 mm iDXA images.
@@ -58,6 +64,19 @@ class WorkImage:
     scale: float  # full-resolution value range mapped to 1
 
     @cached_property
+    def derived(self) -> dict[str, object]:
+        """Arrays computed from this work image alone, by the name of what computed them
+        (``axis.body_response``, ``discs.row_smoothed``), made once per work image: the
+        segmenter and the evidence stage read the same work image of a map (see
+        :func:`make_work_image`) and would otherwise filter it again.  Never written to."""
+        return {}
+
+    @cached_property
+    def _refined(self) -> dict[float, WorkImage]:
+        """:func:`refine_contrast` results by body-core value (see there)."""
+        return {}
+
+    @cached_property
     def zeroed(self) -> np.ndarray:
         """``values`` with every pixel outside the field (or NaN) at 0, made once per work
         image: the axis, disc, landmark and evidence measures all read it (each used to make
@@ -78,8 +97,56 @@ class WorkImage:
         return (np.asarray(cols) + 0.5) / self.factors[1] - 0.5
 
 
+# The last map's work image, kept by the identity of the map's arrays (weak references, so
+# the map is not kept alive): the classical segmenter and then the evidence stage each make
+# the work image of the same map, and the second gets the first's (with what was derived
+# from it: WorkImage.derived, zeroed, refine_contrast).  A DensityMap is frozen and no stage
+# writes to its arrays, so the same arrays give the same work image.
+_last_work: tuple[weakref.ref, weakref.ref, tuple[float, float], bool, WorkImage] | None = None
+
+
 def make_work_image(density_map: DensityMap) -> WorkImage:
-    """Block-average to ~1 mm and normalise soft tissue to 0, the body core to ~1."""
+    """Block-average to ~1 mm and normalise soft tissue to 0, the body core to ~1.
+
+    Parameters
+    ----------
+    density_map : DensityMap
+
+    Returns
+    -------
+    WorkImage
+        Shared (frozen; its arrays never written to): the same object again for the same
+        map's arrays, as long as no other map was made into a work image in between.
+    """
+    global _last_work
+    values, field = density_map.values, density_map.field_mask
+    spacing = tuple(float(s) for s in density_map.pixel_spacing_mm)
+    quantitative = bool(density_map.quantitative)
+    last = _last_work  # one read: another thread may replace it
+    if (
+        last is not None
+        and last[0]() is values
+        and last[1]() is field
+        and last[2] == spacing
+        and last[3] == quantitative
+    ):
+        return last[4]
+    work = _make_work_image(density_map)
+    try:
+        _last_work = (weakref.ref(values), weakref.ref(field), spacing, quantitative, work)
+    except TypeError:  # an array-like that cannot be weakly referenced: no reuse
+        _last_work = None
+    return work
+
+
+def forget_work_image() -> None:
+    """Drop the kept work image (:func:`make_work_image`), so the next map's is made afresh:
+    for benchmarks that time the segmenter on one map again and again."""
+    global _last_work
+    _last_work = None
+
+
+def _make_work_image(density_map: DensityMap) -> WorkImage:
     spacing_r, spacing_c = density_map.pixel_spacing_mm
     factor_r = max(1, int(round(WORK_PIXEL_MM / spacing_r)))
     factor_c = max(1, int(round(WORK_PIXEL_MM / spacing_c)))
@@ -130,6 +197,15 @@ def refine_contrast(work: WorkImage, body_core_value: float) -> WorkImage:
     """Rescale so that ``body_core_value`` (work units, measured on the found spine) reads 1."""
     if not np.isfinite(body_core_value) or body_core_value <= 0.05:
         return work
+    # the segmenter and the evidence stage refine the same work image, mostly by the same
+    # value: the same refined image (and what is derived from it) serves both
+    refined = work._refined.get(body_core_value)
+    if refined is None:
+        refined = work._refined[body_core_value] = _refined(work, body_core_value)
+    return refined
+
+
+def _refined(work: WorkImage, body_core_value: float) -> WorkImage:
     return WorkImage(
         values=np.minimum(work.values / body_core_value, WORK_VALUE_CAP),
         field=work.field,
@@ -230,14 +306,11 @@ def bone_mask(
 
 def _noise_aware_values(values, ok, local, threshold, background, noise, sigma, spacing):
     """``values`` with the pixels near the edge level replaced by their isophote average."""
+    band = noise.band_sigmas * sigma
     if local is None:
-        level = np.full(values.shape, threshold + background)
-    else:  # the same blend as kernels.above_edge_blend
-        lo, hi, left, right = local
-        t = (np.arange(values.shape[1])[None, :] - lo[:, None]) / np.maximum(hi - lo, 1.0)[:, None]
-        t = np.clip(t, 0.0, 1.0)
-        level = threshold + left[:, None] * (1 - t) + right[:, None] * t
-    near = ok & (np.abs(values - level) <= noise.band_sigmas * sigma)
+        near = ok & (np.abs(values - (threshold + background)) <= band)
+    else:  # the blend of kernels.above_edge_blend, in one numba pass
+        near = near_edge(values, ok, *local, threshold, band)
     if not near.any():
         return values
     guide = GUIDE_SIGMAS * smoothed_noise(sigma, spacing)

@@ -76,6 +76,20 @@ def box_bounds(
 
 
 def box_mask(shape: tuple[int, int], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    cols = np.arange(shape[1])[None, :]
-    with np.errstate(invalid="ignore"):
-        return (cols >= np.ceil(lo)[:, None]) & (cols <= np.floor(hi)[:, None])
+    """The analysis box as a pixel mask: columns ``ceil(lo[r])`` to ``floor(hi[r])`` of each
+    row (none where ``lo`` or ``hi`` is NaN), in one numba pass (``kernels.box_pixels``).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        The full-resolution image shape.
+    lo, hi : (rows,) ndarray
+        First and last box column per row, as :func:`box_bounds` gives them.
+
+    Returns
+    -------
+    (rows, cols) bool ndarray
+    """
+    from dxaspine.segment.kernels import box_pixels
+
+    return box_pixels(shape, lo, hi)

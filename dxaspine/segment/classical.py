@@ -42,6 +42,7 @@ from dxaspine.segment.landmarks import (
     find_ribs,
     lateral_band_fall,
     lateral_bone,
+    lateral_zones,
     lumbar_rib_suspected,
     top_level_band_fall,
 )
@@ -160,9 +161,13 @@ def segment_spine(
         )
     disc_rows = np.array([d.row for d in discs])
     period_rows = median(np.diff(disc_rows))
-    crest_row, crest_sides = find_crest(work, axis, half_width, below_row=median(disc_rows))
+    # the crest and the ribs are searched in the same lateral zones: straightened once
+    zones = lateral_zones(work, axis, half_width)
+    crest_row, crest_sides = find_crest(
+        work, axis, half_width, below_row=median(disc_rows), zones=zones
+    )
     rib_rows, rib_sides, rib_clipped, clipped_rows = find_ribs(
-        work, axis, half_width, above_row=_rib_search_limit(crest_row, disc_rows)
+        work, axis, half_width, above_row=_rib_search_limit(crest_row, disc_rows), zones=zones
     )
     if not rib_rows and not rib_clipped:
         # thin oblique real ribs: the band beside the vertebra cut by the field top

@@ -20,7 +20,7 @@ from dxaspine.segment._kernels import robust_line_kernel
 from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
 from dxaspine.segment.disc_choice import prefer_regular_spacing
-from dxaspine.segment.kernels import disc_centres
+from dxaspine.segment.kernels import disc_centres, gaussian_rows
 from dxaspine.segment.small_stats import median
 
 # docs/domain.md §4: vertebra + disc period ~37 mm on iDXA; bodies 20-30 mm and discs 8-12 mm give
@@ -113,8 +113,12 @@ def find_discs(
     rows = _regularise(minima, profile, spacing_r)
     discs = []
     smoothed = row_smoothed(work)
+    # d col / d row of the axis, the tilt every disc's first guess is perpendicular to
+    gradient = np.gradient(axis.columns) if work.values.shape[0] > 1 else np.zeros(1)
     for row, depth, fitted in rows:
-        discs.append(_fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed))
+        discs.append(
+            _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed, gradient)
+        )
     discs.sort(key=lambda d: d.row)
     edge = _top_edge_disc(work, axis, half_width_mm, profile, discs)
     if edge is not None:
@@ -217,9 +221,17 @@ def _endplate_midpoints(work, smoothed, col0, row, slope, half_width_mm, exclude
 
 
 def row_smoothed(work: WorkImage) -> np.ndarray:
-    """The work image smoothed along the rows (0.8 mm), as the endplate search reads it."""
-    values = work.zeroed
-    return ndimage.gaussian_filter1d(values, 0.8 / work.pixel_spacing_mm[0], axis=0)
+    """The work image smoothed along the rows (0.8 mm), as the endplate search reads it.
+
+    Made once per work image (the disc finder and the evidence stage read the same one,
+    ``WorkImage.derived``); never written to.
+    """
+    smoothed = work.derived.get("discs.row_smoothed")
+    if smoothed is None:
+        # scipy's gaussian_filter1d(axis=0) with its numbers, in one vectorised numba call
+        smoothed = gaussian_rows(work.zeroed, 0.8 / work.pixel_spacing_mm[0])
+        work.derived["discs.row_smoothed"] = smoothed
+    return smoothed  # type: ignore[return-value]
 
 
 def disc_thickness_mm(
@@ -240,17 +252,17 @@ def disc_thickness_mm(
     return median(thickness[~np.isnan(thickness)]) * work.pixel_spacing_mm[0]
 
 
-def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed) -> Disc:
+def _fit_disc(work, axis, half_width_mm, row, depth, fitted, exclude, smoothed, grad) -> Disc:
     """Fit position and tilt of one disc from per-column endplate midpoints.
 
-    ``smoothed`` is the work image smoothed along the rows (0.8 mm), shared by all discs.
+    ``smoothed`` is the work image smoothed along the rows (0.8 mm) and ``grad`` the axis
+    gradient (``np.gradient(axis.columns)``, zeros(1) for one row), both shared by all discs.
     """
     rows = work.values.shape[0]
     spacing_r, spacing_c = work.pixel_spacing_mm
     i_row = int(np.clip(round(row), 0, rows - 1))
     col0 = float(axis.columns[i_row])
     # first guess of the tilt: perpendicular to the axis (d col / d row of the axis)
-    grad = np.gradient(axis.columns) if rows > 1 else np.zeros(1)
     axis_slope_mm = grad[i_row] * spacing_c / spacing_r
     slope0 = -axis_slope_mm * (spacing_c / spacing_r)  # d row / d col in work pixels
     c, centre_rows, thickness = _endplate_midpoints(

@@ -194,23 +194,41 @@ def isophote_average(
 
 def _direction_fields(base: np.ndarray, valid: np.ndarray, pixel_spacing_mm):
     """The ``DIRECTION_SMOOTHING_MM``-smoothed map and its iso-line unit tangent (mm frame)."""
+    smooth = _direction_smoothed(base, valid, pixel_spacing_mm)
+    # gradient in value per mm (Sobel), tangent = gradient turned by 90 degrees (unit length
+    # in mm), (1, 0) where flat: one numba pass with scipy's and numpy's numbers
+    # (_numpy_reference.iso_tangent_reference is the scipy form); the walk kernel makes the
+    # same numbers itself (kernels.isophote_walk)
+    from dxaspine.segment.kernels import iso_tangent
+
+    tan_r, tan_c = iso_tangent(smooth, *_tangent_scales(pixel_spacing_mm))
+    return smooth, tan_r, tan_c
+
+
+def _tangent_scales(pixel_spacing_mm) -> tuple[float, float]:
+    """The Sobel divisors that make the gradient value per mm (8 x the spacing)."""
+    spacing_r, spacing_c = (float(s) for s in pixel_spacing_mm)
+    return 8.0 * spacing_r, 8.0 * spacing_c
+
+
+def _direction_smoothed(base: np.ndarray, valid: np.ndarray, pixel_spacing_mm) -> np.ndarray:
+    """The map smoothed over ``DIRECTION_SMOOTHING_MM``, normalised by the valid pixels' weight."""
     spacing_r, spacing_c = (float(s) for s in pixel_spacing_mm)
     sigma_px = (DIRECTION_SMOOTHING_MM / spacing_r, DIRECTION_SMOOTHING_MM / spacing_c)
+    # scipy's gaussian_filter(mode="nearest") with its numbers, in one vectorised numba call
+    # (kernels.gaussian_nearest); divided in place, which gives the quotient's own numbers
+    from dxaspine.segment.kernels import gaussian_nearest
+
+    smooth = gaussian_nearest(base, sigma_px)
     if valid.all():
         # the filtered all-ones image is one number at every pixel (each output pixel is the
         # same sum of the same weights times 1), so it is filtered on one pixel
         weight = float(ndimage.gaussian_filter(np.ones((1, 1)), sigma_px, mode="nearest")[0, 0])
-        smooth = ndimage.gaussian_filter(base, sigma_px, mode="nearest") / max(weight, 1e-9)
+        smooth /= max(weight, 1e-9)
     else:
-        weight = ndimage.gaussian_filter(valid.astype(float), sigma_px, mode="nearest")
-        smooth = ndimage.gaussian_filter(base, sigma_px, mode="nearest") / np.maximum(weight, 1e-9)
-    # gradient in value per mm (Sobel), tangent = gradient turned by 90 degrees (unit length
-    # in mm), (1, 0) where flat: one numba pass with scipy's and numpy's numbers
-    # (_numpy_reference.iso_tangent_reference is the scipy form)
-    from dxaspine.segment.kernels import iso_tangent
-
-    tan_r, tan_c = iso_tangent(smooth, 8.0 * spacing_r, 8.0 * spacing_c)
-    return smooth, tan_r, tan_c
+        weight = gaussian_nearest(valid.astype(float), sigma_px)
+        smooth /= np.maximum(weight, 1e-9)
+    return smooth
 
 
 def isophote_average_at(
@@ -235,11 +253,13 @@ def isophote_average_at(
     out = np.array(values, dtype=float, order="C")
     if base.size == 0 or average_mm <= 0:
         return np.where(where & valid, base, out)
-    smooth, tan_r, tan_c = _direction_fields(base, valid, pixel_spacing_mm)
+    # the walk makes the tangent field itself, straight into its packed fields
+    smooth = _direction_smoothed(base, valid, pixel_spacing_mm)
+    scale_r, scale_c = _tangent_scales(pixel_spacing_mm)
     spacing_r, spacing_c = (float(s) for s in pixel_spacing_mm)
     step_mm = min(spacing_r, spacing_c)
     steps = int(math.ceil(ISOPHOTE_REACH * average_mm / step_mm))
     weights_k = np.exp(-0.5 * (np.arange(1, steps + 1) * step_mm / average_mm) ** 2)
-    isophote_walk(base, valid, smooth, tan_r, tan_c, where & valid, step_mm / spacing_r,
+    isophote_walk(base, valid, smooth, scale_r, scale_c, where & valid, step_mm / spacing_r,
                   step_mm / spacing_c, weights_k, guide_tolerance, out)  # fmt: skip
     return out

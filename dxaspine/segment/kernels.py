@@ -7,6 +7,8 @@ from the on-disk cache) every kernel on tiny inputs.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from dxaspine.segment import _kernels
@@ -376,6 +378,119 @@ def body_filter(values: np.ndarray, half: int, flank: int) -> np.ndarray:
     return out
 
 
+def near_edge(
+    values: np.ndarray,
+    valid: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    threshold: float,
+    band: float,
+) -> np.ndarray:
+    """Valid pixels within ``band`` of the edge level blended across each row.
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+    valid : (M, N) bool ndarray
+    lo, hi : (M,) ndarray
+        Columns where the blend starts and ends on each row (finite).
+    left, right : (M,) ndarray
+        The soft-tissue level at and before ``lo`` and at and after ``hi``.
+    threshold, band : float
+        The bone contrast added to the level, and the half-width of the band about it.
+
+    Returns
+    -------
+    (M, N) bool ndarray
+        ``valid & (|values - (threshold + left * (1 - t) + right * t)| <= band)``, with ``t =
+        clip((column - lo) / max(hi - lo, 1), 0, 1)``; NaN values are never near.
+    """
+    values = _as_2d_float("values", values)
+    valid = np.ascontiguousarray(np.asarray(valid, dtype=bool))
+    if valid.shape != values.shape:
+        raise ValueError(f"valid has shape {valid.shape}, values has {values.shape}")
+    rows = values.shape[0]
+    per_row = [
+        _as_1d_float(name, a)
+        for name, a in (("lo", lo), ("hi", hi), ("left", left), ("right", right))
+    ]
+    if any(a.size != rows for a in per_row):
+        raise ValueError(f"lo, hi, left and right need {rows} rows")
+    out = np.empty(values.shape, dtype=bool)
+    _kernels.near_edge_kernel(values, valid, *per_row, float(threshold), float(band), out)
+    return out
+
+
+def box_pixels(shape: tuple[int, int], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``ceil(lo[r]) <= column <= floor(hi[r])`` on every row of an image of ``shape``.
+
+    Parameters
+    ----------
+    shape : (int, int)
+    lo, hi : (shape[0],) ndarray
+        First and last column per row (fractional; NaN: an empty row).
+
+    Returns
+    -------
+    (shape[0], shape[1]) bool ndarray
+    """
+    lo, hi = _as_1d_float("lo", lo), _as_1d_float("hi", hi)
+    rows, cols = (int(n) for n in shape)
+    if lo.size != rows or hi.size != rows:
+        raise ValueError(f"lo and hi need {rows} rows")
+    out = np.empty((rows, cols), dtype=bool)
+    _kernels.box_mask_kernel(lo, hi, out)
+    return out
+
+
+def edge_midpoints(
+    values: np.ndarray,
+    path: np.ndarray,
+    reach: int,
+    core_half: int,
+    core_min: float,
+    width_range_mm: tuple[float, float],
+    spacing_c: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The body's half-contrast edges on each row about a path (see the kernel's notes).
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+        The work image with unmeasured pixels 0.
+    path : (M,) ndarray
+        Column per row (truncated to an integer, as ``astype(int)``).
+    reach, core_half : int
+        Profile half-length and core half-width, in columns (``core_half`` >= 0).
+    core_min : float
+        Core value a body row must exceed.
+    width_range_mm : (float, float)
+        Accepted body widths.
+    spacing_c : float
+        Column spacing, mm.
+
+    Returns
+    -------
+    centre, width, core : (M,) ndarray
+        Edge midpoint column and width (mm; both NaN off body rows) and the core median.
+    """
+    values = _as_2d_float("values", values)
+    path = _as_1d_float("path", path)
+    if path.size != values.shape[0]:
+        raise ValueError(f"path needs {values.shape[0]} rows, got {path.size}")
+    reach, core_half = int(reach), int(core_half)
+    if reach < 1 or not 0 <= core_half < reach:
+        raise ValueError("edge_midpoints: 0 <= core_half < reach needed")
+    out = tuple(np.empty(values.shape[0]) for _ in range(3))
+    _kernels.edge_midpoints_kernel(
+        values, path, reach, core_half, float(core_min), float(width_range_mm[0]),
+        float(width_range_mm[1]), float(spacing_c), *out,
+    )  # fmt: skip
+    return out
+
+
 def iso_tangent(
     smooth: np.ndarray, scale_r: float, scale_c: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -404,8 +519,8 @@ def isophote_walk(
     base: np.ndarray,
     valid: np.ndarray,
     smooth: np.ndarray,
-    tan_r: np.ndarray,
-    tan_c: np.ndarray,
+    scale_r: float,
+    scale_c: float,
     where: np.ndarray,
     step_r: float,
     step_c: float,
@@ -417,8 +532,11 @@ def isophote_walk(
 
     Parameters
     ----------
-    base, smooth, tan_r, tan_c : (M, N) ndarray
-        Map (0 off ``valid``), its smoothed copy and the unit iso-line tangent.
+    base, smooth : (M, N) ndarray
+        Map (0 off ``valid``) and its smoothed copy.
+    scale_r, scale_c : float
+        The Sobel divisors of the iso-line tangent (:func:`iso_tangent`'s), which the kernel
+        makes itself.
     valid, where : (M, N) bool ndarray
         Measured pixels; pixels to average.
     step_r, step_c : float
@@ -430,16 +548,107 @@ def isophote_walk(
     out : (M, N) float64 ndarray, C-contiguous
         Written at ``where`` only.
     """
-    arrays = [_as_2d_float(n, a) for n, a in (("base", base), ("smooth", smooth),
-                                               ("tan_r", tan_r), ("tan_c", tan_c))]  # fmt: skip
+    arrays = [_as_2d_float(n, a) for n, a in (("base", base), ("smooth", smooth))]
     masks = [np.ascontiguousarray(np.asarray(m, dtype=bool)) for m in (valid, where)]
     shape = arrays[0].shape
     if any(a.shape != shape for a in arrays + masks) or out.shape != shape:
         raise ValueError("isophote_walk: every image must have the same shape")
     if out.dtype != np.float64 or not out.flags.c_contiguous:
         raise TypeError("isophote_walk: out must be a C-contiguous float64 array")
-    base, smooth, tan_r, tan_c = arrays
+    base, smooth = arrays
     _kernels.isophote_walk_kernel(
-        base, masks[0], smooth, tan_r, tan_c, masks[1], float(step_r), float(step_c),
-        len(weights_k), _as_1d_float("weights_k", weights_k), float(guide), out,
+        base, masks[0], smooth, float(scale_r), float(scale_c), masks[1], float(step_r),
+        float(step_c), len(weights_k), _as_1d_float("weights_k", weights_k), float(guide), out,
     )  # fmt: skip
+
+
+def gaussian_weights(sigma: float) -> np.ndarray:
+    """The correlation weights ``scipy.ndimage.gaussian_filter1d(x, sigma)`` applies (its
+    default ``truncate=4``): read off its response to a unit impulse, which it forms as
+    ``1 * w`` plus zeros, so they are its weights bit for bit whatever its version computes.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation in pixels (> 0).
+
+    Returns
+    -------
+    (2 r + 1,) ndarray
+        ``w[j]`` weighs the sample ``j - r`` places on.
+    """
+    return _gaussian_weights(float(sigma)).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_weights(sigma: float) -> np.ndarray:
+    """:func:`gaussian_weights`, made once per sigma (a scan uses a handful); shared, so
+    never written to."""
+    from scipy import ndimage
+
+    radius = int(4.0 * sigma + 0.5)
+    impulse = np.zeros(2 * radius + 1)
+    impulse[radius] = 1.0
+    # correlation: out[i] = sum_j w[j] x[i + j - r], so the impulse gives w reversed
+    weights = ndimage.gaussian_filter1d(impulse, sigma, mode="constant")[::-1].copy()
+    if np.max(np.abs(weights - weights[::-1])) > np.finfo(float).eps:
+        # scipy would take its general loop, which the kernels do not have
+        raise ValueError("gaussian weights are not symmetric")
+    return weights
+
+
+def gaussian_nearest(image: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(image, sigma, mode="nearest")``, the same numbers, in
+    one numba call (``_kernels.gaussian_nearest_kernel``; its reference is scipy itself,
+    ``_numpy_reference.gaussian_nearest_reference``).
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Converted to float64.
+    sigma : (float, float)
+        Standard deviation in pixels down the rows and along them (each > 0).
+
+    Returns
+    -------
+    (M, N) ndarray
+    """
+    image = _as_2d_float("image", image)
+    sigma_r, sigma_c = (float(s) for s in sigma)
+    if not (sigma_r > 0 and sigma_c > 0):
+        raise ValueError("gaussian_nearest: both sigmas must be positive")
+    # scipy takes the symmetric loop only for weights symmetric within DBL_EPSILON (a
+    # Gaussian's always are; _gaussian_weights checks), and the kernel has no other loop
+    weights = [_gaussian_weights(s) for s in (sigma_r, sigma_c)]
+    out = np.empty(image.shape)
+    _kernels.gaussian_nearest_kernel(image, weights[0], weights[1], out)
+    return out
+
+
+def gaussian_rows(image: np.ndarray, sigma: float, mode: str = "reflect") -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter1d(image, sigma, axis=0, mode=mode)``, the same numbers,
+    in one numba call (``_kernels.gaussian_rows_kernel``; its reference is scipy itself,
+    ``_numpy_reference.gaussian_rows_reference``).
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Converted to float64.
+    sigma : float
+        Standard deviation in pixels down the rows (> 0).
+    mode : {"reflect", "nearest"}
+        scipy's boundary mode (its default is "reflect").
+
+    Returns
+    -------
+    (M, N) ndarray
+    """
+    image = _as_2d_float("image", image)
+    if not float(sigma) > 0:
+        raise ValueError("gaussian_rows: sigma must be positive")
+    if mode not in ("reflect", "nearest"):
+        raise ValueError(f"gaussian_rows: mode {mode!r} is not 'reflect' or 'nearest'")
+    weights = _gaussian_weights(float(sigma))  # symmetric, as scipy's symmetric loop needs
+    out = np.empty(image.shape)
+    _kernels.gaussian_rows_kernel(image, weights, mode == "reflect", out)
+    return out

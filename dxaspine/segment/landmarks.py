@@ -102,8 +102,19 @@ def _zone_image(work: WorkImage, axis: SpineAxis, half_width_mm: float, side: in
     return measured & (sampled > LANDMARK_BONE), in_field, u_mm
 
 
+def lateral_zones(work: WorkImage, axis: SpineAxis, half_width_mm: float) -> tuple:
+    """The straightened lateral zones of both sides (left, right), each ``(bone, in_field,
+    u_mm)`` as :func:`find_crest` and :func:`find_ribs` read them: made once, passed to both
+    (``zones=``), which only read them."""
+    return tuple(_zone_image(work, axis, half_width_mm, side) for side in (-1, 1))
+
+
 def find_crest(
-    work: WorkImage, axis: SpineAxis, half_width_mm: float, below_row: float
+    work: WorkImage,
+    axis: SpineAxis,
+    half_width_mm: float,
+    below_row: float,
+    zones: tuple | None = None,
 ) -> tuple[float | None, int]:
     """Row of the iliac crests: top of the broad band of bone crossing the lower lateral zones.
 
@@ -112,10 +123,12 @@ def find_crest(
     threshold.  Per side, the connected bone component spanning the most zone columns is
     taken when it spans at least ILIUM_MIN_COLUMNS of them; its top row near the highest
     point is the crest.  Ribs lie above ``below_row``; transverse processes span few columns.
+    ``zones``: :func:`lateral_zones` of the same arguments, when the caller has them.
     """
     found = []
-    for side in (-1, 1):
-        bone, in_field, _ = _zone_image(work, axis, half_width_mm, side)
+    if zones is None:
+        zones = lateral_zones(work, axis, half_width_mm)
+    for bone, in_field, _ in zones:
         bone = bone.copy()
         bone[: int(max(0, below_row)), :] = False
         labels, n = ndimage.label(bone)
@@ -140,7 +153,13 @@ def find_crest(
     return float(np.mean(found)), len(found)
 
 
-def find_ribs(work: WorkImage, axis: SpineAxis, half_width_mm: float, above_row: float):
+def find_ribs(
+    work: WorkImage,
+    axis: SpineAxis,
+    half_width_mm: float,
+    above_row: float,
+    zones: tuple | None = None,
+):
     """Rows where the ribs found above ``above_row`` meet the box edge (work rows).
 
     Returns ``(rows sorted top to bottom, number of sides with ribs, clipped, clipped_rows)``.
@@ -148,15 +167,16 @@ def find_ribs(work: WorkImage, axis: SpineAxis, half_width_mm: float, above_row:
     view) but sets ``clipped``; ``clipped_rows`` holds, per side with such a rib, the row where
     the lowest clipped rib's medial part, extrapolated along its own direction, meets the box
     edge (see :func:`clipped_rib_edge_row`).  Sides whose clipped ribs cannot be fitted add
-    ``None``.
+    ``None``.  ``zones``: :func:`lateral_zones` of the same arguments, when the caller has them.
     """
     spacing_r, spacing_c = work.pixel_spacing_mm
     rib_rows: list[float] = []
     sides = 0
     clipped = False
     clipped_rows: list[float | None] = []
-    for side in (-1, 1):
-        bone, in_field, u_mm = _zone_image(work, axis, half_width_mm, side)
+    if zones is None:
+        zones = lateral_zones(work, axis, half_width_mm)
+    for bone, in_field, u_mm in zones:
         bone = bone.copy()
         bone[int(max(0, above_row)) :, :] = False
         labels, n = ndimage.label(bone)

@@ -211,6 +211,12 @@ def test_work_image_is_made_once_per_map_arrays():
     assert make_work_image(dataclasses.replace(dm, pixel_spacing_mm=(0.5, 0.5))).factors == (2, 2)
     shown = make_work_image(dataclasses.replace(dm, quantitative=False))
     assert shown.background != make_work_image(dm).background
+    # the same arrays changed in place (a caller masking pixels) are made afresh
+    work = make_work_image(dm)
+    dm.values[: dm.values.shape[0] // 2] = 0.3
+    changed = make_work_image(dm)
+    assert changed is not work
+    assert not np.array_equal(changed.values, work.values)
 
 
 # ---------------------------------------------------------------- whole segmenter

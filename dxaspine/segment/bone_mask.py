@@ -101,8 +101,14 @@ class WorkImage:
 # the map is not kept alive): the classical segmenter and then the evidence stage each make
 # the work image of the same map, and the second gets the first's (with what was derived
 # from it: WorkImage.derived, zeroed, refine_contrast).  A DensityMap is frozen and no stage
-# writes to its arrays, so the same arrays give the same work image.
-_last_work: tuple[weakref.ref, weakref.ref, tuple[float, float], bool, WorkImage] | None = None
+# writes to its arrays; a caller still could, in place, so the sum of the values and the
+# field's pixel count are checked too (one pass, a few percent of making the image afresh).
+_last_work: tuple | None = None
+
+
+def _fingerprint(values: np.ndarray, field: np.ndarray) -> tuple[float, int]:
+    """What an in-place change of a map's arrays would change (NaN never matches)."""
+    return float(np.sum(values)), int(np.count_nonzero(field))
 
 
 def make_work_image(density_map: DensityMap) -> WorkImage:
@@ -129,11 +135,13 @@ def make_work_image(density_map: DensityMap) -> WorkImage:
         and last[1]() is field
         and last[2] == spacing
         and last[3] == quantitative
+        and last[4] == _fingerprint(values, field)
     ):
-        return last[4]
+        return last[5]
     work = _make_work_image(density_map)
     try:
-        _last_work = (weakref.ref(values), weakref.ref(field), spacing, quantitative, work)
+        refs = (weakref.ref(values), weakref.ref(field))
+        _last_work = (*refs, spacing, quantitative, _fingerprint(values, field), work)
     except TypeError:  # an array-like that cannot be weakly referenced: no reuse
         _last_work = None
     return work

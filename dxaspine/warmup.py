@@ -64,10 +64,11 @@ def _edge_noise_kernel() -> None:
     image = np.zeros((8, 8))
     valid = np.ones((8, 8), dtype=bool)
     isophote_average_at(image, valid, (0.5, 0.5), 1.0, 0.1, valid)
-    from dxaspine.segment.kernels import near_edge
+    from dxaspine.segment.kernels import iso_tangent, near_edge
 
     rows = np.zeros(8)
     near_edge(image, valid, rows, rows + 4.0, rows, rows, 0.1, 0.1)
+    iso_tangent(image, 1.0, 1.0)  # the walk's numpy reference (edge_noise.isophote_average)
 
 
 def warm_up() -> float:

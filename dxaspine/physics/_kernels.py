@@ -66,25 +66,39 @@ def log_attenuation_kernel(
     is below the floor or not finite are clipped to ``floor_counts`` first and flagged in
     ``starved``.  ``table_*`` hold the same expression for the counts ``k / inv_step_*``
     (``log_table_kernel``; may be empty).  Returns the number flagged."""
-    rows, cols = counts_low.shape
     n_starved = 0
-    for r in range(rows):
-        for c in range(cols):
-            lo = counts_low[r, c]
-            hi = counts_high[r, c]
-            bad = False
-            # ``not (x >= floor)`` is also true for NaN; +inf fails the upper test.
-            if not (lo >= floor_counts and lo < math.inf):
-                lo = floor_counts
-                bad = True
-            if not (hi >= floor_counts and hi < math.inf):
-                hi = floor_counts
-                bad = True
-            a_low[r, c] = _log_count(lo, i0_low, count_offset, table_low, inv_step_low)
-            a_high[r, c] = _log_count(hi, i0_high, count_offset, table_high, inv_step_high)
-            starved[r, c] = bad
-            if bad:
-                n_starved += 1
+    for r in range(counts_low.shape[0]):
+        n_starved += _log_row(
+            counts_low, counts_high, r, i0_low, i0_high, floor_counts, count_offset,
+            table_low, table_high, inv_step_low, inv_step_high, a_low, a_high, starved,
+        )  # fmt: skip
+    return n_starved
+
+
+@jit
+def _log_row(
+    counts_low, counts_high, r, i0_low, i0_high, floor_counts, count_offset,
+    table_low, table_high, inv_step_low, inv_step_high, a_low, a_high, starved,
+):  # fmt: skip
+    """One row of :func:`log_attenuation_kernel` (shared with the fused block pass); returns
+    the row's number of starved pixels."""
+    n_starved = 0
+    for c in range(counts_low.shape[1]):
+        lo = counts_low[r, c]
+        hi = counts_high[r, c]
+        bad = False
+        # ``not (x >= floor)`` is also true for NaN; +inf fails the upper test.
+        if not (lo >= floor_counts and lo < math.inf):
+            lo = floor_counts
+            bad = True
+        if not (hi >= floor_counts and hi < math.inf):
+            hi = floor_counts
+            bad = True
+        a_low[r, c] = _log_count(lo, i0_low, count_offset, table_low, inv_step_low)
+        a_high[r, c] = _log_count(hi, i0_high, count_offset, table_high, inv_step_high)
+        starved[r, c] = bad
+        if bad:
+            n_starved += 1
     return n_starved
 
 
@@ -133,21 +147,10 @@ def log_attenuation_blocks_kernel(
         for i in range(row_factor):
             r = block_r * row_factor + i
             if r < rows:  # a new fine row: its logarithms
-                for c in range(cols):
-                    lo = counts_low[r, c]
-                    hi = counts_high[r, c]
-                    bad = False
-                    if not (lo >= floor_counts and lo < math.inf):
-                        lo = floor_counts
-                        bad = True
-                    if not (hi >= floor_counts and hi < math.inf):
-                        hi = floor_counts
-                        bad = True
-                    a_low[r, c] = _log_count(lo, i0_low, count_offset, table_low, inv_step_low)
-                    a_high[r, c] = _log_count(hi, i0_high, count_offset, table_high, inv_step_high)
-                    starved[r, c] = bad
-                    if bad:
-                        n_starved += 1
+                n_starved += _log_row(
+                    counts_low, counts_high, r, i0_low, i0_high, floor_counts, count_offset,
+                    table_low, table_high, inv_step_low, inv_step_high, a_low, a_high, starved,
+                )  # fmt: skip
             else:  # beyond the last row: the last row again, as block_mean_kernel repeats it
                 r = rows - 1
             for block_c in range(out_cols):

@@ -78,6 +78,19 @@ def _check_positive(name: str, value: float) -> float:
     return value
 
 
+def _log_scalars(
+    i0_counts: tuple[float, float], floor_counts: float, count_offset: float
+) -> tuple[float, float, float, float]:
+    """Checked ``(i0_low, i0_high, floor_counts, count_offset)`` of the log passes."""
+    i0_low = _check_positive("i0_counts[0]", i0_counts[0])
+    i0_high = _check_positive("i0_counts[1]", i0_counts[1])
+    floor_counts = _check_positive("floor_counts", floor_counts)
+    count_offset = float(count_offset)
+    if not (np.isfinite(count_offset) and count_offset >= 0):
+        raise ValueError(f"count_offset must be finite and >= 0, got {count_offset}")
+    return i0_low, i0_high, floor_counts, count_offset
+
+
 def log_attenuation(
     counts_low: np.ndarray,
     counts_high: np.ndarray,
@@ -107,12 +120,9 @@ def log_attenuation(
     """
     _check_2d_float("counts_low", counts_low)
     _check_2d_float("counts_high", counts_high, counts_low.shape)
-    i0_low = _check_positive("i0_counts[0]", i0_counts[0])
-    i0_high = _check_positive("i0_counts[1]", i0_counts[1])
-    floor_counts = _check_positive("floor_counts", floor_counts)
-    count_offset = float(count_offset)
-    if not (np.isfinite(count_offset) and count_offset >= 0):
-        raise ValueError(f"count_offset must be finite and >= 0, got {count_offset}")
+    i0_low, i0_high, floor_counts, count_offset = _log_scalars(
+        i0_counts, floor_counts, count_offset
+    )
     a_low = np.empty_like(counts_low)
     a_high = np.empty_like(counts_low)
     starved = np.empty(counts_low.shape, dtype=np.bool_)
@@ -172,12 +182,9 @@ def log_attenuation_with_blocks(
         raise ValueError(f"field must be C-contiguous with shape {counts_low.shape}")
     if counts_low.size == 0:
         raise ValueError("cannot resample an empty image")
-    i0_low = _check_positive("i0_counts[0]", i0_counts[0])
-    i0_high = _check_positive("i0_counts[1]", i0_counts[1])
-    floor_counts = _check_positive("floor_counts", floor_counts)
-    count_offset = float(count_offset)
-    if not (np.isfinite(count_offset) and count_offset >= 0):
-        raise ValueError(f"count_offset must be finite and >= 0, got {count_offset}")
+    i0_low, i0_high, floor_counts, count_offset = _log_scalars(
+        i0_counts, floor_counts, count_offset
+    )
     row_factor, col_factor = (int(f) for f in factors)
     if row_factor < 1 or col_factor < 1:
         raise ValueError(f"block factors must be >= 1, got {factors}")

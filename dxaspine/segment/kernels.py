@@ -184,6 +184,22 @@ def drop_small_components(mask: np.ndarray, min_pixels: int) -> np.ndarray:
     return out
 
 
+def _edge_blend_inputs(values, valid, lo, hi, left, right):
+    """Checked ``(values, valid, [lo, hi, left, right])`` of the edge-level blend kernels."""
+    values = _as_2d_float("values", values)
+    valid = np.ascontiguousarray(np.asarray(valid, dtype=bool))
+    if valid.shape != values.shape:
+        raise ValueError(f"valid has shape {valid.shape}, values has {values.shape}")
+    rows = values.shape[0]
+    per_row = [
+        _as_1d_float(name, a)
+        for name, a in (("lo", lo), ("hi", hi), ("left", left), ("right", right))
+    ]
+    if any(a.size != rows for a in per_row):
+        raise ValueError(f"lo, hi, left and right need {rows} rows")
+    return values, valid, per_row
+
+
 def above_edge_blend(
     values: np.ndarray,
     valid: np.ndarray,
@@ -211,17 +227,7 @@ def above_edge_blend(
         ``valid & (values > offset + left * (1 - t) + right * t)``, with ``t = clip((column -
         lo) / max(hi - lo, 1), 0, 1)``; NaN values are never above.
     """
-    values = _as_2d_float("values", values)
-    valid = np.ascontiguousarray(np.asarray(valid, dtype=bool))
-    if valid.shape != values.shape:
-        raise ValueError(f"valid has shape {valid.shape}, values has {values.shape}")
-    rows = values.shape[0]
-    per_row = [
-        _as_1d_float(name, a)
-        for name, a in (("lo", lo), ("hi", hi), ("left", left), ("right", right))
-    ]
-    if any(a.size != rows for a in per_row):
-        raise ValueError(f"lo, hi, left and right need {rows} rows")
+    values, valid, per_row = _edge_blend_inputs(values, valid, lo, hi, left, right)
     out = np.empty(values.shape, dtype=bool)
     _kernels.above_edge_blend_kernel(values, valid, *per_row, float(offset), out)
     return out
@@ -407,17 +413,7 @@ def near_edge(
         ``valid & (|values - (threshold + left * (1 - t) + right * t)| <= band)``, with ``t =
         clip((column - lo) / max(hi - lo, 1), 0, 1)``; NaN values are never near.
     """
-    values = _as_2d_float("values", values)
-    valid = np.ascontiguousarray(np.asarray(valid, dtype=bool))
-    if valid.shape != values.shape:
-        raise ValueError(f"valid has shape {valid.shape}, values has {values.shape}")
-    rows = values.shape[0]
-    per_row = [
-        _as_1d_float(name, a)
-        for name, a in (("lo", lo), ("hi", hi), ("left", left), ("right", right))
-    ]
-    if any(a.size != rows for a in per_row):
-        raise ValueError(f"lo, hi, left and right need {rows} rows")
+    values, valid, per_row = _edge_blend_inputs(values, valid, lo, hi, left, right)
     out = np.empty(values.shape, dtype=bool)
     _kernels.near_edge_kernel(values, valid, *per_row, float(threshold), float(band), out)
     return out

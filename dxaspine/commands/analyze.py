@@ -303,8 +303,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def add_convention_options(parser: argparse.ArgumentParser) -> None:
-    """``--marrow``, ``--edge``, ``--edge-noise`` and ``--box-margin-mm`` (docs/architecture.md,
-    Conventions)."""
+    """``--marrow``, ``--edge``, ``--edge-noise``, ``--box-margin-mm`` and ``--noise-guard``
+    (docs/architecture.md, Conventions)."""
     parser.add_argument(
         "--marrow",
         choices=("none", "lean"),
@@ -329,6 +329,12 @@ def add_convention_options(parser: argparse.ArgumentParser) -> None:
         metavar="MM",
         help="analysis box: half the L4 body width plus this margin (default 7)",
     )
+    parser.add_argument(
+        "--noise-guard",
+        action="store_true",
+        help="dual energy: widen the soft-tissue baseline's bone guard by what the noise hides "
+        "and bridge it straight (an option for noisy Hologic-like scans, docs/physics.md §7)",
+    )
 
 
 def parse_conventions(args: argparse.Namespace) -> dict:
@@ -336,6 +342,8 @@ def parse_conventions(args: argparse.Namespace) -> dict:
     out: dict = {}
     if getattr(args, "marrow", None):
         out["marrow"] = args.marrow
+    if getattr(args, "noise_guard", False):
+        out["noise_guard"] = True
     if (
         getattr(args, "edge", None) is None
         and getattr(args, "edge_noise", None) is None

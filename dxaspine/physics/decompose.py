@@ -314,7 +314,7 @@ def _decompose_dual_energy(
         soft_tissue_ratio=r_st if field_everywhere else np.where(field, r_st, np.nan),
         bone_mask_hint=bone,
         starved_mask=starved_in_field,
-        physics_model=PHYSICS_MODELS[marrow],
+        physics_model=PHYSICS_MODELS[marrow] + _baseline_suffix(options),
         calibration=describe_calibration(table),
     )
 
@@ -428,3 +428,11 @@ class _CallableModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _CallableModule
+
+
+def _baseline_suffix(options: BaselineOptions) -> str:
+    """What ``physics_model`` adds for the baseline options that change the physics (a
+    follow-up compares it across visits): ``"+noise-guard"``, ``"+straight-bridge"``."""
+    return ("+noise-guard" if options.noise_guard else "") + (
+        "+straight-bridge" if options.bridge == "straight" else ""
+    )

@@ -88,10 +88,20 @@ def _failed(item: Work, stage: str, message: str, error_class: str, infrastructu
     )
 
 
-def _death_reason(pool: ProcessPoolExecutor) -> str:
-    """Which signal or exit status ended the pool's dead worker(s), as far as it is known."""
+def _pool_processes(pool: ProcessPoolExecutor) -> list:
+    """The pool's worker processes (before ``shutdown``, which forgets them)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _death_reason(processes: list) -> str:
+    """Which signal or exit status ended the dead worker(s), as far as it is known.
+
+    Read after the pool's shutdown: its manager thread joins the workers, and a forkserver
+    worker's status can be read from the forkserver only once; read while that thread also
+    reads it, the loser sees the closed pipe and reports exit status 255.
+    """
     reasons = []
-    for proc in list(getattr(pool, "_processes", {}).values() or ()):
+    for proc in processes:
         code = getattr(proc, "exitcode", None)
         if code is None or code == 0:
             continue
@@ -208,8 +218,9 @@ def run_process_pool(
             # A worker died: every item still in flight is lost with the pool.
             in_flight = broken + list(pending.values())
             pending.clear()
-            reason = _death_reason(pool)
+            processes = _pool_processes(pool)
             pool.shutdown(wait=True, cancel_futures=True)  # its processes are gone or going
+            reason = _death_reason(processes)
             pool = new_pool()
             if never_ran and isolated:
                 suspects.extendleft(never_ran)  # not its fault: it never started

@@ -213,30 +213,6 @@ def test_dask_local_cluster_gives_the_same_rows(archive, pool_run, tmp_path):
     assert _row_set(out) == _row_set(pool_run)
 
 
-_SIGINT_PROBE = """
-import multiprocessing, signal
-from concurrent.futures import ProcessPoolExecutor
-from dxaspine.batch.executors import _start_helpers_ignoring_sigint
-context = multiprocessing.get_context("forkserver")
-_start_helpers_ignoring_sigint(context)
-assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent's is back
-with ProcessPoolExecutor(1, mp_context=context) as pool:  # no initializer: from the start
-    print(pool.submit(signal.getsignal, signal.SIGINT).result(timeout=120) == signal.SIG_IGN)
-"""
-
-
-@pytest.mark.skipif(os.name != "posix", reason="forkserver workers")
-def test_workers_ignore_ctrl_c_from_their_first_instruction():
-    # A Ctrl-C that reached a worker still importing (a replacement for a dead one) printed
-    # a KeyboardInterrupt traceback from the import machinery: the forkserver now starts with
-    # SIGINT ignored and hands that to every worker (a fresh interpreter: the forkserver is
-    # one per process).
-    out = subprocess.run([sys.executable, "-c", _SIGINT_PROBE], capture_output=True, text=True,
-                         timeout=300)  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "True"
-
-
 def test_ctrl_c_stops_cleanly_and_resume_completes(archive, pool_run, tmp_path):
     root, _ = archive
     out = tmp_path / "interrupted"

@@ -24,7 +24,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -55,31 +54,6 @@ def _init_pool_worker(log_queue=None, level: int = logging.WARNING) -> None:
     if log_queue is not None:
         install_queue_logging(log_queue, level)
     init_worker()
-
-
-def _start_helpers_ignoring_sigint(context) -> None:
-    """Start multiprocessing's forkserver and resource tracker with SIGINT ignored.
-
-    A process started while SIGINT is ignored keeps it ignored (Python installs its
-    KeyboardInterrupt handler only where SIGINT is not ignored), and the forkserver hands the
-    disposition it started with to every worker it forks.  Workers then ignore Ctrl-C from
-    their first instruction, not only from ``_init_pool_worker`` on: a Ctrl-C that reached a
-    worker still importing (a replacement after a worker died) printed a KeyboardInterrupt
-    traceback from its import machinery.  A Ctrl-C in the parent during these few
-    milliseconds is lost; the next one stops the run.
-    """
-    if context.get_start_method() != "forkserver":
-        return
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers can only be changed from the main thread
-    from multiprocessing import forkserver, resource_tracker
-
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        resource_tracker.ensure_running()
-        forkserver.ensure_running()
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _failed(item: Work, stage: str, message: str, error_class: str, infrastructure: bool) -> dict:
@@ -146,7 +120,6 @@ def run_process_pool(
     window = max(2, 4 * workers)
     items = iter(work)
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-    _start_helpers_ignoring_sigint(context)
     log_queue = context.Queue()
     listener = RunnerLogListener(log_queue)
     listener.start()

@@ -283,6 +283,57 @@ def test_items_in_flight_on_a_dead_worker_are_retried_once_then_recorded():
     assert all(r["type"] == "result" for k, r in by_key.items() if "crash" not in k)
 
 
+def test_a_ctrl_c_is_taken_between_waits_and_leaves_no_worker():
+    # The runner's SIGINT handler only sets a flag: a KeyboardInterrupt raised at an arbitrary
+    # instruction could land inside concurrent.futures while it holds a lock, and the
+    # shutdown then waited for ever.  The Ctrl-C below arrives while this consumer holds a
+    # record: it must not raise here but at the generator's next step, after which the pool
+    # is shut down and the previous handler is back.
+    import multiprocessing
+
+    import _slow_task
+
+    before = signal.getsignal(signal.SIGINT)
+    work = [Work(f"path:/x/{i}", (f"/x/{i}",)) for i in range(40)]
+    records = run_process_pool(work, WorkerOptions(), 2, task=_slow_task.task)
+    seen = [next(records)]
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler runs in this thread at its next instruction
+    except KeyboardInterrupt:
+        records.close()
+        pytest.fail("the Ctrl-C was raised in the consumer, not at the generator's next step")
+    with pytest.raises(KeyboardInterrupt):
+        seen.extend(records)
+    assert 1 <= len(seen) < 40
+    assert signal.getsignal(signal.SIGINT) is before
+    assert not multiprocessing.active_children()  # the pool's workers were joined
+
+
+_SIGINT_PROBE = """
+import os, signal
+from concurrent.futures import ProcessPoolExecutor
+from dxaspine._pool_signals import _FORKSERVER_ENV, pool_context
+context = pool_context()
+assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent's: as it was
+assert _FORKSERVER_ENV not in os.environ
+with ProcessPoolExecutor(1, mp_context=context) as pool:  # no initializer: from the start
+    print(pool.submit(signal.getsignal, signal.SIGINT).result(timeout=120) == signal.SIG_IGN)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="forkserver workers")
+def test_workers_ignore_ctrl_c_from_their_first_instruction():
+    # A Ctrl-C that reached a worker still starting (importing the initializer's modules)
+    # printed a KeyboardInterrupt traceback.  The forkserver's preload sets SIGINT to ignored
+    # before it records the handlers its children get.  A fresh interpreter: one forkserver
+    # per process, and this one must be started by pool_context.
+    out = subprocess.run([sys.executable, "-c", _SIGINT_PROBE], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+
+
 def test_resume_retries_infrastructure_errors_only_and_the_last_record_wins(tmp_path):
     writer = ledger.ChunkWriter(tmp_path, size=100)
     writer.add(ledger.error_record("k1", ["a.dcm"], "worker", "WorkerDied", "died",

@@ -21,14 +21,13 @@ Failure semantics (docs/hardening.md §5):
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
+from dxaspine._pool_signals import DeferredInterrupt, pool_context
 from dxaspine._threads import child_env, parent_env
 from dxaspine.batch.discovery import Work
 from dxaspine.batch.ledger import error_record
@@ -38,6 +37,9 @@ from dxaspine.errors import DxaError
 from dxaspine.io.safe_values import exception_summary
 
 logger = logging.getLogger(__name__)
+
+# How often the runner looks for a Ctrl-C while it waits for results (its latency).
+_POLL_S = 0.2
 
 # Consecutive items that kill their worker while running alone before the run gives up (the
 # machine, not the files, is then the problem; the rest is resumable).
@@ -49,7 +51,8 @@ Task = Callable[[Work, WorkerOptions], dict]
 def _init_pool_worker(log_queue=None, level: int = logging.WARNING) -> None:
     child_env()  # before init_worker's warm-up compiles anything
     # Ctrl-C is the runner's to handle: it stops submitting and commits what has finished.
-    # Workers that died of the same SIGINT would only turn that into a broken pool.
+    # Workers that died of the same SIGINT would only turn that into a broken pool.  The
+    # forkserver already hands this on (dxaspine._pool_signals); set again for spawn.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if log_queue is not None:
         install_queue_logging(log_queue, level)
@@ -119,7 +122,7 @@ def run_process_pool(
     workers = max(1, int(workers))
     window = max(2, 4 * workers)
     items = iter(work)
-    context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+    context = pool_context()
     log_queue = context.Queue()
     listener = RunnerLogListener(log_queue)
     listener.start()
@@ -146,89 +149,98 @@ def run_process_pool(
             return False
         return True
 
-    try:
-        while True:
-            isolated = bool(suspects)
-            never_ran: list[Work] = []
-            if isolated:
-                if not pending:
-                    item = suspects.popleft()
-                    if not submit(item):
-                        never_ran.append(item)
-            else:
-                while not exhausted and len(pending) < window:
-                    item = next(items, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    if not submit(item):
-                        never_ran.append(item)
-                        break
-            if not pending and not never_ran:
-                return
-            broken: list[Work] = []
-            if not never_ran:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    item = pending.pop(future)
-                    try:
-                        record = future.result()
-                    except BrokenProcessPool:
-                        broken.append(item)
+    # A Ctrl-C is a flag from here on, also while the consumer holds a yielded record.
+    with DeferredInterrupt() as interrupt:
+        try:
+            while True:
+                interrupt.check()
+                isolated = bool(suspects)
+                never_ran: list[Work] = []
+                if isolated:
+                    if not pending:
+                        item = suspects.popleft()
+                        if not submit(item):
+                            never_ran.append(item)
+                else:
+                    while not exhausted and len(pending) < window:
+                        item = next(items, None)
+                        if item is None:
+                            exhausted = True
+                            break
+                        if not submit(item):
+                            never_ran.append(item)
+                            break
+                if not pending and not never_ran:
+                    interrupt.check()  # a Ctrl-C during the last items still says "interrupted"
+                    return
+                broken: list[Work] = []
+                if not never_ran:
+                    done: set[Future] = set()
+                    while not done:
+                        interrupt.check()  # between two waits: no lock of the pool's is held
+                        done, _ = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        item = pending.pop(future)
+                        try:
+                            record = future.result()
+                        except BrokenProcessPool:
+                            broken.append(item)
+                            continue
+                        except Exception as exc:  # noqa: BLE001 - never lose the item, never stop
+                            logger.error(
+                                "%s: the worker failed (%s)", item.paths[0], type(exc).__name__
+                            )
+                            record = _failed(
+                                item, "internal", exception_summary(exc), type(exc).__name__, True
+                            )
+                        if isolated:
+                            isolated_deaths = 0
+                        yield record
+                    if not broken:
                         continue
-                    except Exception as exc:  # noqa: BLE001 - never lose the item, never stop
-                        logger.error(
-                            "%s: the worker failed (%s)", item.paths[0], type(exc).__name__
-                        )
-                        record = _failed(
-                            item, "internal", exception_summary(exc), type(exc).__name__, True
-                        )
-                    if isolated:
-                        isolated_deaths = 0
-                    yield record
-                if not broken:
-                    continue
-            # A worker died: every item still in flight is lost with the pool.
-            in_flight = broken + list(pending.values())
-            pending.clear()
-            processes = _pool_processes(pool)
-            pool.shutdown(wait=True, cancel_futures=True)  # its processes are gone or going
-            reason = _death_reason(processes)
-            pool = new_pool()
-            if never_ran and isolated:
-                suspects.extendleft(never_ran)  # not its fault: it never started
-            elif isolated:
-                (item,) = in_flight
-                isolated_deaths += 1
-                logger.warning("%s: killed its worker process again (%s)", item.paths[0], reason)
-                yield _failed(
-                    item,
-                    "worker",
-                    f"the worker process died twice while analysing this file, the second "
-                    f"time alone ({reason}); a crash in a decoder or too little memory",
-                    "WorkerDied",
-                    True,
-                )
-                if isolated_deaths >= MAX_ISOLATED_DEATHS:
-                    raise DxaError(
-                        f"batch: {isolated_deaths} files in a row killed their worker process "
-                        f"while running alone ({reason}); the machine is short of memory or "
-                        "the worker cannot start; the run is resumable with --resume"
+                # A worker died: every item still in flight is lost with the pool.
+                in_flight = broken + list(pending.values())
+                pending.clear()
+                processes = _pool_processes(pool)
+                pool.shutdown(wait=True, cancel_futures=True)  # its processes are gone or going
+                reason = _death_reason(processes)
+                pool = new_pool()
+                if never_ran and isolated:
+                    suspects.extendleft(never_ran)  # not its fault: it never started
+                elif isolated:
+                    (item,) = in_flight
+                    isolated_deaths += 1
+                    logger.warning(
+                        "%s: killed its worker process again (%s)", item.paths[0], reason
                     )
-            else:
-                logger.warning(
-                    "a worker process died (%s); %d item(s) in flight are retried one at a time",
-                    reason,
-                    len(in_flight) + len(never_ran),
-                )
-                suspects.extend(in_flight + never_ran)
-    finally:
-        # Waits for the items still running (workers ignore SIGINT and finish them), so
-        # no process or semaphore outlives the run.
-        pool.shutdown(wait=True, cancel_futures=True)
-        listener.stop()
-        log_queue.close()
-        log_queue.join_thread()
+                    yield _failed(
+                        item,
+                        "worker",
+                        f"the worker process died twice while analysing this file, the second "
+                        f"time alone ({reason}); a crash in a decoder or too little memory",
+                        "WorkerDied",
+                        True,
+                    )
+                    if isolated_deaths >= MAX_ISOLATED_DEATHS:
+                        raise DxaError(
+                            f"batch: {isolated_deaths} files in a row killed their worker process "
+                            f"while running alone ({reason}); the machine is short of memory or "
+                            "the worker cannot start; the run is resumable with --resume"
+                        )
+                else:
+                    logger.warning(
+                        "a worker process died (%s); %d item(s) in flight are retried one at a time",
+                        reason,
+                        len(in_flight) + len(never_ran),
+                    )
+                    suspects.extend(in_flight + never_ran)
+        finally:
+            # Waits for the items still running (workers ignore SIGINT and finish them), so
+            # no process or semaphore outlives the run.
+            pool.shutdown(wait=True, cancel_futures=True)
+            listener.stop()
+            log_queue.close()
+            log_queue.join_thread()
 
 
 def run_dask(

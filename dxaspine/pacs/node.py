@@ -24,7 +24,6 @@ fresh quiet time (docs/pacs.md "Failure behaviour").
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import queue as queue_module
 import signal
@@ -34,6 +33,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from dxaspine._pool_signals import pool_context
 from dxaspine._threads import child_env, parent_env
 from dxaspine.pacs.analysis import StudyJob, StudyReport, analyse_study, output_files
 from dxaspine.pacs.config import NodeConfig
@@ -189,10 +189,9 @@ class Node:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         parent_env()
-        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
         return ProcessPoolExecutor(
             self.config.workers,
-            mp_context=context,
+            mp_context=pool_context(),
             initializer=_init_pool_worker,
             initargs=self._log,
         )

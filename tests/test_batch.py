@@ -213,6 +213,27 @@ def test_dask_local_cluster_gives_the_same_rows(archive, pool_run, tmp_path):
     assert _row_set(out) == _row_set(pool_run)
 
 
+def test_the_runner_never_loads_the_analysis_stack(archive, tmp_path):
+    # The runner discovers, dispatches and commits; the workers analyse.  Its result columns
+    # once imported the segmenter (through measure's package imports) and with it numba and
+    # scipy: 0.9 s of start-up and their memory in a process that never analyses (issue 17).
+    root, _ = archive
+    code = (
+        "import sys\n"
+        "from dxaspine.cli import main\n"
+        "status = main(['batch', sys.argv[1], '--out', sys.argv[2], '--workers', '1', '--quiet'])\n"
+        "print(status, *sorted({m.split('.')[0] for m in sys.modules}))\n"
+        "print(*sorted(m for m in sys.modules if m.startswith('dxaspine.segment')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(root), str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    first, second = (out.stdout.splitlines() + ["", ""])[:2]
+    status, *modules = first.split()
+    assert status == "1", out.stderr  # the archive's corrupt files failed, as in pool_run
+    assert not {"scipy", "numba", "llvmlite"} & set(modules)
+    assert second == ""  # no segmenter module in the runner
+
+
 def test_ctrl_c_stops_cleanly_and_resume_completes(archive, pool_run, tmp_path):
     root, _ = archive
     out = tmp_path / "interrupted"

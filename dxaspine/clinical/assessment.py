@@ -28,13 +28,13 @@ from dxaspine.clinical.plausibility import mark_implausible_level
 from dxaspine.clinical.reference import ReferenceTable, load_reference
 from dxaspine.clinical.scores import applicability, score, who_category
 from dxaspine.errors import InputError, describe
+from dxaspine.levels import LEVEL_ORDER
 from dxaspine.measure.composites import (
     CLINICAL_LEVELS,
     composite,
     region_name,
     standard_region_sets,
 )
-from dxaspine.segment.segmentation import LEVEL_ORDER
 
 __all__ = ["AssessedLevel", "Assessment", "Region", "assess"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from dxaspine.errors import InputError, describe
-from dxaspine.segment.segmentation import LEVEL_ORDER
+from dxaspine.levels import LEVEL_ORDER
 
 __all__ = [
     "CLINICAL_LEVELS",

@@ -14,7 +14,9 @@ process tree (the runner, the forkserver and the workers) and reports:
 - the marginal CPU time per scan of the workers and of the runner, against the CPU time of
   the warm ``analyze`` (this is what the batch layer adds, whatever else runs);
 - the peak resident memory of each worker, at ``--memory-files`` counts (flat means no
-  growth with the number of files).
+  growth with the number of files);
+- the machine's own scaling ceiling: two warm ``analyze`` processes run side by side, with no
+  batch layer between them (if they slow each other down, no batch layer can scale 2x).
 """
 
 from __future__ import annotations
@@ -69,17 +71,32 @@ print((time.perf_counter() - wall) / len(files), (time.process_time() - cpu) / l
 """
 
 
-def warm_analyze(files: list[Path]) -> tuple[float, float]:
-    """Seconds of wall and CPU time per scan of a warm ``analyze`` in one fresh process."""
+def warm_analyze(files: list[Path], processes: int = 1) -> tuple[float, float]:
+    """Seconds of wall and CPU time per scan of a warm ``analyze`` in fresh processes.
+
+    With ``processes`` > 1, that many independent processes analyse the same files at the
+    same time (no batch layer between them) and the figures are their means: the machine's
+    own ceiling for running analyses side by side (shared caches, memory bandwidth, clock).
+    """
     env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
-        [sys.executable, "-c", _ANALYZE, *map(str, files)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout.split()
-    return float(out[-2]), float(out[-1])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _ANALYZE, *map(str, files)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(processes)
+    ]
+    walls, cpus = [], []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"warm analyze failed with {proc.returncode}")
+        wall, cpu = map(float, out.split()[-2:])
+        walls.append(wall)
+        cpus.append(cpu)
+    return sum(walls) / processes, sum(cpus) / processes
 
 
 @dataclass
@@ -191,6 +208,12 @@ def throughput(folder: Path, files: list[Path], scanner: str) -> None:
     print(
         f"  warm analyze, one process: {wall_a * 1e3:6.1f} ms/scan wall "
         f"({1 / wall_a:5.1f} scans/s), {cpu_a * 1e3:6.1f} ms/scan CPU"
+    )
+    wall_2, cpu_2 = warm_analyze(files, processes=2)
+    print(
+        f"  two warm analyze processes side by side (no batch layer): {wall_2 * 1e3:6.1f} ms/scan "
+        f"wall each, {cpu_2 * 1e3:6.1f} ms/scan CPU ({cpu_2 / cpu_a:4.2f}x one alone); the "
+        f"machine's ceiling for 1 -> 2 workers: {2 * wall_a / wall_2:.2f}x"
     )
     per_worker = {}
     for workers in (1, 2):

@@ -3,6 +3,8 @@
 Prints, each as the median of ``--repeat`` fresh processes (default 5), interleaved:
 
 - ``python -c pass`` (the interpreter alone);
+- the floor under any command that analyses: importing numpy, pydicom, scipy.ndimage and
+  numba, and separately the first call of one trivial cached numba kernel;
 - ``dxaspine analyze FILE --json -`` of a Prodigy-sized phantom file;
 - ``dxaspine analyze`` refusing a non-spine file (a display export whose protocol is a femur);
 - the modules a header-only classification (``dxaspine.io.peek``) and the refusal import:
@@ -39,6 +41,14 @@ _REFUSAL_IMPORTS = (
     "with contextlib.redirect_stderr(io.StringIO()): main(['analyze', sys.argv[1], '--json', '-'])\n"
     "print(*sorted({m.split('.')[0] for m in sys.modules}))"
 )
+_LIBRARIES = "import numpy, pydicom, scipy.ndimage, numba"
+_ONE_KERNEL = """import numba
+
+
+@numba.njit(cache=True)
+def add(a, b):
+    return a + b
+"""
 _HEAVY = ("scipy", "numba", "llvmlite", "matplotlib", "requests", "jsonschema")
 
 
@@ -86,8 +96,18 @@ def main() -> None:
         femur = Path(tmp) / "femur.dcm"
         _synthetic.save(_synthetic.display_dataset(protocol="DualFemur")[0], femur)
         cli = [sys.executable, "-m", "dxaspine"]
+        # The floor under any command that analyses: the libraries' own imports, and the
+        # first call of one trivial cached numba kernel (numba initialises its CPU target and
+        # type registries on the first kernel it loads, whichever kernel that is).
+        kernel = Path(tmp) / "one_kernel.py"
+        kernel.write_text(_ONE_KERNEL)
+        one_kernel = (
+            f"import sys; sys.path.insert(0, {tmp!r}); import one_kernel; one_kernel.add(1, 2)"
+        )
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
+            "import the libraries": [sys.executable, "-c", _LIBRARIES],
+            "one cached numba kernel": [sys.executable, "-c", one_kernel],
             "analyze FILE --json -": [*cli, "analyze", str(spine), "--json", "-"],
             "refuse a femur file": [*cli, "analyze", str(femur), "--json", "-"],
         }

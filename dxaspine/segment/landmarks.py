@@ -339,10 +339,33 @@ def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarr
     left, right), NaN where the band spans less than BAND_MIN_LENGTH_MM.
     """
     spacing_r, spacing_c = work.pixel_spacing_mm
+    fall = np.full((max(0, len(discs) - 1), 2), np.nan)
+    for i, k, band in _band_traces(work, axis, discs):
+        lateral_mm = band.offsets[band.index] * spacing_c
+        fall[i, k] = float(np.polyfit(lateral_mm, band.edge_rows * spacing_r, 1)[0])
+    return fall
+
+
+@dataclass(frozen=True)
+class _Band:
+    """One band traced beside a level on one side (:func:`_band_traces`)."""
+
+    values: np.ndarray  # the work values read (outside the field 0)
+    cols: np.ndarray  # work column of each trace step
+    offsets: np.ndarray  # columns beyond the body edge of each trace step
+    index: np.ndarray  # trace steps traced
+    edge_rows: np.ndarray  # the run's last row per step, rows below the level's midline
+    upper: tuple[float, float, float]  # the level's lines as (row, slope, column)
+    lower: tuple[float, float, float]
+
+
+def _band_traces(work: WorkImage, axis: SpineAxis, discs: list):
+    """Yield ``(level, side index, band)`` for every band traced over at least
+    BAND_MIN_LENGTH_MM (and 3 columns) from BAND_START_MM beyond the body edge out to
+    BAND_END_MM (:func:`lateral_band_fall`'s trace; sides 0 = left, 1 = right)."""
+    spacing_c = work.pixel_spacing_mm[1]
     values = _bone_values(work)
     offsets = np.arange(int(round(BAND_START_MM / spacing_c)), int(BAND_END_MM / spacing_c) + 1)
-    n_levels = max(0, len(discs) - 1)
-    fall = np.full((n_levels, 2), np.nan)
     for i, upper, lower, _rows, edge_px, col0 in _level_spans(work, axis, discs):
         up = (upper.row, upper.slope, upper.column)
         low = (lower.row, lower.slope, lower.column)
@@ -350,9 +373,7 @@ def lateral_band_fall(work: WorkImage, axis: SpineAxis, discs: list) -> np.ndarr
             cols_k = np.round(col0 + side * (edge_px + offsets)).astype(np.int64)
             index, edge_rows = band_trace(values, cols_k, up, low, LANDMARK_BONE)
             if index.size >= 3 and index.size * spacing_c >= BAND_MIN_LENGTH_MM:
-                lateral_mm = offsets[index] * spacing_c
-                fall[i, k] = float(np.polyfit(lateral_mm, edge_rows * spacing_r, 1)[0])
-    return fall
+                yield i, k, _Band(values, cols_k, offsets, index, edge_rows, up, low)
 
 
 def lumbar_rib_suspected(labels, area_mm2_per_mm, band_fall=None, far_mm2_per_mm=None):
@@ -422,8 +443,8 @@ TOP_LEVEL_MIN_PERIOD = 0.5
 # Its lower edge is read at half height, not at the bone threshold (band_edge_fall).  The
 # CT's 12th rib stands only 0.09-0.48 units above the soft tissue beside it
 # (docs/segmentation.md §7), so the LANDMARK_BONE contour follows its fading contrast, not its
-# edge, and pixel noise moves that contour: the thresholded fall read 0.01-0.26 on noisy
-# dual-energy inputs against 0.05-0.25 noise-free, the half-height edge 0.16-0.39 against
+# edge, and pixel noise moves that contour: the thresholded fall read -0.04-0.26 on noisy
+# dual-energy inputs against 0.03-0.25 noise-free, the half-height edge 0.16-0.39 against
 # 0.17-0.37 (docs/segmentation.md §2).  Per traced column the profile is averaged over
 # EDGE_AVERAGE_MM of trace columns on each side (3 columns on the ~1 mm grid: pixel noise
 # / sqrt(3)); the band's peak is searched EDGE_PEAK_MM above the thresholded run's last row
@@ -434,7 +455,7 @@ EDGE_PEAK_MM = 6.0
 EDGE_FLOOR_MM = 6.0
 # The fall must exceed RIB_FALL_MIN by RIB_FALL_Z standard errors of the fitted slope (its own
 # residual scatter): a noisy fit of a rib-less band can read a steep slope (drawn hard group,
-# L1 at the field top: 0.24 +- 0.11 mm/mm), a rib is read to +- 0.02-0.05 on the CT.  The
+# L1 at the field top: 0.24 +- 0.11 mm/mm), a rib is read to +- 0.01-0.05 on the CT.  The
 # standard error treats the edges as independent; neighbouring edges share 2 of their 3
 # columns, so the true one is larger (up to sqrt(3)) and the test is a rule whose margins are
 # measured, not a 97.7 % one-sided test: docs/segmentation.md §2.
@@ -470,32 +491,22 @@ def band_edge_fall(work: WorkImage, axis: SpineAxis, discs: list) -> tuple[np.nd
         Standard error of each fall from the fit's residuals (n - 2 degrees of freedom).
     """
     spacing_r, spacing_c = work.pixel_spacing_mm
-    values = _bone_values(work)
-    offsets = np.arange(int(round(BAND_START_MM / spacing_c)), int(BAND_END_MM / spacing_c) + 1)
     half_cols = int(round(EDGE_AVERAGE_MM / spacing_c))
     peak_px = int(round(EDGE_PEAK_MM / spacing_r))
     floor_px = int(round(EDGE_FLOOR_MM / spacing_r))
-    n_levels = max(0, len(discs) - 1)
-    fall = np.full((n_levels, 2), np.nan)
-    fall_se = np.full((n_levels, 2), np.nan)
-    for i, upper, lower, _rows, edge_px, col0 in _level_spans(work, axis, discs):
-        up = (upper.row, upper.slope, upper.column)
-        low = (lower.row, lower.slope, lower.column)
-        for k, side in enumerate((-1, 1)):
-            cols_k = np.round(col0 + side * (edge_px + offsets)).astype(np.int64)
-            index, run_edge = band_trace(values, cols_k, up, low, LANDMARK_BONE)
-            if index.size < 3 or index.size * spacing_c < BAND_MIN_LENGTH_MM:
-                continue
-            c = cols_k[index]
-            mid = 0.5 * (up[0] + up[1] * (c - up[2]) + low[0] + low[1] * (c - low[2]))
-            bottom = np.rint(run_edge + mid).astype(np.int64)  # the run's last row
-            edge = band_half_edge(values, cols_k, index, bottom, up, low, half_cols, peak_px,
-                                  floor_px)  # fmt: skip
-            read = np.isfinite(edge)
-            if read.sum() < 3:
-                continue
+    fall = np.full((max(0, len(discs) - 1), 2), np.nan)
+    fall_se = np.full_like(fall, np.nan)
+    for i, k, band in _band_traces(work, axis, discs):
+        up, low = band.upper, band.lower
+        c = band.cols[band.index]
+        mid = 0.5 * (up[0] + up[1] * (c - up[2]) + low[0] + low[1] * (c - low[2]))
+        bottom = np.rint(band.edge_rows + mid).astype(np.int64)  # the run's last row
+        edge = band_half_edge(band.values, band.cols, band.index, bottom, up, low, half_cols,
+                              peak_px, floor_px)  # fmt: skip
+        read = np.isfinite(edge)
+        if read.sum() >= 3:
             fall[i, k], fall_se[i, k] = _slope_with_se(
-                offsets[index][read] * spacing_c, edge[read] * spacing_r
+                band.offsets[band.index][read] * spacing_c, edge[read] * spacing_r
             )
     return fall, fall_se
 

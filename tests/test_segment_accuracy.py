@@ -34,6 +34,7 @@ from dxaspine.io import load  # noqa: E402
 from dxaspine.phantom import SUITES, generate_case, write_case  # noqa: E402
 from dxaspine.physics import decompose  # noqa: E402
 from dxaspine.segment import segment_spine  # noqa: E402
+from tests._benchmarks import benchmark_module  # noqa: E402
 
 N_CASES = 30  # per group: 30 seeded cases give a 1-in-30 resolution on each rate
 LUMBAR = ("L1", "L2", "L3", "L4")
@@ -212,6 +213,35 @@ def test_transitional_always_warned(group, request):
     # the rib itself is seen (not just some other doubt): every rib-on-L1 case carries the
     # lumbar-rib flag on L1 (measured on seeds 0-3, both inputs: 80 of 80)
     assert all(("lumbar_rib_suspected", "L1") in o.flags for o in ribbed if o.error is None)
+
+
+def test_top_level_rib_cue_never_fires_on_a_ribless_top_level():
+    # The rib cue beside the vertebra cut by the field top (segment/classical.py::
+    # _top_level_rib: the half-height fall minus 2 standard errors >= RIB_FALL_MIN) against
+    # the phantom's truth, on the anatomy where a false rib would shift the labels:
+    # transitional seed 0 (no rib on T12; six lumbar vertebrae with L1 cut by the field top),
+    # and, on every input, a rib-less control with the field top moved down to 0.6 period
+    # above the second disc (benchmarks/ct_top_rib.py --crop).  A rib-less top level must
+    # never read as a rib, with margin: measured fall - 2 SE at most 0.00 mm/mm over the 25
+    # rib-less top levels read (cut L1 and L2, six-lumbar L1, rib-less T12), against the 0.15
+    # threshold; the bar keeps 0.05 of that margin.  Top levels that carry their rib (T12 with
+    # a rib on L1, T11 above a rib-less T12) read it on every input (measured fall - 2 SE
+    # 0.47 or more, 6 inputs).
+    from dxaspine.segment.landmarks import RIB_FALL_MIN, RIB_FALL_Z
+
+    tool = benchmark_module("ct_top_rib")
+    rows = tool.measure("transitional", seed=0, count=N_CASES, crop=True, kinds=("dual_energy",))
+
+    def bound(r):
+        return np.nanmax(np.array(r["fall"]) - RIB_FALL_Z * np.array(r["fall_se"]), initial=-1.0)
+
+    ribless = [r for r in rows if r["rib"] is False]
+    assert len(ribless) >= 20  # measured 25: the cut control and the rib-less top levels read
+    assert not [(r["case"], r["truth"]) for r in ribless if r["rib_sides"] > 0]
+    assert max(bound(r) for r in ribless) <= RIB_FALL_MIN - 0.05
+    ribbed = [r for r in rows if r["rib"] and not r["cropped"]]
+    assert ribbed
+    assert all(r["rib_sides"] > 0 for r in ribbed), [(r["case"], r["truth"]) for r in ribbed]
 
 
 def _confident_wrong(outcomes) -> tuple[int, int]:

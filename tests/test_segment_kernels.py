@@ -334,6 +334,63 @@ def test_band_trace_follows_the_lower_branch():
     assert list(index) == list(range(8))
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_band_half_edge_matches_reference(seed):
+    # a noisy falling band over a noisy floor, traced, then read at half height; columns run
+    # off the image on one side, half-windows 0-2, runs ending on the level's last row
+    rng = np.random.default_rng(100 + seed)
+    rows, n_cols = 50, 45
+    rr = np.arange(rows)[:, None]
+    cc = np.arange(n_cols)[None, :]
+    centre = 18 + rng.uniform(0.0, 0.6) * cc
+    values = 0.4 * np.exp(-0.5 * ((rr - centre) / 2.5) ** 2) + rng.normal(0, 0.05, (rows, n_cols))
+    start = int(rng.integers(0, n_cols))
+    cols = start + np.arange(35) * (1 if seed % 2 else -1)
+    upper = (8.0 + rng.uniform(-2, 2), rng.uniform(-0.2, 0.2), 20.0)
+    lower = (40.0 + rng.uniform(-2, 2), rng.uniform(-0.2, 0.2), 20.0)
+    index, edge = kernels.band_trace(values, cols, upper, lower, 0.15)
+    c = cols[index]
+    mid = 0.5 * (upper[0] + upper[1] * (c - upper[2]) + lower[0] + lower[1] * (c - lower[2]))
+    bottom = np.rint(edge + mid).astype(np.int64)
+    half, peak, floor = seed % 3, 6, int(rng.integers(0, 8))
+    got = kernels.band_half_edge(values, cols, index, bottom, upper, lower, half, peak, floor)
+    want = ref.band_half_edge_reference(values, cols, index, bottom, upper, lower, half, peak,
+                                        floor)  # fmt: skip
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9, equal_nan=True)
+
+
+def test_band_half_edge_reads_half_height():
+    # a bar 1.0 high on rows 20-24 over a 0.2 floor, its last row falling to 0.6 on column 2:
+    # the half-height level is 0.6, reached at row 24 (exactly) and between rows 24 and 25
+    # elsewhere at (1.0 - 0.6) / (1.0 - 0.2) = 0.5 of a row; midline row 20
+    values = np.full((41, 5), 0.2)
+    values[20:25, :] = 1.0
+    values[24, 2] = 0.6
+    cols = np.arange(5)
+    index = np.arange(5)
+    bottom = np.full(5, 24)
+    edge = kernels.band_half_edge(values, cols, index, bottom, (0.0, 0.0, 0.0),
+                                  (40.0, 0.0, 0.0), 0, 6, 6)  # fmt: skip
+    np.testing.assert_allclose(edge, [4.5, 4.5, 4.0, 4.5, 4.5])
+    # averaged over the neighbours (one each side): column 1 sees (1 + 1 + 0.6) / 3 on row 24
+    edge = kernels.band_half_edge(values, cols, index, bottom, (0.0, 0.0, 0.0),
+                                  (40.0, 0.0, 0.0), 1, 6, 6)  # fmt: skip
+    row24 = (2.0 + 0.6) / 3
+    np.testing.assert_allclose(edge[1], 4.0 + (row24 - 0.6) / (row24 - 0.2))
+    # a run ending on the level's last row has no floor under it: not read
+    edge = kernels.band_half_edge(values, cols, index, bottom, (0.0, 0.0, 0.0),
+                                  (24.0, 0.0, 0.0), 0, 6, 6)  # fmt: skip
+    assert np.isnan(edge).all()
+    # empty input
+    empty = np.zeros(0, dtype=np.int64)
+    assert kernels.band_half_edge(values, cols, empty, empty, (0.0, 0.0, 0.0),
+                                  (40.0, 0.0, 0.0), 1, 6, 6).size == 0  # fmt: skip
+    with pytest.raises(ValueError):
+        kernels.band_half_edge(values, cols, np.array([9]), np.array([24]), (0.0, 0.0, 0.0),
+                               (40.0, 0.0, 0.0), 1, 6, 6)  # fmt: skip
+
+
 def test_numpy_sum_is_numpys_order():
     # the robust line's means and sums follow numpy's pairwise summation, so they are the
     # same numbers (sizes across the plain, 8-way and split branches; magnitudes that round)

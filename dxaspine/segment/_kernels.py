@@ -337,6 +337,67 @@ def band_trace_kernel(
 
 
 @jit
+def band_half_edge_kernel(
+    values, cols, index, bottom, upper, lower, half_cols, peak_px, floor_px, out
+):  # pragma: no cover - numba
+    """Half-maximum lower edge of a traced band (``landmarks.band_edge_fall``), per traced
+    column, into ``out`` (rows below the midline between the level's two lines; NaN where
+    the edge is not read).
+
+    Traced column ``j`` sits at ``cols[index[j]]`` and its band run ends at row
+    ``bottom[j]`` (``band_trace_kernel``).  Its profile is the mean, row by row over the
+    level's rows (ceil(upper line) to floor(lower line) at that column, clipped to the image),
+    of the trace columns ``cols[index[j] - half_cols .. index[j] + half_cols]`` that lie in
+    ``cols`` and in the image.  The peak is the profile's maximum (the first of equal ones)
+    from ``peak_px`` rows above ``bottom[j]`` down to it, the floor its minimum from
+    ``bottom[j]`` down ``floor_px`` rows; from the peak down, the edge is where the profile
+    first drops below half-way between them, interpolated linearly between the two rows.  No
+    edge when ``bottom[j]`` is the level's last row, the peak does not exceed the floor, or
+    the profile does not drop below half-way inside the level.
+    """
+    rows, n_cols = values.shape
+    n_trace = cols.shape[0]
+    profile = np.empty(rows)
+    for j in range(index.shape[0]):
+        out[j] = np.nan
+        m = index[j]
+        c = cols[m]
+        top = upper[0] + upper[1] * (c - upper[2])
+        low = lower[0] + lower[1] * (c - lower[2])
+        r0 = max(0, int(math.ceil(top)))
+        r1 = min(rows - 1, int(math.floor(low)))
+        b = bottom[j]
+        if b < r0 or b >= r1:
+            continue
+        for r in range(r0, r1 + 1):
+            total = 0.0
+            count = 0
+            for k in range(max(0, m - half_cols), min(n_trace - 1, m + half_cols) + 1):
+                ck = cols[k]
+                if 0 <= ck < n_cols:
+                    total += values[r, ck]
+                    count += 1
+            profile[r] = total / count
+        peak_row = max(r0, b - peak_px)
+        for r in range(peak_row + 1, b + 1):
+            if profile[r] > profile[peak_row]:
+                peak_row = r
+        floor = profile[b]
+        for r in range(b + 1, min(r1, b + floor_px) + 1):
+            floor = min(floor, profile[r])
+        if not profile[peak_row] > floor:
+            continue
+        level = 0.5 * (profile[peak_row] + floor)
+        r = peak_row
+        while r + 1 <= r1 and profile[r + 1] >= level:
+            r += 1
+        if r + 1 > r1:
+            continue
+        edge = r + (profile[r] - level) / (profile[r] - profile[r + 1])
+        out[j] = edge - 0.5 * (top + low)
+
+
+@jit
 def side_bone_kernel(values, col0, side, edge_px, offsets, upper, lower, threshold, counts):
     """Bone beside one level on one side (``landmarks.lateral_bone``); returns the reach.
 

@@ -171,6 +171,37 @@ def band_trace_reference(values, cols, upper, lower, threshold):
     return np.asarray(index, dtype=np.int64), np.asarray(edge, dtype=float)
 
 
+def band_half_edge_reference(values, cols, index, bottom, upper, lower, half_cols, peak_px,
+                             floor_px):  # fmt: skip
+    """``edge`` of :func:`~dxaspine.segment._kernels.band_half_edge_kernel`, array by array."""
+    rows, n_cols = values.shape
+    out = np.full(len(index), np.nan)
+    for j, (m, b) in enumerate(zip(index, bottom, strict=True)):
+        c = cols[m]
+        top = upper[0] + upper[1] * (c - upper[2])
+        low = lower[0] + lower[1] * (c - lower[2])
+        r0, r1 = max(0, int(np.ceil(top))), min(rows - 1, int(np.floor(low)))
+        if b < r0 or b >= r1:
+            continue
+        near = np.asarray(cols[max(0, m - half_cols) : m + half_cols + 1])
+        near = near[(near >= 0) & (near < n_cols)]
+        profile = values[r0 : r1 + 1][:, near].mean(axis=1)
+        lo = max(r0, b - peak_px)
+        peak_row = lo + int(np.argmax(profile[lo - r0 : b - r0 + 1]))
+        peak = profile[peak_row - r0]
+        floor = profile[b - r0 : min(r1, b + floor_px) - r0 + 1].min()
+        if not peak > floor:
+            continue
+        level = 0.5 * (peak + floor)
+        below = np.flatnonzero(profile[peak_row - r0 :] < level)
+        if below.size == 0:
+            continue
+        r = peak_row + int(below[0]) - 1  # the last row at or above the level
+        p0, p1 = profile[r - r0], profile[r + 1 - r0]
+        out[j] = r + (p0 - level) / (p0 - p1) - 0.5 * (top + low)
+    return out
+
+
 def robust_line_reference(x: np.ndarray, y: np.ndarray, min_scale: float):
     """``discs.robust_line`` as numpy (the form it had before its kernel).
 

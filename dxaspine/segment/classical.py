@@ -37,7 +37,6 @@ from dxaspine.segment.kernels import rasterize_levels
 from dxaspine.segment.labelling import assign_labels
 from dxaspine.segment.landmarks import (
     LUMBAR_RIB_FAR_MM,
-    RIB_FALL_MIN,
     find_crest,
     find_ribs,
     lateral_band_fall,
@@ -45,6 +44,7 @@ from dxaspine.segment.landmarks import (
     lateral_zones,
     lumbar_rib_suspected,
     top_level_band_fall,
+    top_level_rib_sides,
 )
 from dxaspine.segment.level_heights import CONF_HEIGHT_INCONSISTENT, height_flags
 from dxaspine.segment.segmentation import IntervertebralLine, QcFlag, Segmentation
@@ -315,13 +315,14 @@ def _top_level_rib(work, axis, discs, period_rows: float) -> tuple[tuple[float, 
     """A rib beside the vertebra above the first disc, from its band's lateral fall.
 
     ``((row,), sides)`` with a row inside that vertebra (half-way between the field top and the
-    first disc) when the band beside it falls like a rib (RIB_FALL_MIN, the lumbar-rib shape
-    cue) on at least one side; ``((), 0)`` otherwise (landmarks.top_level_band_fall).
+    first disc) when the band's half-height lower edge falls like a rib on at least one side:
+    RIB_FALL_MIN (the lumbar-rib shape cue's threshold) by RIB_FALL_Z standard errors
+    (landmarks.top_level_band_fall, landmarks.top_level_rib_sides); ``((), 0)`` otherwise.
     """
-    fall, top = top_level_band_fall(work, axis, discs, period_rows)
+    fall, fall_se, top = top_level_band_fall(work, axis, discs, period_rows)
     if fall is None:
         return (), 0
-    sides = int(np.sum(np.nan_to_num(fall, nan=-np.inf) >= RIB_FALL_MIN))
+    sides = top_level_rib_sides(fall, fall_se)
     if sides == 0:
         return (), 0
     return (0.5 * (top + discs[0].row),), sides

@@ -276,6 +276,68 @@ def band_trace(
     return index[:n], edge[:n]
 
 
+def band_half_edge(
+    values: np.ndarray,
+    cols: np.ndarray,
+    index: np.ndarray,
+    bottom_rows: np.ndarray,
+    upper: tuple[float, float, float],
+    lower: tuple[float, float, float],
+    half_cols: int,
+    peak_px: int,
+    floor_px: int,
+) -> np.ndarray:
+    """Half-maximum lower edge of a band traced by :func:`band_trace` (see the kernel's notes).
+
+    Parameters
+    ----------
+    values : (M, N) ndarray
+        Work image (outside the field at 0).
+    cols : (K,) int ndarray
+        Column of each trace step, as given to :func:`band_trace`.
+    index : (n,) int ndarray
+        Traced positions in ``cols`` (:func:`band_trace`'s ``index``).
+    bottom_rows : (n,) int ndarray
+        Last row of the band run in each traced column.
+    upper, lower : (row, slope, column)
+        The level's bounding lines on the work grid.
+    half_cols : int
+        Trace columns averaged on each side of a traced column (0: the column alone).
+    peak_px, floor_px : int
+        Rows above the run's last row searched for the band's peak, and below it for the
+        floor (the background under the band).
+
+    Returns
+    -------
+    edge_rows : (n,) ndarray
+        Sub-pixel lower edge, rows below the level's midline, NaN where not read.
+    """
+    values = _as_2d_float("values", values)
+    cols = np.ascontiguousarray(cols, dtype=np.int64)
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    bottom_rows = np.ascontiguousarray(bottom_rows, dtype=np.int64)
+    if index.shape != bottom_rows.shape or index.ndim != 1:
+        raise ValueError(f"index {index.shape} and bottom_rows {bottom_rows.shape} must match")
+    if index.size and (index.min() < 0 or index.max() >= cols.size):
+        raise ValueError("index must point into cols")
+    if min(half_cols, peak_px, floor_px) < 0:
+        raise ValueError("half_cols, peak_px and floor_px must be >= 0")
+    out = np.empty(index.size)
+    _kernels.band_half_edge_kernel(
+        values,
+        cols,
+        index,
+        bottom_rows,
+        np.asarray(upper, dtype=np.float64),
+        np.asarray(lower, dtype=np.float64),
+        int(half_cols),
+        int(peak_px),
+        int(floor_px),
+        out,
+    )
+    return out
+
+
 def side_bone(
     values: np.ndarray,
     col0: float,

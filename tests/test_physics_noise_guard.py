@@ -75,6 +75,19 @@ def test_noise_guard_is_zero_where_the_threshold_sits_on_its_floor():
     )  # fmt: skip
 
 
+def test_display_exports_keep_the_baseline_before(tmp_path):
+    # soft_tissue.DISPLAY_BASELINE: the guard corrects the dual-energy R_st; a display export's
+    # grey background keeps the fixed guard and the curved bridge unless they are named.
+    from dxaspine.phantom import write_case
+
+    case = generate_case(PhantomParams(seed=2))
+    scan = load(write_case(case, tmp_path, kinds=("display",))["display"])
+    default = decompose(scan)
+    np.testing.assert_array_equal(default.values, decompose(scan, **PLAIN).values)
+    named = decompose(scan, noise_guard=True, bridge="straight")
+    assert not np.array_equal(named.values, default.values)
+
+
 def test_noise_guard_follows_the_edge_slope():
     # A ramp edge of 0.1 g/cm2 per mm (1 mm pixels): a threshold 0.2 g/cm2 above the floor
     # is 2 mm of edge; capped at the limit; nothing without an excess.

@@ -101,6 +101,8 @@ def decompose(
     **options
         Any field of :class:`dxaspine.physics.soft_tissue.BaselineOptions`
         (``side_window_mm``, ``bone_dilation_mm``, ``row_smoothing_mm``, ``gas_fraction`` ...).
+        Display inputs take ``noise_guard`` and ``bridge`` from
+        :data:`~dxaspine.physics.soft_tissue.DISPLAY_BASELINE` unless they are named here.
 
     Returns
     -------

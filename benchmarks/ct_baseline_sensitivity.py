@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument(
         "--options",
         default="{}",
-        help="baseline options as JSON, e.g. '{\"noise_guard\": false}' (the baseline before the guard)",
+        help='baseline options as JSON, e.g. \'{"noise_guard": true, "bridge": "straight"}\'',
     )
     parser.add_argument("--noise-free", action="store_true", help="noise-free counts")
     args = parser.parse_args()

@@ -75,7 +75,7 @@ def analyze(
     vendor: Sequence[Any] = (),
     vendor_area_model: Any = None,
     marrow: str = "none",
-    noise_guard: bool = True,
+    noise_guard: bool = False,
 ) -> ScanResult:
     """Analyse one DXA lumbar spine scan.
 
@@ -110,11 +110,10 @@ def analyze(
         Bone-basis model of the decomposition: ``"none"`` (default) is the vendors'
         two-material model; ``"lean"`` the lean-marrow model assumption (docs/physics.md).
     noise_guard : bool
-        Dual energy: the soft-tissue baseline's noise guard, bridged straight where it widened
-        the guard (default True, docs/physics.md §7: it removes the noise-driven error of noisy
-        Hologic-like scans of real anatomy).  False: the fixed guard and curved bridge of the
-        releases before.  Recorded in ``physics_model`` (``"two-material+noise-guard"``, plain
-        ``"two-material"`` when False).
+        Dual energy: the soft-tissue baseline's noise guard with a straight bridge (an
+        option, docs/physics.md §7: it removes the noise-driven error of noisy Hologic-like
+        scans of real anatomy, and is not yet the default).  Recorded in
+        ``physics_model`` (``"+noise-guard+straight-bridge"``).
 
     Raises
     ------
@@ -134,7 +133,7 @@ def analyze(
         scan = load(source)
         stage = "decompose"
         physics_flags = check_dual_energy(scan)  # docs/hardening.md §2: refuse or flag
-        guard = {} if noise_guard else {"noise_guard": False}
+        guard = {"noise_guard": True, "bridge": "straight"} if noise_guard else {}
         density_map = decompose(scan, marrow=marrow, **guard)
         stage = "segment"
         if segmenter is not None:

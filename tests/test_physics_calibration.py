@@ -374,13 +374,11 @@ def test_results_name_the_physics_model_and_calibration():
     case = generate_case(PhantomParams(seed=4, noise=False))
     scan = case.dual_energy_scan("c.dcm")
     plain = decompose(scan, poisson_counts=False)
-    assert (plain.physics_model, plain.calibration.split(":")[0]) == (
-        "two-material+noise-guard", "file table",
-    )  # fmt: skip
+    assert (plain.physics_model, plain.calibration.split(":")[0]) == ("two-material", "file table")
     with pytest.raises(InputError, match="marrow='lean' needs lean-tissue coefficients"):
         decompose(scan, marrow="lean", calibration="none")  # off-grid energies, no table used
     lean = decompose(scan, marrow="lean", poisson_counts=False)
-    assert lean.physics_model == "two-material+lean-marrow+noise-guard"
+    assert lean.physics_model == "two-material+lean-marrow"
     with pytest.raises(ValueError, match="calibration must be one of"):
         decompose(scan, calibration="vendor")
     with pytest.raises(ValueError, match="marrow must be one of"):

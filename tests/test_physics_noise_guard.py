@@ -1,6 +1,4 @@
-"""The soft-tissue baseline's noise guard and its bridge (the default since branch
-``guarddef``: the guard, bridged straight where it widened; ``noise_guard=False`` is the
-baseline before).
+"""The soft-tissue baseline's noise guard and straight bridge (options, off by default).
 
 docs/physics.md §7, "Noise guard": on the CT family's Hologic-like cases the noise raises the
 baseline's bone threshold, faint bone beside the mask then counts as soft tissue, and the
@@ -26,11 +24,6 @@ from tests._shared_data import needs_totalseg  # noqa: E402
 
 LUMBAR = ("L1", "L2", "L3", "L4")
 GUARD = {"noise_guard": True, "bridge": "straight"}
-PLAIN = {"noise_guard": False}  # the baseline before the guard (auto bridge: curved)
-
-
-def test_the_guard_and_the_auto_bridge_are_the_default():
-    assert BaselineOptions().noise_guard and BaselineOptions().bridge == "auto"
 
 
 def _truth_mask_error(case, density) -> float:
@@ -46,8 +39,8 @@ def test_noise_guard_removes_the_hologic_like_ct_baseline_error(index):
     # Measured (seed 3; docs/physics.md §7): case 2 default -11.6 %, with the guard and the
     # straight bridge +2.1 %; case 0 (GE-like) +1.7 % and +3.3 %.  What the options leave is
     # this CT's own two-material error under a straight bridge: +2.4 to +3.1 % noise-free on
-    # the GE-like cases.  4 % bounds it; the baseline before the guard must stay worse than
-    # -5 % on case 2 (else the guard is no longer needed and the docs are out of date).
+    # the GE-like cases.  4 % bounds it; the default must stay worse than -5 % on case 2
+    # (else the guard is no longer needed and the docs are out of date).
     from dxaspine.phantom.ct import generate_ct_case
     from dxaspine.phantom.dicom_writer import dual_energy_dataset
     from dxaspine.phantom.suites import SUITES
@@ -55,37 +48,20 @@ def test_noise_guard_removes_the_hologic_like_ct_baseline_error(index):
     params = list(SUITES["ct"](seed=3, count=index + 1))[index]
     case = generate_ct_case(dataclasses.replace(params, beam="auto"))
     scan = load(dual_energy_dataset(case))
-    guarded = _truth_mask_error(case, decompose(scan))  # the default
+    guarded = _truth_mask_error(case, decompose(scan, **GUARD))
     assert abs(guarded) < 0.04, guarded
-    assert _truth_mask_error(case, decompose(scan, **GUARD)) == guarded
     if case.beam.name == "hologic":
-        assert _truth_mask_error(case, decompose(scan, **PLAIN)) < -0.05
+        assert _truth_mask_error(case, decompose(scan)) < -0.05
 
 
 def test_noise_guard_is_zero_where_the_threshold_sits_on_its_floor():
     # Noise-free drawn phantom: the baseline's threshold is peak + its floor, so the guard
-    # adds nothing: the default ("auto" bridge: curved there) is the unguarded map bit for bit.
+    # adds nothing, and with the curved bridge the map is the default's bit for bit.
     case = generate_case(PhantomParams(seed=2, noise=False))
     scan = case.dual_energy_scan("c.dcm")
-    plain = decompose(scan, poisson_counts=False, **PLAIN)
     default = decompose(scan, poisson_counts=False)
-    np.testing.assert_array_equal(default.values, plain.values)
-    assert (plain.physics_model, default.physics_model) == (
-        "two-material", "two-material+noise-guard",
-    )  # fmt: skip
-
-
-def test_display_exports_keep_the_baseline_before(tmp_path):
-    # soft_tissue.DISPLAY_BASELINE: the guard corrects the dual-energy R_st; a display export's
-    # grey background keeps the fixed guard and the curved bridge unless they are named.
-    from dxaspine.phantom import write_case
-
-    case = generate_case(PhantomParams(seed=2))
-    scan = load(write_case(case, tmp_path, kinds=("display",))["display"])
-    default = decompose(scan)
-    np.testing.assert_array_equal(default.values, decompose(scan, **PLAIN).values)
-    named = decompose(scan, noise_guard=True, bridge="straight")
-    assert not np.array_equal(named.values, default.values)
+    guarded = decompose(scan, poisson_counts=False, noise_guard=True)
+    np.testing.assert_array_equal(guarded.values, default.values)
 
 
 def test_noise_guard_follows_the_edge_slope():

@@ -60,7 +60,7 @@ def test_noise_free_uniform_fat_is_exact_per_level():
     ):
         case = generate_case(params)
         density = decompose(_dual_energy_scan(case), poisson_counts=False)
-        assert density.physics_model == "two-material+noise-guard"
+        assert density.physics_model == "two-material"
         assert density.calibration.startswith("file table: ")
         errors, composite = _level_errors(case, density)
         assert set(LUMBAR) <= set(errors)
@@ -87,7 +87,7 @@ def test_noise_free_lean_marrow_per_level(beam):
         case = generate_case(params)
         scan = _dual_energy_scan(case)
         density = decompose(scan, marrow="lean", poisson_counts=False)
-        assert density.physics_model == "two-material+lean-marrow+noise-guard"
+        assert density.physics_model == "two-material+lean-marrow"
         errors, composite = _level_errors(case, density)
         assert max(abs(e) for e in errors.values()) < 0.015, (params.case_name, errors)
         plain, plain_composite = _level_errors(

@@ -331,11 +331,9 @@ def add_convention_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--noise-guard",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="dual energy: widen the soft-tissue baseline's bone guard by what the noise hides, "
-        "bridged straight where it widened (default; --no-noise-guard: the fixed guard and "
-        "curved bridge of the releases before; docs/physics.md §7)",
+        action="store_true",
+        help="dual energy: widen the soft-tissue baseline's bone guard by what the noise hides "
+        "and bridge it straight (an option for noisy Hologic-like scans, docs/physics.md §7)",
     )
 
 
@@ -344,8 +342,8 @@ def parse_conventions(args: argparse.Namespace) -> dict:
     out: dict = {}
     if getattr(args, "marrow", None):
         out["marrow"] = args.marrow
-    if getattr(args, "noise_guard", None) is False:
-        out["noise_guard"] = False
+    if getattr(args, "noise_guard", False):
+        out["noise_guard"] = True
     if (
         getattr(args, "edge", None) is None
         and getattr(args, "edge_noise", None) is None

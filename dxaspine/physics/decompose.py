@@ -48,7 +48,6 @@ from dxaspine.physics.resample import (
     upsample_linear,
 )
 from dxaspine.physics.soft_tissue import (
-    DISPLAY_BASELINE,
     BaselineOptions,
     estimate_soft_tissue_ratio,
     soft_tissue_peak,
@@ -101,8 +100,6 @@ def decompose(
     **options
         Any field of :class:`dxaspine.physics.soft_tissue.BaselineOptions`
         (``side_window_mm``, ``bone_dilation_mm``, ``row_smoothing_mm``, ``gas_fraction`` ...).
-        Display inputs take ``noise_guard`` and ``bridge`` from
-        :data:`~dxaspine.physics.soft_tissue.DISPLAY_BASELINE` unless they are named here.
 
     Returns
     -------
@@ -153,9 +150,7 @@ def decompose(
     if content == "areal_bmd":
         return _pass_through_bmd_map(scan, field)
     grey = _frame(scan, "display")  # display grey: a relative index, never g/cm2
-    unnamed = {k: v for k, v in DISPLAY_BASELINE.items() if k not in options}
-    display_options = dataclasses.replace(baseline_options, **unnamed)
-    density = relative_density(grey, field, scan.pixel_spacing_mm, display_options)
+    density = relative_density(grey, field, scan.pixel_spacing_mm, baseline_options)
     return dataclasses.replace(density, physics_model="display-relative")
 
 
@@ -437,14 +432,7 @@ sys.modules[__name__].__class__ = _CallableModule
 
 def _baseline_suffix(options: BaselineOptions) -> str:
     """What ``physics_model`` adds for the baseline options that change the physics (a
-    follow-up compares it across visits): ``"+noise-guard"`` (the default: the guard with the
-    ``"auto"`` bridge), ``"+straight-bridge"`` / ``"+curved-bridge"`` for a bridge named
-    against it; nothing for ``noise_guard=False`` with the curved (or auto) bridge, the
-    baseline of the releases before."""
-    if options.bridge == "straight":
-        bridge = "+straight-bridge"
-    elif options.bridge == "curved" and options.noise_guard:
-        bridge = "+curved-bridge"
-    else:
-        bridge = ""
-    return ("+noise-guard" if options.noise_guard else "") + bridge
+    follow-up compares it across visits): ``"+noise-guard"``, ``"+straight-bridge"``."""
+    return ("+noise-guard" if options.noise_guard else "") + (
+        "+straight-bridge" if options.bridge == "straight" else ""
+    )

@@ -28,8 +28,7 @@ class DensityMap:
     # corrupt counts): their density is only a lower bound.  Dual-energy only.
     starved_mask: np.ndarray | None = None
     # How ``values`` were made (docs/architecture.md: physics named in the result): "two-material" (the
-    # vendors' model, docs/domain.md §5), "two-material+lean-marrow" (an explicit option), each
-    # with "+noise-guard" when the baseline's noise guard ran (the default, docs/physics.md §7),
+    # vendors' model, docs/domain.md §5), "two-material+lean-marrow" (an explicit option),
     # "bmd-map" (values read from an AREAL_BMD_MAP file), "display-relative".
     physics_model: str = "two-material"
     # Beam-hardening calibration applied: "none" or "file table: <identifier>".

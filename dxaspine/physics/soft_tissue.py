@@ -44,7 +44,7 @@ _LOWER_HALF_ONE_SIGMA = 0.1587 / 0.5
 EXTRAPOLATED_WEIGHT = 1e-3
 
 
-BRIDGES = ("auto", "curved", "straight")
+BRIDGES = ("curved", "straight")
 
 
 @dataclass(frozen=True)
@@ -70,21 +70,15 @@ class BaselineOptions:
     baseline_grid_mm: float = 1.0
     min_changed_fraction: float = 5e-4  # converged when fewer mask pixels change than this
     # How a scan line's baseline crosses the bone: "curved" (a line between the side windows
-    # plus the curvature the next windows out show, for fat varying on 60-220 mm scales),
-    # "straight" (the line alone), or "auto" (default): straight where the noise guard
-    # widened the bone guard, curved elsewhere.  The curvature extrapolated over the guard's
-    # wider span overshoots (Hologic-like CT family +3.0 to +8.9 %), and where the guard adds
-    # nothing (noise-free maps, quiet scans) the curved bridge of the releases before is kept
-    # bit for bit (docs/physics.md §7, "Noise guard").
-    bridge: str = "auto"
-    # Noise guard (default; docs/physics.md §7): noise raises the bone threshold above its
-    # floor, and the bone fainter than it (edges, processes) then counts as soft tissue and
-    # pulls R_st up (Hologic-like CT family: L1-L4 BMD -7.8 to -11.0 % without the guard).
-    # With the guard the dilation grows by the distance over which the bone edge, continued
-    # at its median slope on the mask's edge, falls from the threshold to the floor (at most
-    # ``noise_guard_max_mm``).  Noise-free maps: no change.  ``noise_guard=False`` (with the
-    # "auto" bridge: curved) is the baseline of the releases before.
-    noise_guard: bool = True
+    # plus the curvature the next windows out show, for fat varying on 60-220 mm scales) or
+    # "straight" (the line alone).  Option, not default: docs/physics.md §7, "Noise guard".
+    bridge: str = "curved"
+    # Noise guard (option, off by default; docs/physics.md §7): noise raises the bone
+    # threshold above its floor, and the bone fainter than it (edges, processes) then counts
+    # as soft tissue and pulls R_st up.  With the guard the dilation grows by the distance over
+    # which the bone edge, continued at its median slope on the mask's edge, falls from the
+    # threshold to the floor (at most ``noise_guard_max_mm``).  Noise-free maps: no change.
+    noise_guard: bool = False
     noise_guard_max_mm: float = 5.0
 
     def __post_init__(self) -> None:
@@ -93,11 +87,6 @@ class BaselineOptions:
 
 
 DEFAULT_OPTIONS = BaselineOptions()
-# A display export's grey background keeps the fixed guard and the curved bridge unless the
-# caller names them (:func:`dxaspine.physics.decompose`): the guard corrects the dual-energy
-# R_st (docs/physics.md §7), "display-relative" records no baseline for a follow-up to compare,
-# and on the CT family it moved display lines both ways (docs/segmentation.md §1).
-DISPLAY_BASELINE = {"noise_guard": False, "bridge": "curved"}
 
 
 @dataclass(frozen=True)
@@ -433,7 +422,7 @@ def iterate_baseline(
     usable = candidate.copy()
     converged = False
     iteration = 0
-    curved = options.bridge != "straight"
+    curved = options.bridge == "curved"
     for iteration in range(1, options.max_iterations + 1):
         excess = excess_of(baseline)
         new_bone, peak, threshold, smoothed = _threshold_smoothed(
@@ -452,8 +441,6 @@ def iterate_baseline(
                 dilation[0] + int(round(extra_mm / row_mm)),
                 dilation[1] + int(round(extra_mm / col_mm)),
             )
-            if options.bridge == "auto":
-                curved = guard == dilation  # straight across a widened guard
         usable = usable_pixels(candidate, new_bone, excess, peak, outlier_limit, guard, gas)
         raw, weight = row_baselines(signal, usable, half_window, gap_scale, curved=curved)
         baseline = smooth_along_rows(raw, weight, row_sigma)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from dxaspine.bench.metrics import CONFIDENT, LevelLabel, confident_and_wrong
-from dxaspine.segment.disc_choice import prefer_regular_spacing
+from dxaspine.segment.disc_choice import extend_below, prefer_regular_spacing
 from dxaspine.segment.labelling import CONF_CREST_PRIOR, assign_labels
 from dxaspine.segment.level_heights import HEIGHT_SHORTFALL, height_flags
 
@@ -94,6 +94,46 @@ def test_faint_rival_does_not_replace_a_disc():
     depth = _profile_minima([(35, 0.6), (70, 0.7), (105, 0.8), (140, 0.6), (162, 0.4), (175, 0.1)])
     kept = [35, 70, 105, 140, 162]
     assert prefer_regular_spacing(kept, [35, 70, 105, 140, 162, 175], depth) == kept
+
+
+def test_shallow_lowest_disc_a_period_below_is_kept():
+    # CT family seed 3 case 10 (docs/segmentation.md §1): with the noise-guarded baseline the
+    # L4/L5 dip (row 160, period ~35) is 0.15 deep, under MIN_DEPTH; dips inside L4 at 137
+    # and 147 (0.44 and 0.73 period below L3/L4) are deeper but too short a level
+    depth = _profile_minima([(18, 0.4), (51, 0.5), (86, 0.64), (122, 0.49), (137, 0.2),
+                             (147, 0.18), (160, 0.15), (181, 0.12)])  # fmt: skip
+    kept = [18, 51, 86, 122]
+    assert extend_below(kept, [18, 51, 86, 122, 137, 147, 160, 181], depth) == [*kept, 160]
+
+
+def test_dip_inside_the_lowest_body_gives_way_to_the_disc_a_period_below():
+    # CT family seed 0 case 10, display input with the noise-guarded baseline: a 0.23 dip
+    # 0.46 period below L3/L4 (inside L4) is kept, the L4/L5 dip a period below is 0.2 deep
+    depth = _profile_minima([(14, 0.43), (48, 0.53), (82, 0.68), (118, 0.51), (134, 0.23),
+                             (158, 0.17)])  # fmt: skip
+    kept = [14, 48, 82, 118, 134]
+    assert extend_below(kept, [14, 48, 82, 118, 134, 158], depth) == [14, 48, 82, 118, 158]
+    depth[158] = 0.1  # under half the dip it would replace: kept as it was
+    assert extend_below(kept, [14, 48, 82, 118, 134, 158], depth) == kept
+
+
+def test_disc_below_a_dip_inside_the_body_is_followed():
+    # CT family seed 0 case 4 with the noise-guarded baseline: a dip inside L4 (132) and the
+    # L4/L5 disc (154, 1.1 periods below L3/L4) are both kept; the disc below (175) is only
+    # 0.6 period further: nothing is added or dropped
+    depth = _profile_minima([(12, 0.37), (46, 0.48), (80, 0.69), (116, 0.55), (132, 0.25),
+                             (154, 0.23), (175, 0.16)])  # fmt: skip
+    kept = [12, 46, 80, 116, 132, 154]
+    assert extend_below(kept, [*kept, 175], depth) == kept
+
+
+def test_nothing_is_added_off_the_period_or_without_a_period():
+    depth = _profile_minima([(18, 0.4), (51, 0.5), (86, 0.64), (122, 0.49), (137, 0.2),
+                             (147, 0.18), (175, 0.15), (121, 0.3)])  # fmt: skip
+    kept = [18, 51, 86, 122]
+    assert extend_below(kept, [*kept, 137, 147], depth) == kept  # too short a level
+    assert extend_below(kept, [*kept, 175], depth) == kept  # 1.5 periods: a missed disc
+    assert extend_below([51, 86], [51, 86, 121], depth) == [51, 86]  # one spacing: no period
 
 
 # ---------------------------------------------------------------- crest sex prior

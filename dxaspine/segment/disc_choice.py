@@ -10,6 +10,10 @@ of the crest tops.  What a body dip cannot imitate is the spine's regular period
 height changes by only a few mm from one level to the next (docs/domain.md §4: bodies 20-30 mm
 growing caudally, period ~37 mm).  So when a suppressed minimum is nearly as deep as the kept
 one and removes a level too short for the period, it replaces it.
+
+The same obliquity makes the lowest disc the shallowest (:func:`extend_below`): a minimum
+below the last disc, too shallow for ``MIN_DEPTH`` but at a plausible period from it, is the
+next disc rather than nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,13 @@ ALTERNATIVE_DEPTH_SHARE = 0.5
 # LONG_GAP_PERIODS (a missed disc).
 SHORT_LEVEL = 1.0 - HEIGHT_SHORTFALL
 LONG_GAP_PERIODS = 1.3
+# Share of ``discs.MIN_DEPTH`` a minimum below the last disc needs to be taken as the next disc
+# when it lies a plausible period (SHORT_LEVEL to LONG_GAP_PERIODS) below it: the oblique
+# lumbosacral discs keep about half their dip (ALTERNATIVE_DEPTH_SHARE, measured on the CT
+# family).  CT family seed 3 case 10: its L4/L5 dip is 0.23 deep with the default baseline and
+# 0.15 with the noise guard (docs/segmentation.md §1), so a disc decided on MIN_DEPTH alone
+# came and went with a 0.03 g/cm2 change of the soft-tissue baseline.
+END_DEPTH_SHARE = ALTERNATIVE_DEPTH_SHARE
 
 
 def prefer_regular_spacing(kept: list[int], candidates: list[int], depth: np.ndarray) -> list[int]:
@@ -81,3 +92,51 @@ def prefer_regular_spacing(kept: list[int], candidates: list[int], depth: np.nda
         if short(best) < short(row) and misfit(best) < misfit(row):
             out[k] = best
     return sorted(out)
+
+
+def extend_below(kept: list[int], candidates: list[int], depth: np.ndarray) -> list[int]:
+    """Kept minima with the lowest disc chosen by the period among the shallow minima too.
+
+    The depth-first choice can miss the lowest disc, the most oblique and shallowest
+    (``END_DEPTH_SHARE``), or keep a dip inside the body above it instead.  The discs are
+    followed down from the top, skipping minima that leave a level shorter than
+    ``SHORT_LEVEL`` periods after the last one followed (dips inside a body, as
+    :func:`prefer_regular_spacing` reads them); a minimum a plausible period below the last
+    disc followed is the next disc.
+
+    Parameters
+    ----------
+    kept : list of int
+        Rows kept as discs (increasing; at least 3 give a period).
+    candidates : list of int
+        Local minima at least ``END_DEPTH_SHARE * MIN_DEPTH`` deep (shallower than
+        ``MIN_DEPTH`` among them).
+    depth : (R,) ndarray
+        Depth of the profile minimum at each row (body-contrast units).
+
+    Returns
+    -------
+    list of int
+        ``kept``; or, when a candidate lies ``SHORT_LEVEL`` to ``LONG_GAP_PERIODS`` periods
+        below the last disc followed, ``kept`` down to that disc plus the candidate nearest
+        one period (the caudal levels are not shorter than the period, docs/domain.md §4).
+        A trailing dip inside the body is replaced only by a candidate at least
+        ``ALTERNATIVE_DEPTH_SHARE`` as deep as it.
+    """
+    if len(kept) < 3:
+        return kept
+    period = median(np.diff(kept))
+    last = kept[0]
+    for row in kept[1:]:
+        if (row - last) / period >= SHORT_LEVEL:
+            last = row
+    floor = 0.0 if last == kept[-1] else ALTERNATIVE_DEPTH_SHARE * float(depth[kept[-1]])
+    below = [
+        c
+        for c in candidates
+        if SHORT_LEVEL <= (c - last) / period <= LONG_GAP_PERIODS and depth[c] >= floor
+    ]
+    if not below:
+        return kept
+    best = min(below, key=lambda c: abs((c - last) / period - 1.0))
+    return [*(k for k in kept if k <= last), best]

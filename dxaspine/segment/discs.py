@@ -19,7 +19,7 @@ from scipy import ndimage
 from dxaspine.segment._kernels import robust_line_kernel
 from dxaspine.segment.axis import SpineAxis
 from dxaspine.segment.bone_mask import WorkImage
-from dxaspine.segment.disc_choice import prefer_regular_spacing
+from dxaspine.segment.disc_choice import END_DEPTH_SHARE, extend_below, prefer_regular_spacing
 from dxaspine.segment.kernels import disc_centres, gaussian_rows
 from dxaspine.segment.small_stats import median
 
@@ -145,6 +145,8 @@ def _candidate_minima(profile: np.ndarray, spacing_r: float) -> list[tuple[float
             kept.append(int(i))
     kept.sort()
     kept = prefer_regular_spacing(kept, [int(i) for i in idx], depth)
+    shallow = np.flatnonzero(local_min & (depth >= END_DEPTH_SHARE * MIN_DEPTH))
+    kept = extend_below(kept, [int(i) for i in shallow], depth)
     return [(_parabolic(profile, i), float(depth[i])) for i in kept]
 
 

@@ -18,7 +18,7 @@ docs/segmentation.md §2 quotes it.
 
 from __future__ import annotations
 
-import argparse
+import importlib.util
 import json
 import tempfile
 from pathlib import Path
@@ -32,21 +32,19 @@ from dxaspine.phantom import generate_case, write_case
 from dxaspine.phantom.suites import SUITES
 from dxaspine.segment import classical
 
-KINDS = {"ct": ("dual_energy", "bmd_map", "display"), "standard": ("dual_energy", "bmd_map",
-         "display"), "hard": ("dual_energy", "display"), "transitional": ("dual_energy",
-         "display")}  # fmt: skip
+# the rib-cue benchmark beside this file: its input kinds, truth look-up and options
+_spec = importlib.util.spec_from_file_location(
+    "ct_top_rib", Path(__file__).with_name("ct_top_rib.py")
+)
+_top_rib = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_top_rib)
+KINDS = _top_rib.KINDS
 
 
 def _truth_names(work, axis, discs, label_image, codes) -> list:
-    out = []
-    for i in range(len(discs) - 1):
-        row = 0.5 * (discs[i].row + discs[i + 1].row)
-        full_r = int(round(float(work.to_full_rows(row))))
-        full_c = int(round(float(work.to_full_cols(axis.columns[int(round(row))]))))
-        ok = 0 <= full_r < label_image.shape[0] and 0 <= full_c < label_image.shape[1]
-        code = int(label_image[full_r, full_c]) if ok else 0
-        out.append(codes.get(code) if code > 0 else None)
-    return out
+    """The truth vertebra at the middle of each level, on the axis (ct_top_rib's look-up)."""
+    rows = (0.5 * (discs[i].row + discs[i + 1].row) for i in range(len(discs) - 1))
+    return [_top_rib._truth_name(work, axis, row, label_image, codes) for row in rows]
 
 
 def read_input(path, label_image, codes) -> dict | None:
@@ -195,11 +193,7 @@ def summary(rows: list[dict]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", default="ct", choices=sorted(KINDS))
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--count", type=int, default=None)
-    parser.add_argument("--json")
+    parser = _top_rib.family_parser(__doc__)
     parser.add_argument("--summary", nargs="+", help="print the summary of these --json files")
     args = parser.parse_args()
     if args.summary:

@@ -217,7 +217,8 @@ def test_held_out_ct_family(held_out):
     # confidence >= 0.9 is never wrong.  The T12 rib is now found beside the vertebra cut by
     # the field top (segment/classical.py::_top_level_rib) on part of the poses, and since the
     # lumbar-rib gate no longer fires on the CT's normal L1: measured 128 confident levels (32
-    # of 72 inputs: 9 dual-energy, 11 BMD map, 12 display; 104 and 7 / 11 / 8 before the
+    # of 72 inputs: 10 dual-energy, 11 BMD map, 11 display since the transverse-process cue
+    # reads the processes' length, branch tpcue; 9 / 11 / 12 before it, 7 / 11 / 8 before the
     # half-height rib edge of branch ribcue), none wrong.  The issue's "right with
     # confidence >= 0.9 on 100 %" is NOT met (on ~40 % of poses T12 is out of view,
     # docs/segmentation.md §6-7) and this test says so.

@@ -214,15 +214,22 @@ def summary(rows: list[dict]) -> list[str]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def family_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every per-input benchmark over both families takes (``--family``,
+    ``--seeds``, ``--count``, ``--json``); ``ct_process_cue.py`` uses it too."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--family", default="ct", choices=sorted(KINDS))
     parser.add_argument("--seeds", default="0")
-    parser.add_argument("--count", type=int, default=None)
+    parser.add_argument("--count", type=int, default=None, help="12 CT cases, 30 drawn")
+    parser.add_argument("--json")
+    return parser
+
+
+def main() -> None:
+    parser = family_parser(__doc__)
     parser.add_argument("--no-noise", action="store_true")
     parser.add_argument("--crop", action="store_true")
     parser.add_argument("--levels", action="store_true")
-    parser.add_argument("--json")
     args = parser.parse_args()
     count = args.count or (12 if args.family == "ct" else 30)
     rows = []

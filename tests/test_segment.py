@@ -384,6 +384,18 @@ def test_lumbar_rib_area_cue_needs_bone_beyond_the_process_roots():
     assert lumbar_rib_suspected(("L1", "L2"), area, steep, near) is not None
 
 
+def test_process_run_bridges_short_gaps_and_skips_merged_sides():
+    from dxaspine.segment.landmarks import process_run_mm
+
+    counts = np.array([3, 3, 0, 0, 2, 1, 0, 0, 0, 0, 5, 5])
+    # a 2-column gap (a thin tip broken by noise) is bridged; 4 empty columns end the run
+    assert process_run_mm(counts, 3, 1.0) == 6.0
+    assert process_run_mm(counts, 1, 1.2) == pytest.approx(2.4)
+    # bone that never ends inside the scanned columns (the iliac wing, a rib) is not read
+    assert np.isnan(process_run_mm(np.ones(10, dtype=int), 3, 1.0))
+    assert process_run_mm(np.zeros(10, dtype=int), 3, 1.0) == 0.0
+
+
 def test_transverse_process_cue_reads_l1_to_l4():
     from dxaspine.segment.labelling import CONF_AGREE, CONF_TP_DISAGREE, assign_labels
 

@@ -175,11 +175,11 @@ def segment_spine(
     lowest_rib = rib_rows[-1] if rib_rows else None
     # side bone from the body edge (labels, the area cue) and beyond the process roots (the
     # lumbar-rib bar), in one pass
-    _, (lateral_area, far_area) = lateral_bone(
+    _, (lateral_area, far_area), process_length = lateral_bone(
         work, axis, discs, area_from_mm=(0.0, LUMBAR_RIB_FAR_MM)
     )
     labelling = assign_labels(
-        disc_rows, period_rows, crest_row, lowest_rib, lateral_area, clipped_rows,
+        disc_rows, period_rows, crest_row, lowest_rib, process_length, clipped_rows,
         sex=_patient_sex(scan),
     )  # fmt: skip
     labels = labelling.labels

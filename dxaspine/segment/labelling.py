@@ -9,7 +9,8 @@ Cues, in order of trust:
    end, its attachment is extrapolated along the rib (landmarks.clipped_rib_edge_row) and
    used only when every side places it clearly inside one vertebra: the one cut by the top
    of the field, or the one above it (outside the field).
-3. **Longest transverse processes** on L3: a weak cue, used only to temper confidence.
+3. **Longest transverse processes** on L3 (their length beside the body): a weak cue, used
+   only to temper confidence.
 
 Agreement of (1) and (2) gives a confident labelling.  A missing cue, a disagreement or a
 crest far from any disc lowers ``label_confidence`` below 0.5 (or to 0.6 with a flag when the
@@ -96,7 +97,7 @@ def assign_labels(
     period_rows: float,
     crest_row: float | None,
     lowest_rib_row: float | None,
-    lateral_area_mm2: np.ndarray | None = None,
+    process_length_mm: np.ndarray | None = None,
     clipped_rib_rows: tuple[float | None, ...] = (),
     sex: str | None = None,
 ) -> Labelling:
@@ -110,8 +111,9 @@ def assign_labels(
         Vertebra + disc period in the same row units.
     crest_row, lowest_rib_row : float or None
         Landmark rows (same units); None when not found.
-    lateral_area_mm2 : (D - 1,) ndarray, optional
-        Bone area beside each level's body (transverse processes; L3's are the longest).
+    process_length_mm : (D - 1,) ndarray, optional
+        Length of the transverse processes beside each level's body
+        (``landmarks.lateral_bone``; L3's are the longest).
     clipped_rib_rows : tuple of float or None, optional
         Per side with a rib cut by the top of the field: the row where its lowest such rib,
         extrapolated, meets the box edge (None: not fitted).  Used only when no whole rib is
@@ -206,16 +208,16 @@ def assign_labels(
         conf = CONF_CLIPPED_AGREE if conf >= CONF_CLIPPED_AGREE else min(conf, CONF_CREST_PRIOR)
     labels = _names(base, n_levels)
 
-    if conf in (CONF_AGREE, CONF_CLIPPED_AGREE) and lateral_area_mm2 is not None and n_levels:
+    if conf in (CONF_AGREE, CONF_CLIPPED_AGREE) and process_length_mm is not None and n_levels:
         # L1-L4 only: L5's transverse processes are the most massive of the spine (thick and
         # conical, joined to the whole pedicle and the body; Gray's Anatomy, lumbar vertebrae)
-        # and in a PA projection its side bone runs into the sacral ala, so by area it "wins"
-        # without being the longest.  Measured: on the CT family L5 carried the most side bone
-        # on 39 of 107 development inputs (labels right on all), on the drawn standard group
-        # 3 of 90; over L1-L4 the cue reads as before on every drawn case of the standard and
-        # hard groups (docs/segmentation.md §2).
+        # and in a PA projection its side bone runs into the sacral ala.  The cue reads the
+        # processes' length (landmarks.PROCESS_GAP_MM), not the side-bone area it read before
+        # branch tpcue: area is not length (the CT's L1 carries more bone close beside its
+        # body, noise adds area) and it capped right labels (docs/segmentation.md §2).  A level
+        # whose length is not read on either side leaves the cue silent.
         lumbar = [i for i, name in enumerate(labels) if name in TP_LEVELS]
-        reach = np.asarray(lateral_area_mm2, dtype=float)
+        reach = np.asarray(process_length_mm, dtype=float)
         if len(lumbar) >= 3 and np.isfinite(reach[lumbar]).all():
             longest = labels[lumbar[int(np.argmax(reach[lumbar]))]]
             evidence["longest_transverse_process"] = longest
@@ -252,7 +254,7 @@ def _base_from_clipped(disc_rows, period_rows, clipped_rib_rows, evidence) -> in
 
 
 def _near_tie(area: np.ndarray) -> bool:
-    """Two largest lateral areas within 15 %: the cue says nothing (L3 vs L4 differ ~20 %)."""
+    """Two longest processes within 15 %: the cue says nothing (drawn L3 vs L4 differ ~20 %)."""
     top = np.sort(area)[::-1]
     return top.size < 2 or (top[0] - top[1]) < 0.15 * top[0]
 

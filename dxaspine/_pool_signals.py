@@ -85,25 +85,17 @@ class DeferredInterrupt:
             raise KeyboardInterrupt  # the second Ctrl-C: stop now
         self.requested = True
 
-    def start(self) -> DeferredInterrupt:
-        """Install the flag-setting handler (main thread only)."""
+    def __enter__(self) -> DeferredInterrupt:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
             self._installed = True
         return self
 
-    def stop(self) -> None:
-        """Restore the handler that was there before :meth:`start`."""
+    def __exit__(self, *exc) -> None:
         if self._installed:
             previous = self._previous
             signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
             self._installed = False
-
-    def __enter__(self) -> DeferredInterrupt:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def check(self) -> None:
         """Raise ``KeyboardInterrupt`` here if a Ctrl-C arrived since the block began."""

@@ -253,9 +253,9 @@ def _base_from_clipped(disc_rows, period_rows, clipped_rib_rows, evidence) -> in
     return _T12 + 1 + offsets[0]
 
 
-def _near_tie(area: np.ndarray) -> bool:
+def _near_tie(length_mm: np.ndarray) -> bool:
     """Two longest processes within 15 %: the cue says nothing (drawn L3 vs L4 differ ~20 %)."""
-    top = np.sort(area)[::-1]
+    top = np.sort(length_mm)[::-1]
     return top.size < 2 or (top[0] - top[1]) < 0.15 * top[0]
 
 
